@@ -1,0 +1,3 @@
+from visdom_chaos.cli import main
+
+raise SystemExit(main())

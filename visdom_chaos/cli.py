@@ -1,0 +1,48 @@
+"""`visdom-chaos` command line: one subcommand per module, each registering itself.
+
+A command module exposes `register(subparsers)`; the parser it adds carries its
+handler as `func(args) -> int` (the exit code).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMAND_MODULES = [
+    "visdom_chaos.commands.run",
+    "visdom_chaos.commands.target",
+]
+
+
+class UserError(Exception):
+    """Bad input from the user: printed as one line, exit code 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="visdom-chaos",
+        description="Load testing and chaos diagnosis for Visdom's realtime transport.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    args = parser.parse_args(argv or ["run"])
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        print(f"visdom-chaos: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("visdom-chaos: interrupted", file=sys.stderr)
+        return 130

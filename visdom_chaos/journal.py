@@ -1,0 +1,108 @@
+"""The journal: JSON Lines, one file per process, append-only, readable after a crash.
+
+The full record contract is in visdom_chaos/JOURNAL.md. In short, every record has
+`t` (wall-clock ns), `type`, `client` and `conn`; the first line of a file is a
+`header` carrying the schema version.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+SCHEMA = "visdom-chaos/journal/1"
+
+RECORD_TYPES = frozenset(
+    {
+        "header",
+        "send",
+        "ack",
+        "connect",
+        "register",
+        "recv",
+        "apply",
+        "resync",
+        "disconnect",
+        "view",
+        "protocol_error",
+        "fault",
+        "sample",
+        "truth",
+        "phase",
+    }
+)
+
+
+class JournalError(ValueError):
+    """A journal that cannot be read at all (missing or foreign header)."""
+
+
+class JournalWriter:
+    """Thread-safe, line-buffered JSON Lines writer.
+
+    Each record is written with one `write()` call on a line-buffered file, so a
+    crash loses at most the line being written; readers skip a torn last line.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], role: str, **meta: Any) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._file = open(self.path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115
+        self._closed = False
+        self.write("header", client="", conn=0, schema=SCHEMA, role=role, pid=os.getpid(), meta=meta)
+
+    def write(self, type_: str, client: str = "", conn: int = 0, t: int | None = None, **fields: Any) -> None:
+        record = {"t": time.time_ns() if t is None else t, "type": type_, "client": client, "conn": conn}
+        record.update(fields)
+        line = json.dumps(record, separators=(",", ":"), default=str) + "\n"
+        with self._lock:
+            if self._closed:
+                return
+            self._file.write(line)
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._file.close()
+
+    def __enter__(self) -> JournalWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def read_journal(path: str | os.PathLike[str], *, strict_header: bool = True) -> Iterator[dict[str, Any]]:
+    """Yield the records of one journal file, header first.
+
+    A torn or undecodable line (a crash mid-write) is skipped and reported as a
+    synthetic record of type `torn` so callers can count it; nothing else is lost.
+    """
+    path = Path(path)
+    with open(path, encoding="utf-8", errors="replace") as f:
+        first = True
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                yield {"type": "torn", "t": 0, "client": "", "conn": 0, "file": str(path), "line": lineno}
+                continue
+            if first:
+                first = False
+                if strict_header and (record.get("type") != "header" or record.get("schema") != SCHEMA):
+                    raise JournalError(f"{path}: line 1 is not a {SCHEMA} header")
+            yield record
+
+
+def journal_files(run_dir: str | os.PathLike[str]) -> list[Path]:
+    """All journal files of a run folder, in a stable order."""
+    return sorted(Path(run_dir, "journal").glob("*.jsonl"))
