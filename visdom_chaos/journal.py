@@ -31,6 +31,7 @@ RECORD_TYPES = frozenset(
         "view",
         "protocol_error",
         "fault",
+        "proxy_conn",
         "sample",
         "truth",
         "phase",
