@@ -1,0 +1,20 @@
+"""Target manager: build Visdom versions offline and run them as child processes."""
+
+from visdom_chaos.targets.build import (
+    VARIANTS,
+    VERSIONS,
+    BuiltTarget,
+    TargetError,
+    build_target,
+    cache_dir,
+    find_python,
+    list_built,
+    load_built,
+)
+from visdom_chaos.targets.process import Target, external_target, start_built, start_target, stop_pid
+
+__all__ = [
+    "VARIANTS", "VERSIONS", "BuiltTarget", "Target", "TargetError", "build_target", "cache_dir",
+    "external_target", "find_python", "list_built", "load_built", "start_built", "start_target",
+    "stop_pid",
+]

@@ -1,0 +1,240 @@
+"""Build Visdom targets offline, each in its own virtual environment under the cache.
+
+Layout under $VISDOM_CHAOS_CACHE/targets/:
+  <version>-stock/venv/          the release installed from PyPI, with browser assets
+  <version>-patched/overlay/     a copy of the stock `visdom` package with patches/ applied,
+                                 put first on PYTHONPATH of the stock venv's interpreter
+  <name>/built.json              stamp: what was built, so `build` is idempotent
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+VERSIONS = ("0.2.4", "0.3.0")
+VARIANTS = ("stock", "patched")
+
+# Per version: the interpreter it needs and the pip steps that work offline.
+# 0.2.4's sdist imports pkg_resources in setup.py: setuptools<70 + wheel, no isolation.
+# Both pin tornado<6.6: under 6.6 the index page answers 403 (static_url("../user/style.css")).
+_RECIPES: dict[str, dict] = {
+    "0.2.4": {
+        "python": "3.11",
+        "steps": [
+            ["setuptools<70", "wheel"],
+            ["--no-build-isolation", "visdom==0.2.4", "tornado<6.6"],
+        ],
+    },
+    "0.3.0": {
+        "python": "3.12",
+        "steps": [["visdom==0.3.0", "tornado<6.6"]],
+    },
+}
+
+
+class TargetError(RuntimeError):
+    """A target that cannot be built or started; the message says why in one line."""
+
+
+@dataclass
+class BuiltTarget:
+    version: str
+    variant: str
+    root: str
+    python: str
+    package_dir: str
+    overlay: str | None = None
+    patches: list[str] = field(default_factory=list)
+    assets: list[str] = field(default_factory=list)
+    digest: str = ""
+
+    @property
+    def name(self) -> str:
+        return f"{self.version}-{self.variant}"
+
+    def env(self) -> dict[str, str]:
+        """Environment for the server process (the overlay shadows the stock package)."""
+        env = dict(os.environ)
+        env.pop("PYTHONPATH", None)
+        if self.overlay:
+            env["PYTHONPATH"] = self.overlay
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("VISDOM_CHAOS_CACHE") or os.path.join(
+        os.path.expanduser("~"), ".cache", "visdom-chaos"
+    )
+    return Path(root)
+
+
+def targets_dir() -> Path:
+    return cache_dir() / "targets"
+
+
+def _runs(python: str) -> bool:
+    try:
+        subprocess.run([python, "-c", "import venv"], capture_output=True, timeout=30, check=True)
+        return True
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def find_python(minor: str) -> str | None:
+    """An interpreter for Python `minor` (e.g. "3.12"): env override, PATH, then pyenv."""
+    override = os.environ.get(f"VISDOM_CHAOS_PYTHON{minor.replace('.', '')}")
+    candidates = [override] if override else []
+    if sys.version_info[:2] == tuple(int(p) for p in minor.split(".")):
+        candidates.append(sys.executable)
+    if path := shutil.which(f"python{minor}"):
+        candidates.append(path)
+    pyenv_root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
+    if shutil.which("pyenv"):
+        try:
+            pyenv_root = subprocess.run(
+                ["pyenv", "root"], capture_output=True, text=True, timeout=10
+            ).stdout.strip() or pyenv_root
+        except (OSError, subprocess.SubprocessError):
+            pass
+    candidates += sorted(glob.glob(f"{pyenv_root}/versions/{minor}*/bin/python3"), reverse=True)
+    for c in candidates:
+        if c and _runs(c):
+            return c
+    return None
+
+
+def _stamp_path(version: str, variant: str) -> Path:
+    return targets_dir() / f"{version}-{variant}" / "built.json"
+
+
+def series_digest(version: str) -> str:
+    """Digest of patches/<version>/ so a changed series rebuilds the patched target."""
+    folder = Path(__file__).resolve().parents[2] / "patches" / version
+    h = hashlib.sha256()
+    for f in sorted(folder.glob("*")) if folder.is_dir() else []:
+        h.update(f.name.encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def load_built(version: str, variant: str = "stock") -> BuiltTarget | None:
+    stamp = _stamp_path(version, variant)
+    if not stamp.exists():
+        return None
+    try:
+        built = BuiltTarget(**json.loads(stamp.read_text()))
+    except (ValueError, TypeError):
+        return None
+    if variant == "patched" and built.digest != series_digest(version):
+        return None
+    return built if Path(built.python).exists() else None
+
+
+def _pip(python: str, args: list[str], log: Path) -> None:
+    cmd = [python, "-m", "pip", "install", "--disable-pip-version-check", "-q", *args]
+    with open(log, "a") as out:
+        out.write(f"$ {' '.join(cmd)}\n")
+        out.flush()
+        proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, timeout=1800)
+    if proc.returncode != 0:
+        raise TargetError(f"pip install {' '.join(args)} failed (see {log})")
+
+
+def _site_package_dir(python: str) -> Path:
+    out = subprocess.run(
+        [python, "-c", "import visdom, os; print(os.path.dirname(visdom.__file__))"],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": ""},
+    )
+    if out.returncode != 0:
+        raise TargetError(f"visdom is not importable with {python}: {out.stderr.strip()[-200:]}")
+    return Path(out.stdout.strip())
+
+
+def _install_assets(version: str, package_dir: Path) -> list[str]:
+    # Offline UI assets come from npm (issue 8); the sockets work without them.
+    if importlib.util.find_spec("visdom_chaos.targets.assets") is None:
+        return []
+    from visdom_chaos.targets import assets
+
+    return list(assets.install_assets(version, package_dir, cache_dir()))
+
+
+def _build_stock(version: str, progress) -> BuiltTarget:
+    recipe = _RECIPES[version]
+    python = find_python(recipe["python"])
+    if python is None:
+        raise TargetError(
+            f"target {version} unavailable: it needs Python {recipe['python']} and none was found "
+            f"(tried python{recipe['python']} on PATH and pyenv; set "
+            f"VISDOM_CHAOS_PYTHON{recipe['python'].replace('.', '')} to one)"
+        )
+    root = targets_dir() / f"{version}-stock"
+    venv = root / "venv"
+    if root.exists():
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
+    log = root / "build.log"
+    progress(f"creating venv for visdom {version} with {python}")
+    proc = subprocess.run([python, "-m", "venv", str(venv)], capture_output=True, text=True, timeout=300)
+    if proc.returncode != 0:
+        raise TargetError(f"cannot create a venv with {python}: {proc.stderr.strip()[-200:]}")
+    vpy = str(venv / "bin" / "python")
+    for step in recipe["steps"]:
+        progress(f"pip install {' '.join(step)}")
+        _pip(vpy, step, log)
+    package_dir = _site_package_dir(vpy)
+    progress("installing browser assets")
+    assets = _install_assets(version, package_dir)
+    return BuiltTarget(version, "stock", str(root), vpy, str(package_dir), assets=assets)
+
+
+def _build_patched(version: str, stock: BuiltTarget, progress) -> BuiltTarget:
+    from patches.apply import PatchError, apply_series
+
+    root = targets_dir() / f"{version}-patched"
+    if root.exists():
+        shutil.rmtree(root)
+    overlay = root / "overlay"
+    package_dir = overlay / "visdom"
+    progress(f"copying visdom {version} and applying patches/{version}/series")
+    shutil.copytree(stock.package_dir, package_dir, ignore=shutil.ignore_patterns("__pycache__"))
+    try:
+        applied = apply_series(version, package_dir)
+    except PatchError as exc:
+        shutil.rmtree(root, ignore_errors=True)
+        raise TargetError(f"patched target {version}: {exc}") from exc
+    return BuiltTarget(
+        version, "patched", str(root), stock.python, str(package_dir),
+        overlay=str(overlay), patches=list(applied), assets=stock.assets,
+        digest=series_digest(version),
+    )
+
+
+def build_target(version: str, variant: str = "stock", *, force: bool = False, progress=None) -> BuiltTarget:
+    """Build (or reuse) a target; idempotent unless `force`."""
+    progress = progress or (lambda msg: None)
+    if version not in VERSIONS:
+        raise TargetError(f"unknown Visdom version {version!r}; supported: {', '.join(VERSIONS)}")
+    if variant not in VARIANTS:
+        raise TargetError(f"unknown variant {variant!r}; supported: {', '.join(VARIANTS)}")
+    if not force and (built := load_built(version, variant)) is not None:
+        return built
+    if variant == "stock":
+        built = _build_stock(version, progress)
+    else:
+        built = _build_patched(version, build_target(version, "stock", progress=progress), progress)
+    _stamp_path(version, variant).write_text(json.dumps(asdict(built), indent=2))
+    return built
+
+
+def list_built() -> list[BuiltTarget]:
+    return [b for v in VERSIONS for var in VARIANTS if (b := load_built(v, var)) is not None]

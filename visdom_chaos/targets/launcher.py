@@ -1,0 +1,15 @@
+"""Started with the target's own Python: runs Visdom's server without its download step.
+
+`python -m visdom.server` calls download_scripts() first, which needs the internet
+and crashes offline; run_server.main() parses the same flags and skips it.
+This file is executed by path inside the target venv, so it imports nothing
+from visdom_chaos.
+"""
+
+import sys
+
+from visdom.server.run_server import main
+
+if __name__ == "__main__":
+    sys.argv = ["visdom", *sys.argv[1:]]
+    main()

@@ -1,0 +1,181 @@
+"""Run a Visdom target as a child process on a free loopback port, and stop it again."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+import requests
+
+from visdom_chaos.netguard import check_url, free_port
+from visdom_chaos.targets.build import BuiltTarget, TargetError, build_target
+
+LAUNCHER = Path(__file__).with_name("launcher.py")
+READY_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 10.0
+
+
+@dataclass
+class Target:
+    """A running (or external) Visdom. `pid` is None for an external one."""
+
+    url: str
+    version: str
+    variant: str
+    port: int
+    pid: int | None = None
+    run_dir: Path | None = None
+    log_path: Path | None = None
+    proc: subprocess.Popen | None = field(default=None, repr=False)
+
+    @property
+    def external(self) -> bool:
+        return self.pid is None
+
+    def alive(self) -> bool:
+        if self.proc is not None:
+            return self.proc.poll() is None
+        return self.pid is not None and psutil.pid_exists(self.pid)
+
+    def log_tail(self, lines: int = 20) -> str:
+        if not self.log_path or not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self) -> None:
+        if self.pid is not None:
+            stop_pid(self.pid, self.proc)
+        if self.run_dir is not None:
+            (self.run_dir / "target.json").unlink(missing_ok=True)
+
+    def describe(self) -> dict:
+        return {
+            "url": self.url, "version": self.version, "variant": self.variant, "port": self.port,
+            "pid": self.pid, "log": str(self.log_path) if self.log_path else None,
+        }
+
+    def __enter__(self) -> Target:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def stop_pid(pid: int, proc: subprocess.Popen | None = None, timeout: float = STOP_TIMEOUT_S) -> None:
+    """SIGTERM the process and its children, SIGKILL what is left after `timeout`."""
+    try:
+        parent = psutil.Process(pid)
+        family = [parent, *parent.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        family = []
+    for p in family:
+        try:
+            p.send_signal(signal.SIGTERM)
+        except psutil.NoSuchProcess:
+            pass
+    _, alive = psutil.wait_procs(family, timeout=timeout)
+    for p in alive:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(alive, timeout=timeout)
+    if proc is not None:
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+def wait_ready(url: str, timeout: float = READY_TIMEOUT_S, proc: subprocess.Popen | None = None) -> None:
+    """Wait until Visdom answers a cheap API call (the index page may be 403 on some tornados)."""
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise TargetError(f"Visdom exited with code {proc.returncode} before answering")
+        try:
+            r = requests.post(f"{url}/win_exists", json={"win": "__probe__", "eid": "main"}, timeout=2)
+            if r.status_code == 200:
+                return
+            last = f"HTTP {r.status_code}"
+        except requests.RequestException as exc:
+            last = type(exc).__name__
+        time.sleep(0.1)
+    raise TargetError(f"Visdom at {url} did not answer within {timeout:.0f} s ({last})")
+
+
+def start_built(
+    built: BuiltTarget,
+    run_dir: Path,
+    *,
+    port: int | None = None,
+    polling: bool = False,
+    extra_args: list[str] | None = None,
+    env_overrides: dict[str, str] | None = None,
+) -> Target:
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    env_path = run_dir / "visdom-env"
+    env_path.mkdir(exist_ok=True)
+    log_path = run_dir / "server.log"
+    attempts = 1 if port else 3
+    last_error: Exception | None = None
+    for _ in range(attempts):
+        chosen = port or free_port()
+        args = [
+            built.python, str(LAUNCHER), "-port", str(chosen), "-env_path", f"{env_path}/",
+            "-bind_local", "-logging_level", "INFO",
+        ]
+        if polling:
+            args.append("-use_frontend_client_polling")
+        args += extra_args or []
+        env = built.env()
+        env.update(env_overrides or {})
+        log = open(log_path, "ab")  # noqa: SIM115 - handed to the child
+        proc = subprocess.Popen(
+            args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=env, cwd=run_dir, start_new_session=True,
+        )
+        log.close()
+        url = f"http://127.0.0.1:{chosen}"
+        target = Target(url, built.version, built.variant, chosen, proc.pid, run_dir, log_path, proc)
+        try:
+            wait_ready(url, proc=proc)
+        except TargetError as exc:
+            target.stop()
+            last_error = exc
+            if "Address already in use" in target.log_tail(50):
+                if port:
+                    raise TargetError(f"port {port} is in use") from exc
+                continue
+            raise TargetError(f"{exc}; server log tail:\n{target.log_tail()}") from exc
+        (run_dir / "target.json").write_text(json.dumps(target.describe(), indent=2))
+        return target
+    raise TargetError(f"could not start Visdom on a free port: {last_error}")
+
+
+def start_target(
+    version: str = "0.2.4",
+    variant: str = "stock",
+    run_dir: str | os.PathLike[str] = ".",
+    **kwargs,
+) -> Target:
+    """Build if needed, then start. Usable as a context manager."""
+    return start_built(build_target(version, variant), Path(run_dir), **kwargs)
+
+
+def external_target(url: str, *, allow_remote: bool = False, version: str = "unknown") -> Target:
+    url = check_url(url, allow_remote=allow_remote)
+    port = int(url.rsplit(":", 1)[1].split("/")[0]) if url.count(":") >= 2 else 80
+    try:
+        wait_ready(url, timeout=10)
+    except TargetError as exc:
+        raise TargetError(f"external Visdom at {url} is unreachable: {exc}") from exc
+    return Target(url, version, "external", port)
