@@ -1,0 +1,1 @@
+"""Visdom wire clients: training sources, subscribers and the browser replica."""

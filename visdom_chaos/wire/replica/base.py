@@ -1,0 +1,179 @@
+"""Shared machinery of the browser replicas: decoding, timers, renders, view diffs.
+
+A replica is I/O-free. The subscriber feeds it every server message with `handle`
+and calls `tick` for the browser's timers (`next_timer()` says when the next one is
+due: call `tick` then, or at least every 50 ms). Time is the subscriber's clock in
+seconds; nothing here reads the real clock.
+
+Views are what the tab has *rendered*: both versions collect panes in a 100 ms
+batch (main.js addPaneBatched / processBatchedPanes) and only the batch's setState
+shows them, so `Applied` effects come out of the batch timer, not of `handle`.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from visdom_chaos.ids import EventId, ids_in_window
+
+from .effects import Applied, Effect, ProtocolError, WindowClosed
+from .jsvalue import JSParseError, js_json_parse
+
+MAX_TIMERS_PER_RUN = 100_000  # bound on timers fired by one handle/tick
+
+
+class Replica:
+    """One browser tab of one Visdom version (subclasses: ReplicaV024, ReplicaV030)."""
+
+    version = ""
+
+    def __init__(
+        self, env_ids: list[str] | tuple[str, ...] = ("main",), transport: str = "websocket"
+    ) -> None:
+        if transport not in ("websocket", "polling"):
+            raise ValueError(f"transport must be 'websocket' or 'polling', not {transport!r}")
+        self.transport = transport
+        self._initial_env_ids = list(env_ids) or ["main"]
+        self.reset()
+
+    # ----- public API -----
+
+    def reset(self) -> None:
+        """A page refresh: a new, empty tab showing the same envs."""
+        self.env_ids: list[str] = list(self._initial_env_ids)
+        self.sid: str | None = None
+        self.readonly = False
+        self.panes: dict[str, Any] = {}  # win -> window JSON as the browser's state holds it
+        self._shown: dict[str, list[EventId]] = {}  # win -> ids at the last render
+        self._touched: dict[str, str] = {}  # win -> last command that changed it since the render
+        self._timers: list[tuple[float, int, Callable[..., list[Effect]], tuple[Any, ...]]] = []
+        self._timer_seq = itertools.count()
+        self._now = 0.0
+        self.stuck = False  # a batch threw: the tab never processes panes again (see _batch_threw)
+
+    def handle(self, raw: str | bytes | dict[str, Any], now: float) -> list[Effect]:
+        """Apply one server message (a WebSocket frame, or one polling message)."""
+        effects = self.tick(now)
+        try:
+            cmd = self._decode(raw)
+        except JSParseError as exc:
+            effects.append(ProtocolError("undecodable", None, str(exc)[:200]))
+            return effects
+        if cmd is None:
+            # `cmd.command` on null throws in _handleMessage: the message is lost
+            effects.append(ProtocolError("undecodable", None, "message is JSON null"))
+            return effects
+        effects += self._dispatch(cmd)
+        return effects
+
+    def tick(self, now: float) -> list[Effect]:
+        """Fire the browser timers due by `now`, in due order (FIFO for equal times)."""
+        self._now = max(self._now, now)
+        effects: list[Effect] = []
+        for _ in range(MAX_TIMERS_PER_RUN):
+            if not self._timers or self._timers[0][0] > self._now:
+                break
+            _, _, fn, args = heapq.heappop(self._timers)
+            effects += fn(*args)
+        return effects
+
+    def next_timer(self) -> float | None:
+        """When the next browser timer is due (None: none pending)."""
+        return self._timers[0][0] if self._timers else None
+
+    @property
+    def env_label(self) -> str:
+        return self.env_ids[0] if len(self.env_ids) == 1 else "+".join(self.env_ids)
+
+    def views(self) -> dict[tuple[str, str], list[EventId]]:
+        """(env, win) -> ids in view order, as last rendered."""
+        env = self.env_label
+        return {(env, win): list(ids) for win, ids in self._shown.items()}
+
+    def window(self, env: str, win: str) -> dict[str, Any] | None:
+        """The window JSON the browser holds for `win` (None if it holds none)."""
+        if env != self.env_label:
+            return None
+        pane = self.panes.get(win)
+        return pane if isinstance(pane, dict) else None
+
+    # ----- helpers for the version classes -----
+
+    def _decode(self, raw: str | bytes | dict[str, Any]) -> Any:
+        if isinstance(raw, dict):
+            return raw
+        if isinstance(raw, bytes | bytearray):
+            try:
+                raw = bytes(raw).decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise JSParseError(f"invalid UTF-8: {exc}") from exc
+        if not isinstance(raw, str):
+            raise JSParseError(f"not a text frame: {type(raw).__name__}")
+        return js_json_parse(self._pre_parse(raw))
+
+    def _pre_parse(self, text: str) -> str:
+        return text
+
+    def _dispatch(self, cmd: Any) -> list[Effect]:
+        raise NotImplementedError
+
+    def _set_timeout(self, delay_s: float, fn: Callable[..., list[Effect]], *args: Any) -> None:
+        heapq.heappush(self._timers, (self._now + delay_s, next(self._timer_seq), fn, args))
+
+    def _render(self) -> list[Effect]:
+        """A React render: diff the touched windows' ids against what was shown before."""
+        effects: list[Effect] = []
+        env = self.env_label
+        for win in list(self._shown):
+            if win not in self.panes:
+                del self._shown[win]
+                self._touched.pop(win, None)
+                effects.append(WindowClosed(env, win))
+        for win, command in list(self._touched.items()):
+            if win not in self.panes:
+                continue
+            ids = ids_in_window(self.panes[win])
+            before = self._shown.get(win, [])
+            self._shown[win] = ids
+            applied = diff_views(env, win, command, before, ids)
+            if applied is not None:
+                effects.append(applied)
+        self._touched.clear()
+        return effects
+
+    def _touch(self, win: Any, command: str) -> None:
+        if isinstance(win, str):
+            self._touched[win] = command
+
+
+def diff_views(
+    env: str, win: str, command: str, before: list[EventId], after: list[EventId]
+) -> Applied | None:
+    """An Applied effect when the view changed or holds duplicates, else None."""
+    keys_after = [(i.source, i.seq) for i in after]
+    counts = Counter(keys_after)
+    dup = [k for k, n in counts.items() if n > 1]
+    if [(i.source, i.seq) for i in before] == keys_after and not dup:
+        return None
+    before_keys = {(i.source, i.seq) for i in before}
+    after_keys = set(keys_after)
+    added: list[EventId] = []
+    seen: set[tuple[str, int]] = set()
+    for i in after:
+        k = (i.source, i.seq)
+        if k not in before_keys and k not in seen:
+            seen.add(k)
+            added.append(i)
+    removed = []
+    seen_removed: set[tuple[str, int]] = set()
+    for i in before:
+        k = (i.source, i.seq)
+        if k not in after_keys and k not in seen_removed:
+            seen_removed.add(k)
+            removed.append(k)
+    # same ids only reordered: still a change (added/removed empty)
+    return Applied(env, win, command, added, removed, dup, len(after))
