@@ -1,0 +1,76 @@
+"""Target manager against real Visdom processes."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+
+import psutil
+import pytest
+import requests
+
+from visdom_chaos.netguard import RemoteTargetError, check_url
+from visdom_chaos.targets import TargetError, build_target, external_target, start_built
+
+
+def test_start_answers_and_stop_leaves_no_process(visdom_factory, version):
+    target = visdom_factory(version)
+    assert target.url.startswith("http://127.0.0.1:")
+    r = requests.post(f"{target.url}/win_exists", json={"win": "nope", "eid": "main"}, timeout=5)
+    assert r.text == "false"
+    # The env path lives inside the run folder, never in ~/.visdom.
+    requests.post(f"{target.url}/events", json={
+        "eid": "main", "win": "w", "data": [{"content": "x", "type": "text"}], "opts": {}}, timeout=5)
+    requests.post(f"{target.url}/save", json={"data": ["main"]}, timeout=5)
+    assert (target.run_dir / "visdom-env" / "main.json").exists()
+    pid = target.pid
+    target.stop()
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_index_page_served_with_pinned_tornado(visdom_factory):
+    # tornado 6.6 refuses static_url("../user/style.css") with 403; the targets pin tornado<6.6.
+    target = visdom_factory("0.2.4")
+    assert requests.get(target.url + "/", timeout=5).status_code == 200
+
+
+def test_port_in_use_is_a_clear_error(tmp_path):
+    built = build_target("0.2.4")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        with pytest.raises(TargetError, match=f"port {port} is in use"):
+            start_built(built, tmp_path, port=port)
+
+
+def test_unknown_version_names_the_supported_ones():
+    with pytest.raises(TargetError, match="supported: 0.2.4, 0.3.0"):
+        build_target("9.9.9")
+
+
+def test_external_unreachable_and_remote_refused():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # bound, not listening: connection refused
+    with pytest.raises(TargetError, match="unreachable"):
+        external_target(f"http://127.0.0.1:{port}")
+    with pytest.raises(RemoteTargetError, match="--allow-remote"):
+        check_url("http://192.0.2.1:8097")  # TEST-NET-1: refused before any packet
+    assert check_url("http://localhost:8097/") == "http://localhost:8097"
+
+
+def test_cli_start_list_stop(tmp_path):
+    vc = [sys.executable, "-m", "visdom_chaos"]
+    out = subprocess.run([*vc, "target", "start", "0.2.4", "--run-dir", str(tmp_path)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    info = (tmp_path / "target.json").read_text()
+    pid = __import__("json").loads(info)["pid"]
+    assert psutil.pid_exists(pid)
+    out = subprocess.run([*vc, "target", "stop", str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "stopped 0.2.4-stock" in out.stdout
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    bad = subprocess.run([*vc, "target", "start", "7.0"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "unknown Visdom version" in bad.stderr

@@ -1,0 +1,320 @@
+"""One experiment, end to end: target up, subscribers and sources, quiescence, truth, analysis.
+
+Everything started here is stopped here, on success, error, Ctrl-C or SIGTERM; the
+journals are line-buffered so an interrupted run is still analysable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import requests
+
+from visdom_chaos.ids import ids_in_window
+from visdom_chaos.journal import JournalWriter
+from visdom_chaos.monitor import ServerMonitor
+from visdom_chaos.targets import Target, TargetError, external_target, start_target
+from visdom_chaos.wire.subscriber import PollingSubscriber, Subscriber, WebSocketSubscriber
+from visdom_chaos.wire.training import TrainingSource
+
+QUIET_S = 1.5  # no message to any subscriber for this long = quiescent
+QUIESCENCE_TIMEOUT_S = 30.0
+
+
+@dataclass
+class SourceSpec:
+    kind: str = "line"
+    rate_hz: float = 20.0
+    env: str = "main"
+    pad_bytes: int = 0
+
+
+@dataclass
+class RunOptions:
+    scenario: str = "mixed"
+    target: str = "0.2.4"  # a version, or a URL of an external Visdom
+    variant: str = "stock"
+    duration_s: float = 60.0
+    out: Path | None = None
+    seed: int = 0
+    sources: list[SourceSpec] = field(default_factory=lambda: [SourceSpec("line"), SourceSpec("text")])
+    websocket_subscribers: int = 4
+    polling_subscribers: int = 1
+    settle_s: float = 6.0  # after subscribers leave: lets the ghost analyzer see sockets that stay
+    allow_remote: bool = False
+    max_updates_per_source: int | None = None  # stop a source after this many appends
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    status: str
+    report: dict | None
+    error: str | None = None
+
+
+def new_run_dir(out: Path | None, scenario: str, root: Path = Path("reports")) -> Path:
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        return out
+    runs = root / "runs"
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    run_dir = runs / f"{stamp}-{scenario}"
+    n = 1
+    while run_dir.exists():
+        n += 1
+        run_dir = runs / f"{stamp}-{scenario}-{n}"
+    run_dir.mkdir(parents=True)
+    latest = root / "latest"
+    try:
+        if latest.is_symlink() or latest.exists():
+            latest.unlink()
+        latest.symlink_to(run_dir.relative_to(root))
+    except OSError:
+        pass  # a read-only or odd filesystem: the run folder is what matters
+    return run_dir
+
+
+class _SignalsToInterrupt:
+    """Turn SIGTERM into KeyboardInterrupt in the main thread, so one cleanup path serves both."""
+
+    def __enter__(self):
+        self._old = None
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGTERM, self._raise)
+        return self
+
+    @staticmethod
+    def _raise(signum, frame):
+        raise KeyboardInterrupt
+
+    def __exit__(self, *exc):
+        if self._old is not None:
+            signal.signal(signal.SIGTERM, self._old)
+
+
+class Experiment:
+    def __init__(self, options: RunOptions, progress: Callable[[dict], None] | None = None) -> None:
+        self.o = options
+        self.progress = progress or (lambda state: None)
+        self.run_dir = new_run_dir(options.out, options.scenario)
+        self.journal_dir = self.run_dir / "journal"
+        self.clients = JournalWriter(self.journal_dir / "clients.jsonl", "clients")
+        self.orch = JournalWriter(self.journal_dir / "orchestrator.jsonl", "orchestrator")
+        self.target: Target | None = None
+        self.monitor: ServerMonitor | None = None
+        self.subscribers: list[Subscriber] = []
+        self.sources: list[TrainingSource] = []
+        self._source_threads: list[threading.Thread] = []
+        self._stop_sources = threading.Event()
+        self.meta: dict = {
+            "scenario": options.scenario,
+            "target": {"version": options.target, "variant": options.variant, "url": None},
+            "duration_s": options.duration_s,
+            "seed": options.seed,
+            "params": {
+                "sources": [asdict(s) for s in options.sources],
+                "websocket_subscribers": options.websocket_subscribers,
+                "polling_subscribers": options.polling_subscribers,
+                "settle_s": options.settle_s,
+            },
+            "started_ns": time.time_ns(),
+            "ended_ns": None,
+            "server": None,
+            "proxy": None,
+            "status": "running",
+            "error": None,
+        }
+        self._write_meta()
+
+    # -- bookkeeping ----------------------------------------------------------------
+    def _write_meta(self) -> None:
+        tmp = self.run_dir / "run.json.tmp"
+        tmp.write_text(json.dumps(self.meta, indent=2))
+        os.replace(tmp, self.run_dir / "run.json")
+
+    def phase(self, name: str, **detail) -> None:
+        self.orch.write("phase", "orchestrator", 0, name=name, detail=detail)
+
+    # -- steps ------------------------------------------------------------------------
+    def start_target(self) -> None:
+        o = self.o
+        if o.target.startswith(("http://", "https://")):
+            self.target = external_target(o.target, allow_remote=o.allow_remote)
+        else:
+            self.target = start_target(o.target, o.variant, self.run_dir)
+        self.meta["target"]["url"] = self.target.url
+        self.meta["server"] = {"pid": self.target.pid, "port": self.target.port,
+                               "log": "server.log" if self.target.pid else None}
+        self._write_meta()
+        if self.target.pid is not None:
+            mon_journal = JournalWriter(self.journal_dir / "monitor.jsonl", "monitor")
+            self.monitor = ServerMonitor(self.target.pid, self.target.port, mon_journal).start()
+
+    def start_subscribers(self) -> None:
+        version = self.o.target if not self.o.target.startswith("http") else "0.2.4"
+        kw = {"version": version, "variant": self.o.variant}
+        for i in range(self.o.websocket_subscribers):
+            self.subscribers.append(WebSocketSubscriber(self.target.url, f"ws-{i}", self.clients, **kw))
+        for i in range(self.o.polling_subscribers):
+            self.subscribers.append(PollingSubscriber(self.target.url, f"poll-{i}", self.clients, **kw))
+        for s in self.subscribers:
+            s.start()
+        # Wait (bounded) until each has registered, so no subscriber starts mid-stream by accident.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not all(s.replica.sid for s in self.subscribers):
+            time.sleep(0.05)
+
+    def _source_loop(self, src: TrainingSource, spec: SourceSpec, deadline: float) -> None:
+        interval = 1.0 / spec.rate_hz if spec.rate_hz > 0 else 0.0
+        next_at = time.monotonic()
+        limit = self.o.max_updates_per_source
+        while not self._stop_sources.is_set() and time.monotonic() < deadline:
+            if limit is not None and src.seq >= limit:
+                break
+            src.append()
+            next_at += interval
+            self._stop_sources.wait(max(0.0, next_at - time.monotonic()))
+
+    def run_sources(self) -> None:
+        for i, spec in enumerate(self.o.sources):
+            self.sources.append(
+                TrainingSource(self.target.url, f"src-{i}", self.clients, env=spec.env,
+                               kind=spec.kind, pad_bytes=spec.pad_bytes)
+            )
+        for src in self.sources:
+            src.create()
+        self.phase("steady")
+        t0 = time.monotonic()
+        deadline = t0 + self.o.duration_s
+        for src, spec in zip(self.sources, self.o.sources, strict=True):
+            th = threading.Thread(target=self._source_loop, args=(src, spec, deadline), daemon=True)
+            th.start()
+            self._source_threads.append(th)
+        while any(t.is_alive() for t in self._source_threads):
+            time.sleep(0.25)
+            self.progress(self.state(time.monotonic() - t0))
+        self.phase("sources_stopped")
+
+    def state(self, elapsed: float) -> dict:
+        return {
+            "elapsed": elapsed,
+            "duration": self.o.duration_s,
+            "sent": sum(s.sent for s in self.sources),
+            "acked": sum(s.acked for s in self.sources),
+            "received": sum(s.received for s in self.subscribers),
+            "connected": sum(s.connected for s in self.subscribers),
+            "rss_mib": (self.monitor.last or {}).get("rss_mib") if self.monitor else None,
+        }
+
+    def wait_quiescent(self) -> bool:
+        deadline = time.monotonic() + QUIESCENCE_TIMEOUT_S
+        last_total, quiet_since = -1, time.monotonic()
+        while time.monotonic() < deadline:
+            total = sum(s.received for s in self.subscribers)
+            if total != last_total:
+                last_total, quiet_since = total, time.monotonic()
+            elif time.monotonic() - quiet_since >= QUIET_S:
+                self.phase("quiescent")
+                return True
+            time.sleep(0.1)
+        self.phase("quiescent", timed_out=True)
+        return False
+
+    def fetch_truth(self) -> None:
+        envs = sorted({s.env for s in self.sources})
+        for env in envs:
+            try:
+                resp = requests.post(f"{self.target.url}/win_data", json={"eid": env, "win": None}, timeout=30)
+                windows = resp.json()
+            except (requests.RequestException, ValueError) as exc:
+                self.orch.write("truth", "orchestrator", 0, env=env, win=None, ids=[], error=str(exc)[:200])
+                continue
+            for win, window in sorted(windows.items()):
+                ids = [[i.source, i.seq] for i in ids_in_window(window)]
+                self.orch.write("truth", "orchestrator", 0, env=env, win=win, ids=ids)
+
+    def stop_clients(self) -> None:
+        self._stop_sources.set()
+        for t in self._source_threads:
+            t.join(timeout=15)
+        for s in self.subscribers:
+            try:
+                s.stop()
+            except Exception as exc:  # noqa: BLE001 - one bad client must not block cleanup
+                self.meta.setdefault("cleanup_errors", []).append(f"{s.client_id}: {exc}")
+
+    def settle(self) -> None:
+        end = time.monotonic() + self.o.settle_s
+        while time.monotonic() < end:
+            time.sleep(0.2)
+
+    def shutdown(self) -> None:
+        if self.monitor is not None:
+            self.monitor.stop()
+            self.monitor.journal.close()
+        if self.target is not None:
+            if self.target.pid is not None and not self.target.alive():
+                code = self.target.proc.returncode if self.target.proc else None
+                self.meta["error"] = self.meta["error"] or (
+                    f"Visdom died during the run (exit code {code}); log tail: {self.target.log_tail(5)}"
+                )
+            self.target.stop()
+
+    # -- the whole thing -----------------------------------------------------------
+    def run(self) -> RunResult:
+        status = "complete"
+        with _SignalsToInterrupt():
+            try:
+                self.phase("start")
+                self.start_target()
+                self.start_subscribers()
+                self.run_sources()
+                self.wait_quiescent()
+                self.fetch_truth()
+                self.stop_clients()
+                self.settle()
+            except KeyboardInterrupt:
+                status = "interrupted"
+                self.phase("interrupted")
+            except TargetError as exc:
+                status, self.meta["error"] = "failed", str(exc)
+            except Exception as exc:
+                status, self.meta["error"] = "failed", f"{type(exc).__name__}: {exc}"
+                raise
+            finally:
+                # Cleanup must finish even if a second Ctrl-C arrives.
+                old = signal.signal(signal.SIGINT, signal.SIG_IGN) if _main() else None
+                try:
+                    self.stop_clients()
+                    self.shutdown()
+                    self.phase("end", status=status)
+                    self.meta.update(status=status, ended_ns=time.time_ns())
+                    self._write_meta()
+                    self.clients.close()
+                    self.orch.close()
+                finally:
+                    if old is not None:
+                        signal.signal(signal.SIGINT, old)
+        report = analyze_and_write(self.run_dir)
+        return RunResult(self.run_dir, status, report, self.meta["error"])
+
+
+def _main() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+def analyze_and_write(run_dir: Path) -> dict | None:
+    from reports.analyze import analyze_run
+    from reports.render import write_reports
+
+    report = analyze_run(run_dir)
+    write_reports(run_dir, report)
+    return report
