@@ -1,0 +1,428 @@
+"""One proxied connection: two directions, each a reader and a processor.
+
+The reader stamps each chunk with its arrival time and hands it on through a
+bounded queue (so latency is measured from arrival and memory stays bounded: a
+full queue stops the reader, the kernel buffers fill, and the sender feels
+backpressure). With no toxics on a direction the reader writes straight through.
+The processor splits chunks into segments (HTTP heads, WebSocket messages, raw
+bytes), runs the message toxics, then the byte-toxic chain, then writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import random
+import socket
+import struct
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .httpstream import HttpHead, HttpTracker
+from .spec import ToxicSpec
+from .toxics import (
+    REQUEST_SIDE,
+    TOXIC_CLASSES,
+    HttpDelay,
+    HttpFail,
+    SlowClose,
+    Toxic,
+    WsDelay,
+    WsDrop,
+    WsDuplicate,
+    WsReorder,
+)
+from .wsframe import Frame, FrameError, FrameParser, FrameSkimmer, Message, MessageAssembler
+
+if TYPE_CHECKING:
+    from .proxy import Proxy
+
+CHUNK = 64 * 1024
+QUEUE_CHUNKS = 16  # per direction: at most 1 MiB read ahead of the writer
+MAX_HELD_BYTES = 8 << 20  # held (delayed/reordered) WebSocket messages per direction
+EOF = None
+
+Segment = bytes | HttpHead | Message | Frame
+
+
+class Segmenter:
+    """HTTP heads until an upgrade, then WebSocket frames (skimmed, or split when needed)."""
+
+    def __init__(self, is_request: bool) -> None:
+        self.http = HttpTracker(is_request)
+        self.skimmer = FrameSkimmer()
+        self.parser: FrameParser | None = None
+        self.asm = MessageAssembler()
+
+    def feed(self, data: bytes, split_ws: bool) -> list[Segment]:
+        out: list[Segment] = []
+        if self.http.phase != "ws":
+            segs, used = self.http.feed(data)
+            out.extend(segs)
+            if used >= len(data):
+                return out
+            data = data[used:]
+        try:
+            return out + self._ws(data, split_ws)
+        except FrameError:
+            self.http.phase = "opaque"  # not WebSocket after all: stop interpreting
+            self.parser = None
+            return [*out, data]
+
+    def _ws(self, data: bytes, split: bool) -> list[Segment]:
+        out: list[Segment] = []
+        if self.parser is None:
+            if not split:
+                self.skimmer.skim(data)
+                return [data]
+            k = self.skimmer.advance_to_boundary(data)
+            if k:
+                out.append(data[:k])
+            if not self.skimmer.at_boundary:
+                return out
+            self.parser = FrameParser(max_frame=16 << 20)
+            data = data[k:]
+        for frame in self.parser.feed(data):
+            unit = self.asm.push(frame)
+            if unit is not None:
+                out.append(unit)
+        if not split and not self.parser.pending and self.asm.partial is None:
+            self.parser = None  # back to cheap skimming, at a frame boundary
+        return out
+
+
+@dataclass(order=True)
+class Held:
+    release: float
+    seq: int
+    raw: bytes = field(compare=False)
+    after_left: int = field(compare=False, default=0)  # for ws_reorder: messages still to pass first
+
+
+class Direction:
+    def __init__(self, link: Link, stream: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.link = link
+        self.stream = stream  # "upstream" = client -> server
+        self.reader = reader
+        self.writer = writer
+        self.queue: asyncio.Queue[tuple[bytes, float] | None] = asyncio.Queue(QUEUE_CHUNKS)
+        self.toxics: list[Toxic] = []
+        self.segmenter = Segmenter(is_request=stream == "upstream")
+        self.busy = False
+        self.held: list[Held] = []
+        self.held_bytes = 0
+        self.held_seq = 0
+        self.discard = 0  # body bytes of a request answered by http_fail
+        self.messages = 0  # WebSocket data messages seen
+        self.bytes_in = self.bytes_out = self.dropped = 0
+        self.done = False
+
+    # -- reading ---------------------------------------------------------------
+    def paused(self) -> bool:
+        return self.link.frozen or any(t.pauses_reading for t in self.toxics)
+
+    def direct_ok(self) -> bool:
+        return not self.toxics and not self.busy and not self.held and not self.discard and self.queue.empty() and not self.link.frozen
+
+    async def read_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            while self.paused():
+                await self.link.changed()
+            data = await self.reader.read(CHUNK)
+            if not data:
+                await self.queue.put(EOF)
+                return
+            self.bytes_in += len(data)
+            if self.direct_ok():
+                out = self.segmenter.feed(data, split_ws=False)
+                await self.write(b"".join(s.raw if isinstance(s, HttpHead) else s for s in out))  # type: ignore[misc]
+            else:
+                await self.queue.put((data, loop.time()))
+
+    # -- processing ------------------------------------------------------------
+    async def process_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            item: tuple[bytes, float] | None
+            if self.held:
+                try:
+                    async with asyncio.timeout(max(0.0, self.held[0].release - loop.time())):
+                        item = await self.queue.get()
+                except TimeoutError:
+                    await self.release_due()
+                    continue
+            else:
+                item = await self.queue.get()
+            self.busy = True
+            try:
+                while self.link.frozen:
+                    await self.link.changed()
+                if item is EOF:
+                    await self.finish()
+                    return
+                data, t = item
+                split = any(x.is_ws for x in self.toxics) or bool(self.held)
+                for seg in self.segmenter.feed(data, split_ws=split):
+                    await self.handle(seg, t)
+                await self.release_due()
+            finally:
+                self.busy = False
+
+    async def handle(self, seg: Segment, t: float) -> None:
+        if isinstance(seg, HttpHead):
+            await self.handle_head(seg, t)
+        elif isinstance(seg, Message):
+            await self.handle_message(seg, t)
+        elif isinstance(seg, Frame):
+            await self.emit(seg.raw, t)  # control frames always pass
+        elif self.discard:
+            cut = min(self.discard, len(seg))
+            self.discard -= cut
+            self.dropped += cut
+            if seg[cut:]:
+                await self.emit(seg[cut:], t)
+        else:
+            await self.emit(seg, t)
+
+    async def handle_head(self, head: HttpHead, t: float) -> None:
+        for tox in self.toxics:
+            if not tox.is_http or not tox.selects(head):  # type: ignore[attr-defined]
+                continue
+            if isinstance(tox, HttpDelay):
+                tox.fault("http_delay", method=head.method, path=head.path, delay_ms=tox.a["delay"])
+                await asyncio.sleep(tox.a["delay"] / 1000)
+            elif isinstance(tox, HttpFail):
+                tox.fault("http_fail", method=head.method, path=head.path, status=tox.a["status"])
+                self.discard = head.content_length or 0
+                self.dropped += len(head.raw)
+                await self.link.answer(tox.response())
+                return
+        await self.emit(head.raw, t)
+
+    async def handle_message(self, msg: Message, t: float) -> None:
+        self.messages += 1
+        raw = msg.raw
+        copies = 1
+        loop = asyncio.get_running_loop()
+        for tox in self.toxics:
+            if not tox.is_ws or not tox.selects(msg):  # type: ignore[attr-defined]
+                continue
+            info = tox.describe(msg)  # type: ignore[attr-defined]
+            if isinstance(tox, WsDrop):
+                tox.fault("ws_drop", **info)
+                self.dropped += len(raw)
+                return
+            if isinstance(tox, WsDuplicate):
+                tox.fault("ws_duplicate", copies=tox.a["copies"], **info)
+                copies += tox.a["copies"]
+            elif isinstance(tox, WsDelay | WsReorder):
+                if self.held_bytes + len(raw) > MAX_HELD_BYTES:
+                    tox.fault("ws_hold_overflow", **info)
+                    break  # bounded memory: pass it on instead of holding more
+                if isinstance(tox, WsDelay):
+                    release, after = loop.time() + tox.a["delay"] / 1000, 0
+                    tox.fault("ws_delay", delay_ms=tox.a["delay"], **info)
+                else:
+                    release, after = loop.time() + tox.a["max_hold"] / 1000, tox.a["after"]
+                    tox.fault("ws_reorder", after=after, **info)
+                self.held_seq += 1
+                heapq.heappush(self.held, Held(release, self.held_seq, raw * copies, after))
+                self.held_bytes += len(raw) * copies
+                return
+        await self.emit(raw * copies, t)
+        for h in self.held:
+            if h.after_left:
+                h.after_left -= 1
+                if not h.after_left:
+                    h.release = min(h.release, loop.time())
+        heapq.heapify(self.held)
+
+    async def release_due(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self.held and (self.held[0].release <= loop.time() or not self.link.proxy_has_ws_hold()):
+            h = heapq.heappop(self.held)
+            self.held_bytes -= len(h.raw)
+            await self.emit(h.raw, loop.time())
+
+    async def emit(self, data: bytes, t: float) -> None:
+        """Run the byte-toxic chain (in the order the toxics were added), then write."""
+        chain = [x for x in self.toxics if x.is_byte]
+
+        async def step(i: int, d: bytes, tt: float) -> None:
+            if i == len(chain):
+                await self.write(d)
+            else:
+                await chain[i].pipe(d, tt, lambda d2, t2: step(i + 1, d2, t2))
+
+        await step(0, data, t)
+
+    async def write(self, data: bytes) -> None:
+        if not data or self.link.closed:
+            return
+        self.writer.write(data)
+        self.bytes_out += len(data)
+        await self.writer.drain()
+
+    async def finish(self) -> None:
+        """The source sent EOF: pass the half-close on (slow_close delays it)."""
+        loop = asyncio.get_running_loop()
+        while self.held:  # held messages still go out before the close
+            wait = self.held[0].release - loop.time()
+            if wait > 0 and self.link.proxy_has_ws_hold():
+                await asyncio.sleep(wait)
+            await self.release_due()
+        for tox in self.toxics:
+            if isinstance(tox, SlowClose) and tox.a["delay"]:
+                tox.fault("slow_close", delay_ms=tox.a["delay"])
+                await asyncio.sleep(tox.a["delay"] / 1000)
+        self.done = True
+        self.link.half_closed(self)
+
+
+class Link:
+    """A client connection and its upstream connection."""
+
+    def __init__(self, proxy: Proxy, conn: int, client: tuple[asyncio.StreamReader, asyncio.StreamWriter], upstream: tuple[asyncio.StreamReader, asyncio.StreamWriter]) -> None:
+        self.proxy = proxy
+        self.conn = conn
+        self.client_writer = client[1]
+        self.upstream_writer = upstream[1]
+        self.dirs = {
+            "upstream": Direction(self, "upstream", client[0], upstream[1]),
+            "downstream": Direction(self, "downstream", upstream[0], client[1]),
+        }
+        self.toxics: dict[str, Toxic] = {}
+        self.frozen = False
+        self.closed = False
+        self.reason = ""
+        self._changed = asyncio.Event()
+        self._done = asyncio.Event()
+        self.tasks: list[asyncio.Task[None]] = []
+        self.downstream_port = _port(client[1], "peername")
+        self.upstream_port = _port(upstream[1], "sockname")
+
+    def fault(self, spec: ToxicSpec, kind: str, **detail: Any) -> None:
+        self.proxy.log.fault(self.proxy.name, spec.name, kind, spec.stream, conn=self.conn, **detail)
+
+    async def changed(self) -> None:
+        await self._changed.wait()
+
+    def proxy_has_ws_hold(self) -> bool:
+        return any(isinstance(t, WsDelay | WsReorder) for d in self.dirs.values() for t in d.toxics)
+
+    # -- toxics ------------------------------------------------------------------
+    def sync(self, specs: list[ToxicSpec]) -> None:
+        """Bring this connection's toxics in line with the proxy's list."""
+        wanted = {s.name: s for s in specs}
+        for name, tox in list(self.toxics.items()):
+            s = wanted.get(name)
+            if s is None or s.version != tox.spec.version or s.stream != tox.spec.stream:
+                del self.toxics[name]
+                if getattr(tox, "active", False):
+                    tox.stop()
+        for s in specs:
+            if s.name in self.toxics:
+                continue
+            stream = "upstream" if s.type in REQUEST_SIDE else s.stream
+            tox = TOXIC_CLASSES[s.type](s, self.dirs[stream])
+            tox.active = s.toxicity >= 1.0 or random.random() < s.toxicity  # type: ignore[attr-defined]
+            self.toxics[s.name] = tox
+        for d in self.dirs.values():
+            d.toxics = [self.toxics[s.name] for s in specs if self.toxics[s.name].active and self.toxics[s.name].dir is d]  # type: ignore[attr-defined]
+        self.frozen = any(t.freezes_link for d in self.dirs.values() for t in d.toxics)
+        for s in specs:  # start after the lists are in place, so a start() that closes sees them
+            tox = self.toxics[s.name]
+            if tox.active and not getattr(tox, "started", False):  # type: ignore[attr-defined]
+                tox.started = True  # type: ignore[attr-defined]
+                tox.start()
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    # -- lifecycle ---------------------------------------------------------------
+    async def run(self, specs: list[ToxicSpec]) -> None:
+        loop = asyncio.get_running_loop()
+        self.proxy.log.conn(self.proxy.name, self.conn, "open", self.downstream_port, self.upstream_port)
+        self.sync(specs)
+        for d in self.dirs.values():
+            self.tasks.append(loop.create_task(self._guard(d.read_loop())))
+            self.tasks.append(loop.create_task(self._guard(d.process_loop())))
+        try:
+            await self._done.wait()
+        finally:
+            if not self.closed:
+                self.close("proxy_stopped")
+            for t in self.tasks:
+                t.cancel()
+            for tox in self.toxics.values():
+                for t in tox.tasks:
+                    t.cancel()
+            self.proxy.log.conn(self.proxy.name, self.conn, "close", self.downstream_port, self.upstream_port, reason=self.reason)
+
+    async def _guard(self, coro: Any) -> None:
+        try:
+            await coro
+        except asyncio.CancelledError:
+            raise
+        except (ConnectionError, OSError) as e:
+            if not self.closed:
+                self.close(f"error: {type(e).__name__}")
+
+    def half_closed(self, d: Direction) -> None:
+        other = self.dirs["downstream" if d.stream == "upstream" else "upstream"]
+        if other.done:
+            self.close("eof")
+            return
+        try:
+            if d.writer.can_write_eof():
+                d.writer.write_eof()
+            else:
+                self.close("eof")
+        except (OSError, RuntimeError):
+            self.close("eof")
+
+    async def answer(self, response: bytes) -> None:
+        """Reply to the client ourselves (http_fail), then close gracefully."""
+        if not self.closed:
+            self.client_writer.write(response)
+            self.close("http_fail")
+
+    def close(self, reason: str) -> None:
+        """Graceful: buffered data is flushed, then FIN to both sides."""
+        if self.closed:
+            return
+        self.closed, self.reason = True, reason
+        for w in (self.client_writer, self.upstream_writer):
+            w.close()
+        self._finish()
+
+    def reset(self, reason: str) -> None:
+        """Abortive: RST to both sides (SO_LINGER 0), unsent data discarded."""
+        if self.closed:
+            return
+        self.closed, self.reason = True, reason
+        for w in (self.client_writer, self.upstream_writer):
+            rst(w)
+        self._finish()
+
+    def _finish(self) -> None:
+        current = asyncio.current_task()
+        for t in self.tasks:
+            if t is not current:
+                t.cancel()
+        self._done.set()
+
+
+def rst(writer: asyncio.StreamWriter) -> None:
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+    writer.transport.abort()
+
+
+def _port(writer: asyncio.StreamWriter, which: str) -> int:
+    addr = writer.get_extra_info(which)
+    return int(addr[1]) if addr else 0
