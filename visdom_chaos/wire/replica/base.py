@@ -72,13 +72,17 @@ class Replica:
 
     def tick(self, now: float) -> list[Effect]:
         """Fire the browser timers due by `now`, in due order (FIFO for equal times)."""
-        self._now = max(self._now, now)
+        now = max(self._now, now)
         effects: list[Effect] = []
         for _ in range(MAX_TIMERS_PER_RUN):
-            if not self._timers or self._timers[0][0] > self._now:
+            if not self._timers or self._timers[0][0] > now:
                 break
-            _, _, fn, args = heapq.heappop(self._timers)
+            due, _, fn, args = heapq.heappop(self._timers)
+            # the callback runs at its due time: timers it sets count from there, so a
+            # late tick (or a replay that only calls handle) gives the same sequence
+            self._now = max(self._now, due)
             effects += fn(*args)
+        self._now = now
         return effects
 
     def next_timer(self) -> float | None:
