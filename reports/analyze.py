@@ -1,0 +1,312 @@
+"""Analyse a run folder into report.json (schema visdom-chaos/report/1, see reports/SCHEMA.md)."""
+
+from __future__ import annotations
+
+import os
+from bisect import bisect_right
+from typing import Any
+
+from reports.checkers import Config
+from reports.engine import Analyzer
+from reports.journals import DEFAULT_SLACK_NS, ReadStats, RunFolderError, load_run_meta, run_records
+from reports.summary import FINDING_KINDS, FindingGroup, Summary
+from visdom_chaos.journal import JournalError
+
+SCHEMA = "visdom-chaos/report/1"
+MAX_EVIDENCE = 200
+LAT_BUCKETS_TARGET = 60  # latency-over-time points in a run
+
+
+def config_for(meta: dict[str, Any], **overrides: Any) -> Config:
+    """Default thresholds; the latency-over-time bucket scales with the planned duration."""
+    duration = meta.get("duration_s")
+    cfg = Config(**overrides)
+    if "lat_bucket_ns" not in overrides and isinstance(duration, int | float) and duration > 0:
+        cfg.lat_bucket_ns = max(1, int(duration / LAT_BUCKETS_TARGET)) * 1_000_000_000
+    return cfg
+
+
+def summarize_run(
+    run_dir: str | os.PathLike[str], config: Config | None = None, slack_ns: int = DEFAULT_SLACK_NS
+) -> tuple[Summary, dict[str, Any], ReadStats]:
+    """One streaming pass over a run folder's journals -> (summary, run.json, read stats)."""
+    if not os.path.isdir(run_dir):
+        raise RunFolderError(f"{run_dir}: not a directory")
+    meta = load_run_meta(run_dir)
+    cfg = config or config_for(meta)
+    started = meta.get("started_ns")
+    analyzer = Analyzer(cfg, t0=started if isinstance(started, int) else None)
+    stats = ReadStats()
+    try:
+        analyzer.feed_all(run_records(run_dir, stats, slack_ns))
+    except JournalError as exc:
+        raise RunFolderError(str(exc)) from exc
+    summary = analyzer.finish()
+    summary.counters["input.records"] = stats.records
+    summary.counters["input.torn"] = stats.torn
+    summary.counters["input.inversions"] = stats.inversions
+    if stats.torn:
+        where = ", ".join(f"{k}: {v}" for k, v in sorted(stats.torn_files.items()))
+        summary.note(f"{stats.torn} torn journal line(s) skipped (a writer crashed mid-line: {where})")
+    if stats.inversions:
+        summary.note(f"{stats.inversions} record(s) later than the {slack_ns / 1e6:g} ms merge window")
+    return summary, meta, stats
+
+
+def analyze_run(run_dir: str | os.PathLike[str], config: Config | None = None) -> dict[str, Any]:
+    """Analyse a finished or crashed run folder; returns the report.json dict."""
+    summary, meta, stats = summarize_run(run_dir, config)
+    report = build_report(summary, meta, config or config_for(meta))
+    report["input"] = {
+        "files": [os.path.basename(f) for f in stats.files], "records": stats.records,
+        "torn": stats.torn, "inversions": stats.inversions,
+    }
+    return report
+
+
+# -- report building (from a summary, so merged Locust summaries render the same way) ------------
+
+def _s(t: int | None, t0: int) -> float | None:
+    return None if t is None else round((t - t0) / 1e9, 3)
+
+
+def _ms(us: float) -> float:
+    return round(us / 1000.0, 3)
+
+
+def finding_counts(summary: Summary, client: str | None = None) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for kind in FINDING_KINDS:
+        if kind in ("duplicate", "missing", "reorder", "stale"):
+            out[kind] = summary.count(kind, client)
+        elif kind == "ghost_subscribers":
+            out[kind] = sum(1 for g in summary.ghosts.values() if client is None or g["client"] == client)
+        else:
+            out[kind] = sum(
+                g.observations for g in summary.groups.values()
+                if g.kind == kind and (client is None or g.client == client)
+            )
+    return out
+
+
+def _details(summary: Summary) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for g in summary.groups.values():
+        n = g.count() if g.ids else g.observations
+        d = out.setdefault(g.kind, {})
+        d[g.detail] = d.get(g.detail, 0) + n
+    storms = sorted({g.client for g in summary.groups.values() if g.kind == "reload" and g.info.get("storm")})
+    out.setdefault("reload", {})["storm_subscribers"] = len(storms)
+    return out
+
+
+class FaultIndex:
+    def __init__(self, faults: list[dict[str, Any]], t0: int, window_s: float) -> None:
+        self.faults = sorted(faults, key=lambda f: f["t"])
+        self.ts = [f["t"] for f in self.faults]
+        self.t0 = t0
+        self.window_ns = int(window_s * 1e9)
+
+    def near(self, t_first: int | None, t_last: int | None, limit: int = 3) -> list[dict[str, Any]]:
+        """The nearest fault at or before t_first (within the window), then faults during the span."""
+        if t_first is None or not self.ts:
+            return []
+        t_last = t_first if t_last is None else t_last
+        out = []
+        i = bisect_right(self.ts, t_first) - 1
+        if i >= 0 and t_first - self.ts[i] <= self.window_ns:
+            out.append(self.faults[i])
+        j = i + 1
+        while j < len(self.ts) and self.ts[j] <= t_last and len(out) < limit:
+            out.append(self.faults[j])
+            j += 1
+        return [
+            {"t_s": _s(f["t"], self.t0), "kind": f.get("kind"), "toxic": f.get("toxic"),
+             "proxy": f.get("proxy"), "stream": f.get("stream"), "detail": f.get("detail"),
+             "ms_before_first": round((t_first - f["t"]) / 1e6, 1)}
+            for f in out
+        ]
+
+
+def _message(kind: str, detail: str, count: int, who: str, span: tuple[float | None, float | None],
+             near: list[dict[str, Any]]) -> str:
+    a, b = span
+    when = f"t={a:.1f} s" if a == b or b is None else f"t={a:.1f}–{b:.1f} s"
+    text = f"{count} {kind} ({detail}) for {who}, {when}"
+    if near:
+        f = near[0]
+        rel = f["ms_before_first"]
+        text += (f"; {rel:.0f} ms after {f['kind'] or f['toxic']} at t={f['t_s']:.1f} s" if rel >= 0
+                 else f"; during {f['kind'] or f['toxic']} at t={f['t_s']:.1f} s")
+    return text
+
+
+def _evidence(summary: Summary, t0: int, faults: FaultIndex) -> tuple[list[dict[str, Any]], int]:
+    order = {k: i for i, k in enumerate(FINDING_KINDS)}
+    groups: list[FindingGroup] = sorted(
+        summary.groups.values(), key=lambda g: (order.get(g.kind, 99), g.t_first or 0, g.client)
+    )
+    out: list[dict[str, Any]] = []
+    for g in groups:
+        count = g.count() if g.ids else g.observations
+        if count == 0:
+            continue
+        near = faults.near(g.t_first, g.t_last)
+        span = (_s(g.t_first, t0), _s(g.t_last, t0))
+        who = f"{g.client}" + (f" in {g.env}/{g.win}" if g.win else (f" in {g.env}" if g.env else ""))
+        out.append({
+            "kind": g.kind, "detail": g.detail, "clients": [g.client],
+            "windows": [f"{g.env}/{g.win}"] if g.win else [], "count": count,
+            "ids": g.sample(), "ids_total": g.count(), "t_first_s": span[0], "t_last_s": span[1],
+            "faults_near": near, "info": g.info, "message": _message(g.kind, g.detail, count, who, span, near),
+        })
+    for key, gh in summary.ghosts.items():
+        near = faults.near(gh["disconnect_t"], gh["still_there_t"])
+        span = (_s(gh["disconnect_t"], t0), _s(gh["still_there_t"], t0))
+        out.append({
+            "kind": "ghost_subscribers", "detail": "socket_outlived_client", "clients": [gh["client"]],
+            "windows": [], "count": 1, "ids": [], "ids_total": 0, "t_first_s": span[0],
+            "t_last_s": span[1], "faults_near": near, "info": {"connection": key, **{
+                k: gh[k] for k in ("peer_port", "local_port")}},
+            "message": _message("ghost subscriber", f"server peer port {gh['peer_port']}", 1,
+                                f"{gh['client']} conn {gh['conn']}", span, near),
+        })
+    return out[:MAX_EVIDENCE], len(out)
+
+
+def _latency(summary: Summary, t0: int) -> dict[str, Any]:
+    h = summary.latency
+    n = h.get_total_count()
+    out: dict[str, Any] = {"p50": None, "p95": None, "p99": None, "max": None, "count": n}
+    if n:
+        out.update(
+            p50=_ms(h.get_value_at_percentile(50)), p95=_ms(h.get_value_at_percentile(95)),
+            p99=_ms(h.get_value_at_percentile(99)), max=_ms(h.get_max_value()),
+        )
+    out["over_time"] = [
+        {"t_s": _s(b, t0), "n": bh.get_total_count(), "p50": _ms(bh.get_value_at_percentile(50)),
+         "p95": _ms(bh.get_value_at_percentile(95)), "p99": _ms(bh.get_value_at_percentile(99)),
+         "max": _ms(bh.get_max_value())}
+        for b, bh in sorted(summary.lat_buckets.items()) if bh.get_total_count()
+    ]
+    return out
+
+
+def _memory(summary: Summary, cfg: Config, slow: int) -> dict[str, Any]:
+    steady = summary.rss_steady.n >= 2
+    reg = summary.rss_steady if steady else summary.rss_all
+    slope = reg.slope()
+    out: dict[str, Any] = {
+        "rss_start_mib": summary.rss_first[1] if summary.rss_first else None,
+        "rss_end_mib": summary.rss_last[1] if summary.rss_last else None,
+        "rss_peak_mib": summary.rss_peak,
+        "slope_mib_per_min": None if slope is None else round(slope, 3),
+        "growth_flagged": bool(slope is not None and slope > cfg.memory_bound_mib_per_min),
+        "implied_mib_per_hour": None if slope is None else round(slope * 60, 1),
+        "bound_mib_per_min": cfg.memory_bound_mib_per_min,
+        "slope_phase": "steady" if steady else "all",
+        "samples": reg.n,
+        "slow_subscribers": slow,
+        "slope_per_slow_subscriber_mib_per_min": (
+            round(slope / slow, 3) if slope is not None and slow else None
+        ),
+    }
+    return out
+
+
+def _connected_series(summary: Summary, t0: int) -> list[list[float]]:
+    events = []
+    for tl in summary.timeline.values():
+        for t, what, _ in tl:
+            if what == "connect":
+                events.append((t, 1))
+            elif what == "disconnect":
+                events.append((t, -1))
+    n, out = 0, []
+    for t, d in sorted(events):
+        n += d
+        out.append([_s(t, t0), n])
+    return out
+
+
+def build_report(summary: Summary, meta: dict[str, Any], cfg: Config) -> dict[str, Any]:
+    t0 = summary.t0 or 0
+    faults = FaultIndex(summary.faults, t0, cfg.fault_window_s)
+    counts = finding_counts(summary)
+    notes = list(summary.notes)
+    if not summary.subscribers:
+        notes.append("no subscriber connections in the journals: per-subscriber findings not measured")
+    if summary.rss_first is None:
+        notes.append("no server samples in the journals: memory not measured")
+    if summary.latency.get_total_count() == 0:
+        notes.append("no deliveries carrying a send time: latency not measured")
+    stall_faults = sum(
+        1 for f in summary.faults if any(w in f"{f.get('kind')} {f.get('toxic')}" for w in ("stall", "slow"))
+    )
+    slow = len({g.client for g in summary.groups.values() if g.kind == "stale" and g.detail == "lag"})
+    evidence, n_evidence = _evidence(summary, t0, faults)
+    if n_evidence > len(evidence):
+        notes.append(f"evidence truncated to {len(evidence)} of {n_evidence} entries")
+    target = meta.get("target") if isinstance(meta.get("target"), dict) else {}
+    end = summary.t_end or t0
+    duration = meta.get("duration_s")
+    if meta.get("started_ns") and meta.get("ended_ns"):
+        duration = round((meta["ended_ns"] - meta["started_ns"]) / 1e9, 3)
+    elif duration is None:
+        duration = round((end - t0) / 1e9, 3)
+    if meta.get("status") and meta.get("status") != "complete":
+        notes.append(f"run status: {meta.get('status')}" + (f" ({meta['error']})" if meta.get("error") else ""))
+    memory = _memory(summary, cfg, slow)
+    memory["stall_faults"] = stall_faults
+    report: dict[str, Any] = {
+        "schema": SCHEMA,
+        "scenario": meta.get("scenario", "unknown"),
+        "target": {k: target.get(k) for k in ("version", "variant", "url")},
+        "duration_s": duration,
+        "status": meta.get("status", "unknown"),
+        "totals": {
+            "sent": sum(len(s) for s in summary.sent.values()),
+            "acked": sum(len(s) for s in summary.acked.values()),
+            "delivered": sum(int(s.get("delivered", 0)) for s in summary.subscribers.values()),
+            "subscribers": len(summary.subscribers),
+        },
+        "findings": counts,
+        "findings_detail": _details(summary),
+        "memory": memory,
+        "latency_ms": _latency(summary, t0),
+        "subscribers": [
+            {
+                "id": c, "transport": s.get("transport") or "unknown", "findings": finding_counts(summary, c),
+                "conns": s.get("conns", 0), "connected_s": round(s.get("connected_ns", 0) / 1e9, 3),
+                "delivered": s.get("delivered", 0), "resyncs": s.get("resyncs", {}),
+                "ended_connected": s.get("ended_connected"),
+            }
+            for c, s in sorted(summary.subscribers.items())
+        ],
+        "evidence": evidence,
+        "ghosts": [
+            {**{k: v for k, v in g.items() if not k.endswith("_t")},
+             "disconnect_s": _s(g["disconnect_t"], t0), "still_there_s": _s(g["still_there_t"], t0)}
+            for g in summary.ghosts.values()
+        ],
+        "faults": [
+            {"t_s": _s(f["t"], t0), **{k: f.get(k) for k in ("proxy", "toxic", "kind", "stream", "detail")}}
+            for f in faults.faults
+        ],
+        "phases": {k: _s(v, t0) for k, v in sorted(summary.phases.items(), key=lambda kv: kv[1])},
+        "series": {
+            "rss": [[_s(p[0], t0), *p[1:]] for p in summary.rss_series],
+            "subscribers_connected": _connected_series(summary, t0),
+        },
+        "timeline": {
+            c: [[_s(t, t0), what, detail] for t, what, detail in tl] for c, tl in sorted(summary.timeline.items())
+        },
+        "config": {
+            "stale_bound_ms": cfg.stale_bound_ms, "ghost_settle_s": cfg.ghost_settle_s,
+            "memory_bound_mib_per_min": cfg.memory_bound_mib_per_min,
+            "reload_storm_per_min": cfg.reload_storm_per_min, "fault_window_s": cfg.fault_window_s,
+            "latency_bucket_s": cfg.lat_bucket_ns / 1e9,
+        },
+        "notes": notes,
+    }
+    return report

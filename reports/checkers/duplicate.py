@@ -1,0 +1,31 @@
+"""Duplicate: an id present twice in a view, or applied twice."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reports.checkers.base import Checker
+from reports.checkers.state import Lineage, RunState, SrcView, ids_by_source
+
+
+class DuplicateChecker(Checker):
+    name = "duplicate"
+    handles = ("view",)
+    view_hooks = True
+
+    def on_added(
+        self, lin: Lineage, env: str, win: str, src: str, seq: int, send_ns: int | None,
+        t: int, sv: SrcView, already: bool, first: bool, state: RunState,
+    ) -> None:
+        if already:  # added while already in this connection's view: applied twice
+            state.summary.group("duplicate", "applied_twice", lin.client, env, win).add(src, seq, t)
+
+    def on_dup(self, lin: Lineage, env: str, win: str, src: str, seq: int, t: int, state: RunState) -> None:
+        state.summary.group("duplicate", "in_view", lin.client, env, win).add(src, seq, t)
+
+    def on_record(self, rec: dict[str, Any], state: RunState) -> None:
+        _, repeats = ids_by_source(rec.get("ids"))
+        for src, seq in repeats:
+            state.summary.group(
+                "duplicate", "in_view", rec["client"], str(rec.get("env", "")), str(rec.get("win", ""))
+            ).add(src, seq, rec["t"])

@@ -1,0 +1,258 @@
+"""Shared streaming state of one analysis: sources' acks, subscriber lineages and their views.
+
+Memory is proportional to sources + subscribers x windows x sources: seqs live in
+IntervalSets (runs), ack times in a sparse index (one entry per source per 10 ms
+bucket), never one entry per event.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from typing import Any
+
+from reports.intervals import IntervalSet
+from reports.summary import MAX_FAULTS, MAX_TIMELINE, Summary
+
+ACK_INDEX_NS = 10_000_000  # ack times are known to within 10 ms
+
+
+@dataclass
+class Config:
+    stale_bound_ms: float = 2000.0  # an id visible later than this after its ack (while connected) is stale
+    ghost_settle_s: float = 5.0  # a gone client's server socket may linger this long
+    memory_bound_mib_per_min: float = 5.0
+    reload_storm_per_min: float = 6.0  # non-initial resyncs per subscriber-minute counted as a storm
+    fault_window_s: float = 10.0  # faults this long before a finding are "near" it
+    lat_bucket_ns: int = 1_000_000_000
+
+
+class AckLog:
+    """One training source: sent and acked seqs plus a sparse ack-time index."""
+
+    __slots__ = ("sent", "acked", "failed", "env", "win", "_idx_seq", "_idx_t", "_bucket")
+
+    def __init__(self) -> None:
+        self.sent = IntervalSet()
+        self.acked = IntervalSet()
+        self.failed = 0
+        self.env = ""
+        self.win = ""
+        self._idx_seq: list[int] = []
+        self._idx_t: list[int] = []
+        self._bucket = -1
+
+    def ack(self, seq: int, t: int) -> None:
+        self.acked.add(seq)
+        b = t // ACK_INDEX_NS
+        if b != self._bucket and (not self._idx_seq or seq > self._idx_seq[-1]):
+            self._bucket = b
+            self._idx_seq.append(seq)
+            self._idx_t.append(t)
+
+    def ack_time(self, seq: int) -> int | None:
+        """When seq was acked (at most 10 ms early), None if it was not acked."""
+        if seq not in self.acked:
+            return None
+        i = bisect_right(self._idx_seq, seq) - 1
+        return self._idx_t[i] if i >= 0 else (self._idx_t[0] if self._idx_t else None)
+
+    def acked_by(self, t: int) -> int | None:
+        """The highest seq acked at or before t (to within 10 ms)."""
+        i = bisect_right(self._idx_t, t) - 1
+        if i < 0:
+            return None
+        nxt = self._idx_seq[i + 1] - 1 if i + 1 < len(self._idx_seq) else self.acked.max()
+        return nxt
+
+
+class SrcView:
+    """One source's ids in one subscriber's window."""
+
+    __slots__ = ("visible", "ever", "max_seen", "max_t")
+
+    def __init__(self) -> None:
+        self.visible = IntervalSet()  # in view now (current connection)
+        self.ever = IntervalSet()  # ever visible in this lineage
+        self.max_seen = -1
+        self.max_t = 0
+
+
+@dataclass
+class View:
+    t: int
+    final: bool
+    ids: dict[str, IntervalSet]
+
+
+@dataclass
+class Lineage:
+    client: str
+    transport: str = ""
+    env: str | None = None
+    conn: int = 0
+    conns: int = 0
+    connected: bool = False
+    connect_t: int = 0
+    first_t: int = 0
+    last_t: int = 0
+    last_reset_t: int = 0  # last resync or (re)connect: ids recovered after it fill a gap
+    last_disconnect_t: int | None = None
+    connected_ns: int = 0
+    local_port: int | None = None
+    delivered: int = 0
+    windows: dict[tuple[str, str], dict[str, SrcView]] = field(default_factory=dict)
+    views: dict[tuple[str, str], View] = field(default_factory=dict)
+    resyncs: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def is_subscriber(self) -> bool:
+        return bool(self.conns or self.windows or self.views)
+
+    def src_view(self, env: str, win: str, src: str) -> SrcView:
+        w = self.windows.get((env, win))
+        if w is None:
+            w = self.windows[(env, win)] = {}
+        sv = w.get(src)
+        if sv is None:
+            sv = w[src] = SrcView()
+        return sv
+
+
+def ids_by_source(items: Any) -> tuple[dict[str, IntervalSet], list[tuple[str, int]]]:
+    """Group [[src, seq, ...]...] by source; also return the repeated ids."""
+    out: dict[str, IntervalSet] = {}
+    repeats: list[tuple[str, int]] = []
+    for item in items or ():
+        src, seq = str(item[0]), int(item[1])
+        s = out.get(src)
+        if s is None:
+            s = out[src] = IntervalSet()
+        if not s.add(seq):
+            repeats.append((src, seq))
+    return out, repeats
+
+
+class RunState:
+    def __init__(self, config: Config, summary: Summary) -> None:
+        self.config = config
+        self.summary = summary
+        self.sources: dict[str, AckLog] = {}
+        self.lineages: dict[str, Lineage] = {}
+        self.truth: dict[tuple[str, str], dict[str, IntervalSet]] = {}
+        self.phases: dict[str, int] = summary.phases
+        self.t0: int | None = summary.t0
+        self.t_last = 0
+
+    # -- sources -------------------------------------------------------------
+    def source(self, src: str) -> AckLog:
+        log = self.sources.get(src)
+        if log is None:
+            log = self.sources[src] = AckLog()
+        return log
+
+    def on_send(self, rec: dict[str, Any]) -> None:
+        log = self.source(rec["client"])
+        log.sent.add(int(rec["seq"]))
+        log.env, log.win = str(rec.get("env", "")), str(rec.get("win", ""))
+
+    def on_ack(self, rec: dict[str, Any]) -> None:
+        log = self.source(rec["client"])
+        if rec.get("ok"):
+            log.ack(int(rec["seq"]), rec["t"])
+            if rec.get("win"):
+                log.env, log.win = str(rec.get("env", log.env)), str(rec["win"])
+        else:
+            log.failed += 1
+
+    # -- lineages ------------------------------------------------------------
+    def lineage(self, client: str, t: int) -> Lineage:
+        lin = self.lineages.get(client)
+        if lin is None:
+            lin = self.lineages[client] = Lineage(client, first_t=t)
+        lin.last_t = t
+        return lin
+
+    def event(self, client: str, t: int, what: str, detail: str = "") -> None:
+        tl = self.summary.timeline.setdefault(client, [])
+        if len(tl) < MAX_TIMELINE:
+            tl.append((t, what, detail))
+
+    def on_connect(self, rec: dict[str, Any]) -> None:
+        t = rec["t"]
+        lin = self.lineage(rec["client"], t)
+        if lin.connected:  # a connect without a disconnect: close the old one here
+            lin.connected_ns += t - lin.connect_t
+        lin.transport = lin.transport or str(rec.get("transport") or "")
+        lin.env = rec.get("env", lin.env)
+        lin.conn = int(rec.get("conn") or lin.conn + 1)
+        lin.conns += 1
+        lin.connected = True
+        lin.connect_t = lin.last_reset_t = t
+        lin.local_port = rec.get("local_port")
+        for w in lin.windows.values():  # a new connection starts with an empty view
+            for sv in w.values():
+                sv.visible.clear()
+        self.event(lin.client, t, "connect", str(lin.conn))
+
+    def on_disconnect(self, rec: dict[str, Any]) -> None:
+        t = rec["t"]
+        lin = self.lineage(rec["client"], t)
+        if lin.connected:
+            lin.connected_ns += t - lin.connect_t
+        lin.connected = False
+        lin.last_disconnect_t = t
+        self.event(lin.client, t, "disconnect", str(rec.get("reason", "")))
+
+    def on_resync(self, rec: dict[str, Any]) -> None:
+        t = rec["t"]
+        lin = self.lineage(rec["client"], t)
+        lin.last_reset_t = t
+        reason = str(rec.get("reason", ""))
+        lin.resyncs[reason] = lin.resyncs.get(reason, 0) + 1
+        if reason != "initial":
+            self.event(lin.client, t, "resync", reason)
+
+    def on_view(self, rec: dict[str, Any]) -> list[tuple[str, int]]:
+        lin = self.lineage(rec["client"], rec["t"])
+        ids, repeats = ids_by_source(rec.get("ids"))
+        key = (str(rec.get("env", "")), str(rec.get("win", "")))
+        old = lin.views.get(key)
+        final = bool(rec.get("final"))
+        if old is None or not old.final or final:  # a final view is never replaced by a non-final one
+            lin.views[key] = View(rec["t"], final, ids)
+        return repeats
+
+    # -- server side -----------------------------------------------------------
+    def on_truth(self, rec: dict[str, Any]) -> None:
+        ids, _ = ids_by_source(rec.get("ids"))
+        self.truth[(str(rec.get("env", "")), str(rec.get("win", "")))] = ids
+
+    def on_phase(self, rec: dict[str, Any]) -> None:
+        self.phases.setdefault(str(rec.get("name", "")), rec["t"])
+
+    def on_fault(self, rec: dict[str, Any]) -> None:
+        if len(self.summary.faults) < MAX_FAULTS:
+            self.summary.faults.append(
+                {k: rec.get(k) for k in ("t", "proxy", "toxic", "kind", "stream", "detail")}
+            )
+        elif "faults truncated" not in " ".join(self.summary.notes):
+            self.summary.note(f"faults truncated to the first {MAX_FAULTS}")
+
+    # -- end -----------------------------------------------------------------
+    def close(self) -> None:
+        """Fold lineage state into the summary (subscribers, totals)."""
+        s = self.summary
+        for src, log in self.sources.items():
+            s.sent[src] = log.sent
+            s.acked[src] = log.acked
+        for c, lin in self.lineages.items():
+            if not lin.is_subscriber:
+                continue
+            connected = lin.connected_ns + (self.t_last - lin.connect_t if lin.connected else 0)
+            s.subscribers[c] = {
+                "transport": lin.transport, "env": lin.env, "conns": lin.conns,
+                "connected_ns": connected, "first_t": lin.first_t, "last_t": lin.last_t,
+                "delivered": lin.delivered, "resyncs": dict(lin.resyncs),
+                "ended_connected": lin.connected,
+            }

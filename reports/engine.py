@@ -1,0 +1,112 @@
+"""The engine: one pass over time-ordered records, feeding the shared state and the checkers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from reports.checkers import Checker, Config, default_checkers
+from reports.checkers.state import RunState
+from reports.summary import Summary
+
+Handler = Callable[[dict[str, Any]], None]
+
+
+class Analyzer:
+    """Feed records in time order (`feed`), then `finish()` for the mergeable Summary."""
+
+    def __init__(
+        self, config: Config | None = None, checkers: list[Checker] | None = None, t0: int | None = None
+    ) -> None:
+        self.config = config or Config()
+        self.summary = Summary(t0=t0, lat_bucket_ns=self.config.lat_bucket_ns)
+        self.state = RunState(self.config, self.summary)
+        self.checkers = default_checkers() if checkers is None else checkers
+        self._hooked = [c for c in self.checkers if c.view_hooks]
+        st = self.state
+        before: dict[str, Handler] = {
+            "send": st.on_send, "ack": st.on_ack, "connect": st.on_connect,
+            "disconnect": st.on_disconnect, "resync": st.on_resync, "truth": st.on_truth,
+            "phase": st.on_phase, "fault": st.on_fault,
+        }
+        self._dispatch: dict[str, list[Handler]] = {}
+        for typ, h in before.items():
+            self._dispatch.setdefault(typ, []).append(h)
+        for c in self.checkers:
+            for typ in c.handles:
+                self._dispatch.setdefault(typ, []).append(self._bind(c))
+        self._dispatch.setdefault("apply", []).append(self._apply)
+        self._dispatch.setdefault("view", []).insert(0, self._view)
+        self.counts: dict[str, int] = {}
+        self._closed = False
+
+    def _bind(self, c: Checker) -> Handler:
+        st = self.state
+        return lambda rec: c.on_record(rec, st)
+
+    def _view(self, rec: dict[str, Any]) -> None:
+        self.state.on_view(rec)
+
+    def feed(self, rec: dict[str, Any]) -> None:
+        typ = rec.get("type")
+        t = rec.get("t")
+        if not isinstance(typ, str) or not isinstance(t, int):
+            self.counts["bad"] = self.counts.get("bad", 0) + 1
+            return
+        self.counts[typ] = self.counts.get(typ, 0) + 1
+        st = self.state
+        if t > st.t_last:
+            st.t_last = t
+        if st.t0 is None and typ != "header":
+            st.t0 = self.summary.t0 = t
+        if "client" not in rec:
+            rec["client"] = ""
+        for h in self._dispatch.get(typ, ()):
+            h(rec)
+
+    def feed_all(self, records: Iterable[dict[str, Any]]) -> None:
+        for rec in records:
+            self.feed(rec)
+
+    def _apply(self, rec: dict[str, Any]) -> None:
+        st = self.state
+        t = rec["t"]
+        lin = st.lineage(rec["client"], t)
+        env, win = str(rec.get("env", "")), str(rec.get("win", ""))
+        hooked = self._hooked
+        for item in rec.get("added") or ():
+            src, seq = str(item[0]), int(item[1])
+            send_ns = item[2] if len(item) > 2 else None
+            sv = lin.src_view(env, win, src)
+            already = seq in sv.visible
+            first = seq not in sv.ever
+            for c in hooked:
+                c.on_added(lin, env, win, src, seq, send_ns, t, sv, already, first, st)
+            sv.visible.add(seq)
+            if first:
+                sv.ever.add(seq)
+                lin.delivered += 1
+            if seq > sv.max_seen:
+                sv.max_seen, sv.max_t = seq, t
+        command = str(rec.get("command", ""))
+        for item in rec.get("removed") or ():
+            src, seq = str(item[0]), int(item[1])
+            lin.src_view(env, win, src).visible.discard(seq)
+            for c in hooked:
+                c.on_removed(lin, env, win, src, seq, t, command, st)
+        for item in rec.get("dup") or ():
+            src, seq = str(item[0]), int(item[1])
+            for c in hooked:
+                c.on_dup(lin, env, win, src, seq, t, st)
+
+    def finish(self) -> Summary:
+        if not self._closed:
+            self._closed = True
+            for c in self.checkers:
+                c.finish(self.state)
+            self.state.close()
+            s = self.summary
+            s.t_end = self.state.t_last or None
+            for k, v in sorted(self.counts.items()):
+                s.counters[f"records.{k}"] = v
+        return self.summary

@@ -1,0 +1,169 @@
+"""Writing a report: report.json, report.md, and (when plotting works) plots/, report.html, junit.xml.
+
+`write_reports(run_dir, report)` and `findings_table(report)` are what
+`visdom-chaos run` calls; everything here renders from the report dict alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from reports.summary import FINDING_KINDS
+
+KIND_TITLES = {
+    "duplicate": "duplicate ids (id × subscriber)",
+    "missing": "missing ids (id × subscriber)",
+    "reorder": "reordered ids (id × subscriber)",
+    "stale": "stale ids (id × subscriber)",
+    "protocol_error": "protocol errors",
+    "reload": "full reloads (non-initial resyncs)",
+    "ghost_subscribers": "ghost subscribers (sockets)",
+}
+
+
+def _fmt(v: Any, unit: str = "") -> str:
+    if v is None:
+        return "n/a"
+    if isinstance(v, float):
+        return f"{v:,.3f}".rstrip("0").rstrip(".") + unit
+    return f"{v}{unit}"
+
+
+def findings_table(report: dict[str, Any]) -> Table:
+    """A rich table: one row per finding kind plus memory and latency."""
+    target = report.get("target") or {}
+    title = f"visdom-chaos · {report.get('scenario')} · {target.get('version')} {target.get('variant') or ''}"
+    table = Table(title=title.strip(), show_lines=False)
+    table.add_column("finding")
+    table.add_column("count", justify="right")
+    table.add_column("evidence")
+    evidence = report.get("evidence") or []
+    for kind in FINDING_KINDS:
+        n = (report.get("findings") or {}).get(kind, 0)
+        first = next((e["message"] for e in evidence if e["kind"] == kind), "")
+        style = "bold red" if n else "green"
+        table.add_row(KIND_TITLES.get(kind, kind), f"[{style}]{n}[/]", first)
+    mem = report.get("memory") or {}
+    flagged = mem.get("growth_flagged")
+    table.add_row(
+        "memory slope (MiB/min)",
+        f"[{'bold red' if flagged else 'green'}]{_fmt(mem.get('slope_mib_per_min'))}[/]",
+        f"RSS {_fmt(mem.get('rss_start_mib'))} → {_fmt(mem.get('rss_end_mib'))} MiB, peak "
+        f"{_fmt(mem.get('rss_peak_mib'))}; bound {_fmt(mem.get('bound_mib_per_min'))}",
+    )
+    lat = report.get("latency_ms") or {}
+    table.add_row(
+        "latency p99 (ms)", _fmt(lat.get("p99")),
+        f"p50 {_fmt(lat.get('p50'))} · p95 {_fmt(lat.get('p95'))} · max {_fmt(lat.get('max'))}",
+    )
+    tot = report.get("totals") or {}
+    table.caption = (
+        f"sent {tot.get('sent')} · acked {tot.get('acked')} · delivered {tot.get('delivered')}"
+        f" · subscribers {tot.get('subscribers')}"
+    )
+    return table
+
+
+def render_markdown(report: dict[str, Any], plots: list[str] | None = None) -> str:
+    target = report.get("target") or {}
+    tot = report.get("totals") or {}
+    mem = report.get("memory") or {}
+    lat = report.get("latency_ms") or {}
+    lines = [
+        f"# visdom-chaos report: {report.get('scenario')}",
+        "",
+        f"Target **{target.get('version')} {target.get('variant') or ''}** at `{target.get('url')}`, "
+        f"{_fmt(report.get('duration_s'))} s, status {report.get('status')}.",
+        "",
+        f"Sent {tot.get('sent')}, acked {tot.get('acked')}, delivered {tot.get('delivered')} "
+        f"(id × subscriber), {tot.get('subscribers')} subscribers.",
+        "",
+        "## Findings",
+        "",
+        "| finding | count | details |",
+        "|---|---:|---|",
+    ]
+    detail = report.get("findings_detail") or {}
+    for kind in FINDING_KINDS:
+        d = ", ".join(f"{k} {v}" for k, v in sorted((detail.get(kind) or {}).items()) if v)
+        lines.append(f"| {KIND_TITLES.get(kind, kind)} | {report['findings'].get(kind, 0)} | {d} |")
+    lines += [
+        f"| memory slope (MiB/min, {mem.get('slope_phase', 'all')} phase) | "
+        f"{_fmt(mem.get('slope_mib_per_min'))} | {'**flagged** ' if mem.get('growth_flagged') else ''}"
+        f"≈ {_fmt(mem.get('implied_mib_per_hour'))} MiB/h; RSS {_fmt(mem.get('rss_start_mib'))} → "
+        f"{_fmt(mem.get('rss_end_mib'))}, peak {_fmt(mem.get('rss_peak_mib'))} MiB; "
+        f"{mem.get('slow_subscribers', 0)} slow subscriber(s) |",
+        f"| latency (ms) | p99 {_fmt(lat.get('p99'))} | p50 {_fmt(lat.get('p50'))}, p95 "
+        f"{_fmt(lat.get('p95'))}, max {_fmt(lat.get('max'))}, n {lat.get('count', 0)} |",
+        "",
+    ]
+    evidence = report.get("evidence") or []
+    if evidence:
+        lines += ["## Evidence", ""]
+        for e in evidence[:50]:
+            ids = ", ".join(f"{s}#{q}" for s, q in e.get("ids", [])[:10])
+            more = f" … ({e['ids_total']} ids)" if e.get("ids_total", 0) > 10 else ""
+            lines.append(f"- {e['message']}" + (f" — ids {ids}{more}" if ids else ""))
+        if len(evidence) > 50:
+            lines.append(f"- … {len(evidence) - 50} more in report.json")
+        lines.append("")
+    subs = report.get("subscribers") or []
+    if subs:
+        kinds = [k for k in FINDING_KINDS if k != "ghost_subscribers"] + ["ghost_subscribers"]
+        lines += ["## Subscribers", "", "| id | transport | conns | delivered | " + " | ".join(kinds) + " |",
+                  "|---|---|---:|---:|" + "---:|" * len(kinds)]
+        for s in subs:
+            lines.append(
+                f"| {s['id']} | {s['transport']} | {s.get('conns', '')} | {s.get('delivered', '')} | "
+                + " | ".join(str(s["findings"].get(k, 0)) for k in kinds) + " |"
+            )
+        lines.append("")
+    faults = report.get("faults") or []
+    if faults:
+        lines += ["## Injected faults", ""]
+        for f in faults[:30]:
+            lines.append(f"- t={_fmt(f.get('t_s'))} s: {f.get('kind')} ({f.get('toxic')}, {f.get('stream')}) {f.get('detail') or ''}")
+        if len(faults) > 30:
+            lines.append(f"- … {len(faults) - 30} more in report.json")
+        lines.append("")
+    if plots:
+        lines += ["## Plots", ""] + [f"![{Path(p).stem}]({p})" for p in plots] + [""]
+    notes = report.get("notes") or []
+    if notes:
+        lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
+    return "\n".join(lines)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_reports(run_dir: str | os.PathLike[str], report: dict[str, Any], *, plots: bool = True) -> list[Path]:
+    """Write report.json, report.md and, unless plots=False, plots/*.png, report.html, junit.xml."""
+    run = Path(run_dir)
+    run.mkdir(parents=True, exist_ok=True)
+    written = []
+    plot_files: list[str] = []
+    extra: list[Path] = []
+    if plots:
+        try:
+            from reports import html, junit
+            from reports import plots as plotting
+
+            pngs = plotting.write_plots(run, report)
+            plot_files = [str(p.relative_to(run)) for p in pngs]
+            extra = [*pngs, html.write_html(run, report, pngs), junit.write_junit(run, report)]
+        except ImportError:  # the renderers arrive in later commits; the core report never waits for them
+            pass
+    _atomic_write(run / "report.json", json.dumps(report, indent=2, default=str) + "\n")
+    written.append(run / "report.json")
+    _atomic_write(run / "report.md", render_markdown(report, plot_files))
+    written.append(run / "report.md")
+    return written + extra
