@@ -13,6 +13,7 @@ import sys
 COMMAND_MODULES = [
     "visdom_chaos.commands.run",
     "visdom_chaos.commands.target",
+    "patches.commands",
 ]
 
 

@@ -1,0 +1,139 @@
+"""Apply or check the patch series of a Visdom version.
+
+A series is `patches/<version>/series`: patch file names in order. Patches are
+unified diffs against the release sdist tree (`a/py/visdom/...`), so the strip
+level depends on where they are applied:
+
+- an sdist tree (has `py/visdom/`): `patch -p1` in that tree;
+- a site-packages dir (has `visdom/server/`): `patch -p2` there;
+- a `visdom` package dir itself (has `server/app.py`): `patch -p3` in it.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+PATCHES_DIR = Path(__file__).resolve().parent
+TIMEOUT_S = 60
+
+
+class PatchError(RuntimeError):
+    """A patch of the series does not apply; the message names the patch and file."""
+
+
+@dataclass(frozen=True)
+class PatchInfo:
+    name: str
+    path: Path
+    subject: str
+    scenario: str
+    files: tuple[str, ...]
+
+
+def versions() -> list[str]:
+    return sorted(p.parent.name for p in PATCHES_DIR.glob("*/series"))
+
+
+def series(version: str) -> list[Path]:
+    listing = PATCHES_DIR / version / "series"
+    if not listing.is_file():
+        known = ", ".join(versions()) or "none"
+        raise PatchError(f"no patch series for Visdom {version!r} (known: {known})")
+    names = [ln.strip() for ln in listing.read_text().splitlines()]
+    paths = [PATCHES_DIR / version / n for n in names if n and not n.startswith("#")]
+    for path in paths:
+        if not path.is_file():
+            raise PatchError(f"patches/{version}/series names {path.name}, which does not exist")
+    return paths
+
+
+def info(path: Path) -> PatchInfo:
+    text = path.read_text()
+    header = text.split("\ndiff --git ", 1)[0]
+    subject = re.search(r"^Subject: (.*)$", header, re.M)
+    scenario = re.search(r"^Scenario: (.*)$", header, re.M)
+    files = tuple(dict.fromkeys(re.findall(r"^\+\+\+ b/(\S+)", text, re.M)))
+    return PatchInfo(
+        path.name,
+        path,
+        subject.group(1).strip() if subject else path.stem,
+        scenario.group(1).strip() if scenario else "",
+        files,
+    )
+
+
+def strip_level(target: Path) -> int:
+    """How many path components to strip for a patch applied in `target`."""
+    if (target / "py" / "visdom" / "server").is_dir():
+        return 1
+    if (target / "visdom" / "server").is_dir():
+        return 2
+    if (target / "server" / "app.py").is_file():
+        return 3
+    raise PatchError(
+        f"{target} is neither a Visdom sdist tree (py/visdom/), a site-packages dir "
+        "(visdom/) nor a visdom package dir (server/app.py)"
+    )
+
+
+def _run_patch(patch: Path, target: Path, strip: int, dry_run: bool) -> subprocess.CompletedProcess:
+    if shutil.which("patch"):
+        cmd = ["patch", f"-p{strip}", "--forward", "--batch", "--no-backup-if-mismatch",
+               "--reject-file=-", "-d", str(target), "-i", str(patch)]
+        if dry_run:
+            cmd.append("--dry-run")
+    else:  # git apply works outside a repository, relative to the cwd
+        cmd = ["git", "apply", f"-p{strip}", str(patch)]
+        if dry_run:
+            cmd.append("--check")
+    return subprocess.run(cmd, cwd=target, capture_output=True, text=True, timeout=TIMEOUT_S)
+
+
+def _failure(name: str, target: Path, output: str) -> PatchError:
+    lines = [ln for ln in output.splitlines() if ln.strip()]
+    current = "?"
+    failing = ""
+    for ln in lines:
+        m = re.match(r"(?:patching|checking) file (.+)$", ln)
+        if m:
+            current = m.group(1).strip()
+        elif not failing and re.search(r"FAILED|can't find|error|Reversed|does not|No file", ln):
+            failing = current
+    bad = [ln for ln in lines if re.search(r"FAILED|can't find|error|Reversed|does not", ln)]
+    detail = "; ".join(bad[:3]) or (lines[-1] if lines else "no output")
+    return PatchError(f"patch {name} does not apply to {target} (file {failing or current}): {detail}")
+
+
+def apply_series(version: str, package_dir: Path, *, shown_as: Path | None = None) -> list[str]:
+    """Apply the whole series in place; returns the applied patch names.
+
+    Every patch is dry-run first, so a failing patch leaves the tree as the
+    previous patches left it, and the error names that patch and file.
+    """
+    target = Path(package_dir)
+    strip = strip_level(target)
+    applied: list[str] = []
+    for patch in series(version):
+        check = _run_patch(patch, target, strip, dry_run=True)
+        if check.returncode != 0:
+            raise _failure(patch.name, shown_as or target, check.stdout + check.stderr)
+        done = _run_patch(patch, target, strip, dry_run=False)
+        if done.returncode != 0:
+            raise _failure(patch.name, shown_as or target, done.stdout + done.stderr)
+        applied.append(patch.name)
+    return applied
+
+
+def check_series(version: str, source: Path) -> list[str]:
+    """Apply the series to a throw-away copy of `source`; raises PatchError."""
+    source = Path(source)
+    strip_level(source)
+    with tempfile.TemporaryDirectory(prefix=f"visdom-patches-{version}-") as tmp:
+        copy = Path(tmp) / "tree"
+        shutil.copytree(source, copy, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        return apply_series(version, copy, shown_as=source)
