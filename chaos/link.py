@@ -231,12 +231,14 @@ class Direction:
                 self.held_bytes += len(raw) * copies
                 return
         await self.emit(raw * copies, t)
-        for h in self.held:
-            if h.after_left:
-                h.after_left -= 1
-                if not h.after_left:
-                    h.release = min(h.release, loop.time())
-        heapq.heapify(self.held)
+        if self.held:
+            for h in self.held:
+                if h.after_left:
+                    h.after_left -= 1
+                    if not h.after_left:
+                        h.release = min(h.release, loop.time())
+            heapq.heapify(self.held)
+            await self.release_due()  # right after the message it waited for
 
     async def release_due(self) -> None:
         loop = asyncio.get_running_loop()

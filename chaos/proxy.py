@@ -87,7 +87,7 @@ class Proxy:
         if any(t.name == spec.name for t in self.toxics):
             raise ChaosError(f"toxic already exists: {spec.name!r} on proxy {self.name!r}", 409)
         self.toxics.append(spec)
-        self.log.fault(self.name, spec.name, spec.type, spec.stream, event="add", toxicity=spec.toxicity, attributes=spec.attributes)
+        self.log.fault(self.name, spec.name, "toxic_add", spec.stream, type=spec.type, toxicity=spec.toxicity, attributes=spec.attributes)
         self._sync()
         return spec
 
@@ -95,13 +95,13 @@ class Proxy:
         i = self.find_toxic(name)
         spec = self.toxics[i].updated(body)
         self.toxics[i] = spec
-        self.log.fault(self.name, spec.name, spec.type, spec.stream, event="update", toxicity=spec.toxicity, attributes=spec.attributes)
+        self.log.fault(self.name, spec.name, "toxic_update", spec.stream, type=spec.type, toxicity=spec.toxicity, attributes=spec.attributes)
         self._sync()
         return spec
 
     def remove_toxic(self, name: str) -> None:
         spec = self.toxics.pop(self.find_toxic(name))
-        self.log.fault(self.name, spec.name, spec.type, spec.stream, event="remove")
+        self.log.fault(self.name, spec.name, "toxic_remove", spec.stream, type=spec.type)
         self._sync()
 
     def clear_toxics(self) -> None:

@@ -52,7 +52,7 @@ class Registry:
         if enabled:
             await proxy.enable()
         self.proxies[name] = proxy
-        self.log.fault(name, "", "proxy", "", event="create", listen=proxy.listen, upstream=proxy.upstream, enabled=enabled)
+        self.log.fault(name, "", "proxy_create", "", listen=proxy.listen, upstream=proxy.upstream, enabled=enabled)
         return proxy
 
     async def update(self, name: str, body: Any) -> Proxy:
@@ -75,14 +75,14 @@ class Registry:
                 await proxy.enable()
         if "enabled" in body and body["enabled"] != proxy.enabled:
             await (proxy.enable() if body["enabled"] else proxy.disable())
-            self.log.fault(name, "", "enable" if proxy.enabled else "disable", "", event="update")
+            self.log.fault(name, "", "proxy_enable" if proxy.enabled else "proxy_disable", "")
         return proxy
 
     async def delete(self, name: str) -> None:
         proxy = self.get(name)
         await proxy.disable()
         del self.proxies[name]
-        self.log.fault(name, "", "proxy", "", event="delete")
+        self.log.fault(name, "", "proxy_delete", "")
 
     async def reset(self) -> None:
         """Toxiproxy's POST /reset: every proxy enabled, every toxic removed."""

@@ -46,12 +46,12 @@ class Toxic:
 
     def start(self) -> None:
         """Attached to the connection (connection opened, or toxic added/updated)."""
-        self.fault(self.spec.type, event="attach", attributes=self.a)
+        self.fault("toxic_attach", type=self.spec.type, attributes=self.a)
 
     def stop(self) -> None:
         for task in self.tasks:
             task.cancel()
-        self.fault(self.spec.type, event="detach")
+        self.fault("toxic_detach", type=self.spec.type)
 
     def later(self, delay_s: float, action: Callable[[], None]) -> None:
         async def run() -> None:
@@ -167,14 +167,27 @@ class Down(Toxic):
 
     def start(self) -> None:
         super().start()
+        self.fault("down", event="reset")
         asyncio.get_running_loop().call_soon(self.link.reset, "down")
 
 
-class Stall(Toxic):
+class _Span(Toxic):
+    """A fault that lasts while attached: journaled as `start` and `end` under its own kind."""
+
+    def start(self) -> None:
+        super().start()
+        self.fault(self.spec.type, event="start")
+
+    def stop(self) -> None:
+        super().stop()
+        self.fault(self.spec.type, event="end")
+
+
+class Stall(_Span):
     pauses_reading = True
 
 
-class HalfOpen(Toxic):
+class HalfOpen(_Span):
     freezes_link = True
 
 

@@ -87,7 +87,7 @@ def test_reset_peer_gives_econnreset(chaos, echo_server):
         s.recv(10)  # the echo may or may not arrive first; the reset comes next
         s.recv(10)
     s.close()
-    assert any(r.get("kind") == "reset_peer" and r["detail"].get("event") == "reset" for r in journal(chaos))
+    assert any(r.get("kind") == "reset_peer" and r["detail"]["event"] == "reset" and r["conn"] == 1 for r in journal(chaos))
 
 
 def test_timeout_zero_holds_the_connection_without_data(chaos, echo_server):
