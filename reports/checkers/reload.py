@@ -7,6 +7,9 @@ from typing import Any
 from reports.checkers.base import Checker
 from reports.checkers.state import RunState
 
+# a page's first load, a user's refresh and an env switch are loads the user asked for, not reloads
+USER_DRIVEN = frozenset({"initial", "refresh", "switch_env"})
+
 
 class ReloadChecker(Checker):
     name = "reload"
@@ -14,7 +17,7 @@ class ReloadChecker(Checker):
 
     def on_record(self, rec: dict[str, Any], state: RunState) -> None:
         reason = str(rec.get("reason", ""))
-        if reason == "initial":
+        if reason in USER_DRIVEN:
             return
         g = state.summary.group("reload", reason, rec["client"], str(rec.get("env", "")), "")
         g.touch(rec["t"])

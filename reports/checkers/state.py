@@ -225,6 +225,9 @@ class RunState:
 
     # -- server side -----------------------------------------------------------
     def on_truth(self, rec: dict[str, Any]) -> None:
+        if rec.get("win") is None:  # the orchestrator could not fetch this env's truth
+            self.summary.note(f"server truth of env {rec.get('env')!r} unavailable: {rec.get('error', 'no window')}")
+            return
         ids, _ = ids_by_source(rec.get("ids"))
         self.truth[(str(rec.get("env", "")), str(rec.get("win", "")))] = ids
 
