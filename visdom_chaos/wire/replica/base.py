@@ -126,7 +126,10 @@ class Replica:
         raise NotImplementedError
 
     def _set_timeout(self, delay_s: float, fn: Callable[..., list[Effect]], *args: Any) -> None:
-        heapq.heappush(self._timers, (self._now + delay_s, next(self._timer_seq), fn, args))
+        # rounded to the microsecond so 100 ms steps add up exactly (1.0 + 0.1 + 0.1 == 1.2)
+        heapq.heappush(
+            self._timers, (round(self._now + delay_s, 6), next(self._timer_seq), fn, args)
+        )
 
     def _render(self) -> list[Effect]:
         """A React render: diff the touched windows' ids against what was shown before."""
@@ -137,6 +140,9 @@ class Replica:
                 del self._shown[win]
                 self._touched.pop(win, None)
                 effects.append(WindowClosed(env, win))
+        for win in self.panes:
+            if win not in self._shown and win not in self._touched:
+                self._touched[win] = "window"  # back without a message (a stale batch closure)
         for win, command in list(self._touched.items()):
             if win not in self.panes:
                 continue
