@@ -86,17 +86,21 @@ class HttpTracker:
         self.phase = "head"  # head | body | ws | opaque
         self.body_left = 0
         self.buf = bytearray()
+        self.passed = 0  # bytes of the buffered head already forwarded (not held)
 
-    def feed(self, data: bytes) -> tuple[list[Segment], int]:
+    def feed(self, data: bytes, hold: bool = False) -> tuple[list[Segment], int]:
         """Split `data` into segments; returns them and how many bytes were used.
 
+        With `hold` (HTTP toxics are active) an incomplete head is kept back until
+        it is whole, so a toxic can delay or answer it; without, bytes pass at once
+        and the head is parsed from a copy (a plain TCP protocol is never held up).
         Fewer bytes than given are used only when the stream turns into WebSocket
         frames: the caller then hands `data[used:]` to the frame layer.
         """
         out: list[Segment] = []
         pos, n = 0, len(data)
         while pos < n:
-            if self.phase in ("ws",):
+            if self.phase == "ws":
                 return out, pos
             if self.phase == "opaque":
                 out.append(data[pos:])
@@ -109,26 +113,30 @@ class HttpTracker:
                 if not self.body_left:
                     self.phase = "head"
                 continue
-            # head phase: look for the blank line, keeping an incomplete head buffered
+            # head phase: look for the blank line
             start_len = len(self.buf)
             self.buf += data[pos:]
-            if not _looks_http(self.buf, self.is_request):
-                out.append(bytes(self.buf))  # not HTTP at all: a plain TCP protocol
+            if not _looks_http(self.buf, self.is_request) or len(self.buf) > MAX_HEAD:
+                out.append(bytes(self.buf[self.passed :]))  # not (followable) HTTP: stop interpreting
                 self.buf.clear()
-                self.phase = "opaque"
+                self.phase, self.passed = "opaque", 0
                 return out, n
             end = self.buf.find(b"\r\n\r\n", max(0, start_len - 3))
             if end < 0:
-                if len(self.buf) > MAX_HEAD:
-                    out.append(bytes(self.buf))
-                    self.buf.clear()
-                    self.phase = "opaque"
+                if not hold or self.passed:
+                    out.append(bytes(self.buf[self.passed :]))
+                    self.passed = len(self.buf)
                 return out, n
             head_raw = bytes(self.buf[: end + 4])
             pos += end + 4 - start_len
-            self.buf.clear()
             head = parse_head(head_raw, self.is_request)
-            out.append(head)
+            if self.passed:  # part of it already went out: only the rest is left to forward
+                if head_raw[self.passed :]:
+                    out.append(head_raw[self.passed :])
+            else:
+                out.append(head)
+            self.buf.clear()
+            self.passed = 0
             self._after_head(head)
         return out, pos
 

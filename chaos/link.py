@@ -15,6 +15,7 @@ import heapq
 import random
 import socket
 import struct
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -54,10 +55,10 @@ class Segmenter:
         self.parser: FrameParser | None = None
         self.asm = MessageAssembler()
 
-    def feed(self, data: bytes, split_ws: bool) -> list[Segment]:
+    def feed(self, data: bytes, split_ws: bool, hold_http: bool = False) -> list[Segment]:
         out: list[Segment] = []
         if self.http.phase != "ws":
-            segs, used = self.http.feed(data)
+            segs, used = self.http.feed(data, hold_http)
             out.extend(segs)
             if used >= len(data):
                 return out
@@ -163,7 +164,8 @@ class Direction:
                     return
                 data, t = item
                 split = any(x.is_ws for x in self.toxics) or bool(self.held)
-                for seg in self.segmenter.feed(data, split_ws=split):
+                hold = any(x.is_http for x in self.toxics)
+                for seg in self.segmenter.feed(data, split_ws=split, hold_http=hold):
                     await self.handle(seg, t)
                 await self.release_due()
             finally:
@@ -347,8 +349,8 @@ class Link:
         self.proxy.log.conn(self.proxy.name, self.conn, "open", self.downstream_port, self.upstream_port)
         self.sync(specs)
         for d in self.dirs.values():
-            self.tasks.append(loop.create_task(self._guard(d.read_loop())))
-            self.tasks.append(loop.create_task(self._guard(d.process_loop())))
+            self.tasks.append(loop.create_task(self._guard(d.read_loop)))
+            self.tasks.append(loop.create_task(self._guard(d.process_loop)))
         try:
             await self._done.wait()
         finally:
@@ -361,9 +363,9 @@ class Link:
                     t.cancel()
             self.proxy.log.conn(self.proxy.name, self.conn, "close", self.downstream_port, self.upstream_port, reason=self.reason)
 
-    async def _guard(self, coro: Any) -> None:
+    async def _guard(self, loop_fn: Callable[[], Awaitable[None]]) -> None:
         try:
-            await coro
+            await loop_fn()
         except asyncio.CancelledError:
             raise
         except (ConnectionError, OSError) as e:

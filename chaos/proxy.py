@@ -30,6 +30,7 @@ class Proxy:
         self.server: asyncio.Server | None = None
         self.toxics: list[ToxicSpec] = []
         self.links: dict[int, Link] = {}
+        self.hits: dict[tuple[str, int], int] = {}  # (toxic, version) -> messages selected, for `limit`
         self.tasks: set[asyncio.Task[None]] = set()
 
     @property

@@ -200,18 +200,18 @@ def _subset(want: Any, have: Any) -> bool:
 class _Selecting(Toxic):
     """Per-message selection: probability, limit, and (subclasses) a predicate."""
 
-    def __init__(self, spec: ToxicSpec, direction: Direction) -> None:
-        super().__init__(spec, direction)
-        self.hits = 0
-
     def _roll(self) -> bool:
+        # `limit` counts over the whole proxy: an http_fail closes its connection,
+        # so a per-connection count would never run out
+        hits = self.link.proxy.hits
+        key = (self.spec.name, self.spec.version)
         limit = self.a["limit"]
-        if limit and self.hits >= limit:
+        if limit and hits.get(key, 0) >= limit:
             return False
         p = self.a["probability"]
         if p < 1.0 and random.random() >= p:
             return False
-        self.hits += 1
+        hits[key] = hits.get(key, 0) + 1
         return True
 
 
