@@ -17,9 +17,12 @@ from pathlib import Path
 
 import requests
 
+from visdom_chaos.behaviours import BehaviourRunner
 from visdom_chaos.ids import ids_in_window
 from visdom_chaos.journal import JournalWriter
 from visdom_chaos.monitor import ServerMonitor
+from visdom_chaos.proxyproc import ProxyError, ProxyProcess
+from visdom_chaos.scenario import Scenario, SourceSpec
 from visdom_chaos.targets import Target, TargetError, external_target, start_target
 from visdom_chaos.wire.subscriber import PollingSubscriber, Subscriber, WebSocketSubscriber
 from visdom_chaos.wire.training import TrainingSource
@@ -29,27 +32,13 @@ QUIESCENCE_TIMEOUT_S = 30.0
 
 
 @dataclass
-class SourceSpec:
-    kind: str = "line"
-    rate_hz: float = 20.0
-    env: str = "main"
-    pad_bytes: int = 0
-
-
-@dataclass
 class RunOptions:
-    scenario: str = "mixed"
+    scenario: Scenario = field(default_factory=lambda: Scenario("adhoc", "ad-hoc run"))
     target: str = "0.2.4"  # a version, or a URL of an external Visdom
     variant: str = "stock"
-    duration_s: float = 60.0
     out: Path | None = None
     seed: int = 0
-    sources: list[SourceSpec] = field(default_factory=lambda: [SourceSpec("line"), SourceSpec("text")])
-    websocket_subscribers: int = 4
-    polling_subscribers: int = 1
-    settle_s: float = 6.0  # after subscribers leave: lets the ghost analyzer see sockets that stay
     allow_remote: bool = False
-    max_updates_per_source: int | None = None  # stop a source after this many appends
 
 
 @dataclass
@@ -104,26 +93,37 @@ class Experiment:
     def __init__(self, options: RunOptions, progress: Callable[[dict], None] | None = None) -> None:
         self.o = options
         self.progress = progress or (lambda state: None)
-        self.run_dir = new_run_dir(options.out, options.scenario)
+        self.sc = options.scenario
+        self.run_dir = new_run_dir(options.out, self.sc.name)
         self.journal_dir = self.run_dir / "journal"
         self.clients = JournalWriter(self.journal_dir / "clients.jsonl", "clients")
         self.orch = JournalWriter(self.journal_dir / "orchestrator.jsonl", "orchestrator")
         self.target: Target | None = None
         self.monitor: ServerMonitor | None = None
+        self.proxy: ProxyProcess | None = None
+        self.behaviours: BehaviourRunner | None = None
+        self.schedule = None
         self.subscribers: list[Subscriber] = []
         self.sources: list[TrainingSource] = []
         self._source_threads: list[threading.Thread] = []
         self._stop_sources = threading.Event()
+        sc = self.sc
         self.meta: dict = {
-            "scenario": options.scenario,
+            "scenario": sc.name,
+            "scenario_file": str(sc.path) if sc.path else None,
             "target": {"version": options.target, "variant": options.variant, "url": None},
-            "duration_s": options.duration_s,
+            "duration_s": sc.duration_s,
             "seed": options.seed,
             "params": {
-                "sources": [asdict(s) for s in options.sources],
-                "websocket_subscribers": options.websocket_subscribers,
-                "polling_subscribers": options.polling_subscribers,
-                "settle_s": options.settle_s,
+                "sources": [asdict(s) for s in sc.sources],
+                "websocket_subscribers": sc.websocket_subscribers,
+                "polling_subscribers": sc.polling_subscribers,
+                "polling_frontend": sc.polling_frontend,
+                "via_proxy": sc.via_proxy,
+                "behaviours": [asdict(b) for b in sc.behaviours],
+                "faults": sc.faults,
+                "settle_s": sc.settle_s,
+                "max_updates_per_source": sc.max_updates_per_source,
             },
             "started_ns": time.time_ns(),
             "ended_ns": None,
@@ -149,7 +149,7 @@ class Experiment:
         if o.target.startswith(("http://", "https://")):
             self.target = external_target(o.target, allow_remote=o.allow_remote)
         else:
-            self.target = start_target(o.target, o.variant, self.run_dir)
+            self.target = start_target(o.target, o.variant, self.run_dir, polling=self.sc.polling_frontend)
         self.meta["target"]["url"] = self.target.url
         self.meta["server"] = {"pid": self.target.pid, "port": self.target.port,
                                "log": "server.log" if self.target.pid else None}
@@ -158,13 +158,50 @@ class Experiment:
             mon_journal = JournalWriter(self.journal_dir / "monitor.jsonl", "monitor")
             self.monitor = ServerMonitor(self.target.pid, self.target.port, mon_journal).start()
 
+    def start_proxy(self) -> None:
+        """Subscribers reach Visdom through the chaos proxy; training sources go direct."""
+        if not self.sc.via_proxy:
+            return
+        self.proxy = ProxyProcess(self.run_dir, self.target.port)
+        self.meta["proxy"] = {"api": self.proxy.api, "listen": self.proxy.listen}
+        self._write_meta()
+
+    @property
+    def subscriber_url(self) -> str:
+        return self.proxy.url if self.proxy else self.target.url
+
+    def start_timelines(self) -> None:
+        """Faults (through the proxy) and scripted behaviours share one clock from here."""
+        horizon = self.sc.duration_s
+        if self.sc.behaviours:
+            self.behaviours = BehaviourRunner(self.subscribers, self.sc.behaviours, horizon, self.clients).start()
+        if self.proxy and self.sc.faults:
+            from chaos.faultlog import FaultLog
+            from chaos.schedule import ScheduleRunner, parse_entries
+
+            steps = parse_entries(self.sc.faults, horizon=horizon)
+            log = FaultLog(self.journal_dir / "schedule.jsonl", scenario=self.sc.name)
+            self.schedule = ScheduleRunner(self.proxy.client, steps, log).start()
+
+    def stop_timelines(self) -> None:
+        if self.behaviours is not None:
+            self.behaviours.stop()
+        if self.schedule is not None:
+            self.schedule.stop()
+            if self.schedule.log is not None:
+                self.schedule.log.close()
+            self.schedule = None
+        # Toxics stay as the schedule left them (entries with `duration` heal themselves):
+        # half-open connections must outlive the run for the ghost analysis.
+
     def start_subscribers(self) -> None:
         version = self.o.target if not self.o.target.startswith("http") else "0.2.4"
         kw = {"version": version, "variant": self.o.variant}
-        for i in range(self.o.websocket_subscribers):
-            self.subscribers.append(WebSocketSubscriber(self.target.url, f"ws-{i}", self.clients, **kw))
-        for i in range(self.o.polling_subscribers):
-            self.subscribers.append(PollingSubscriber(self.target.url, f"poll-{i}", self.clients, **kw))
+        url = self.subscriber_url
+        for i in range(self.sc.websocket_subscribers):
+            self.subscribers.append(WebSocketSubscriber(url, f"ws-{i}", self.clients, **kw))
+        for i in range(self.sc.polling_subscribers):
+            self.subscribers.append(PollingSubscriber(url, f"poll-{i}", self.clients, **kw))
         for s in self.subscribers:
             s.start()
         # Wait (bounded) until each has registered, so no subscriber starts mid-stream by accident.
@@ -175,7 +212,7 @@ class Experiment:
     def _source_loop(self, src: TrainingSource, spec: SourceSpec, deadline: float) -> None:
         interval = 1.0 / spec.rate_hz if spec.rate_hz > 0 else 0.0
         next_at = time.monotonic()
-        limit = self.o.max_updates_per_source
+        limit = self.sc.max_updates_per_source
         while not self._stop_sources.is_set() and time.monotonic() < deadline:
             if limit is not None and src.seq >= limit:
                 break
@@ -184,7 +221,7 @@ class Experiment:
             self._stop_sources.wait(max(0.0, next_at - time.monotonic()))
 
     def run_sources(self) -> None:
-        for i, spec in enumerate(self.o.sources):
+        for i, spec in enumerate(self.sc.sources):
             self.sources.append(
                 TrainingSource(self.target.url, f"src-{i}", self.clients, env=spec.env,
                                kind=spec.kind, pad_bytes=spec.pad_bytes)
@@ -193,8 +230,9 @@ class Experiment:
             src.create()
         self.phase("steady")
         t0 = time.monotonic()
-        deadline = t0 + self.o.duration_s
-        for src, spec in zip(self.sources, self.o.sources, strict=True):
+        deadline = t0 + self.sc.duration_s
+        self.start_timelines()
+        for src, spec in zip(self.sources, self.sc.sources, strict=True):
             th = threading.Thread(target=self._source_loop, args=(src, spec, deadline), daemon=True)
             th.start()
             self._source_threads.append(th)
@@ -202,11 +240,12 @@ class Experiment:
             time.sleep(0.25)
             self.progress(self.state(time.monotonic() - t0))
         self.phase("sources_stopped")
+        self.stop_timelines()
 
     def state(self, elapsed: float) -> dict:
         return {
             "elapsed": elapsed,
-            "duration": self.o.duration_s,
+            "duration": self.sc.duration_s,
             "sent": sum(s.sent for s in self.sources),
             "acked": sum(s.acked for s in self.sources),
             "received": sum(s.received for s in self.subscribers),
@@ -252,11 +291,14 @@ class Experiment:
                 self.meta.setdefault("cleanup_errors", []).append(f"{s.client_id}: {exc}")
 
     def settle(self) -> None:
-        end = time.monotonic() + self.o.settle_s
+        end = time.monotonic() + self.sc.settle_s
         while time.monotonic() < end:
             time.sleep(0.2)
 
     def shutdown(self) -> None:
+        self.stop_timelines()
+        if self.proxy is not None:
+            self.proxy.stop()
         if self.monitor is not None:
             self.monitor.stop()
             self.monitor.journal.close()
@@ -275,6 +317,7 @@ class Experiment:
             try:
                 self.phase("start")
                 self.start_target()
+                self.start_proxy()
                 self.start_subscribers()
                 self.run_sources()
                 self.wait_quiescent()
@@ -284,7 +327,7 @@ class Experiment:
             except KeyboardInterrupt:
                 status = "interrupted"
                 self.phase("interrupted")
-            except TargetError as exc:
+            except (TargetError, ProxyError) as exc:
                 status, self.meta["error"] = "failed", str(exc)
             except Exception as exc:
                 status, self.meta["error"] = "failed", f"{type(exc).__name__}: {exc}"

@@ -1,60 +1,88 @@
-"""`visdom-chaos run`: one experiment on an embedded (or external) Visdom, then the report."""
+"""`visdom-chaos run` and `visdom-chaos scenarios`."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from visdom_chaos.cli import UserError
 from visdom_chaos.netguard import RemoteTargetError, check_url
-from visdom_chaos.orchestrator import Experiment, RunOptions
+from visdom_chaos.orchestrator import Experiment, RunOptions, RunResult
+from visdom_chaos.scenario import Scenario, ScenarioError, load_scenario, scenario_files
 from visdom_chaos.targets import VARIANTS, VERSIONS
+
+DEFAULT_SCENARIO = "mixed"
 
 
 def register(sub) -> None:
-    p = sub.add_parser("run", help="run an experiment and write a report (the default command)")
+    p = sub.add_parser("run", help="run a scenario and write a report (the default command)")
+    p.add_argument("--scenario", default=DEFAULT_SCENARIO, help="a name from `visdom-chaos scenarios` or a TOML file")
     p.add_argument("--target", default="0.2.4", help=f"{'|'.join(VERSIONS)} or the URL of your own Visdom")
     p.add_argument("--variant", choices=VARIANTS, default="stock")
-    p.add_argument("--duration", type=float, default=60.0, help="seconds of load (default 60)")
+    p.add_argument("--duration", type=float, help="seconds of load (default: the scenario's)")
     p.add_argument("--out", type=Path, help="run folder (default reports/runs/<time>-<scenario>)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --target URL")
     p.set_defaults(func=_run)
 
+    ls = sub.add_parser("scenarios", help="list the scenario catalogue")
+    ls.set_defaults(func=_list)
 
-def options_from_args(args) -> RunOptions:
-    if args.duration <= 0:
-        raise UserError("--duration must be positive")
-    if args.target.startswith(("http://", "https://")):
+
+def resolve_scenario(name: str, duration: float | None = None) -> Scenario:
+    try:
+        scenario = load_scenario(name)
+    except ScenarioError as exc:
+        raise UserError(str(exc)) from exc
+    if duration is not None:
+        if duration <= 0:
+            raise UserError("--duration must be positive")
+        scenario = dataclasses.replace(scenario, duration_s=duration)
+    return scenario
+
+
+def check_target(target: str, allow_remote: bool) -> None:
+    if target.startswith(("http://", "https://")):
         try:
-            check_url(args.target, allow_remote=args.allow_remote)
+            check_url(target, allow_remote=allow_remote)
         except RemoteTargetError as exc:
             raise UserError(str(exc)) from exc
-    elif args.target not in VERSIONS:
-        raise UserError(f"unknown target {args.target!r}: use {', '.join(VERSIONS)} or a URL")
+    elif target not in VERSIONS:
+        raise UserError(f"unknown target {target!r}: use {', '.join(VERSIONS)} or a URL")
+
+
+def options_from_args(args) -> RunOptions:
+    check_target(args.target, args.allow_remote)
     return RunOptions(
-        target=args.target, variant=args.variant, duration_s=args.duration, out=args.out,
-        seed=args.seed, allow_remote=args.allow_remote,
+        scenario=resolve_scenario(args.scenario, args.duration), target=args.target,
+        variant=args.variant, out=args.out, seed=args.seed, allow_remote=args.allow_remote,
     )
 
 
-def run_with_progress(options: RunOptions, console: Console) -> int:
+def run_with_progress(options: RunOptions, console: Console) -> RunResult:
+    duration = options.scenario.duration_s
+    label = f"{options.scenario.name} @ {options.target}:{options.variant}"
     with Progress(
-        TextColumn("[bold]{task.fields[scenario]}"), BarColumn(), TimeElapsedColumn(),
+        TextColumn("[bold]{task.fields[label]}"), BarColumn(), TimeElapsedColumn(),
         TextColumn("{task.fields[stats]}"), console=console, transient=False,
     ) as bar:
-        task = bar.add_task("run", total=options.duration_s, scenario=options.scenario, stats="starting")
+        task = bar.add_task("run", total=duration, label=label, stats="starting")
 
         def update(state: dict) -> None:
             rss = f"  rss {state['rss_mib']:.0f} MiB" if state.get("rss_mib") else ""
-            stats = (f"sent {state['sent']}  acked {state['acked']}  recv {state['received']}"
+            rate = state["acked"] / state["elapsed"] if state["elapsed"] > 0 else 0.0
+            stats = (f"acked {state['acked']} ({rate:.0f}/s)  recv {state['received']}"
                      f"  connected {state['connected']}{rss}")
-            bar.update(task, completed=min(state["elapsed"], options.duration_s), stats=stats)
+            bar.update(task, completed=min(state["elapsed"], duration), stats=stats)
 
-        experiment = Experiment(options, progress=update)
-        result = experiment.run()
+        return Experiment(options, progress=update).run()
+
+
+def print_result(result: RunResult, console: Console) -> int:
     from reports.render import findings_table
 
     if result.report is not None:
@@ -63,10 +91,24 @@ def run_with_progress(options: RunOptions, console: Console) -> int:
     if result.error:
         console.print(f"[red]error:[/red] {result.error}")
     if result.status == "interrupted":
-        console.print("[yellow]interrupted: partial report written[/yellow]")
+        console.print("[yellow]interrupted: children stopped, partial report written[/yellow]")
         return 130
     return 0 if result.status == "complete" else 1
 
 
 def _run(args) -> int:
-    return run_with_progress(options_from_args(args), Console())
+    console = Console()
+    return print_result(run_with_progress(options_from_args(args), console), console)
+
+
+def _list(args) -> int:
+    table = Table("scenario", "description", "Visdom issues", "fixed in", box=None)
+    for name, path in scenario_files().items():
+        try:
+            sc = load_scenario(str(path))
+        except ScenarioError as exc:
+            table.add_row(name, f"[red]{exc}[/red]", "", "")
+            continue
+        table.add_row(name, sc.description, ", ".join(sc.visdom_issues), ", ".join(sc.fixed_in))
+    Console().print(table)
+    return 0

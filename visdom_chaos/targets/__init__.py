@@ -11,7 +11,13 @@ from visdom_chaos.targets.build import (
     list_built,
     load_built,
 )
-from visdom_chaos.targets.process import Target, external_target, start_built, start_target, stop_pid
+from visdom_chaos.targets.process import (
+    Target,
+    external_target,
+    start_built,
+    start_target,
+    stop_pid,
+)
 
 __all__ = [
     "VARIANTS", "VERSIONS", "BuiltTarget", "Target", "TargetError", "build_target", "cache_dir",

@@ -30,6 +30,7 @@ from visdom_chaos.wire.replica import (
     ProtocolError,
     Registered,
     RequestEnv,
+    SendSocket,
     WindowClosed,
     make_replica,
 )
@@ -62,7 +63,7 @@ class Subscriber:
         self.version = version
         self.variant = variant
         self.env = env
-        self.replica = make_replica(version, variant) if variant != "stock" else make_replica(version)
+        self.replica = make_replica(version, env_ids=[env], transport=self.transport)
         self.conn = 0
         self.connected = False
         self.received = 0
@@ -73,6 +74,7 @@ class Subscriber:
         self._thread: threading.Thread | None = None
         self.last_error: str | None = None
         self._stopped = False
+        self._open_reason = "initial"
 
     # -- lifecycle ----------------------------------------------------------------
     def start(self) -> None:
@@ -100,6 +102,7 @@ class Subscriber:
         with self._lock:
             if self.connected:
                 self._close("abrupt", clean=False)
+            self._open_reason = "reconnect"
             self._open()
 
     def refresh(self) -> None:
@@ -108,7 +111,16 @@ class Subscriber:
             if self.connected:
                 self._close("refresh", clean=True)
             self.replica.reset()
+            self._open_reason = "refresh"
             self._open()
+
+    def switch_env(self, env: str) -> None:
+        """The user picks another env in the tab: the browser posts for it on the same socket."""
+        with self._lock:
+            self.env = env
+            self.replica.env_ids = [env]
+            self.journal.write("resync", self.client_id, self.conn, reason="switch_env", env=env)
+            self._request_env([env])
 
     def stall(self, seconds: float) -> None:
         self._stall_until = time.monotonic() + seconds
@@ -145,9 +157,12 @@ class Subscriber:
                     "apply", self.client_id, self.conn, env=e.env, win=e.win, command=e.command,
                     added=[[i.source, i.seq, i.send_ns] for i in e.added],
                     removed=_pairs(e.removed), dup=_pairs(e.dup), size=e.size,
+                    head=_heads(self.replica.views().get((e.env, e.win), [])),
                 )
             elif isinstance(e, RequestEnv):
-                self.journal.write("resync", self.client_id, self.conn, reason=e.reason, env=",".join(e.env_ids))
+                # The tab says "initial" after any register; name why this connection exists.
+                reason = self._open_reason if e.reason == "initial" else e.reason
+                self.journal.write("resync", self.client_id, self.conn, reason=reason, env=",".join(e.env_ids))
                 self._request_env(list(e.env_ids))
             elif isinstance(e, Registered):
                 self.journal.write("register", self.client_id, self.conn, sid=e.sid)
@@ -155,6 +170,8 @@ class Subscriber:
                 self.journal.write(
                     "protocol_error", self.client_id, self.conn, kind=e.kind, win=e.win, detail=str(e.detail)[:300]
                 )
+            elif isinstance(e, SendSocket):
+                self._send(e.message)
             elif isinstance(e, WindowClosed):
                 self.journal.write("apply", self.client_id, self.conn, env=e.env, win=e.win, command="close",
                                    added=[], removed=[], dup=[], size=0)
@@ -171,6 +188,9 @@ class Subscriber:
             self.last_error = f"env request failed: {exc}"
 
     # -- transport hooks ------------------------------------------------------------
+    def _send(self, message: dict) -> None:
+        raise NotImplementedError
+
     def _open(self) -> None:
         raise NotImplementedError
 
@@ -182,6 +202,15 @@ class Subscriber:
 
     def _journal_disconnect(self, reason: str, clean: bool) -> None:
         self.journal.write("disconnect", self.client_id, self.conn, reason=reason, clean=clean)
+
+
+def _heads(ids) -> dict[str, int]:
+    """Newest seq per source in a view: the update an apply brought the window to."""
+    heads: dict[str, int] = {}
+    for i in ids:
+        if i.seq > heads.get(i.source, -1):
+            heads[i.source] = i.seq
+    return heads
 
 
 def _peek(raw: str | bytes) -> tuple[str, str | None]:
@@ -222,6 +251,15 @@ class WebSocketSubscriber(Subscriber):
                 "connect", self.client_id, self.conn, transport=self.transport, url=url,
                 local_port=ws.sock.getsockname()[1], env=self.env,
             )
+
+    def _send(self, message: dict) -> None:
+        ws = self._ws
+        if ws is None:
+            return
+        try:
+            ws.send(json.dumps(message))
+        except (OSError, websocket.WebSocketException) as exc:
+            self.last_error = f"send failed: {exc}"
 
     def _close(self, reason: str, clean: bool) -> None:
         with self._lock:
@@ -289,6 +327,16 @@ class PollingSubscriber(Subscriber):
             self.connected = True
             self.journal.write("connect", self.client_id, self.conn, transport=self.transport, url=url,
                                local_port=None, env=self.env, poll_sid=sid)
+
+    def _send(self, message: dict) -> None:
+        sid = self._sid
+        if sid is None:
+            return
+        body = {"message_type": "send", "sid": sid, "message": json.dumps(message)}
+        try:
+            self.http.post(self.base_url + "/socket_wrap", data=json.dumps(body), timeout=HTTP_TIMEOUT_S)
+        except requests.RequestException as exc:
+            self.last_error = f"send failed: {exc}"
 
     def _close(self, reason: str, clean: bool) -> None:
         # Polling has nothing to close: the server forgets the sid after MAX_SOCKET_WAIT.
