@@ -17,6 +17,25 @@ from reports.checkers.state import Lineage, RunState, SrcView
 class ReorderChecker(Checker):
     name = "reorder"
     view_hooks = True
+    handles = ("apply",)
+
+    def __init__(self) -> None:
+        # (client, conn, env, win, src) -> newest head applied on that connection
+        self._heads: dict[tuple[str, int, str, str, str], int] = {}
+
+    def on_record(self, rec: dict, state: RunState) -> None:
+        """An apply that brings a window back to an older update than one already applied
+        (e.g. 0.2.4 polling hands a batch back newest-first): that update was applied out
+        of ack order (detail `older_after_newer`), even if its ids were already visible."""
+        env, win = rec.get("env", ""), rec.get("win", "")
+        for src, head in (rec.get("head") or {}).items():
+            key = (rec.get("client", ""), rec.get("conn", 0), env, win, src)
+            prev = self._heads.get(key)
+            if prev is not None and head < prev:
+                g = state.summary.group("reorder", "older_after_newer", rec.get("client", ""), env, win)
+                g.add(src, head, rec["t"])
+            else:
+                self._heads[key] = head
 
     def on_added(
         self, lin: Lineage, env: str, win: str, src: str, seq: int, send_ns: int | None,
