@@ -20,7 +20,7 @@ from typing import Any
 
 from visdom_chaos.ids import EventId, ids_in_window
 
-from .effects import Applied, Effect, ProtocolError, WindowClosed
+from .effects import Applied, Effect, ProtocolError, RequestEnv, WindowClosed
 from .jsvalue import JSParseError, js_json_parse
 
 MAX_TIMERS_PER_RUN = 100_000  # bound on timers fired by one handle/tick
@@ -88,6 +88,10 @@ class Replica:
     def next_timer(self) -> float | None:
         """When the next browser timer is due (None: none pending)."""
         return self._timers[0][0] if self._timers else None
+
+    def request(self, effect: RequestEnv) -> tuple[str, dict[str, Any]]:
+        """(path, JSON body) of the POST the browser makes for a RequestEnv (postForEnv)."""
+        return effect.path, {"sid": self.sid}
 
     @property
     def env_label(self) -> str:

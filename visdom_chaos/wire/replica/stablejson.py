@@ -43,10 +43,14 @@ def stable_stringify(node: Any) -> str | None:
     return js_primitive_json(node)
 
 
+class HashError(Exception):
+    """md5(undefined): the md5 package throws `Illegal argument undefined`."""
+
+
 def browser_md5(node: Any) -> str:
     """md5(stringify(node)) as 0.2.4's _checkWindow computes it."""
     text = stable_stringify(node)
-    # md5(undefined) would hash the string "undefined" after String() coercion in the md5 package
-    data = "undefined" if text is None else text
+    if text is None:
+        raise HashError("Illegal argument undefined")
     # md5 package: utf8 via unescape(encodeURIComponent(str)); stringify never leaves lone surrogates
-    return hashlib.md5(data.encode("utf-8")).hexdigest()
+    return hashlib.md5(text.encode("utf-8")).hexdigest()

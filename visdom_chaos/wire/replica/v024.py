@@ -36,7 +36,7 @@ from .base import Replica
 from .effects import Effect, ProtocolError, Registered, RequestEnv, SendSocket
 from .jspatch import JSPatchError, apply_patch
 from .jsvalue import UNDEFINED, js_json_clone, js_to_string
-from .stablejson import browser_md5
+from .stablejson import HashError, browser_md5
 
 # settings.js PANE_SIZE keys: processPane reads PANE_SIZE[type][0] for a new pane
 PANE_TYPES = frozenset(
@@ -105,7 +105,11 @@ class ReplicaV024(Replica):
                 final = apply_patch(self.consistent[win], content)
             except JSPatchError as exc:
                 return [ProtocolError("patch_conflict", win, str(exc)[:200])]
-            if browser_md5(final) == cmd.get("finalHash"):
+            try:
+                hashed = browser_md5(final)
+            except HashError as exc:
+                return [ProtocolError("patch_conflict", win, f"md5: {exc}")]
+            if hashed == cmd.get("finalHash"):
                 self.consistent[win] = final
                 try:
                     modified = apply_patch(self.panes.get(win, UNDEFINED), content)
@@ -117,7 +121,7 @@ class ReplicaV024(Replica):
                 ProtocolError(
                     "hash_mismatch",
                     win,
-                    f"finalHash {cmd.get('finalHash')} != {browser_md5(final)}",
+                    f"finalHash {cmd.get('finalHash')} != {hashed}",
                 ),
                 RequestEnv("hash_mismatch", list(self.env_ids)),
             ]

@@ -75,6 +75,13 @@ class ReplicaV030(Replica):
         self._mounted = False
         self._stored_layouts: set[str] = set()
 
+    def request(self, effect: RequestEnv) -> tuple[str, dict[str, Any]]:
+        # ApiProvider.js sendEnvQuery: compare posts also carry show_all (false by default)
+        path, body = super().request(effect)
+        if len(effect.env_ids) > 1:
+            body["show_all"] = False
+        return path, body
+
     def _pre_parse(self, text: str) -> str:
         # api/Legacy.js dispatchMessages rewrites these before handleMessage parses
         if self.transport == "polling":
