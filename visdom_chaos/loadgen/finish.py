@@ -1,0 +1,135 @@
+"""Test stop, in the order `visdom-chaos run` uses: sources stop, quiescence, truth, analysis.
+
+Split in steps because distributed mode runs them under a barrier: every worker's
+sources must be quiet before any worker reads server truth, or a worker would read
+a truth older than its subscribers' final views.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import requests
+
+from visdom_chaos.ids import ids_in_window
+from visdom_chaos.loadgen.clients import DeliveryFailure
+from visdom_chaos.loadgen.session import Session
+
+log = logging.getLogger("visdom_chaos.loadgen")
+
+INFLIGHT_TIMEOUT_S = 15.0
+FAILURE_EVENTS_PER_ROW = 10_000  # bound on Locust failure events one finding row fires
+LOCUST_KINDS = ("duplicate", "missing", "stale")  # delivery findings; protocol errors and reloads stay in the report
+
+
+def stop_sources(session: Session) -> None:
+    """Training users stop sending; browser scripts pause; every browser gets back online."""
+    session.finishing.set()
+    deadline = time.monotonic() + INFLIGHT_TIMEOUT_S
+    while session.inflight > 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for s in list(session.subscribers):
+        if getattr(s, "_stopped", False):
+            continue
+        s._stall_until = 0.0  # a stalled tab catches up before the final view
+        if not s.connected:
+            s.reconnect()
+    session.phase("sources_stopped", inflight=session.inflight)
+
+
+def wait_quiescent(session: Session) -> bool:
+    """No message to any of this process's browsers for quiet_s (bounded)."""
+    quiet_s, timeout = float(session.knobs.quiet_s), float(session.knobs.quiescence_timeout_s)
+    deadline = time.monotonic() + timeout
+    last_total, quiet_since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        total = sum(s.received for s in session.subscribers)
+        pending = any(s.replica.next_timer() is not None for s in session.subscribers)
+        if total != last_total or pending:
+            last_total, quiet_since = total, time.monotonic()
+        elif time.monotonic() - quiet_since >= quiet_s:
+            session.phase("quiescent")
+            return True
+        time.sleep(0.1)
+    session.phase("quiescent", timed_out=True)
+    return False
+
+
+def fetch_truth(session: Session) -> None:
+    """Server truth at quiescence: /win_data of every env the knobs use."""
+    for env in session.knobs.env_names:
+        try:
+            resp = requests.post(f"{session.base_url}/win_data", json={"eid": env, "win": None}, timeout=30)
+            windows = resp.json()
+        except (requests.RequestException, ValueError) as exc:
+            session.orch.write("truth", "orchestrator", 0, env=env, win=None, ids=[], error=str(exc)[:200])
+            continue
+        if not isinstance(windows, dict):
+            continue
+        for win, window in sorted(windows.items()):
+            ids = [[i.source, i.seq] for i in ids_in_window(window)]
+            session.orch.write("truth", "orchestrator", 0, env=env, win=win, ids=ids)
+
+
+def quiesce_and_truth(session: Session) -> None:
+    wait_quiescent(session)
+    fetch_truth(session)
+
+
+def summarize(session: Session) -> tuple[Any, dict[str, Any]]:
+    """(Summary, run.json) of this process's run folder; the folder must be closed first."""
+    from reports.analyze import summarize_run
+
+    summary, meta, _stats = summarize_run(session.run_dir)
+    return summary, meta
+
+
+def report_from_summary(summary: Any, meta: dict[str, Any]) -> dict[str, Any]:
+    from reports.analyze import build_report, config_for
+
+    return build_report(summary, meta, config_for(meta))
+
+
+def write_and_print(run_dir: Any, report: dict[str, Any]) -> None:
+    from rich.console import Console
+
+    from reports.render import findings_table, write_reports
+
+    write_reports(run_dir, report)
+    console = Console(stderr=False)
+    console.print(findings_table(report))
+    console.print(f"report: {run_dir}/report.json")
+
+
+def fire_findings(fire: Any, summary: Any) -> int:
+    """Report findings as Locust failures (request type DELIVER, name = window kind).
+
+    One failure event per affected (id, subscriber) of each finding group, bounded per
+    row, with "<finding>: <detail>" as the reason; returns how many events were fired.
+    Read from the summary (complete), not the report's evidence (truncated).
+    """
+    from visdom_chaos.loadgen.clients import kind_of_window
+
+    rows: dict[tuple[str, str], int] = {}
+    for g in summary.groups.values():
+        if g.kind not in LOCUST_KINDS:
+            continue
+        n = g.count() if g.ids else g.observations
+        key = (kind_of_window(g.win) if g.win else "connection", f"{g.kind}: {g.detail}")
+        rows[key] = rows.get(key, 0) + n
+    fired = 0
+    for (name, reason), n in sorted(rows.items()):
+        for _ in range(min(n, FAILURE_EVENTS_PER_ROW)):
+            fire(request_type="DELIVER", name=name, response_time=0.0, response_length=0,
+                 exception=DeliveryFailure(reason), context={})
+            fired += 1
+    return fired
+
+
+def write_reports_quietly(run_dir: Any, report: dict[str, Any]) -> None:
+    """A worker's own report.json/report.md (no plots: the master's report has them)."""
+    from reports.render import write_reports
+
+    write_reports(run_dir, report, plots=False)

@@ -1,0 +1,155 @@
+"""The Locust event listeners: knobs on the command line, a session per test, the stop sequence.
+
+Imported by loadtests/visdom_users.py; listeners are registered once per process
+(module import), whichever locustfiles import it.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+from locust import events
+from locust.runners import MasterRunner, WorkerRunner
+
+from visdom_chaos.loadgen import distributed, finish, knobs
+from visdom_chaos.loadgen import session as sessions
+from visdom_chaos.netguard import RemoteTargetError, check_url
+
+log = logging.getLogger("visdom_chaos.loadgen")
+
+ROLE_KNOB = {"training": "training_users", "polling": "polling_users"}
+
+
+@events.init_command_line_parser.add_listener
+def _add_knobs(parser: Any) -> None:
+    knobs.add_arguments(parser)
+
+
+def _refuse(message: str) -> None:
+    sys.stderr.write(f"visdom-chaos: {message}\n")
+    sys.exit(2)
+
+
+@events.init.add_listener
+def _on_init(environment: Any, **_: Any) -> None:
+    opts = environment.parsed_options
+    if opts is None:  # Locust used as a library without our arguments
+        return
+    try:
+        knobs.apply_scenario(opts)
+        knobs.Knobs.from_options(opts).kind_list  # noqa: B018 - validates --vc-kinds now
+    except knobs.ScenarioError as exc:
+        _refuse(str(exc))
+    if environment.host and not isinstance(environment.runner, WorkerRunner):
+        try:
+            check_url(environment.host, allow_remote=bool(opts.vc_allow_remote))
+        except RemoteTargetError as exc:
+            _refuse(f"{exc} (Locust: --vc-allow-remote)")
+    opts._vc_auto_out = not opts.vc_out
+    if not isinstance(environment.runner, WorkerRunner):
+        _drop_unused_classes(environment, knobs.Knobs.from_options(opts))
+    if isinstance(environment.runner, MasterRunner):
+        distributed.setup_master(environment)
+    elif isinstance(environment.runner, WorkerRunner):
+        distributed.setup_worker(environment)
+
+
+def _drop_unused_classes(environment: Any, k: knobs.Knobs) -> None:
+    """A fixed_count of 0 means "weighted" to Locust, so a role asked for 0 users leaves the list.
+
+    Done once at init (the master builds its dispatcher before test_start); workers keep
+    every class, since the master names the classes they spawn.
+    """
+    keep = [c for c in environment.user_classes
+            if getattr(c, "vc_role", None) not in ROLE_KNOB or int(getattr(k, ROLE_KNOB[c.vc_role])) > 0]
+    if keep and len(keep) != len(environment.user_classes):
+        environment.user_classes[:] = keep
+
+
+def _apply_user_counts(environment: Any, k: knobs.Knobs) -> None:
+    """Training and polling users are fixed counts; WebSocket browsers take the rest of -u."""
+    for cls in environment.user_classes:
+        role = getattr(cls, "vc_role", None)
+        if role in ROLE_KNOB:
+            n = int(getattr(k, ROLE_KNOB[role]))
+            if n > 0:
+                cls.fixed_count = n
+            else:
+                log.warning("%s: 0 requested after start-up; Locust cannot drop a class then", cls.__name__)
+
+
+@events.test_start.add_listener
+def _on_test_start(environment: Any, **_: Any) -> None:
+    opts = environment.parsed_options
+    runner = environment.runner
+    old = sessions.get(environment)
+    if old is not None:  # a previous test in the same process that did not stop cleanly
+        old.close("interrupted")
+    if isinstance(runner, WorkerRunner):
+        k = knobs.Knobs.from_options(opts)
+        tag = f"w{runner.worker_index}"
+        run_dir = Path(k.out or sessions.default_out()) / "workers" / tag
+        sessions.put(environment, sessions.Session(environment, k, run_dir, tag=tag, monitor=False))
+        return
+    if getattr(opts, "_vc_auto_out", True):
+        opts.vc_out = str(sessions.default_out())  # a new folder per test (web UI restarts)
+    k = knobs.Knobs.from_options(opts)
+    _apply_user_counts(environment, k)
+    extra = {"workers": len(runner.clients)} if isinstance(runner, MasterRunner) else {}
+    s = sessions.Session(environment, k, Path(k.out), tag="master" if extra else "", meta_extra=extra)
+    sessions.put(environment, s)
+    log.info("visdom-chaos run folder: %s", s.run_dir)
+
+
+@events.test_stopping.add_listener
+def _on_test_stopping(environment: Any, **_: Any) -> None:
+    s = sessions.get(environment)
+    if s is None:
+        return
+    try:
+        if isinstance(environment.runner, MasterRunner):
+            distributed.master_finish(environment)
+        elif not getattr(s, "truth_done", False):
+            finish.stop_sources(s)
+            finish.quiesce_and_truth(s)
+            s.truth_done = True
+    except Exception:  # noqa: BLE001 - the stop must go on; the report notes the status
+        log.error("visdom-chaos stop sequence failed:\n%s", traceback.format_exc())
+        s.meta["error"] = "stop sequence failed (see log)"
+
+
+@events.test_stop.add_listener
+def _on_test_stop(environment: Any, **_: Any) -> None:
+    s = sessions.get(environment)
+    if s is None:
+        return
+    sessions.put(environment, None)
+    runner = environment.runner
+    status = "complete" if not s.meta.get("error") else "failed"
+    s.close(status, s.meta.get("error"))
+    try:
+        summary, meta = finish.summarize(s)
+    except Exception as exc:  # noqa: BLE001
+        log.error("visdom-chaos analysis failed:\n%s", traceback.format_exc())
+        if isinstance(runner, WorkerRunner):
+            distributed.send_summary(environment, s, None, None, error=f"{type(exc).__name__}: {exc}")
+        return
+    if isinstance(runner, WorkerRunner):
+        report = finish.report_from_summary(summary, meta)
+        finish.write_reports_quietly(s.run_dir, report)
+        distributed.send_summary(environment, s, summary, report["totals"])
+        return
+    workers: list[dict[str, Any]] = []
+    if isinstance(runner, MasterRunner):
+        summary, workers = distributed.merged_summary(environment, summary)
+    report = finish.report_from_summary(summary, meta)
+    if workers:
+        report["workers"] = workers
+    s.report = report
+    finish.write_and_print(s.run_dir, report)
+    # Findings become Locust failures, so the UI, --csv and --html show them.
+    finish.fire_findings(environment.events.request.fire, summary)

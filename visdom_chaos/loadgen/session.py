@@ -1,0 +1,161 @@
+"""One Locust process's share of a run: its run folder, journals and live clients.
+
+A local run (or a worker) journals into `<out>/journal/` (a worker into
+`<out>/workers/w<index>/journal/`): client ids carry the worker tag, so lineages and
+sources stay distinct when the master merges the workers' summaries.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import os
+import random
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from visdom_chaos.journal import JournalWriter
+from visdom_chaos.loadgen.clients import DeliveryObserver
+from visdom_chaos.loadgen.knobs import Knobs
+from visdom_chaos.monitor import ServerMonitor
+from visdom_chaos.netguard import check_url
+from visdom_chaos.orchestrator import new_run_dir
+from visdom_chaos.wire.subscriber import Subscriber
+from visdom_chaos.wire.training import TrainingSource
+
+log = logging.getLogger("visdom_chaos.loadgen")
+
+
+def default_out() -> Path:
+    return new_run_dir(None, "locust")
+
+
+def server_pid_on(port: int) -> int | None:
+    """The pid listening on a loopback port, for the server monitor (None if not visible)."""
+    try:
+        for c in psutil.net_connections(kind="tcp"):
+            if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port and c.pid:
+                return c.pid
+    except (psutil.AccessDenied, OSError):
+        return None
+    return None
+
+
+class Session:
+    """The live state of one Locust process during one test (created at test_start)."""
+
+    def __init__(self, environment: Any, knobs: Knobs, run_dir: Path, tag: str = "", monitor: bool = True,
+                 meta_extra: dict[str, Any] | None = None) -> None:
+        self.environment = environment
+        self.knobs = knobs
+        self.tag = tag
+        self.run_dir = Path(run_dir)
+        self.base_url = check_url(environment.host or "", allow_remote=bool(knobs.allow_remote))
+        jdir = self.run_dir / "journal"
+        self.journal = JournalWriter(jdir / "clients.jsonl", "clients", locust=tag or "local")
+        self.orch = JournalWriter(jdir / "orchestrator.jsonl", "orchestrator", locust=tag or "local")
+        self.sources: list[TrainingSource] = []
+        self.subscribers: list[Subscriber] = []
+        self.finishing = threading.Event()  # sources stop sending, browser scripts pause
+        self.inflight = 0  # training requests under way (bounded wait at stop)
+        self.rng = random.Random(f"{knobs.seed}/{tag}")
+        self._ids: dict[str, itertools.count] = {}
+        self._lock = threading.Lock()
+        self.observer = DeliveryObserver(environment.events.request.fire)
+        self.monitor: ServerMonitor | None = None
+        self.report: dict[str, Any] | None = None
+        self.meta: dict[str, Any] = {
+            "scenario": Path(knobs.scenario).stem if knobs.scenario else "locust",
+            "target": {"version": knobs.visdom_version, "variant": "external", "url": self.base_url},
+            "duration_s": _run_time(environment),
+            "started_ns": time.time_ns(),
+            "ended_ns": None,
+            "seed": knobs.seed,
+            "params": dict(knobs.values),
+            "server": None,
+            "proxy": None,
+            "status": "running",
+            "error": None,
+            "locust": {"role": tag or "local", **(meta_extra or {})},
+        }
+        if monitor:
+            self._start_monitor()
+        self.write_meta()
+        self.phase("start")
+
+    # -- ids and bookkeeping --------------------------------------------------------
+    def next_id(self, prefix: str) -> str:
+        with self._lock:
+            n = next(self._ids.setdefault(prefix, itertools.count()))
+        return f"{prefix}-{self.tag}-{n}" if self.tag else f"{prefix}-{n}"
+
+    def phase(self, name: str, **detail: Any) -> None:
+        self.orch.write("phase", "orchestrator", 0, name=name, detail=detail)
+
+    def write_meta(self) -> None:
+        tmp = self.run_dir / "run.json.tmp"
+        tmp.write_text(json.dumps(self.meta, indent=2, default=str))
+        os.replace(tmp, self.run_dir / "run.json")
+
+    def _start_monitor(self) -> None:
+        port = int(self.base_url.rsplit(":", 1)[1]) if self.base_url.count(":") >= 2 else 80
+        pid = server_pid_on(port)
+        if pid is None or pid == os.getpid():
+            self.meta["notes"] = ["server process not visible from here: memory and ghosts not measured"]
+            return
+        try:
+            writer = JournalWriter(self.run_dir / "journal" / "monitor.jsonl", "monitor")
+            self.monitor = ServerMonitor(pid, port, writer).start()
+            self.meta["server"] = {"pid": pid, "port": port, "log": None}
+        except psutil.Error as exc:
+            self.meta["notes"] = [f"server monitor unavailable: {exc}"]
+
+    # -- end ------------------------------------------------------------------------
+    def stop_clients(self) -> None:
+        for s in list(self.subscribers):
+            try:
+                s.stop()
+            except Exception as exc:  # noqa: BLE001 - one bad client must not block the others
+                log.warning("stopping %s: %s", s.client_id, exc)
+
+    def close(self, status: str = "complete", error: str | None = None) -> None:
+        self.stop_clients()
+        if self.monitor is not None:
+            # Sockets the server keeps after its clients left are ghosts: give them time to show.
+            self.phase("settle", seconds=float(self.knobs.settle_s))
+            end = time.monotonic() + float(self.knobs.settle_s)
+            while time.monotonic() < end and not self.monitor.gone:
+                time.sleep(0.2)
+            self.monitor.stop()
+            self.monitor.journal.close()
+        self.phase("end", status=status)
+        self.meta.update(status=status, error=error, ended_ns=time.time_ns())
+        self.write_meta()
+        self.journal.close()
+        self.orch.close()
+
+
+def _run_time(environment: Any) -> float | None:
+    opts = environment.parsed_options
+    rt = getattr(opts, "run_time", None) if opts is not None else None
+    return float(rt) if rt else None
+
+
+# The session of each Locust environment (one per process; a test restarted from the web UI gets a new one).
+_sessions: dict[int, Session] = {}
+
+
+def get(environment: Any) -> Session | None:
+    return _sessions.get(id(environment))
+
+
+def put(environment: Any, session: Session | None) -> None:
+    if session is None:
+        _sessions.pop(id(environment), None)
+    else:
+        _sessions[id(environment)] = session
