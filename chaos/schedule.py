@@ -230,12 +230,12 @@ class ScheduleRunner:
             error = ""
             try:
                 apply_step(self.target, step)
-            except (ChaosError, RuntimeError, TimeoutError) as e:
-                error = str(e)
+            except Exception as e:  # noqa: BLE001 - a failed step is recorded, the timeline goes on
+                error = str(e) if isinstance(e, ChaosError) else f"{type(e).__name__}: {e}"
                 self.errors.append((step, error))
             self.applied.append((time.monotonic() - self.t0, step))
             if self.log is not None:
-                detail = {"entry": step.entry, "at_s": step.t, "op": step.op, **step.args}
+                detail: dict[str, Any] = {"entry": step.entry, "at_s": step.t, "op": step.op, "args": step.args}
                 if error:
                     detail["error"] = error
                 self.log.fault(step.proxy, step.args.get("name", ""), "schedule", step.args.get("stream", ""), **detail)
