@@ -76,3 +76,15 @@ def test_v024_md5_of_undefined_throws_like_the_md5_package() -> None:
     effects = r.handle(json.dumps(root), 2.0) + r.tick(3.0)
     assert [(type(e), e.kind) for e in effects] == [(ProtocolError, "patch_conflict")]
     assert "Illegal argument" in effects[0].detail
+
+
+def test_settle_fires_pending_batches_and_retries() -> None:
+    r = make_replica("0.2.4")
+    srv = FakeServer("0.2.4")
+    r.handle(srv.register(), 0.0)
+    r.handle(srv.create_text("t", "[a#0@1]"), 1.0)
+    srv.create_text("gone", "[b#0@1]")
+    r.handle(srv.append_text("gone", "b", 1, 2), 1.0)  # unknown window: 3 tries
+    effects = r.settle()
+    assert ("main", "t") in r.views() and r.next_timer() is None
+    assert RequestEnv("missing_window", ["main"]) in effects

@@ -85,6 +85,19 @@ class Replica:
         self._now = now
         return effects
 
+    def settle(self) -> list[Effect]:
+        """Fire every pending timer as if the tab were left alone (quiescence, end of run).
+
+        Timers set by those timers fire too (bounded); read the final views after this.
+        """
+        effects: list[Effect] = []
+        for _ in range(MAX_TIMERS_PER_RUN):
+            due = self.next_timer()
+            if due is None:
+                break
+            effects += self.tick(due)
+        return effects
+
     def next_timer(self) -> float | None:
         """When the next browser timer is due (None: none pending)."""
         return self._timers[0][0] if self._timers else None

@@ -55,9 +55,8 @@ class ReplicaV024(Replica):
         self.consistent: dict[str, Any] = {}
         self._pending: list[Any] = []
         self._timeout_id = False
-        self._stored_layouts: set[str] = (
-            set()
-        )  # localStorage keys (reload message, earlier layouts)
+        # localStorage layout keys: from `reload` messages and panes laid out before
+        self._stored_layouts: set[str] = set()
 
     # mirrors main.js _handleMessage
     def _dispatch(self, cmd: Any) -> list[Effect]:

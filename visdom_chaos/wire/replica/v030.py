@@ -95,13 +95,14 @@ class ReplicaV030(Replica):
         if command == "register":
             self.sid = cmd.get("data")
             self.readonly = bool(cmd.get("readonly", False))
+            # useEffect([sessionInfo]) queries the env; on the first register the tab also
+            # mounts (useEffect [windowSize, sessionInfo] -> relayout -> a render) and
+            # useEffect([mounted.current]) queries it once more
             effects: list[Effect] = [Registered(str(self.sid), self.readonly)]
-            effects.append(RequestEnv("initial", list(self.env_ids)))  # useEffect [sessionInfo]
+            effects.append(RequestEnv("initial", list(self.env_ids)))
             if not self._mounted:
-                self._mounted = True  # useEffect [windowSize, sessionInfo] -> relayout -> render
-                effects.append(
-                    RequestEnv("initial", list(self.env_ids))
-                )  # useEffect [mounted.current]
+                self._mounted = True
+                effects.append(RequestEnv("initial", list(self.env_ids)))
             return effects
         if command in ("pane", "window", "window_update"):
             return self._on_window_message(cmd, command == "window_update")
