@@ -13,7 +13,9 @@ import sys
 COMMAND_MODULES = [
     "visdom_chaos.commands.run",
     "visdom_chaos.commands.target",
+    "visdom_chaos.commands.compare",
     "patches.commands",
+    "reports.commands",
 ]
 
 

@@ -57,6 +57,7 @@ class MissingChecker(Checker):
                 windows.setdefault((log.env, log.win), set()).add(src)
         if not state.truth and windows:
             summary.note("no server truth in the journal: missing judged against acks only")
+        unjudged: dict[str, set[str]] = {}
         for lin in state.lineages.values():
             if not lin.is_subscriber:
                 continue
@@ -65,7 +66,7 @@ class MissingChecker(Checker):
                     continue
                 how, held, cutoff = self._held(lin, key)
                 if how != "final_view":
-                    summary.note(f"{lin.client}: no final view; judged on its {how.replace('_', ' ')}")
+                    unjudged.setdefault(how, set()).add(lin.client)
                 truth = state.truth.get(key)
                 for src in sorted(srcs):
                     log = state.sources.get(src)
@@ -85,3 +86,9 @@ class MissingChecker(Checker):
                         extra = union(difference(have, in_truth), difference(difference(in_truth, acked), have))
                         if extra:
                             _add_set(summary.group("stale", "divergence", lin.client, *key), src, extra, state)
+        for how, clients in sorted(unjudged.items()):
+            names = ", ".join(sorted(clients)[:10]) + (" …" if len(clients) > 10 else "")
+            summary.note(
+                f"{len(clients)} subscriber(s) without a final view judged for missing on their "
+                f"{how.replace('_', ' ')}, up to a staleness bound before they left: {names}"
+            )

@@ -38,4 +38,4 @@ class ReloadChecker(Checker):
             for g in state.summary.groups.values():
                 if g.kind == "reload" and g.client == client:
                     g.info["per_min"] = round(rate, 2)
-                    g.info["storm"] = rate > bound
+                    g.info["storm"] = rate > bound and n >= state.config.reload_storm_min

@@ -23,6 +23,7 @@ class Config:
     ghost_settle_s: float = 5.0  # a gone client's server socket may linger this long
     memory_bound_mib_per_min: float = 5.0
     reload_storm_per_min: float = 6.0  # non-initial resyncs per subscriber-minute counted as a storm
+    reload_storm_min: int = 3  # ...and at least this many: one reload in a 5 s connection is no storm
     fault_window_s: float = 10.0  # faults this long before a finding are "near" it
     lat_bucket_ns: int = 1_000_000_000
 

@@ -1,0 +1,181 @@
+"""Plots (matplotlib, Agg) drawn from report.json alone, so any report can be re-plotted."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from reports.summary import FINDING_KINDS  # noqa: E402
+
+FAULT_COLOR = "#d62728"
+DPI = 100
+
+
+def _empty(ax: Any, text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="grey")
+
+
+def _faults(ax: Any, report: dict[str, Any], label: bool = True) -> None:
+    faults = report.get("faults") or []
+    seen: set[str] = set()
+    for f in faults[:200]:
+        kind = str(f.get("kind") or f.get("toxic"))
+        ax.axvline(f["t_s"], color=FAULT_COLOR, alpha=0.5, lw=1, ls=":",
+                   label=(f"fault: {kind}" if label and kind not in seen else None))
+        seen.add(kind)
+
+
+def _phases(ax: Any, report: dict[str, Any]) -> None:
+    ph = report.get("phases") or {}
+    if "steady" in ph:
+        end = ph.get("sources_stopped") or ph.get("end")
+        if end is not None:
+            ax.axvspan(ph["steady"], end, color="#2ca02c", alpha=0.06, label="steady phase")
+
+
+def plot_rss(report: dict[str, Any]) -> Figure:
+    fig, ax = plt.subplots(figsize=(10, 4), dpi=DPI)
+    rss = (report.get("series") or {}).get("rss") or []
+    if rss:
+        ax.plot([p[0] for p in rss], [p[1] for p in rss], color="#1f77b4", lw=1.5, label="server RSS (MiB)")
+        mem = report.get("memory") or {}
+        ax.set_title(f"Server RSS — slope {mem.get('slope_mib_per_min')} MiB/min"
+                     f"{' (FLAGGED)' if mem.get('growth_flagged') else ''}")
+    else:
+        _empty(ax, "no server samples")
+        ax.set_title("Server RSS")
+    _phases(ax, report)
+    _faults(ax, report)
+    ax.set_xlabel("time since start (s)")
+    ax.set_ylabel("RSS (MiB)")
+    subs = (report.get("series") or {}).get("subscribers_connected") or []
+    if subs:
+        ax2 = ax.twinx()
+        ax2.step([p[0] for p in subs], [p[1] for p in subs], where="post", color="#ff7f0e", lw=1,
+                 label="subscribers connected")
+        ax2.set_ylabel("subscribers")
+        ax2.set_ylim(bottom=0)
+        h2, l2 = ax2.get_legend_handles_labels()
+    else:
+        h2, l2 = [], []
+    h1, l1 = ax.get_legend_handles_labels()
+    if h1 or h2:
+        ax.legend(h1 + h2, l1 + l2, loc="upper left", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_latency(report: dict[str, Any]) -> Figure:
+    fig, ax = plt.subplots(figsize=(10, 4), dpi=DPI)
+    lat = report.get("latency_ms") or {}
+    pts = lat.get("over_time") or []
+    if pts:
+        xs = [p["t_s"] for p in pts]
+        for key, color in (("p50", "#2ca02c"), ("p95", "#ff7f0e"), ("p99", "#d62728"), ("max", "#7f7f7f")):
+            ax.plot(xs, [max(p[key], 0.001) for p in pts], label=key, color=color, lw=1.2,
+                    ls="--" if key == "max" else "-")
+        ax.set_yscale("log")
+        bound = (report.get("config") or {}).get("stale_bound_ms")
+        if bound:
+            ax.axhline(bound, color="black", lw=0.8, ls="-.", label=f"staleness bound {bound:g} ms")
+    else:
+        _empty(ax, "no deliveries with a send time")
+    _faults(ax, report)
+    ax.set_title(f"Delivery latency over time — p50 {lat.get('p50')} · p99 {lat.get('p99')} · max {lat.get('max')} ms")
+    ax.set_xlabel("time since start (s)")
+    ax.set_ylabel("latency (ms)")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_timeline(report: dict[str, Any]) -> Figure:
+    timeline = report.get("timeline") or {}
+    clients = sorted(timeline)[:40]
+    fig, ax = plt.subplots(figsize=(10, max(2.5, 0.45 * len(clients) + 1.5)), dpi=DPI)
+    if not clients:
+        _empty(ax, "no subscribers")
+    end = report.get("duration_s") or 0
+    for row, c in enumerate(clients):
+        start = None
+        for t, what, _ in timeline[c]:
+            end = max(end, t or 0)
+            if what == "connect":
+                start = t
+            elif what == "disconnect" and start is not None:
+                ax.barh(row, t - start, left=start, height=0.5, color="#aec7e8", edgecolor="#1f77b4")
+                start = None
+        if start is not None:
+            ax.barh(row, end - start, left=start, height=0.5, color="#aec7e8", edgecolor="#1f77b4")
+    labels: set[str] = set()
+
+    def mark(row: int, t: float, marker: str, color: str, label: str) -> None:
+        ax.plot([t], [row], marker=marker, color=color, ls="none", ms=7,
+                label=label if label not in labels else None)
+        labels.add(label)
+
+    for row, c in enumerate(clients):
+        for t, what, _ in timeline[c]:
+            if what == "connect":
+                mark(row, t, "|", "#2ca02c", "connect")
+            elif what == "disconnect":
+                mark(row, t, "x", "black", "disconnect")
+            elif what == "resync":
+                mark(row, t, "o", "#ff7f0e", "resync")
+    rows = {c: i for i, c in enumerate(clients)}
+    for e in report.get("evidence") or []:
+        c = (e.get("clients") or [None])[0]
+        if c in rows and e["kind"] in ("missing", "reorder", "stale", "duplicate") and e.get("t_first_s") is not None:
+            label = "gap (transient)" if e["detail"] == "after_gap" else e["kind"]
+            color = {"missing": FAULT_COLOR, "stale": "#9467bd", "duplicate": "#8c564b"}.get(e["kind"], "#e377c2")
+            ax.hlines(rows[c] + 0.32, e["t_first_s"], max(e["t_last_s"], e["t_first_s"] + 0.05), color=color,
+                      lw=4, label=label if label not in labels else None)
+            labels.add(label)
+    _faults(ax, report)
+    ax.set_yticks(range(len(clients)))
+    ax.set_yticklabels(clients, fontsize=8)
+    ax.set_ylim(-0.8, max(len(clients), 1) - 0.2)
+    ax.set_xlabel("time since start (s)")
+    ax.set_title("Subscriber timeline: connections, resyncs, gaps and findings")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=6, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_findings(report: dict[str, Any]) -> Figure:
+    fig, ax = plt.subplots(figsize=(10, 3.5), dpi=DPI)
+    findings = report.get("findings") or {}
+    counts = [findings.get(k, 0) for k in FINDING_KINDS]
+    bars = ax.bar(FINDING_KINDS, counts, color=[FAULT_COLOR if n else "#2ca02c" for n in counts])
+    ax.bar_label(bars, labels=[str(n) for n in counts], fontsize=9)
+    ax.set_ylabel("count")
+    ax.set_title("Findings by kind (ids × subscribers; reloads, errors and sockets as counts)")
+    ax.tick_params(axis="x", labelsize=8)
+    ax.set_ylim(0, max(counts + [1]) * 1.2)
+    fig.tight_layout()
+    return fig
+
+
+PLOTS = {"rss": plot_rss, "latency": plot_latency, "timeline": plot_timeline, "findings": plot_findings}
+
+
+def write_plots(run_dir: str | os.PathLike[str], report: dict[str, Any]) -> list[Path]:
+    out_dir = Path(run_dir) / "plots"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, fn in PLOTS.items():
+        fig = fn(report)
+        path = out_dir / f"{name}.png"
+        fig.savefig(path)
+        plt.close(fig)
+        written.append(path)
+    return written
