@@ -11,7 +11,10 @@ validateOperation=false, mutateDocument=true. So, unlike RFC 6902 and the python
   `__proto__`; and the document is mutated op by op, so a throw leaves the earlier
   ops applied.
 The python `jsonpatch` library cannot be used for that reason; this is a line-by-line
-port instead.
+port instead, checked against the bundled JS under node (tests/test_replica_node.py).
+Not modelled: named (non-index) properties on arrays, which only a patch that copies an
+array to the document root and then addresses it by name could create; visdom's server
+never sends such patches.
 """
 
 from __future__ import annotations
@@ -116,6 +119,13 @@ def _splice_remove(arr: list[Any], i: int) -> Any:
     return UNDEFINED
 
 
+def _deep_clone(value: Any) -> Any:
+    # helpers.mjs _deepClone: objects via JSON round trip, undefined -> null, primitives as is
+    if value is UNDEFINED:
+        return None
+    return js_json_clone(value)
+
+
 def get_value_by_pointer(document: Any, pointer: str) -> Any:
     if pointer == "":
         return document
@@ -138,7 +148,7 @@ def _obj_op(op: dict[str, Any], name: str, obj: Any, key: Any, document: Any) ->
     if name == "move":
         removed = get_value_by_pointer(document, op.get("path"))
         if removed not in (UNDEFINED, None, False, 0, ""):  # JS truthiness
-            removed = js_json_clone(removed)
+            removed = _deep_clone(removed)
         original = apply_operation(document, {"op": "remove", "path": op.get("from")}).get(
             "removed", UNDEFINED
         )
@@ -147,7 +157,7 @@ def _obj_op(op: dict[str, Any], name: str, obj: Any, key: Any, document: Any) ->
     if name == "copy":
         to_copy = get_value_by_pointer(document, op.get("from"))
         apply_operation(
-            document, {"op": "add", "path": op.get("path"), "value": js_json_clone(to_copy)}
+            document, {"op": "add", "path": op.get("path"), "value": _deep_clone(to_copy)}
         )
         return {"newDocument": document}
     if name == "test":
@@ -187,12 +197,17 @@ def apply_operation(document: Any, operation: Any) -> dict[str, Any]:
         result: dict[str, Any] = {"newDocument": document}
         if name in ("add", "replace"):
             result["newDocument"] = operation.get("value", UNDEFINED)
+            if name == "replace":
+                result["removed"] = document
         elif name in ("move", "copy"):
             result["newDocument"] = get_value_by_pointer(document, operation.get("from"))
+            if name == "move":
+                result["removed"] = document
         elif name == "test":
             if not js_strict_equals_deep(document, operation.get("value", UNDEFINED)):
                 raise JSPatchError("TEST_OPERATION_FAILED")
         elif name == "remove":
+            result["removed"] = document  # a move from the root re-adds the whole document
             result["newDocument"] = None
         elif name == "_get":
             operation["value"] = document

@@ -23,20 +23,35 @@ def _utf16_key(key: str) -> bytes:
 
 
 def stable_stringify(node: Any) -> str | None:
-    """json-stable-stringify(node); None where the JS returns undefined."""
+    """json-stable-stringify(node); None where the JS returns undefined.
+
+    Raises HashError where the JS throws: an object inside itself ("Converting circular
+    structure to JSON") or an array inside itself (stack overflow).
+    """
+    try:
+        return _stringify(node, [])
+    except RecursionError as exc:
+        raise HashError("RangeError: Maximum call stack size exceeded") from exc
+
+
+def _stringify(node: Any, seen: list[int]) -> str | None:
     if isinstance(node, list):
         items = []
         for item in node:
-            text = stable_stringify(item)
+            text = _stringify(item, seen)
             items.append("null" if text is None else text)
         return "[" + ",".join(items) + "]"
     if isinstance(node, dict):
+        if id(node) in seen:  # mirrors the `seen` check (objects only, not arrays)
+            raise HashError("TypeError: Converting circular structure to JSON")
+        seen.append(id(node))
         out = []
         for key in sorted(node, key=_utf16_key):
-            text = stable_stringify(node[key])
+            text = _stringify(node[key], seen)
             if not text:  # mirrors `if(!value) continue;`
                 continue
             out.append(js_quote(key) + ":" + text)
+        seen.pop()
         return "{" + ",".join(out) + "}"
     if node is UNDEFINED:
         return None
@@ -44,7 +59,7 @@ def stable_stringify(node: Any) -> str | None:
 
 
 class HashError(Exception):
-    """md5(undefined): the md5 package throws `Illegal argument undefined`."""
+    """What `md5(stringify(window))` throws: a cycle, or md5(undefined) ("Illegal argument")."""
 
 
 def browser_md5(node: Any) -> str:
