@@ -179,6 +179,10 @@ class BrowserSubscriber:
             )
         return dict(panes)
 
+    def evaluate(self, expression: str) -> Any:
+        """Run JavaScript in the page (diagnostics, fault injection in tests)."""
+        return self._call(lambda: self._page.evaluate(expression))
+
     def stop(self, screenshot: bool = True) -> None:
         """Screenshot into <run>/screenshots/, close the browser, journal the disconnect."""
         if self._thread is None:
@@ -281,6 +285,8 @@ class BrowserSubscriber:
         page = self._page
         before = self._opened_upto
         self._disc_reason = "refresh"
+        # Navigation tears the socket down without a reliable close event: journal it here.
+        self._journal_disconnect("refresh")
         self.journal.write("resync", self.client_id, self.conn, reason="refresh", env=self.env)
         page.reload(wait_until="load", timeout=self.load_timeout_s * 1000)
         self._wait_socket(page, before)
