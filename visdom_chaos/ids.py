@@ -12,6 +12,7 @@ subscriber (or the server) actually holds.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
@@ -40,10 +41,49 @@ def ns_from_ms(ms: float) -> int:
     return int(round(float(ms) * 1e3)) * 1000
 
 
+def _parse_tokens(text: str) -> list[EventId]:
+    return [EventId(m.group(1), int(m.group(2)), int(m.group(3))) for m in TOKEN_RE.finditer(text)]
+
+
+class _AppendCache:
+    """Text windows grow by appending, and every render re-reads the whole text: parse only
+    what is new since a recently seen prefix. Bounded to a few entries."""
+
+    SIZE = 16
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[str, list[EventId]]] = []
+        self._lock = threading.Lock()  # subscribers' reader threads share it
+
+    def ids(self, content: str) -> list[EventId]:
+        with self._lock:
+            return list(self._ids(content))
+
+    def _ids(self, content: str) -> list[EventId]:
+        for i, (text, ids) in enumerate(self.entries):
+            if len(text) <= len(content) and content.startswith(text) and (
+                len(text) == len(content) or content[len(text)] == "<" or not text
+            ):
+                # The suffix starts at a "<br>" boundary, so no token straddles the cut.
+                result = ids + _parse_tokens(content[len(text):]) if len(text) < len(content) else ids
+                self.entries.pop(i)
+                break
+        else:
+            result = _parse_tokens(content)
+        self.entries.insert(0, (content, result))
+        del self.entries[self.SIZE:]
+        return result
+
+
+_text_cache = _AppendCache()
+
+
 def ids_in_text(content: Any) -> list[EventId]:
     if not isinstance(content, str):
         return []
-    return [EventId(m.group(1), int(m.group(2)), int(m.group(3))) for m in TOKEN_RE.finditer(content)]
+    if len(content) < 4096:
+        return _parse_tokens(content)
+    return _text_cache.ids(content)
 
 
 def ids_in_traces(traces: Iterable[Any]) -> list[EventId]:

@@ -260,13 +260,11 @@ def _check_faults(faults: list, path, loc: _Locator) -> None:
 
 
 def _check_rules(rules: list[str], path, line, label) -> None:
-    try:
-        from reports.gate import parse_rule
-    except ImportError:
-        return
+    from reports.gate import parse_rules
+
     for rule in rules:
         try:
-            parse_rule(rule)
+            parse_rules(rule)
         except ValueError as exc:
             raise _fail(path, line, label, f"bad rule {rule!r}: {exc}") from None
 
