@@ -38,8 +38,8 @@ from .wsframe import Frame, FrameError, FrameParser, FrameSkimmer, Message, Mess
 if TYPE_CHECKING:
     from .proxy import Proxy
 
-CHUNK = 64 * 1024
-QUEUE_CHUNKS = 16  # per direction: at most 1 MiB read ahead of the writer
+CHUNK = 256 * 1024  # what an asyncio socket transport reads at once: no re-slicing
+QUEUE_CHUNKS = 8  # per direction: at most 2 MiB read ahead of the writer
 MAX_HELD_BYTES = 8 << 20  # held (delayed/reordered) WebSocket messages per direction
 EOF = None
 

@@ -162,9 +162,38 @@ class FrameSkimmer:
         return self.remaining == 0 and not self.head
 
     def skim(self, data: bytes) -> None:
-        pos, n = 0, len(data)
+        n = len(data)
+        pos = 0
+        if self.remaining or self.head:  # finish a frame begun in an earlier read
+            while pos < n and not self.at_boundary:
+                pos = self._step(data, pos)
+        # hot loop (every byte of every proxied WebSocket passes here): header
+        # lengths only, no validation, no calls; validation happens when splitting
         while pos < n:
-            pos = self._step(data, pos)
+            avail = n - pos
+            if avail < 2:
+                break
+            b1 = data[pos + 1]
+            length = b1 & 0x7F
+            size = 6 if b1 & 0x80 else 2
+            if length == 126:
+                size += 2
+                if avail < 4:
+                    break
+                length = data[pos + 2] << 8 | data[pos + 3]
+            elif length == 127:
+                size += 8
+                if avail < 10:
+                    break
+                length = int.from_bytes(data[pos + 2 : pos + 10], "big")
+            if avail < size:
+                break
+            pos += size + length
+            if pos > n:
+                self.remaining = pos - n
+                return
+        if pos < n:
+            self.head += data[pos:]
 
     def advance_to_boundary(self, data: bytes) -> int:
         """Consume bytes up to the next frame boundary; returns how many were used."""

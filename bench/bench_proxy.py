@@ -1,0 +1,302 @@
+"""Chaos proxy overhead with no toxics: 1 KiB WebSocket messages through the proxy vs directly.
+
+Everything runs side by side in one run, rounds interleaved (direct, chaos, other
+proxies, direct, ...) so that load from elsewhere on the machine hits every
+target alike; medians over rounds. Each target is a separate process: the
+WebSocket server (aiohttp), our proxy (`python -m chaos serve`), and other Python
+chaos proxies from PyPI installed into a throwaway venv (never the project's).
+
+- throughput: the server pushes N messages of 1 KiB (Visdom's direction); msgs/s at the client
+- latency: 1 KiB ping-pong, one message in flight; median and p99 round trip
+
+    python -m bench proxy [--quick] [--rounds R] [--messages N] [--pings M] [--no-others]
+
+Targets (issue 4): throughput ratio >= 0.85 and added median latency <= 0.3 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MSG = 1024
+TARGET_RATIO = 0.85
+TARGET_ADDED_MS = 0.3
+INSTALL_TIMEOUT_S = 240
+OTHERS = ("faulty", "vaurien")
+
+
+# ---------------------------------------------------------------- the WebSocket server (child process)
+def serve_ws(ready_file: str) -> None:
+    from aiohttp import WSMsgType, web
+
+    async def ws_handler(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(max_msg_size=0)
+        await ws.prepare(request)
+        payload = "x" * MSG
+        async for msg in ws:
+            if msg.type != WSMsgType.TEXT:
+                continue
+            if msg.data.startswith("push:"):
+                for _ in range(int(msg.data[5:])):
+                    await ws.send_str(payload)
+                await ws.send_str("end")
+            else:
+                await ws.send_str(msg.data)  # echo
+        return ws
+
+    async def main() -> None:
+        app = web.Application()
+        app.router.add_get("/ws", ws_handler)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        tmp = ready_file + ".tmp"
+        Path(tmp).write_text(json.dumps({"port": port}))
+        os.replace(tmp, ready_file)
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+# ---------------------------------------------------------------- processes
+def wait_file(path: Path, proc: subprocess.Popen[bytes], timeout: float = 30) -> dict:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if path.exists():
+            return json.loads(path.read_text())
+        if proc.poll() is not None:
+            raise RuntimeError(f"child exited with {proc.returncode} before it was ready")
+        time.sleep(0.05)
+    raise TimeoutError(f"{path} did not appear in {timeout:.0f} s")
+
+
+def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise RuntimeError(f"exited with {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"nothing listening on {port} after {timeout:.0f} s")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+# ---------------------------------------------------------------- other proxies from PyPI
+def other_venv() -> Path:
+    cache = Path(os.environ.get("VISDOM_CHAOS_CACHE", ROOT / ".cache"))
+    return cache / "bench-proxies-venv"
+
+
+def install_others(venv: Path) -> dict[str, str]:
+    """pip install each other proxy into a throwaway venv; returns name -> '' or why it failed."""
+    status: dict[str, str] = {}
+    marker = venv / "bench-status.json"
+    if marker.exists():
+        status = json.loads(marker.read_text())
+    if not (venv / "bin" / "python").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    for name in OTHERS:
+        if name in status:
+            continue
+        print(f"  installing {name} into {venv} (throwaway venv) ...", flush=True)
+        try:
+            r = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", name], capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S)
+            lines = [ln for ln in (r.stderr + r.stdout).splitlines() if ln.startswith("ERROR") or "error:" in ln.lower()]
+            status[name] = "" if r.returncode == 0 else (lines[-1] if lines else f"pip exit {r.returncode}")[:160]
+        except subprocess.TimeoutExpired:
+            status[name] = f"pip install did not finish in {INSTALL_TIMEOUT_S} s"
+        marker.write_text(json.dumps(status))
+    return status
+
+
+def start_other(name: str, venv: Path, upstream_port: int) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    if name == "faulty":
+        cmd = [str(venv / "bin" / "faulty"), f"127.0.0.1:{port}", f"127.0.0.1:{upstream_port}"]
+    else:  # vaurien's CLI (never reached on Python 3: it does not install)
+        cmd = [str(venv / "bin" / "vaurien"), "--proxy", f"127.0.0.1:{port}", "--backend", f"127.0.0.1:{upstream_port}", "--protocol", "tcp"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_port(port, proc)
+    return proc, port
+
+
+# ---------------------------------------------------------------- measurements (client side, aiohttp)
+@dataclass
+class Result:
+    name: str
+    port: int
+    throughput: list[float] = field(default_factory=list)  # msgs/s per round
+    rtt_ms: list[float] = field(default_factory=list)  # every ping of every round
+    note: str = ""
+
+
+async def measure_throughput(port: int, n: int) -> float:
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session, session.ws_connect(f"http://127.0.0.1:{port}/ws", max_msg_size=0) as ws:
+        await ws.send_str("ping")
+        await ws.receive()  # warm the connection
+        t0 = time.perf_counter()
+        await ws.send_str(f"push:{n}")
+        got = 0
+        while True:
+            msg = await ws.receive(timeout=30)
+            if msg.data == "end":
+                break
+            got += 1
+        elapsed = time.perf_counter() - t0
+    if got != n:
+        raise RuntimeError(f"received {got} of {n} messages")
+    return n / elapsed
+
+
+async def measure_rtt(port: int, m: int) -> list[float]:
+    import aiohttp
+
+    payload = "p" * MSG
+    out = []
+    async with aiohttp.ClientSession() as session, session.ws_connect(f"http://127.0.0.1:{port}/ws") as ws:
+        for i in range(m + 20):
+            t0 = time.perf_counter_ns()
+            await ws.send_str(payload)
+            await ws.receive(timeout=10)
+            if i >= 20:  # warm-up discarded
+                out.append((time.perf_counter_ns() - t0) / 1e6)
+    return out
+
+
+def pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(q * len(s)))] if s else float("nan")
+
+
+def report(results: list[Result], skipped: list[tuple[str, str]], n: int, m: int, rounds: int) -> bool:
+    direct = results[0]
+    d_tp = statistics.median(direct.throughput)
+    d_rtt = statistics.median(direct.rtt_ms)
+    print(f"\n1 KiB WebSocket messages, no toxics; {rounds} interleaved rounds; throughput = {n} server-pushed msgs, latency = {m} ping-pongs per round")
+    header = f"{'target':<10} {'msgs/s':>9} {'MiB/s':>7} {'tp ratio':>9} {'p50 rtt':>9} {'p99 rtt':>9} {'added p50':>10}  verdict"
+    print(header)
+    print("-" * len(header))
+    ok_all = True
+    for r in results:
+        tp = statistics.median(r.throughput)
+        rtt = statistics.median(r.rtt_ms)
+        ratio, added = tp / d_tp, rtt - d_rtt
+        if r is direct:
+            verdict = "baseline"
+        else:
+            ok = ratio >= TARGET_RATIO and added <= TARGET_ADDED_MS
+            verdict = ("meets" if ok else "misses") + f" (>= {TARGET_RATIO}, <= {TARGET_ADDED_MS} ms)"
+            if r.name == "chaos":
+                ok_all = ok
+        print(f"{r.name:<10} {tp:>9.0f} {tp * MSG / 2**20:>7.1f} {ratio:>9.3f} {rtt:>7.3f}ms {pct(r.rtt_ms, 0.99):>7.3f}ms {added:>+8.3f}ms  {verdict}")
+    for name, why in skipped:
+        print(f"{name:<10} {'-':>9} {'-':>7} {'-':>9} {'-':>9} {'-':>9} {'-':>10}  not run: {why}")
+    spread = [f"{r.name} tp min/max {min(r.throughput):.0f}/{max(r.throughput):.0f}" for r in results]
+    print("round spread: " + "; ".join(spread))
+    return ok_all
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench proxy", description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--messages", type=int, default=20000)
+    ap.add_argument("--pings", type=int, default=400)
+    ap.add_argument("--quick", action="store_true", help="fewer rounds and messages (a smoke run)")
+    ap.add_argument("--no-others", action="store_true", help="skip the PyPI proxies (no install)")
+    ap.add_argument("--serve-ws", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.serve_ws:
+        serve_ws(args.serve_ws)
+        return 0
+    if args.quick:
+        args.rounds, args.messages, args.pings = 2, 5000, 200
+
+    procs: list[subprocess.Popen[bytes]] = []
+    tmp = Path(tempfile.mkdtemp(prefix="bench-proxy-"))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    t_start = time.monotonic()
+    try:
+        ws = subprocess.Popen([sys.executable, "-m", "bench.bench_proxy", "--serve-ws", str(tmp / "ws.json")], env=env, cwd=ROOT)
+        procs.append(ws)
+        ws_port = wait_file(tmp / "ws.json", ws)["port"]
+
+        chaos = subprocess.Popen([sys.executable, "-m", "chaos", "serve", "--api", "127.0.0.1:0", "--ready-file", str(tmp / "chaos.json"), "--quiet"], env=env, cwd=ROOT)
+        procs.append(chaos)
+        api = wait_file(tmp / "chaos.json", chaos)["api"]
+        sys.path.insert(0, str(ROOT))
+        from chaos import ChaosClient
+
+        proxy = ChaosClient(api).add_proxy("bench", f"127.0.0.1:{ws_port}")
+        chaos_port = int(proxy["listen"].rsplit(":", 1)[1])
+
+        results = [Result("direct", ws_port), Result("chaos", chaos_port)]
+        skipped: list[tuple[str, str]] = []
+        if not args.no_others:
+            venv = other_venv()
+            for name, why in install_others(venv).items():
+                if why:
+                    skipped.append((name, why))
+                    continue
+                try:
+                    proc, port = start_other(name, venv, ws_port)
+                    procs.append(proc)
+                    results.append(Result(name, port))
+                except (OSError, RuntimeError, TimeoutError) as e:
+                    skipped.append((name, f"did not start: {e}"))
+        else:
+            skipped += [(name, "--no-others") for name in OTHERS]
+
+        async def run_rounds() -> None:
+            for rnd in range(args.rounds):
+                for r in results:
+                    r.throughput.append(await measure_throughput(r.port, args.messages))
+                    r.rtt_ms.extend(await measure_rtt(r.port, args.pings))
+                print(f"  round {rnd + 1}/{args.rounds} done ({time.monotonic() - t_start:.0f} s)", flush=True)
+
+        asyncio.run(run_rounds())
+        report(results, skipped, args.messages, args.pings, args.rounds)
+        print(f"total {time.monotonic() - t_start:.0f} s")
+        return 0
+    finally:
+        for p in reversed(procs):
+            stop(p)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
