@@ -275,3 +275,28 @@ def test_reset_is_a_fresh_tab() -> None:
     run(r, [srv.create_text("t", "[a#0@1]")], 1.0)
     r.reset()
     assert r.views() == {} and r.sid is None and r.next_timer() is None
+
+
+def test_relayout_after_close_renumbers_i_so_the_second_update_mismatches() -> None:
+    r, srv, _ = registered()
+    run(r, [srv.create_text(w, f"[{w}#0@1]") for w in ("a", "b", "c")], 1.0)
+    effects, t = run(r, [srv.close("a")], 2.0)
+    assert r.window("main", "c")["i"] == 1 and srv.windows["c"]["i"] == 2
+    assert r.consistent["c"]["i"] == 2  # the copy keeps the server's i ...
+    effects, t = run(r, [srv.append_text("c", "c", 1, 2)], t)
+    assert (
+        of(effects, ProtocolError) == [] and r.consistent["c"]["i"] == 1
+    )  # ... until a patch lands
+    effects, t = run(r, [srv.append_text("c", "c", 2, 3)], t)
+    assert [(e.kind, e.win) for e in of(effects, ProtocolError)] == [("hash_mismatch", "c")]
+    assert of(effects, RequestEnv) == [RequestEnv("hash_mismatch", ["main"])]
+
+
+def test_layout_message_renumbers_rendered_panes_only() -> None:
+    r, srv, _ = registered()
+    run(r, [srv.create_text("a", "[a#0@1]"), srv.create_text("b", "[b#0@1]")], 1.0)
+    srv.windows["b"]["i"] = 5
+    run(r, [srv.window_frame("b")], 2.0)
+    assert r.window("main", "b")["i"] == 5
+    assert r.handle(json.dumps({"command": "layout"}), 3.0) == []
+    assert r.window("main", "b")["i"] == 1 and r.consistent["b"]["i"] == 5

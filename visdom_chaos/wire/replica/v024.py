@@ -57,6 +57,7 @@ class ReplicaV024(Replica):
         self._timeout_id = False
         # localStorage layout keys: from `reload` messages and panes laid out before
         self._stored_layouts: set[str] = set()
+        self._layout: list[str] = []  # state.layout: pane ids in grid order
 
     # mirrors main.js _handleMessage
     def _dispatch(self, cmd: Any) -> list[Effect]:
@@ -87,8 +88,11 @@ class ReplicaV024(Replica):
             return []
         if command == "close":
             return self._close_pane(cmd.get("data"))
-        if command in ("layout", "env_update", "layout_update"):
-            return []  # layout and env lists only: no window content changes
+        if command == "layout":
+            self._relayout()
+            return []  # only the panes' `i` changes, which no view shows
+        if command in ("env_update", "layout_update"):
+            return []  # env and layout lists only
         return [
             ProtocolError(
                 "unknown_command", _win_of(cmd), f"unrecognized command {js_to_string(command)!r}"
@@ -141,9 +145,10 @@ class ReplicaV024(Replica):
     # mirrors main.js processBatchedPanes / processPane
     def _process_batched_panes(self) -> list[Effect]:
         new_panes = dict(self.panes)
+        new_layout = list(self._layout)
         for pane, command in self._pending:
             try:
-                self._process_pane(pane, new_panes)
+                self._process_pane(pane, new_panes, new_layout)
             except (TypeError, KeyError) as exc:
                 # Uncaught in the timer: _pendingPanes and _timeoutID are never reset, so
                 # addPaneBatched never schedules again and this tab stops showing updates.
@@ -159,9 +164,10 @@ class ReplicaV024(Replica):
         self._pending = []
         self._timeout_id = False
         self.panes = new_panes
+        self._layout = new_layout
         return self._render()
 
-    def _process_pane(self, pane: Any, new_panes: dict[str, Any]) -> None:
+    def _process_pane(self, pane: Any, new_panes: dict[str, Any], new_layout: list[str]) -> None:
         if not isinstance(pane, dict):
             raise TypeError(f"pane is {js_to_string(pane)}")
         pid = js_to_string(pane.get("id", UNDEFINED))
@@ -173,6 +179,19 @@ class ReplicaV024(Replica):
             if pid not in self._stored_layouts and pane.get("type") not in PANE_TYPES:
                 raise TypeError(f"PANE_SIZE[{pane.get('type')!r}] is undefined")
             self._stored_layouts.add(pid)  # updateLayout stores every pane's layout afterwards
+            new_layout.append(pid)
+
+    # mirrors main.js relayout: `newPanes[paneLayout.i].i = idx` over the layout sorted by
+    # grid position. It rewrites each rendered pane's `i` in place (not the consistent copy),
+    # and the next accepted patch copies that pane into consistent_pane_copy, so whenever
+    # the layout order differs from the server's `i` (after any close) the hash of every
+    # other update to that window fails. Grid order is modelled as insertion order (what
+    # Bin.ShelfFirst gives default-sized panes); stored layouts and filters are not modelled.
+    def _relayout(self) -> None:
+        for idx, pid in enumerate(self._layout):
+            pane = self.panes.get(pid)
+            if isinstance(pane, dict):
+                pane["i"] = idx
 
     # mirrors main.js closePane(paneID) as called for a server 'close'
     def _close_pane(self, pane_id: Any) -> list[Effect]:
@@ -181,6 +200,8 @@ class ReplicaV024(Replica):
         pid = js_to_string(pane_id)
         self.panes = {k: v for k, v in self.panes.items() if k != pid}
         self.consistent = {k: v for k, v in self.consistent.items() if k != pid}
+        self._layout = [k for k in self._layout if k != pid]
+        self._relayout()  # setState callback
         effects: list[Effect] = [
             SendSocket(
                 {
