@@ -205,9 +205,9 @@ def pct(values: list[float], q: float) -> float:
 
 def report(results: list[Result], skipped: list[tuple[str, str]], n: int, m: int, rounds: int) -> bool:
     direct = results[0]
-    d_tp = statistics.median(direct.throughput)
-    d_rtt = statistics.median(direct.rtt_ms)
+    per_round = len(direct.rtt_ms) // rounds
     print(f"\n1 KiB WebSocket messages, no toxics; {rounds} interleaved rounds; throughput = {n} server-pushed msgs, latency = {m} ping-pongs per round")
+    print("ratios and added latency: median over rounds of the per-round pair (target vs direct in the same round)")
     header = f"{'target':<10} {'msgs/s':>9} {'MiB/s':>7} {'tp ratio':>9} {'p50 rtt':>9} {'p99 rtt':>9} {'added p50':>10}  verdict"
     print(header)
     print("-" * len(header))
@@ -215,7 +215,12 @@ def report(results: list[Result], skipped: list[tuple[str, str]], n: int, m: int
     for r in results:
         tp = statistics.median(r.throughput)
         rtt = statistics.median(r.rtt_ms)
-        ratio, added = tp / d_tp, rtt - d_rtt
+        # paired per round (measured minutes apart at most): median of the round ratios / differences
+        ratio = statistics.median(a / b for a, b in zip(r.throughput, direct.throughput, strict=True))
+        added = statistics.median(
+            statistics.median(r.rtt_ms[i * per_round : (i + 1) * per_round]) - statistics.median(direct.rtt_ms[i * per_round : (i + 1) * per_round])
+            for i in range(rounds)
+        )
         if r is direct:
             verdict = "baseline"
         else:
@@ -233,8 +238,8 @@ def report(results: list[Result], skipped: list[tuple[str, str]], n: int, m: int
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench proxy", description=__doc__.splitlines()[0])
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--messages", type=int, default=20000)
+    ap.add_argument("--rounds", type=int, default=8)
+    ap.add_argument("--messages", type=int, default=15000)
     ap.add_argument("--pings", type=int, default=400)
     ap.add_argument("--quick", action="store_true", help="fewer rounds and messages (a smoke run)")
     ap.add_argument("--no-others", action="store_true", help="skip the PyPI proxies (no install)")
@@ -283,7 +288,8 @@ def main(argv: list[str] | None = None) -> int:
 
         async def run_rounds() -> None:
             for rnd in range(args.rounds):
-                for r in results:
+                # ABBA order: a trend in background load hits every target alike
+                for r in results if rnd % 2 == 0 else results[::-1]:
                     r.throughput.append(await measure_throughput(r.port, args.messages))
                     r.rtt_ms.extend(await measure_rtt(r.port, args.pings))
                 print(f"  round {rnd + 1}/{args.rounds} done ({time.monotonic() - t_start:.0f} s)", flush=True)
