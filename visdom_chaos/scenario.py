@@ -255,7 +255,9 @@ def _check_faults(faults: list, path, loc: _Locator) -> None:
         parse_entries(faults, horizon=3600)
     except ValueError as exc:
         m = re.match(r"faults\[(\d+)\]", str(exc))
-        line = loc.line_of("action", "faults", int(m.group(1))) if m else loc.line_of("faults")
+        key = re.search(r"field '(\w+)'", str(exc))
+        line = (loc.line_of(key.group(1) if key else "action", "faults", int(m.group(1)))
+                if m else loc.line_of("faults"))
         raise ScenarioError(f"{path}:{line or '?'}: {exc}") from None
 
 
