@@ -99,15 +99,19 @@ class DeliveryObserver:
     """Turns Applied effects into Locust request events, live.
 
     - each id newly visible: a DELIVER success, response time = first visible - send (ms)
-    - an id duplicated in a view: a DELIVER failure "duplicate" (once per client/window/id)
-    - ids leaving a non-image view: a DELIVER failure "stale: view went backwards"
+    - an id duplicated in a view: a DELIVER failure "live: duplicate id in a view"
+      (once per client/window/id)
+    - ids leaving a non-image view: a DELIVER failure "live: view went backwards"
+    (The analysis at test stop adds its own rows, "duplicate: …", "missing: …", "stale: …".)
+    Ids sent before `min_send_ns` are leftovers of earlier runs and are not counted.
     `fire` has the signature of `environment.events.request.fire`.
     """
 
     REQUEST_TYPE = "DELIVER"
 
-    def __init__(self, fire: Callable[..., Any]) -> None:
+    def __init__(self, fire: Callable[..., Any], min_send_ns: int = 0) -> None:
         self.fire = fire
+        self.min_send_ns = min_send_ns
         self._dups_seen: set[tuple[str, str, str, str, int]] = set()
         self.delivered = 0
         self.duplicates = 0
@@ -120,6 +124,8 @@ class DeliveryObserver:
                 continue
             name = kind_of_window(e.win)
             for i in e.added:
+                if i.send_ns < self.min_send_ns:
+                    continue
                 self.delivered += 1
                 self.fire(request_type=self.REQUEST_TYPE, name=name,
                           response_time=max(0.0, (now_ns - i.send_ns) / 1e6), response_length=0,
@@ -130,11 +136,11 @@ class DeliveryObserver:
                     continue
                 self._dups_seen.add(key)
                 self.duplicates += 1
-                self._fail(name, "duplicate: id shown twice in a view", client)
+                self._fail(name, "live: duplicate id in a view", client)
             if e.removed and name != "image" and e.command != "close":
                 for _ in e.removed:
                     self.regressions += 1
-                    self._fail(name, "stale: view went backwards (id left the view)", client)
+                    self._fail(name, "live: view went backwards (id left the view)", client)
 
     def _fail(self, name: str, reason: str, client: str) -> None:
         self.fire(request_type=self.REQUEST_TYPE, name=name, response_time=0.0, response_length=0,

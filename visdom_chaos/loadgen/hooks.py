@@ -93,14 +93,18 @@ def _on_test_start(environment: Any, **_: Any) -> None:
         k = knobs.Knobs.from_options(opts)
         tag = f"w{runner.worker_index}"
         run_dir = Path(k.out or sessions.default_out()) / "workers" / tag
-        sessions.put(environment, sessions.Session(environment, k, run_dir, tag=tag, monitor=False))
+        sessions.put(environment, sessions.Session(environment, k, run_dir, tag=tag, monitor=False,
+                                                   worker_index=int(runner.worker_index)))
         return
+    knobs.apply_scenario(opts)  # the web UI form sends the defaults back: fill them again
     if getattr(opts, "_vc_auto_out", True):
         opts.vc_out = str(sessions.default_out())  # a new folder per test (web UI restarts)
     k = knobs.Knobs.from_options(opts)
     _apply_user_counts(environment, k)
     extra = {"workers": len(runner.clients)} if isinstance(runner, MasterRunner) else {}
     s = sessions.Session(environment, k, Path(k.out), tag="master" if extra else "", meta_extra=extra)
+    if k.fresh_envs:
+        sessions.clear_envs(s.base_url, k.env_names)
     sessions.put(environment, s)
     log.info("visdom-chaos run folder: %s", s.run_dir)
 

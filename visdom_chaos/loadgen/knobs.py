@@ -61,6 +61,7 @@ KNOBS: tuple[Knob, ...] = (
     Knob("env_prefix", "vc_", "env name prefix: envs are <prefix>0, <prefix>1, …"),
     Knob("pad_bytes", 0, "padding bytes per text append / image caption (payload size)"),
     Knob("image_px", 16, "image kind: side of the PNG in pixels (payload size)"),
+    Knob("fresh_envs", True, "close every window of the envs at test start (they are ours: <prefix><n>)"),
     Knob("max_updates", 0, "stop each window after this many appends (0: no limit)"),
     # browsers
     Knob("abrupt_every_s", 0.0, "browser: close without a close frame every N s, then reconnect"),
@@ -108,7 +109,10 @@ def add_arguments(parser: Any) -> None:
             kw["type"] = type(k.default)
         if k.choices:
             kw["choices"] = k.choices
-        group.add_argument(k.flag, **kw)
+        action = group.add_argument(k.flag, **kw)
+        # A group's add_argument is plain argparse: mark the action as Locust's own would, for the web UI.
+        action.include_in_web_ui = True
+        action.is_secret = action.is_required = action.is_multiple = False
 
 
 class ScenarioError(ValueError):

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+import requests
 
 from visdom_chaos.journal import JournalWriter
 from visdom_chaos.loadgen.clients import DeliveryObserver
@@ -29,6 +30,9 @@ from visdom_chaos.wire.subscriber import Subscriber
 from visdom_chaos.wire.training import TrainingSource
 
 log = logging.getLogger("visdom_chaos.loadgen")
+
+
+OLD_ID_SLACK_NS = 5_000_000_000  # workers start a little apart; ids older than this are leftovers
 
 
 def default_out() -> Path:
@@ -50,10 +54,11 @@ class Session:
     """The live state of one Locust process during one test (created at test_start)."""
 
     def __init__(self, environment: Any, knobs: Knobs, run_dir: Path, tag: str = "", monitor: bool = True,
-                 meta_extra: dict[str, Any] | None = None) -> None:
+                 meta_extra: dict[str, Any] | None = None, worker_index: int = 0) -> None:
         self.environment = environment
         self.knobs = knobs
         self.tag = tag
+        self.worker_index = worker_index
         self.run_dir = Path(run_dir)
         self.base_url = check_url(environment.host or "", allow_remote=bool(knobs.allow_remote))
         jdir = self.run_dir / "journal"
@@ -66,14 +71,16 @@ class Session:
         self.rng = random.Random(f"{knobs.seed}/{tag}")
         self._ids: dict[str, itertools.count] = {}
         self._lock = threading.Lock()
-        self.observer = DeliveryObserver(environment.events.request.fire)
+        started_ns = time.time_ns()
+        # Windows left over from earlier runs carry old send times: not deliveries of this run.
+        self.observer = DeliveryObserver(environment.events.request.fire, min_send_ns=started_ns - OLD_ID_SLACK_NS)
         self.monitor: ServerMonitor | None = None
         self.report: dict[str, Any] | None = None
         self.meta: dict[str, Any] = {
             "scenario": Path(knobs.scenario).stem if knobs.scenario else "locust",
             "target": {"version": knobs.visdom_version, "variant": "external", "url": self.base_url},
             "duration_s": _run_time(environment),
-            "started_ns": time.time_ns(),
+            "started_ns": started_ns,
             "ended_ns": None,
             "seed": knobs.seed,
             "params": dict(knobs.values),
@@ -144,6 +151,15 @@ def _run_time(environment: Any) -> float | None:
     opts = environment.parsed_options
     rt = getattr(opts, "run_time", None) if opts is not None else None
     return float(rt) if rt else None
+
+
+def clear_envs(base_url: str, envs: list[str]) -> None:
+    """Close every window of our envs, so a run starts from empty envs (POST /close, win null)."""
+    for env in envs:
+        try:
+            requests.post(f"{base_url}/close", json={"eid": env, "win": None}, timeout=10)
+        except requests.RequestException as exc:
+            log.warning("could not clear env %s: %s", env, exc)
 
 
 # The session of each Locust environment (one per process; a test restarted from the web UI gets a new one).

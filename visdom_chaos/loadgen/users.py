@@ -48,7 +48,8 @@ class TrainingJob:
         kinds, envs = k.kind_list, k.env_names
         job = session.next_id("src")
         n = max(1, int(k.windows))
-        base = int(job.rsplit("-", 1)[1]) * n
+        # Offset by the worker index, so workers' first jobs do not all get the same kind and env.
+        base = int(job.rsplit("-", 1)[1]) * n + session.worker_index
         fire = session.environment.events.request.fire
         self.sources = []
         for w in range(n):
@@ -105,7 +106,7 @@ class BrowserTab:
         k = session.knobs
         prefix = "ws" if transport == "websocket" else "poll"
         self.client_id = session.next_id(prefix)
-        index = int(self.client_id.rsplit("-", 1)[1])
+        index = int(self.client_id.rsplit("-", 1)[1]) + session.worker_index
         envs = k.env_names
         self.env_index = index % len(envs)
         kw: dict[str, Any] = {
