@@ -74,6 +74,7 @@ def test_browser_view_equals_server_truth(version: str, tmp_path: Path) -> None:
         finally:
             sub.stop()
     assert final == truth
+    assert sub.sid and sub.received >= APPENDS and not sub.connected
 
     records = list(read_journal(run / "journal" / "clients-browser.jsonl"))
     mine = [r for r in records if r["client"] == "br-0"]
@@ -84,7 +85,9 @@ def test_browser_view_equals_server_truth(version: str, tmp_path: Path) -> None:
     assert disconnects == {1: "refresh", 2: "end"}
     assert sum(r["type"] == "register" for r in mine) == 2
     assert any(r["type"] == "recv" and r["command"] == "window" for r in mine)
-    views = {r["win"]: r["ids"] for r in mine if r["type"] == "view" and r["final"]}
+    finals = [r for r in mine if r["type"] == "view" and r["final"]]
+    assert len(finals) == len(truth), "stop() must not journal the final views twice"
+    views = {r["win"]: r["ids"] for r in finals}
     assert views == {w: [[i.source, i.seq] for i in ids] for w, ids in truth.items()}
     errors = [(r["kind"], r["detail"]) for r in mine if r["type"] == "protocol_error"]
     assert any(k == "console_error" and "vc-console-probe" in d for k, d in errors), errors

@@ -96,7 +96,14 @@ def pane_ids(pane: dict[str, Any]) -> list[EventId]:
 
 
 class BrowserSubscriber:
-    """One Chromium tab subscribed to one Visdom env. Not reusable after stop()."""
+    """One Chromium tab subscribed to one Visdom env. Not reusable after stop().
+
+    Shaped like the replica subscribers (wire/subscriber.py) where the orchestrator
+    touches them: `start()`, `refresh()`, `write_views(final)`, `stop(reason)`,
+    `received`, `connected`, `sid`.
+    """
+
+    transport = "browser"
 
     def __init__(
         self,
@@ -133,6 +140,9 @@ class BrowserSubscriber:
         self.console_errors: list[str] = []
         self.page_errors: list[str] = []
         self.samples: list[dict[str, float]] = []
+        self.received = 0  # WebSocket frames received, all connections
+        self.sid: str | None = None  # from the last `register` message
+        self._final_written = False
         self.screenshot_path: Path | None = None
         self._queue: queue.Queue[tuple[Callable[[], Any], Future]] = queue.Queue()
         self._thread: threading.Thread | None = None
@@ -169,9 +179,17 @@ class BrowserSubscriber:
         """What the page shows now, per window, without journalling it."""
         return {win: ids for win, ids in self._call(self._read_panes)}
 
+    @property
+    def connected(self) -> bool:
+        return bool(self._open_conns)
+
+    def write_views(self, final: bool) -> None:
+        self.snapshot_views(final)
+
     def snapshot_views(self, final: bool = False) -> dict[str, list[EventId]]:
         """What the page shows now, per window; journals one `view` record per window."""
         panes = self._call(self._read_panes)
+        self._final_written = final
         for win, ids in panes:
             self.journal.write(
                 "view", self.client_id, self.conn, env=self.env, win=win,
@@ -183,18 +201,21 @@ class BrowserSubscriber:
         """Run JavaScript in the page (diagnostics, fault injection in tests)."""
         return self._call(lambda: self._page.evaluate(expression))
 
-    def stop(self, screenshot: bool = True) -> None:
-        """Screenshot into <run>/screenshots/, close the browser, journal the disconnect."""
+    def stop(self, reason: str = "end", screenshot: bool = True) -> None:
+        """Final views (unless just journalled), screenshot into <run>/screenshots/,
+        close the browser, journal the disconnect. Idempotent."""
         if self._thread is None:
             return
         if self._thread.is_alive() and not self._stopping.is_set():
             try:
-                self._call(lambda: self._do_stop(screenshot))
+                if not self._final_written:
+                    self.snapshot_views(final=True)
+                self._call(lambda: self._do_stop(screenshot, reason))
             except BrowserError:
                 pass  # a wedged browser: the worker's own exit closes Playwright
         self._stopping.set()
         self._thread.join(timeout=30)
-        self._journal_disconnect("end")
+        self._journal_disconnect(reason)
 
     def __enter__(self) -> BrowserSubscriber:
         self.start()
@@ -285,6 +306,7 @@ class BrowserSubscriber:
         page = self._page
         before = self._opened_upto
         self._disc_reason = "refresh"
+        self._final_written = False
         # Navigation tears the socket down without a reliable close event: journal it here.
         self._journal_disconnect("refresh")
         self.journal.write("resync", self.client_id, self.conn, reason="refresh", env=self.env)
@@ -295,15 +317,15 @@ class BrowserSubscriber:
         panes = self._page.evaluate(PANES_JS)
         return [(str(p["win"]), pane_ids(p)) for p in panes]
 
-    def _do_stop(self, screenshot: bool) -> None:
+    def _do_stop(self, screenshot: bool, reason: str) -> None:
         if screenshot:
             path = self.run_dir / "screenshots" / f"{self.client_id}.png"
             path.parent.mkdir(parents=True, exist_ok=True)
             self._page.screenshot(path=str(path))
             self.screenshot_path = path
         self._sample()
-        self._disc_reason = "end"
-        self._journal_disconnect("end")
+        self._disc_reason = reason
+        self._journal_disconnect(reason)
         self._stopping.set()
 
     def _sample(self) -> None:
@@ -387,21 +409,22 @@ class BrowserSubscriber:
         if conn > self._opened_upto:
             self._opened_upto = conn
             self._journal_connect(conn, url)
-        if not self.record_frames:
-            return
-        size = len(payload)
+        self.received += 1
         try:
             msg = json.loads(payload)
         except (ValueError, TypeError):
-            self.journal.write("recv", self.client_id, conn, command="?", bytes=size)
-            return
+            msg = None
         if not isinstance(msg, dict):
-            self.journal.write("recv", self.client_id, conn, command="?", bytes=size)
+            self.journal.write("protocol_error", self.client_id, conn, kind="undecodable", win=None,
+                               detail=str(payload[:200]))
             return
         command = msg.get("command", "?")
         if command == "register":
-            self.journal.write("register", self.client_id, conn, sid=msg.get("data"))
-        self.journal.write("recv", self.client_id, conn, command=command, bytes=size, win=msg.get("id"))
+            self.sid = msg.get("data")
+            self.journal.write("register", self.client_id, conn, sid=self.sid)
+        if self.record_frames:
+            self.journal.write("recv", self.client_id, conn, command=command, bytes=len(payload),
+                               win=msg.get("id") or msg.get("win"))
 
     def _journal_disconnect(self, reason: str, conn: int | None = None, detail: str = "") -> None:
         # Called from close events and from stop(): journal each connection once.
