@@ -160,7 +160,9 @@ class Result:
     port: int
     throughput: list[float] = field(default_factory=list)  # msgs/s per round
     rtt_ms: list[float] = field(default_factory=list)  # every ping of every round
-    note: str = ""
+    pid: int = 0  # the proxy process (0 = direct): its CPU time per MiB pushed through
+    cpu_s: float = 0.0
+    mib: float = 0.0
 
 
 async def measure_throughput(port: int, n: int) -> float:
@@ -198,6 +200,22 @@ async def measure_rtt(port: int, m: int) -> list[float]:
     return out
 
 
+def proc_cpu(pid: int) -> float:
+    """User+system CPU seconds of a process and its children (0 for none)."""
+    if not pid:
+        return 0.0
+    import psutil
+
+    try:
+        p = psutil.Process(pid)
+        total = sum(p.cpu_times()[:2])
+        for child in p.children(recursive=True):
+            total += sum(child.cpu_times()[:2])
+        return total
+    except psutil.Error:
+        return 0.0
+
+
 def pct(values: list[float], q: float) -> float:
     s = sorted(values)
     return s[min(len(s) - 1, int(q * len(s)))] if s else float("nan")
@@ -208,7 +226,7 @@ def report(results: list[Result], skipped: list[tuple[str, str]], n: int, m: int
     per_round = len(direct.rtt_ms) // rounds
     print(f"\n1 KiB WebSocket messages, no toxics; {rounds} interleaved rounds; throughput = {n} server-pushed msgs, latency = {m} ping-pongs per round")
     print("ratios and added latency: median over rounds of the per-round pair (target vs direct in the same round)")
-    header = f"{'target':<10} {'msgs/s':>9} {'MiB/s':>7} {'tp ratio':>9} {'p50 rtt':>9} {'p99 rtt':>9} {'added p50':>10}  verdict"
+    header = f"{'target':<10} {'msgs/s':>9} {'MiB/s':>7} {'tp ratio':>9} {'p50 rtt':>9} {'p99 rtt':>9} {'added p50':>10} {'cpu ms/MiB':>10}  verdict"
     print(header)
     print("-" * len(header))
     ok_all = True
@@ -228,11 +246,13 @@ def report(results: list[Result], skipped: list[tuple[str, str]], n: int, m: int
             verdict = ("meets" if ok else "misses") + f" (>= {TARGET_RATIO}, <= {TARGET_ADDED_MS} ms)"
             if r.name == "chaos":
                 ok_all = ok
-        print(f"{r.name:<10} {tp:>9.0f} {tp * MSG / 2**20:>7.1f} {ratio:>9.3f} {rtt:>7.3f}ms {pct(r.rtt_ms, 0.99):>7.3f}ms {added:>+8.3f}ms  {verdict}")
+        cpu = f"{r.cpu_s * 1000 / r.mib:.2f}" if r.pid and r.mib else "-"
+        print(f"{r.name:<10} {tp:>9.0f} {tp * MSG / 2**20:>7.1f} {ratio:>9.3f} {rtt:>7.3f}ms {pct(r.rtt_ms, 0.99):>7.3f}ms {added:>+8.3f}ms {cpu:>10}  {verdict}")
     for name, why in skipped:
-        print(f"{name:<10} {'-':>9} {'-':>7} {'-':>9} {'-':>9} {'-':>9} {'-':>10}  not run: {why}")
+        print(f"{name:<10} {'-':>9} {'-':>7} {'-':>9} {'-':>9} {'-':>9} {'-':>10} {'-':>10}  not run: {why}")
     spread = [f"{r.name} tp min/max {min(r.throughput):.0f}/{max(r.throughput):.0f}" for r in results]
     print("round spread: " + "; ".join(spread))
+    print("cpu ms/MiB: the proxy process's own CPU per MiB pushed (what it takes from a shared machine)")
     return ok_all
 
 
@@ -269,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         proxy = ChaosClient(api).add_proxy("bench", f"127.0.0.1:{ws_port}")
         chaos_port = int(proxy["listen"].rsplit(":", 1)[1])
 
-        results = [Result("direct", ws_port), Result("chaos", chaos_port)]
+        results = [Result("direct", ws_port), Result("chaos", chaos_port, pid=chaos.pid)]
         skipped: list[tuple[str, str]] = []
         if not args.no_others:
             venv = other_venv()
@@ -280,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
                 try:
                     proc, port = start_other(name, venv, ws_port)
                     procs.append(proc)
-                    results.append(Result(name, port))
+                    results.append(Result(name, port, pid=proc.pid))
                 except (OSError, RuntimeError, TimeoutError) as e:
                     skipped.append((name, f"did not start: {e}"))
         else:
@@ -290,7 +310,10 @@ def main(argv: list[str] | None = None) -> int:
             for rnd in range(args.rounds):
                 # ABBA order: a trend in background load hits every target alike
                 for r in results if rnd % 2 == 0 else results[::-1]:
+                    cpu0 = proc_cpu(r.pid)
                     r.throughput.append(await measure_throughput(r.port, args.messages))
+                    r.cpu_s += proc_cpu(r.pid) - cpu0
+                    r.mib += args.messages * MSG / 2**20
                     r.rtt_ms.extend(await measure_rtt(r.port, args.pings))
                 print(f"  round {rnd + 1}/{args.rounds} done ({time.monotonic() - t_start:.0f} s)", flush=True)
 

@@ -1,9 +1,10 @@
-"""One proxied connection: two directions, each a reader and a processor.
+"""One proxied connection: two directions, each fed by its source socket and drained by a processor.
 
-The reader stamps each chunk with its arrival time and hands it on through a
-bounded queue (so latency is measured from arrival and memory stays bounded: a
-full queue stops the reader, the kernel buffers fill, and the sender feels
-backpressure). With no toxics on a direction the reader writes straight through.
+Received chunks are stamped with their arrival time and queued (so latency is
+measured from arrival); the queue is bounded in bytes: past the bound the source
+socket stops being read, the kernel buffers fill and the sender feels
+backpressure. With no toxics on a direction, chunks are written straight through
+from the receive callback (pausing reading while the destination is not writable).
 The processor splits chunks into segments (HTTP heads, WebSocket messages, raw
 bytes), runs the message toxics, then the byte-toxic chain, then writes.
 """
@@ -13,13 +14,13 @@ from __future__ import annotations
 import asyncio
 import heapq
 import random
-import socket
-import struct
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .httpstream import HttpHead, HttpTracker
+from .side import Side
 from .spec import ToxicSpec
 from .toxics import (
     REQUEST_SIDE,
@@ -38,8 +39,7 @@ from .wsframe import Frame, FrameError, FrameParser, FrameSkimmer, Message, Mess
 if TYPE_CHECKING:
     from .proxy import Proxy
 
-CHUNK = 256 * 1024  # what an asyncio socket transport reads at once: no re-slicing
-QUEUE_CHUNKS = 8  # per direction: at most 2 MiB read ahead of the writer
+MAX_PENDING = 2 << 20  # per direction: bytes read ahead of the writer before reading pauses
 MAX_HELD_BYTES = 8 << 20  # held (delayed/reordered) WebSocket messages per direction
 EOF = None
 
@@ -101,12 +101,15 @@ class Held:
 
 
 class Direction:
-    def __init__(self, link: Link, stream: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, link: Link, stream: str, src: Side, dst: Side) -> None:
         self.link = link
         self.stream = stream  # "upstream" = client -> server
-        self.reader = reader
-        self.writer = writer
-        self.queue: asyncio.Queue[tuple[bytes, float] | None] = asyncio.Queue(QUEUE_CHUNKS)
+        self.src = src
+        self.dst = dst
+        self.pending: deque[tuple[bytes, float] | None] = deque()
+        self.pending_bytes = 0
+        self.wake = asyncio.Event()
+        self.blocked = False  # direct path: the destination is not writable, reading paused
         self.toxics: list[Toxic] = []
         self.segmenter = Segmenter(is_request=stream == "upstream")
         self.busy = False
@@ -118,43 +121,68 @@ class Direction:
         self.bytes_in = self.bytes_out = self.dropped = 0
         self.done = False
 
-    # -- reading ---------------------------------------------------------------
+    # -- reading (callbacks from the source Side) ----------------------------------
     def paused(self) -> bool:
         return self.link.frozen or any(t.pauses_reading for t in self.toxics)
 
     def direct_ok(self) -> bool:
-        return not self.toxics and not self.busy and not self.held and not self.discard and self.queue.empty() and not self.link.frozen
+        return not self.toxics and not self.busy and not self.held and not self.discard and not self.pending and not self.link.frozen
 
-    async def read_loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            while self.paused():
-                await self.link.changed()
-            data = await self.reader.read(CHUNK)
-            if not data:
-                await self.queue.put(EOF)
-                return
-            self.bytes_in += len(data)
-            if self.direct_ok():
-                out = self.segmenter.feed(data, split_ws=False)
-                await self.write(b"".join(s.raw if isinstance(s, HttpHead) else s for s in out))  # type: ignore[misc]
+    def update_reading(self) -> None:
+        self.src.set_reading(not self.link.closed and not self.paused() and not self.blocked and self.pending_bytes < MAX_PENDING)
+
+    def feed(self, data: bytes) -> None:
+        self.bytes_in += len(data)
+        if self.direct_ok():
+            out = self.segmenter.feed(data, split_ws=False)
+            raw = out[0] if len(out) == 1 and isinstance(out[0], bytes) else b"".join(x.raw if isinstance(x, HttpHead) else x for x in out)  # type: ignore[misc]
+            if raw and not self.link.closed:
+                self.dst.write(raw)
+                self.bytes_out += len(raw)
+            if not self.dst.writable:
+                self.blocked = True
+                self.dst.on_writable.append(self._unblock)
+                self.update_reading()
+            return
+        self.pending.append((data, asyncio.get_running_loop().time()))
+        self.pending_bytes += len(data)
+        self.wake.set()
+        if self.pending_bytes >= MAX_PENDING:
+            self.update_reading()
+
+    def _unblock(self) -> None:
+        self.blocked = False
+        self.update_reading()
+
+    def feed_eof(self) -> None:
+        self.pending.append(EOF)
+        self.wake.set()
+
+    async def next_item(self, timeout: float | None) -> tuple[bytes, float] | None:
+        while not self.pending:
+            self.wake.clear()
+            if timeout is None:
+                await self.wake.wait()
             else:
-                await self.queue.put((data, loop.time()))
+                async with asyncio.timeout(timeout):
+                    await self.wake.wait()
+        item = self.pending.popleft()
+        if item is not EOF:
+            self.pending_bytes -= len(item[0])
+            if self.pending_bytes < MAX_PENDING // 2:
+                self.update_reading()
+        return item
 
     # -- processing ------------------------------------------------------------
     async def process_loop(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            item: tuple[bytes, float] | None
-            if self.held:
-                try:
-                    async with asyncio.timeout(max(0.0, self.held[0].release - loop.time())):
-                        item = await self.queue.get()
-                except TimeoutError:
-                    await self.release_due()
-                    continue
-            else:
-                item = await self.queue.get()
+            timeout = max(0.0, self.held[0].release - loop.time()) if self.held else None
+            try:
+                item = await self.next_item(timeout)
+            except TimeoutError:
+                await self.release_due()
+                continue
             self.busy = True
             try:
                 while self.link.frozen:
@@ -264,9 +292,9 @@ class Direction:
     async def write(self, data: bytes) -> None:
         if not data or self.link.closed:
             return
-        self.writer.write(data)
+        self.dst.write(data)
         self.bytes_out += len(data)
-        await self.writer.drain()
+        await self.dst.drain()
 
     async def finish(self) -> None:
         """The source sent EOF: pass the half-close on (slow_close delays it)."""
@@ -287,14 +315,14 @@ class Direction:
 class Link:
     """A client connection and its upstream connection."""
 
-    def __init__(self, proxy: Proxy, conn: int, client: tuple[asyncio.StreamReader, asyncio.StreamWriter], upstream: tuple[asyncio.StreamReader, asyncio.StreamWriter]) -> None:
+    def __init__(self, proxy: Proxy, conn: int, client: Side, upstream: Side) -> None:
         self.proxy = proxy
         self.conn = conn
-        self.client_writer = client[1]
-        self.upstream_writer = upstream[1]
+        self.client = client
+        self.upstream = upstream
         self.dirs = {
-            "upstream": Direction(self, "upstream", client[0], upstream[1]),
-            "downstream": Direction(self, "downstream", upstream[0], client[1]),
+            "upstream": Direction(self, "upstream", client, upstream),
+            "downstream": Direction(self, "downstream", upstream, client),
         }
         self.toxics: dict[str, Toxic] = {}
         self.frozen = False
@@ -303,8 +331,8 @@ class Link:
         self._changed = asyncio.Event()
         self._done = asyncio.Event()
         self.tasks: list[asyncio.Task[None]] = []
-        self.downstream_port = _port(client[1], "peername")
-        self.upstream_port = _port(upstream[1], "sockname")
+        self.downstream_port = client.port("peername")
+        self.upstream_port = upstream.port("sockname")
 
     def fault(self, spec: ToxicSpec, kind: str, **detail: Any) -> None:
         self.proxy.log.fault(self.proxy.name, spec.name, kind, spec.stream, conn=self.conn, **detail)
@@ -342,6 +370,8 @@ class Link:
                 tox.start()
         self._changed.set()
         self._changed = asyncio.Event()
+        for d in self.dirs.values():
+            d.update_reading()
 
     # -- lifecycle ---------------------------------------------------------------
     async def run(self, specs: list[ToxicSpec]) -> None:
@@ -349,8 +379,11 @@ class Link:
         self.proxy.log.conn(self.proxy.name, self.conn, "open", self.downstream_port, self.upstream_port)
         self.sync(specs)
         for d in self.dirs.values():
-            self.tasks.append(loop.create_task(self._guard(d.read_loop)))
             self.tasks.append(loop.create_task(self._guard(d.process_loop)))
+        self.client.attach(self.dirs["upstream"])
+        self.upstream.attach(self.dirs["downstream"])
+        for d in self.dirs.values():
+            d.update_reading()
         try:
             await self._done.wait()
         finally:
@@ -378,17 +411,14 @@ class Link:
             self.close("eof")
             return
         try:
-            if d.writer.can_write_eof():
-                d.writer.write_eof()
-            else:
-                self.close("eof")
+            d.dst.write_eof()
         except (OSError, RuntimeError):
             self.close("eof")
 
     async def answer(self, response: bytes) -> None:
         """Reply to the client ourselves (http_fail), then close gracefully."""
         if not self.closed:
-            self.client_writer.write(response)
+            self.client.write(response)
             self.close("http_fail")
 
     def close(self, reason: str) -> None:
@@ -396,8 +426,8 @@ class Link:
         if self.closed:
             return
         self.closed, self.reason = True, reason
-        for w in (self.client_writer, self.upstream_writer):
-            w.close()
+        self.client.close()
+        self.upstream.close()
         self._finish()
 
     def reset(self, reason: str) -> None:
@@ -405,8 +435,8 @@ class Link:
         if self.closed:
             return
         self.closed, self.reason = True, reason
-        for w in (self.client_writer, self.upstream_writer):
-            rst(w)
+        self.client.reset()
+        self.upstream.reset()
         self._finish()
 
     def _finish(self) -> None:
@@ -415,18 +445,3 @@ class Link:
             if t is not current:
                 t.cancel()
         self._done.set()
-
-
-def rst(writer: asyncio.StreamWriter) -> None:
-    sock = writer.get_extra_info("socket")
-    if sock is not None:
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        except OSError:
-            pass
-    writer.transport.abort()
-
-
-def _port(writer: asyncio.StreamWriter, which: str) -> int:
-    addr = writer.get_extra_info(which)
-    return int(addr[1]) if addr else 0

@@ -9,7 +9,8 @@ from typing import Any
 
 from .addr import check_address, format_hostport
 from .faultlog import FaultLog
-from .link import Link, rst
+from .link import Link
+from .side import Side
 from .spec import ChaosError, ToxicSpec
 
 CONNECT_TIMEOUT_S = 5.0
@@ -51,7 +52,8 @@ class Proxy:
         if self.enabled:
             return
         try:
-            self.server = await asyncio.start_server(self._accept, self.listen_host, self.listen_port, reuse_address=True)
+            loop = asyncio.get_running_loop()
+            self.server = await loop.create_server(self._new_side, self.listen_host, self.listen_port, reuse_address=True)
         except OSError as e:
             raise ChaosError(f"proxy {self.name!r}: cannot listen on {self.listen}: {e.strerror or e}", 500) from None
         # a port asked as 0 keeps the one the OS chose, so re-enabling reuses it
@@ -115,33 +117,33 @@ class Proxy:
                 link.sync(self.toxics)
 
     # -- connections ---------------------------------------------------------------
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self.tasks.add(task)
-        try:
-            await self._serve(reader, writer)
-        finally:
-            self.tasks.discard(task)
+    def _new_side(self) -> Side:
+        side = Side()
+        side.on_made = self._accepted
+        return side
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def _accepted(self, client: Side) -> None:
+        task = asyncio.get_running_loop().create_task(self._serve(client))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _serve(self, client: Side) -> None:
         conn = next(self.counter)
-        peer = writer.get_extra_info("peername")
-        down_port = int(peer[1]) if peer else 0
+        down_port = client.port("peername")
         for spec in self.toxics:
             if spec.type == "down" and (spec.toxicity >= 1 or random.random() < spec.toxicity):
                 self.log.fault(self.name, spec.name, "down", spec.stream, conn=conn, event="refused", downstream_port=down_port)
-                rst(writer)
+                client.reset()
                 return
         try:
             async with asyncio.timeout(CONNECT_TIMEOUT_S):
-                up = await asyncio.open_connection(self.upstream_host, self.upstream_port)
+                _, up = await asyncio.get_running_loop().create_connection(Side, self.upstream_host, self.upstream_port)
         except (OSError, TimeoutError) as e:
             self.log.conn(self.name, conn, "open", down_port, 0)
             self.log.conn(self.name, conn, "close", down_port, 0, reason=f"upstream_unreachable: {e}")
-            writer.close()
+            client.close()
             return
-        link = Link(self, conn, (reader, writer), up)
+        link = Link(self, conn, client, up)
         self.links[conn] = link
         try:
             await link.run(self.toxics)
