@@ -1,0 +1,83 @@
+"""python -m visdom_chaos.security --target 0.2.4 [--variant patched]: the probe alone, as a table.
+
+Exit code: 0 all ok, 1 something vulnerable or in error, 2 bad input, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from visdom_chaos.netguard import RemoteTargetError, check_url
+from visdom_chaos.security.probe import CHECKS, SECURITY_FILE, run_security_probe
+from visdom_chaos.targets import VARIANTS, VERSIONS, TargetError, start_target
+
+STYLE = {"vulnerable": "bold red", "ok": "green", "error": "yellow"}
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="python -m visdom_chaos.security", description=__doc__.splitlines()[0])
+    ap.add_argument("--target", default="0.2.4", help=f"{'|'.join(VERSIONS)} (started here) or the URL of a running Visdom")
+    ap.add_argument("--variant", choices=VARIANTS, default="stock")
+    ap.add_argument("--out", type=Path, help="folder for security.json and the servers' logs "
+                    "(default reports/runs/<time>-security-<target>)")
+    ap.add_argument("--oversize-mib", type=int, default=50, help="size of the oversized message (default 50)")
+    ap.add_argument("--only", help="comma-separated checks: " + ", ".join(CHECKS))
+    return ap.parse_args(argv)
+
+
+def table(results: dict, label: str) -> Table:
+    t = Table("check", "status", "why", title=f"security probe: {label}", show_lines=True)
+    for name, r in results.items():
+        t.add_row(name, f"[{STYLE[r['status']]}]{r['status']}[/]", r["evidence"].get("why", ""))
+    return t
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    console = Console()
+    err = Console(stderr=True)
+    only = [c.strip() for c in args.only.split(",")] if args.only else None
+    if only and set(only) - set(CHECKS):
+        err.print(f"visdom-chaos security: error: unknown check(s) {sorted(set(only) - set(CHECKS))}")
+        return 2
+    external = args.target.startswith(("http://", "https://"))
+    if not external and args.target not in VERSIONS:
+        err.print(f"visdom-chaos security: error: unknown target {args.target!r}: use {', '.join(VERSIONS)} or a URL")
+        return 2
+    if args.oversize_mib <= 0:
+        err.print("visdom-chaos security: error: --oversize-mib must be positive")
+        return 2
+    label = args.target if external else f"{args.target}:{args.variant}"
+    out = args.out or Path("reports/runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-security-{label.replace(':', '-').replace('/', '_')}"
+    target = None
+    try:
+        if external:
+            url, pid = check_url(args.target), None
+        else:
+            target = start_target(args.target, args.variant, out)
+            url, pid = target.url, target.pid
+        results = run_security_probe(url, out, args.target if not external else "external", args.variant,
+                                     server_pid=pid, oversize_mib=args.oversize_mib, only=only,
+                                     progress=lambda name: err.print(f"  checking {name}…"))
+    except (RemoteTargetError, TargetError, OSError) as exc:
+        err.print(f"visdom-chaos security: error: {exc}")
+        return 2
+    except KeyboardInterrupt:
+        err.print(f"visdom-chaos security: interrupted (partial results in {out / SECURITY_FILE})")
+        return 130
+    finally:
+        if target is not None:
+            target.stop()
+    console.print(table(results, label))
+    console.print(f"written: {out / SECURITY_FILE}")
+    return 0 if all(r["status"] == "ok" for r in results.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

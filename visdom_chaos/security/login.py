@@ -1,0 +1,157 @@
+"""With login enabled (-enable_login): which endpoints answer without the cookie?
+
+Visdom reads its cookie secret from ~/.visdom/COOKIE_SECRET, so the login target
+runs with HOME inside the run folder: the user's own ~/.visdom is never touched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from visdom_chaos.netguard import free_port
+from visdom_chaos.security.common import HTTP_TIMEOUT_S, Finding, text_window, try_ws, unique
+from visdom_chaos.targets import TargetError, build_target, stop_pid
+from visdom_chaos.targets.process import LAUNCHER
+
+READY_TIMEOUT_S = 60.0
+USERNAME = "probe"
+PASSWORD = "probe-password"  # a throwaway credential of a throwaway loopback server
+
+
+@dataclass
+class LoginTarget:
+    url: str
+    username: str
+    password: str
+    pid: int | None = None
+    proc: subprocess.Popen | None = field(default=None, repr=False)
+
+    def stop(self) -> None:
+        if self.pid is not None:
+            stop_pid(self.pid, self.proc)
+
+
+def login_starter(version: str, variant: str, run_dir: Path) -> Callable[[], LoginTarget]:
+    """A callable that starts `version:variant` with -enable_login under `run_dir`/security-login."""
+
+    def start() -> LoginTarget:
+        built = build_target(version, variant)
+        root = Path(run_dir) / "security-login"
+        home = root / "home"
+        (home / ".visdom").mkdir(parents=True, exist_ok=True)
+        (root / "visdom-env").mkdir(exist_ok=True)
+        port = free_port()
+        env = built.env()
+        env.update(HOME=str(home), VISDOM_USE_ENV_CREDENTIALS="1", VISDOM_USERNAME=USERNAME,
+                   VISDOM_PASSWORD=PASSWORD, VISDOM_COOKIE=unique("cookie-secret"))
+        args = [built.python, str(LAUNCHER), "-port", str(port), "-env_path", f"{root / 'visdom-env'}/",
+                "-bind_local", "-enable_login", "-force_new_cookie"]
+        with open(root / "server.log", "ab") as log:
+            proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    env=env, cwd=root, start_new_session=True)
+        target = LoginTarget(f"http://127.0.0.1:{port}", USERNAME, PASSWORD, proc.pid, proc)
+        # The usual readiness call answers 400 without the cookie: any HTTP answer means up.
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise TargetError(f"login target exited with code {proc.returncode} (see {root / 'server.log'})")
+            try:
+                requests.get(f"{target.url}/user/style.css", timeout=2)
+                return target
+            except requests.RequestException:
+                time.sleep(0.1)
+        target.stop()
+        raise TargetError(f"login target did not answer within {READY_TIMEOUT_S:.0f} s")
+
+    return start
+
+
+def log_in(base: str, username: str, password: str) -> requests.Session:
+    """The browser's login: POST / with the sha256 of the password; the cookie comes back."""
+    s = requests.Session()
+    digest = hashlib.sha256(password.encode()).hexdigest()
+    r = s.post(f"{base}/", data=json.dumps({"username": username, "password": digest}), timeout=HTTP_TIMEOUT_S)
+    if r.status_code != 200 or not s.cookies:
+        raise ValueError(f"login failed: HTTP {r.status_code}, cookies {list(s.cookies.keys())}")
+    return s
+
+
+def _http(method: str, base: str, path: str, body: Any = None) -> dict[str, Any]:
+    """One request without any cookie; 'answered' = 2xx with a non-empty body."""
+    data = None if body is None else (body if isinstance(body, str) else json.dumps(body))
+    try:
+        r = requests.request(method, f"{base}{path}", data=data, timeout=HTTP_TIMEOUT_S)
+    except requests.RequestException as exc:
+        return {"status": None, "answered": False, "detail": type(exc).__name__}
+    answered = 200 <= r.status_code < 300 and bool(r.content.strip())
+    return {"status": r.status_code, "answered": answered, "bytes": len(r.content),
+            "detail": r.text[:120] if answered else ""}
+
+
+def endpoint_matrix(base: str, cookie_session: requests.Session) -> dict[str, dict[str, Any]]:
+    """Every endpoint the transport uses, asked without the cookie."""
+    win = unique("loginprobe")
+    cookie_session.post(f"{base}/events", data=json.dumps(text_window(win, "with-cookie")), timeout=HTTP_TIMEOUT_S)
+    out: dict[str, dict[str, Any]] = {}
+    for path in ("/socket", "/vis_socket"):
+        att = try_ws(base, path)
+        out[path] = {**att.to_json(), "answered": bool(att.messages)}
+    out["GET /socket_wrap"] = _http("GET", base, "/socket_wrap")
+    out["POST /vis_socket_wrap"] = _http("POST", base, "/vis_socket_wrap", {})
+    out["POST /win_data"] = _http("POST", base, "/win_data", {"eid": "main", "win": None})
+    out["GET /env/main"] = _http("GET", base, "/env/main")
+    out["POST /env_state"] = _http("POST", base, "/env_state", {})
+    out["POST /win_exists"] = _http("POST", base, "/win_exists", {"win": win, "eid": "main"})
+    out["POST /win_hash"] = _http("POST", base, "/win_hash", {"win": win, "env": "main"})
+    created = unique("anon")
+    out["POST /events"] = _http("POST", base, "/events", text_window(created, "no-cookie"))
+    out["POST /update"] = _http("POST", base, "/update",
+                                {"data": [{"content": "no-cookie", "type": "text"}], "win": win, "eid": "main",
+                                 "append": True})
+    # A write counts even with an empty answer: did the window appear / change?
+    check = cookie_session.post(f"{base}/win_data", data=json.dumps({"eid": "main", "win": None}),
+                                timeout=HTTP_TIMEOUT_S)
+    state = check.text if check.status_code == 200 else ""
+    out["POST /events"]["wrote"] = created in state
+    out["POST /update"]["wrote"] = "no-cookie" in state
+    for key in ("POST /events", "POST /update"):
+        out[key]["answered"] = out[key]["answered"] or out[key]["wrote"]
+    return out
+
+
+def check_login(start: Callable[[], LoginTarget]) -> Finding:
+    f = Finding("with -enable_login: endpoints that answer without the cookie")
+    try:
+        target = start()
+    except (TargetError, OSError) as exc:
+        f.evidence = {"why": f"could not start a login target: {exc}"[:300]}
+        return f
+    try:
+        session = log_in(target.url, target.username, target.password)
+        control = session.post(f"{target.url}/win_exists", data=json.dumps({"win": "x", "eid": "main"}),
+                               timeout=HTTP_TIMEOUT_S)
+        matrix = endpoint_matrix(target.url, session)
+    except (requests.RequestException, ValueError) as exc:
+        f.evidence = {"why": f"probe failed: {type(exc).__name__}: {exc}"[:300]}
+        return f
+    finally:
+        target.stop()
+    open_ = sorted(k for k, v in matrix.items() if v["answered"])
+    f.evidence = {"with_cookie_control": f"HTTP {control.status_code}", "endpoints": matrix,
+                  "answered_without_cookie": open_}
+    if control.status_code != 200:
+        f.evidence["why"] = "the logged-in control request failed: no verdict"
+        return f
+    f.status = "vulnerable" if open_ else "ok"
+    f.evidence["why"] = (f"{len(open_)} endpoint(s) answer without the cookie: {', '.join(open_)}" if open_
+                         else f"all {len(matrix)} endpoints refuse or say nothing without the cookie")
+    return f

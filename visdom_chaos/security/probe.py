@@ -1,0 +1,114 @@
+"""The security probe: every check against one running target, written to `security.json`.
+
+`security.json` maps check name -> {"title", "status": "vulnerable"|"ok"|"error", "evidence"}.
+`report_section()` condenses it for report.json's `security` section.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from visdom_chaos.netguard import check_url
+from visdom_chaos.security.checks import check_origin, check_sid_theft
+from visdom_chaos.security.common import STATUSES, Finding
+from visdom_chaos.security.login import LoginTarget, check_login, login_starter
+from visdom_chaos.security.malformed import DEFAULT_OVERSIZE_MIB, check_malformed
+from visdom_chaos.targets import VERSIONS
+
+SECURITY_FILE = "security.json"
+
+# check name -> what it asks (the order of the table)
+CHECKS = {
+    "origin_socket": "cross-origin handshake on /socket",
+    "origin_vis_socket": "cross-origin handshake on /vis_socket",
+    "login_bypass": "endpoints answering without the login cookie",
+    "polling_sid_theft": "one client's polling sid reads another's messages",
+    "malformed_socket": "malformed/oversized messages on /socket",
+    "malformed_vis_socket": "malformed/oversized messages on /vis_socket",
+    "malformed_socket_wrap": "malformed/oversized bodies on /socket_wrap",
+}
+
+
+def run_security_probe(
+    target_url: str,
+    run_dir: str | os.PathLike[str],
+    version: str,
+    variant: str,
+    *,
+    start_login_target: Callable[[], LoginTarget] | None = None,
+    server_pid: int | None = None,
+    oversize_mib: int = DEFAULT_OVERSIZE_MIB,
+    only: list[str] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Run the checks (or `only` those) and write run_dir/security.json; returns its content.
+
+    The login check needs a second server started with -enable_login: pass
+    `start_login_target`, or leave it None for a built version (one is made from
+    version/variant). For an external URL with no starter the check is left out.
+    """
+    base = check_url(target_url)
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if start_login_target is None and version in VERSIONS:
+        start_login_target = login_starter(version, variant, run_dir)
+    steps: dict[str, Callable[[], Finding]] = {
+        "origin_socket": lambda: check_origin(base, "/socket"),
+        "origin_vis_socket": lambda: check_origin(base, "/vis_socket"),
+        "polling_sid_theft": lambda: check_sid_theft(base),
+        "malformed_socket": lambda: check_malformed(base, "/socket", server_pid, oversize_mib),
+        "malformed_vis_socket": lambda: check_malformed(base, "/vis_socket", server_pid, oversize_mib),
+        "malformed_socket_wrap": lambda: check_malformed(base, "/socket_wrap", server_pid, oversize_mib),
+    }
+    if start_login_target is not None:
+        steps["login_bypass"] = lambda: check_login(start_login_target)
+    unknown = set(only or []) - set(CHECKS)
+    if unknown:
+        raise ValueError(f"unknown check(s) {', '.join(sorted(unknown))}; known: {', '.join(CHECKS)}")
+    results: dict[str, dict[str, Any]] = {}
+    for name in CHECKS:
+        if name not in steps or (only and name not in only):
+            continue
+        if progress:
+            progress(name)
+        t0 = time.monotonic()
+        try:
+            finding = steps[name]()
+        except Exception as exc:  # noqa: BLE001 - one broken check must not hide the others
+            finding = Finding(CHECKS[name], "error", {"why": f"{type(exc).__name__}: {exc}"[:300]})
+        finding.evidence["seconds"] = round(time.monotonic() - t0, 2)
+        results[name] = finding.to_json()
+        _write(run_dir, results)  # partial results survive an interrupt
+    return results
+
+
+def _write(run_dir: Path, results: dict[str, dict[str, Any]]) -> None:
+    tmp = run_dir / (SECURITY_FILE + ".tmp")
+    tmp.write_text(json.dumps(results, indent=2))
+    os.replace(tmp, run_dir / SECURITY_FILE)
+
+
+def load_security(run_dir: str | os.PathLike[str]) -> dict[str, dict[str, Any]] | None:
+    path = Path(run_dir) / SECURITY_FILE
+    if not path.exists():
+        return None
+    return json.loads(path.read_text())
+
+
+def report_section(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """What report.json's `security` section holds: per-check status and why, plus counts."""
+    counts = {s: 0 for s in STATUSES}
+    for r in results.values():
+        counts[r["status"]] += 1
+    return {
+        "checks": {k: {"title": v["title"], "status": v["status"], "why": v["evidence"].get("why", "")}
+                   for k, v in results.items()},
+        "vulnerable": sorted(k for k, v in results.items() if v["status"] == "vulnerable"),
+        "counts": counts,
+        "file": SECURITY_FILE,
+    }
