@@ -242,3 +242,14 @@ def js_add(a: Any, b: Any) -> Any:
     if a is None:
         return b
     return math.nan
+
+
+def js_truthy(value: Any) -> bool:
+    """JS truthiness: {} and [] are true, 0/NaN/""/null/undefined/false are false."""
+    if value is None or value is UNDEFINED or value is False:
+        return False
+    if is_number(value):
+        return value == value and value != 0
+    if isinstance(value, str):
+        return value != ""
+    return True

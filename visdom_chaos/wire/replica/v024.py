@@ -17,10 +17,15 @@ Message handling (main.js `_handleMessage`):
   then postForEnv (-> RequestEnv missing_window).
   A patch that throws is an uncaught exception in a timer: nothing else happens, no
   re-request (-> ProtocolError patch_conflict only); ops before the throw stay applied.
-- reload: localStorage only; layout: relayout; env_update/layout_update: lists only.
+- reload: layouts into localStorage; layout: relayout (renumbers the rendered panes' `i`,
+  see `_relayout`); env_update/layout_update: lists only.
 - close: closePane unless readonly: drops pane and copy, echoes {cmd: close} on the socket.
 - anything else: console.error -> ProtocolError unknown_command.
 - JSON.parse failing (NaN from Python's json.dumps, garbage) -> ProtocolError undecodable.
+
+Checked step by step against the shipped main.js itself (its App methods evaluated under
+node with the real libraries: tests/test_replica_oracle.py): env posts, socket sends,
+throws, panes, consistent_pane_copy, grid layout and localStorage after every message.
 
 Transport: WebSocket, or Legacy.js Poller (POST /socket_wrap every 500 ms, messages
 handled in the order the server lists them). The tab never reconnects by itself:
@@ -30,18 +35,27 @@ indicator (toggleOnlineState -> connect), and the next `register` re-requests th
 
 from __future__ import annotations
 
+import math
+from functools import cmp_to_key
 from typing import Any
 
+from . import grid
 from .base import Replica
 from .effects import Effect, ProtocolError, Registered, RequestEnv, SendSocket
 from .jspatch import JSPatchError, apply_patch
-from .jsvalue import UNDEFINED, js_json_clone, js_to_string
+from .jsvalue import UNDEFINED, js_json_clone, js_to_string, js_truthy
 from .stablejson import HashError, browser_md5
 
-# settings.js PANE_SIZE keys: processPane reads PANE_SIZE[type][0] for a new pane
-PANE_TYPES = frozenset(
-    {"image", "image_history", "plot", "text", "embeddings", "properties", "network"}
-)
+# settings.js PANE_SIZE: default grid size of a new pane (processPane throws for other types)
+PANE_SIZE = {
+    "image": (20, 20),
+    "image_history": (20, 20),
+    "plot": (30, 24),
+    "text": (20, 20),
+    "embeddings": (20, 20),
+    "properties": (20, 20),
+    "network": (20, 20),
+}
 BATCH_DELAY_S = 0.1  # addPaneBatched setTimeout(processBatchedPanes, 100)
 CHECK_RETRY_S = 0.1  # _checkWindow setTimeout(..., 100, cmd, numTries)
 CHECK_TRIES = 3
@@ -55,9 +69,9 @@ class ReplicaV024(Replica):
         self.consistent: dict[str, Any] = {}
         self._pending: list[Any] = []
         self._timeout_id = False
-        # localStorage layout keys: from `reload` messages and panes laid out before
-        self._stored_layouts: set[str] = set()
-        self._layout: list[str] = []  # state.layout: pane ids in grid order
+        self._layout: list[Any] = []  # state.layout: grid items {i, w, h, x, y, ...}
+        self._bin: grid.ShelfFirst | None = None  # App._bin
+        self._storage: dict[str, Any] = {}  # localStorage (layouts), this tab only
 
     # mirrors main.js _handleMessage
     def _dispatch(self, cmd: Any) -> list[Effect]:
@@ -83,14 +97,14 @@ class ReplicaV024(Replica):
             return []
         if command == "reload":
             data = cmd.get("data")
-            if isinstance(data, dict):
-                self._stored_layouts.update(data)
+            if isinstance(data, dict):  # localStorage.setItem(keyLS(it), JSON.stringify(...))
+                for key, value in data.items():
+                    self._storage[self._key_ls(key)] = js_json_clone(value)
             return []
         if command == "close":
             return self._close_pane(cmd.get("data"))
         if command == "layout":
-            self._relayout()
-            return []  # only the panes' `i` changes, which no view shows
+            return self._relayout_effects(None)  # only the panes' `i` changes: no view change
         if command in ("env_update", "layout_update"):
             return []  # env and layout lists only
         return [
@@ -149,17 +163,12 @@ class ReplicaV024(Replica):
         for pane, command in self._pending:
             try:
                 self._process_pane(pane, new_panes, new_layout)
-            except (TypeError, KeyError) as exc:
+            except (TypeError, IndexError) as exc:
                 # Uncaught in the timer: _pendingPanes and _timeoutID are never reset, so
                 # addPaneBatched never schedules again and this tab stops showing updates.
                 self.stuck = True
-                return [
-                    ProtocolError(
-                        "render_error",
-                        _win_of(pane),
-                        f"processPane threw: {exc}; tab stops updating",
-                    )
-                ]
+                detail = f"processPane threw: {exc}; tab stops updating"
+                return [ProtocolError("render_error", _win_of(pane), detail)]
             self._touch(js_to_string(pane.get("id", UNDEFINED)), command)
         self._pending = []
         self._timeout_id = False
@@ -167,50 +176,130 @@ class ReplicaV024(Replica):
         self._layout = new_layout
         return self._render()
 
-    def _process_pane(self, pane: Any, new_panes: dict[str, Any], new_layout: list[str]) -> None:
+    def _process_pane(self, pane: Any, new_panes: dict[str, Any], new_layout: list[Any]) -> None:
         if not isinstance(pane, dict):
             raise TypeError(f"pane is {js_to_string(pane)}")
-        pid = js_to_string(pane.get("id", UNDEFINED))
+        raw_id = pane.get("id", UNDEFINED)
+        pid = js_to_string(raw_id)
         exists = pid in new_panes
         new_panes[pid] = pane
-        # a deep copy via JSON.parse(JSON.stringify(newPane)), new or existing
-        self.consistent[pid] = js_json_clone(pane)
+        width, height, content = pane.get("width"), pane.get("height"), pane.get("content")
+        caption = isinstance(content, dict) and js_truthy(content.get("caption"))
         if not exists:
-            if pid not in self._stored_layouts and pane.get("type") not in PANE_TYPES:
-                raise TypeError(f"PANE_SIZE[{pane.get('type')!r}] is undefined")
-            self._stored_layouts.add(pid)  # updateLayout stores every pane's layout afterwards
-            new_layout.append(pid)
+            # a deep copy via JSON.parse(JSON.stringify(newPane))
+            self.consistent[pid] = js_json_clone(pane)
+            stored = self._storage.get(self._key_ls(pid))
+            if self._bin is None:
+                self._rebin()
+            assert self._bin is not None
+            if js_truthy(stored):
+                item = stored if isinstance(stored, dict) else {}
+                self._bin.content.append(item)
+            else:
+                size = (
+                    PANE_SIZE.get(pane.get("type")) if isinstance(pane.get("type"), str) else None
+                )
+                if size is None:
+                    raise TypeError(f"PANE_SIZE[{js_to_string(pane.get('type'))}] is undefined")
+                w, h = size
+                if js_truthy(width):
+                    w = grid.p2w(grid._num(width))
+                if js_truthy(height):
+                    h = math.ceil(grid.p2h(grid._num(height) + 14))
+                if caption:
+                    h += 1
+                self._bin.content.append({"width": w, "height": h})
+                pos = self._bin.position(len(new_layout), grid.COLS)
+                item = {
+                    "i": raw_id,
+                    "w": w,
+                    "h": h,
+                    "width": w,
+                    "height": h,
+                    **pos,
+                    "static": False,
+                }
+            new_layout.append(item)
+        else:
+            current = next(
+                (it for it in new_layout if isinstance(it, dict) and it.get("i") == raw_id), None
+            )
+            if (js_truthy(width) or js_truthy(height) or caption) and current is None:
+                raise TypeError("Cannot set properties of undefined (getLayoutItem)")
+            if current is not None:
+                if js_truthy(width):
+                    current["w"] = grid.p2w(grid._num(width))
+                if js_truthy(height):
+                    current["h"] = math.ceil(grid.p2h(grid._num(height) + 14))
+                if caption:
+                    current["h"] = grid._num(current.get("h")) + 1
+            self.consistent[pid] = js_json_clone(pane)
 
-    # mirrors main.js relayout: `newPanes[paneLayout.i].i = idx` over the layout sorted by
-    # grid position. It rewrites each rendered pane's `i` in place (not the consistent copy),
-    # and the next accepted patch copies that pane into consistent_pane_copy, so whenever
-    # the layout order differs from the server's `i` (after any close) the hash of every
-    # other update to that window fails. Grid order is modelled as insertion order (what
-    # Bin.ShelfFirst gives default-sized panes); stored layouts and filters are not modelled.
+    def _key_ls(self, pid: str) -> str:
+        # main.js keyLS: state.envID + '_' + key (envID is null in compare mode)
+        env = self.env_ids[0] if len(self.env_ids) == 1 else "null"
+        return f"{env}_{pid}"
+
+    # mirrors main.js rebin (DEFAULT_LAYOUT view): a new bin over the layout's sizes
+    def _rebin(self) -> list[Any]:
+        contents = [
+            {"width": it.get("w", UNDEFINED), "height": it.get("h", UNDEFINED)}
+            if isinstance(it, dict)
+            else {}
+            for it in self._layout
+        ]
+        self._bin = grid.ShelfFirst(contents, grid.COLS)
+        return self._layout
+
+    # mirrors main.js relayout (+ updateLayout): sort the layout by grid row/column,
+    # re-pack it with the bin built from the *unsorted* sizes, and write each pane's
+    # index into the pane itself (`newPanes[paneLayout.i].i = idx`). `i` is part of the
+    # window JSON 0.2.4 hashes, but only the rendered pane changes, not the consistent
+    # copy: the next accepted patch copies the renumbered pane into the copy, and the
+    # patch after it fails the hash whenever the grid order differs from the server's i.
     def _relayout(self) -> None:
-        for idx, pid in enumerate(self._layout):
-            pane = self.panes.get(pid)
-            if isinstance(pane, dict):
-                pane["i"] = idx
+        layout = self._rebin()
+        assert self._bin is not None
+        ordered = sorted(layout, key=cmp_to_key(grid.row_col_key))
+        if len(ordered) > 1:
+            for it in ordered:  # the filter comparator reads every pane's title
+                pane = self.panes.get(js_to_string(it.get("i", UNDEFINED)))
+                if not isinstance(pane, dict) or not isinstance(pane.get("title"), str):
+                    raise TypeError("Cannot read properties of undefined (reading 'match')")
+        new_layout = []
+        for idx, it in enumerate(ordered):
+            pos = self._bin.position(idx, grid.COLS)
+            pane = self.panes.get(js_to_string(it.get("i", UNDEFINED)))
+            if not isinstance(pane, dict):
+                raise TypeError("Cannot set properties of undefined (setting 'i')")
+            pane["i"] = idx
+            new_layout.append({**it, **pos})
+        self._layout = new_layout
+        for it in new_layout:  # updateLayout's setState callback -> localStorage
+            self._storage[self._key_ls(js_to_string(it.get("i", UNDEFINED)))] = js_json_clone(it)
+
+    def _relayout_effects(self, win: str | None) -> list[Effect]:
+        try:
+            self._relayout()
+        except (TypeError, IndexError) as exc:
+            return [ProtocolError("render_error", win, f"relayout threw: {exc}")]
+        return []
 
     # mirrors main.js closePane(paneID) as called for a server 'close'
     def _close_pane(self, pane_id: Any) -> list[Effect]:
         if self.readonly:
             return []
         pid = js_to_string(pane_id)
+        # localStorage.removeItem(this.keyLS(this.id)): `this.id` is undefined
+        self._storage.pop(self._key_ls("undefined"), None)
+        eid = self.env_ids[0] if len(self.env_ids) == 1 else None
+        effects: list[Effect] = [SendSocket({"cmd": "close", "data": pane_id, "eid": eid})]
         self.panes = {k: v for k, v in self.panes.items() if k != pid}
         self.consistent = {k: v for k, v in self.consistent.items() if k != pid}
-        self._layout = [k for k in self._layout if k != pid]
-        self._relayout()  # setState callback
-        effects: list[Effect] = [
-            SendSocket(
-                {
-                    "cmd": "close",
-                    "data": pane_id,
-                    "eid": self.env_ids[0] if len(self.env_ids) == 1 else None,
-                }
-            )
+        self._layout = [
+            it for it in self._layout if not (isinstance(it, dict) and it.get("i") == pane_id)
         ]
+        effects += self._relayout_effects(pid)  # setState callback
         return effects + self._render()
 
 
