@@ -291,3 +291,57 @@ def test_bad_toxic_input_names_the_field(chaos, echo_server):
         chaos.add_toxic("echo", "earthquake")
     with pytest.raises(ChaosError, match="unknown attribute 'rate'"):
         chaos.add_toxic("echo", "latency", attributes={"rate": 1})
+
+
+def test_slow_toxic_backpressures_a_fast_sender_with_bounded_memory(chaos, make_server):
+    progress = {"sent": 0}
+
+    def firehose(conn: socket.socket) -> None:
+        conn.settimeout(5)
+        conn.recv(1)
+        block = b"f" * 65536
+        try:
+            while progress["sent"] < 256 << 20:
+                progress["sent"] += conn.send(block)
+        except OSError:
+            pass
+
+    srv = make_server(firehose)
+    chaos.add_proxy("fh", srv.addr)
+    chaos.add_toxic("fh", "bandwidth", attributes={"rate": 200})
+    s = connect(chaos, "fh")
+    s.sendall(b"g")
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline:
+        s.recv(65536)
+    d = chaos.connections("fh")[0]["bytes"]["downstream"]
+    backlog = d["in"] - d["out"]
+    assert backlog <= 3 << 20, f"proxy holds {backlog} bytes for a 200 KB/s reader"
+    assert progress["sent"] < 64 << 20  # the sender was held back, not drained into memory
+    s.close()
+
+
+def test_latency_jitter_stays_within_bounds(chaos, echo_server):
+    chaos.add_proxy("echo", echo_server.addr)
+    chaos.add_toxic("echo", "latency", attributes={"latency": 60, "jitter": 30})
+    s = connect(chaos, "echo")
+    rtts = []
+    for i in range(8):
+        t0 = time.perf_counter()
+        s.sendall(bytes([i]))
+        recv_exactly(s, 1)
+        rtts.append(time.perf_counter() - t0)
+    s.close()
+    assert min(rtts) >= 0.029 and max(rtts) < 1.0
+
+
+def test_chaos_package_does_not_import_the_harness():
+    import subprocess
+    import sys
+
+    from chaoshelp import ROOT
+
+    code = "import chaos, chaos.__main__, chaos.schedule, sys; print(sorted(m for m in sys.modules if m.startswith('visdom')))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": ROOT})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
