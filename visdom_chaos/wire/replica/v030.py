@@ -25,6 +25,13 @@ Message handling (ApiProvider.js handleMessage -> main.js apiHandlers):
 - others: console.error -> ProtocolError unknown_command.
 - processBatchedPanes is the closure of the render that scheduled it: it starts from the
   panes as rendered then (a close in between is undone by the batch commit).
+- Renders are modelled as immediate: 0.3.0 mounts with ReactDOM.render on React 17.0.2
+  (legacy mode), where a setState outside React's own event handlers (socket messages,
+  timers) re-renders synchronously, so the next message sees the committed panes. The
+  register's env queries run in passive effects (a moment later); the order relative to
+  other messages does not matter because the server answers on the socket.
+- Not checked against an executable oracle like 0.2.4 (the App is a hooks component
+  full of JSX); checked by reading and by the real captures in tests/fixtures/replica.
 
 Transport and reconnect: WebSocket, or Legacy.js Poller (500 ms; NaN/Infinity in message
 strings are rewritten to null before parsing; a message that throws is skipped). On
