@@ -270,11 +270,17 @@ def test_a_throwing_batch_freezes_the_tab() -> None:
     assert effects == [] and r.views() == {}  # _timeoutID never cleared: nothing renders again
 
 
-def test_reset_is_a_fresh_tab() -> None:
+def test_reset_is_a_fresh_tab_that_keeps_local_storage() -> None:
     r, srv, _ = registered()
-    run(r, [srv.create_text("t", "[a#0@1]")], 1.0)
+    run(r, [srv.create_text("t", "[a#0@1]"), srv.create_text("u", "[b#0@1]")], 1.0)
+    r.handle(json.dumps({"command": "layout"}), 2.0)  # relayout stores the layouts
+    r.env_ids = ["main"]
     r.reset()
     assert r.views() == {} and r.sid is None and r.next_timer() is None
+    assert r.window("main", "t") is None and r.consistent == {}
+    assert set(r._storage) == {"main_t", "main_u"}  # a refresh keeps localStorage
+    fresh = make_replica("0.2.4")
+    assert fresh._storage == {}
 
 
 def test_relayout_after_close_renumbers_i_so_the_second_update_mismatches() -> None:

@@ -43,8 +43,13 @@ class Replica:
     # ----- public API -----
 
     def reset(self) -> None:
-        """A page refresh: a new, empty tab showing the same envs."""
-        self.env_ids: list[str] = list(self._initial_env_ids)
+        """A page refresh: a new, empty tab.
+
+        What a real browser keeps in localStorage survives, as it does across a refresh:
+        the selected envs (`envIDs`) and, in 0.2.4, the stored pane layouts. A fresh
+        browser profile is a new `make_replica(...)`.
+        """
+        self.env_ids: list[str] = list(getattr(self, "env_ids", self._initial_env_ids))
         self.sid: str | None = None
         self.readonly = False
         self.panes: dict[str, Any] = {}  # win -> window JSON as the browser's state holds it

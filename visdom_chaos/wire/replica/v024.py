@@ -27,6 +27,13 @@ Checked step by step against the shipped main.js itself (its App methods evaluat
 node with the real libraries: tests/test_replica_oracle.py): env posts, socket sends,
 throws, panes, consistent_pane_copy, grid layout and localStorage after every message.
 
+Consequences on stock 0.2.4 (tests show each): an update racing a new window's 100 ms
+batch retries 100 ms later and can be overtaken by a later update: line patches then fail
+the hash (env reload), text patches silently step the view back and can leave it stale;
+after any close, relayout renumbers `i` and the next-but-one patch of a later window fails
+the hash once; non-ASCII text or floats below 1e-6 make every patch fail the hash (the
+server hashes Python's json.dumps, the browser V8's JSON.stringify).
+
 Transport: WebSocket, or Legacy.js Poller (POST /socket_wrap every 500 ms, messages
 handled in the order the server lists them). The tab never reconnects by itself:
 socket.onclose only sets `connected: false`; the user must click the connection
@@ -65,13 +72,14 @@ class ReplicaV024(Replica):
     version = "0.2.4"
 
     def reset(self) -> None:
+        storage = getattr(self, "_storage", {})  # localStorage outlives a page refresh
         super().reset()
         self.consistent: dict[str, Any] = {}
         self._pending: list[Any] = []
         self._timeout_id = False
         self._layout: list[Any] = []  # state.layout: grid items {i, w, h, x, y, ...}
         self._bin: grid.ShelfFirst | None = None  # App._bin
-        self._storage: dict[str, Any] = {}  # localStorage (layouts), this tab only
+        self._storage: dict[str, Any] = storage  # localStorage: stored pane layouts
 
     # mirrors main.js _handleMessage
     def _dispatch(self, cmd: Any) -> list[Effect]:
