@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from reports.checkers import Checker, Config, default_checkers
-from reports.checkers.state import RunState
+from reports.checkers.state import RunState, SrcView
 from reports.summary import Summary
 
 Handler = Callable[[dict[str, Any]], None]
@@ -23,6 +23,7 @@ class Analyzer:
         self.state = RunState(self.config, self.summary)
         self.checkers = default_checkers() if checkers is None else checkers
         self._hooked = [c for c in self.checkers if c.view_hooks]
+        self._on_added = [c.on_added for c in self._hooked if type(c).on_added is not Checker.on_added]
         st = self.state
         before: dict[str, Handler] = {
             "send": st.on_send, "ack": st.on_ack, "connect": st.on_connect,
@@ -48,56 +49,83 @@ class Analyzer:
         self.state.on_view(rec)
 
     def feed(self, rec: dict[str, Any]) -> None:
-        typ = rec.get("type")
-        t = rec.get("t")
-        if not isinstance(typ, str) or not isinstance(t, int):
-            self.counts["bad"] = self.counts.get("bad", 0) + 1
-            return
-        self.counts[typ] = self.counts.get(typ, 0) + 1
-        st = self.state
-        if t > st.t_last:
-            st.t_last = t
-        if st.t0 is None and typ != "header":
-            st.t0 = self.summary.t0 = t
-        if "client" not in rec:
-            rec["client"] = ""
-        for h in self._dispatch.get(typ, ()):
-            h(rec)
+        self.feed_all((rec,))
 
     def feed_all(self, records: Iterable[dict[str, Any]]) -> None:
+        """Feed records in time order (the hot loop: kept flat on purpose)."""
+        dispatch = self._dispatch
+        counts = self.counts
+        st = self.state
+        t_last = st.t_last
         for rec in records:
-            self.feed(rec)
+            typ = rec.get("type")
+            t = rec.get("t")
+            if type(t) is not int or type(typ) is not str:
+                counts["bad"] = counts.get("bad", 0) + 1
+                continue
+            counts[typ] = counts.get(typ, 0) + 1
+            if t > t_last:
+                t_last = st.t_last = t
+                if st.t0 is None:
+                    st.t0 = self.summary.t0 = t
+            if "client" not in rec:
+                rec["client"] = ""
+            handlers = dispatch.get(typ)
+            if handlers:
+                for h in handlers:
+                    h(rec)
 
     def _apply(self, rec: dict[str, Any]) -> None:
+        # the hottest path (one call per subscriber per update): lookups are inlined on purpose
         st = self.state
         t = rec["t"]
-        lin = st.lineage(rec["client"], t)
-        env, win = str(rec.get("env", "")), str(rec.get("win", ""))
-        hooked = self._hooked
-        for item in rec.get("added") or ():
-            src, seq = str(item[0]), int(item[1])
-            send_ns = item[2] if len(item) > 2 else None
-            sv = lin.src_view(env, win, src)
-            already = seq in sv.visible
-            first = seq not in sv.ever
-            for c in hooked:
-                c.on_added(lin, env, win, src, seq, send_ns, t, sv, already, first, st)
-            sv.visible.add(seq)
-            if first:
-                sv.ever.add(seq)
-                lin.delivered += 1
-            if seq > sv.max_seen:
-                sv.max_seen, sv.max_t = seq, t
-        command = str(rec.get("command", ""))
-        for item in rec.get("removed") or ():
-            src, seq = str(item[0]), int(item[1])
-            lin.src_view(env, win, src).visible.discard(seq)
-            for c in hooked:
-                c.on_removed(lin, env, win, src, seq, t, command, st)
-        for item in rec.get("dup") or ():
-            src, seq = str(item[0]), int(item[1])
-            for c in hooked:
-                c.on_dup(lin, env, win, src, seq, t, st)
+        client = rec["client"]
+        lin = st.lineages.get(client)
+        if lin is None:
+            lin = st.lineage(client, t)
+        lin.last_t = t
+        env, win = rec.get("env") or "", rec.get("win") or ""
+        if type(env) is not str or type(win) is not str:
+            env, win = str(env), str(win)
+        wkey = (env, win)
+        w = lin.windows.get(wkey)
+        if w is None:
+            w = lin.windows[wkey] = {}
+        added = rec.get("added")
+        if added:
+            hooks = self._on_added
+            for item in added:
+                src, seq = item[0], item[1]
+                if type(seq) is not int or type(src) is not str:
+                    src, seq = str(src), int(seq)
+                send_ns = item[2] if len(item) > 2 else None
+                sv = w.get(src)
+                if sv is None:
+                    sv = w[src] = SrcView()
+                already = seq in sv.visible
+                first = seq not in sv.ever
+                for h in hooks:
+                    h(lin, env, win, src, seq, send_ns, t, sv, already, first, st)
+                sv.visible.add(seq)
+                if first:
+                    sv.ever.add(seq)
+                    lin.delivered += 1
+                if seq > sv.max_seen:
+                    sv.max_seen, sv.max_t = seq, t
+        removed = rec.get("removed")
+        if removed:
+            command = str(rec.get("command", ""))
+            for item in removed:
+                src, seq = str(item[0]), int(item[1])
+                lin.src_view(env, win, src).visible.discard(seq)
+                for c in self._hooked:
+                    c.on_removed(lin, env, win, src, seq, t, command, st)
+        dup = rec.get("dup")
+        if dup:
+            for item in dup:
+                src, seq = str(item[0]), int(item[1])
+                for c in self._hooked:
+                    c.on_dup(lin, env, win, src, seq, t, st)
 
     def finish(self) -> Summary:
         if not self._closed:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from reports.checkers.base import Checker
-from reports.checkers.state import Lineage, RunState, SrcView, ids_by_source
+from reports.checkers.state import Lineage, RunState, SrcView, record_ids
 
 
 class DuplicateChecker(Checker):
@@ -24,7 +24,7 @@ class DuplicateChecker(Checker):
         state.summary.group("duplicate", "in_view", lin.client, env, win).add(src, seq, t)
 
     def on_record(self, rec: dict[str, Any], state: RunState) -> None:
-        _, repeats = ids_by_source(rec.get("ids"))
+        _, repeats = record_ids(rec)
         for src, seq in repeats:
             state.summary.group(
                 "duplicate", "in_view", rec["client"], str(rec.get("env", "")), str(rec.get("win", ""))

@@ -28,6 +28,9 @@ class StaleChecker(Checker):
     ) -> None:
         if not first:
             return
+        bound_ns = state.config.stale_bound_ms * 1e6
+        if send_ns and t - send_ns <= bound_ns:  # an ack comes after its send: cannot be late
+            return
         log = state.sources.get(src)
         if log is None:
             return
@@ -35,7 +38,7 @@ class StaleChecker(Checker):
         if ack_t is None:  # visible before its ack: not late
             return
         lag_ns = t - max(ack_t, lin.connect_t)
-        if lag_ns > state.config.stale_bound_ms * 1e6:
+        if lag_ns > bound_ns:
             g = state.summary.group("stale", "lag", lin.client, env, win)
             g.add(src, seq, t)
             g.info["max_lag_ms"] = max(g.info.get("max_lag_ms", 0), round(lag_ns / 1e6, 1))

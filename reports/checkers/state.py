@@ -7,6 +7,7 @@ bucket), never one entry per event.
 
 from __future__ import annotations
 
+from array import array
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,7 +30,11 @@ class Config:
 
 
 class AckLog:
-    """One training source: sent and acked seqs plus a sparse ack-time index."""
+    """One training source: sent and acked seqs plus a sparse ack-time index.
+
+    The index holds the first ack of each 10 ms bucket in two int64 arrays
+    (16 bytes per entry: ~6 MB per source-hour at 100+ acks/s, nothing per event).
+    """
 
     __slots__ = ("sent", "acked", "failed", "env", "win", "_idx_seq", "_idx_t", "_bucket")
 
@@ -39,8 +44,8 @@ class AckLog:
         self.failed = 0
         self.env = ""
         self.win = ""
-        self._idx_seq: list[int] = []
-        self._idx_t: list[int] = []
+        self._idx_seq = array("q")
+        self._idx_t = array("q")
         self._bucket = -1
 
     def ack(self, seq: int, t: int) -> None:
@@ -120,7 +125,10 @@ class Lineage:
         return sv
 
 
-def ids_by_source(items: Any) -> tuple[dict[str, IntervalSet], list[tuple[str, int]]]:
+IdSets = tuple[dict[str, IntervalSet], list[tuple[str, int]]]
+
+
+def ids_by_source(items: Any) -> IdSets:
     """Group [[src, seq, ...]...] by source; also return the repeated ids."""
     out: dict[str, IntervalSet] = {}
     repeats: list[tuple[str, int]] = []
@@ -132,6 +140,14 @@ def ids_by_source(items: Any) -> tuple[dict[str, IntervalSet], list[tuple[str, i
         if not s.add(seq):
             repeats.append((src, seq))
     return out, repeats
+
+
+def record_ids(rec: dict[str, Any]) -> IdSets:
+    """A view/truth record's ids as interval sets (cached on the record; the reader may pre-fill it)."""
+    cached = rec.get("_ids")
+    if cached is None:
+        cached = rec["_ids"] = ids_by_source(rec.get("ids"))
+    return cached
 
 
 class RunState:
@@ -216,7 +232,7 @@ class RunState:
 
     def on_view(self, rec: dict[str, Any]) -> list[tuple[str, int]]:
         lin = self.lineage(rec["client"], rec["t"])
-        ids, repeats = ids_by_source(rec.get("ids"))
+        ids, repeats = record_ids(rec)
         key = (str(rec.get("env", "")), str(rec.get("win", "")))
         old = lin.views.get(key)
         final = bool(rec.get("final"))
@@ -229,7 +245,7 @@ class RunState:
         if rec.get("win") is None:  # the orchestrator could not fetch this env's truth
             self.summary.note(f"server truth of env {rec.get('env')!r} unavailable: {rec.get('error', 'no window')}")
             return
-        ids, _ = ids_by_source(rec.get("ids"))
+        ids, _ = record_ids(rec)
         self.truth[(str(rec.get("env", "")), str(rec.get("win", "")))] = ids
 
     def on_phase(self, rec: dict[str, Any]) -> None:
