@@ -1,6 +1,7 @@
 """Real servers on loopback and bounded helpers for the chaos proxy tests.
 
-A module name of its own (not `conftest`) so it cannot clash with other test folders.
+A module name of its own (not `conftest`) so it cannot clash with other test folders;
+test modules load it with `pytest_plugins = ["chaoshelp"]`. PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -17,6 +17,8 @@ from chaoshelp import journal, recv_exactly
 
 from chaos import ChaosClient
 
+pytest_plugins = ["chaoshelp"]  # fixtures: real servers on loopback, a ChaosServer per test
+
 
 def test_toxiproxy_readme_flow_over_plain_http(chaos, echo_server):
     api = chaos.api_url

@@ -12,6 +12,8 @@ import requests
 from aiohttp import web
 from chaoshelp import journal
 
+pytest_plugins = ["chaoshelp"]  # fixtures: real servers on loopback, a ChaosServer per test
+
 
 class HttpServer:
     def __init__(self) -> None:

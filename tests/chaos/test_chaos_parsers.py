@@ -29,6 +29,8 @@ from chaos.wsframe import (
     unmask,
 )
 
+pytest_plugins = ["chaoshelp"]  # fixtures: real servers on loopback, a ChaosServer per test
+
 
 def test_masked_frame_round_trip_and_raw_bytes_kept():
     payload = json.dumps({"command": "window_update", "win": "w1"}).encode()

@@ -18,6 +18,8 @@ from chaoshelp import ROOT, journal, wait_for
 from chaos import ChaosClient, ChaosError
 from chaos.schedule import ScheduleRunner, load_schedule, parse_entries
 
+pytest_plugins = ["chaoshelp"]  # fixtures: real servers on loopback, a ChaosServer per test
+
 
 @pytest.mark.parametrize(
     ("entries", "message"),

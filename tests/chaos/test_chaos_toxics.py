@@ -12,6 +12,8 @@ from chaoshelp import connect, journal, recv_all, recv_exactly, wait_for
 
 from chaos import ChaosError
 
+pytest_plugins = ["chaoshelp"]  # fixtures: real servers on loopback, a ChaosServer per test
+
 
 def test_passthrough_and_journal_attributes_ports(chaos, echo_server):
     chaos.add_proxy("echo", echo_server.addr)

@@ -11,6 +11,8 @@ import json
 import websocket
 from chaoshelp import journal, wait_for
 
+pytest_plugins = ["chaoshelp"]  # fixtures: real servers on loopback, a ChaosServer per test
+
 
 def open_ws(chaos, proxy: str = "ws") -> websocket.WebSocket:
     host, port = chaos.listen_of(proxy)
