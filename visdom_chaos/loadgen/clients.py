@@ -197,6 +197,15 @@ class LocustWebSocketSubscriber(_LocustSubscriberMixin, WebSocketSubscriber):
         super().__init__(*args, **kwargs)
         self._setup(observer, journal_recv)
 
+    def _open(self) -> None:
+        super()._open()
+        ws = self._ws
+        if ws is not None:
+            # websocket-client checks UTF-8 in pure Python (a third of a generator's CPU without
+            # wsaccel); Visdom sends json.dumps output (ASCII) and the replica decodes frames itself.
+            ws.frame_buffer.skip_utf8_validation = True
+            ws.cont_frame.skip_utf8_validation = True
+
 
 class LocustPollingSubscriber(_LocustSubscriberMixin, PollingSubscriber):
     def __init__(self, *args: Any, observer: DeliveryObserver | None = None, journal_recv: bool = True,

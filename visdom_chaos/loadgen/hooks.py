@@ -102,7 +102,8 @@ def _on_test_start(environment: Any, **_: Any) -> None:
     k = knobs.Knobs.from_options(opts)
     _apply_user_counts(environment, k)
     extra = {"workers": len(runner.clients)} if isinstance(runner, MasterRunner) else {}
-    s = sessions.Session(environment, k, Path(k.out), tag="master" if extra else "", meta_extra=extra)
+    s = sessions.Session(environment, k, Path(k.out), tag="master" if extra else "", meta_extra=extra,
+                         monitor=bool(k.monitor))
     if k.fresh_envs:
         sessions.clear_envs(s.base_url, k.env_names)
     sessions.put(environment, s)

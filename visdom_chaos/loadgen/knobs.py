@@ -62,6 +62,8 @@ KNOBS: tuple[Knob, ...] = (
     Knob("pad_bytes", 0, "padding bytes per text append / image caption (payload size)"),
     Knob("image_px", 16, "image kind: side of the PNG in pixels (payload size)"),
     Knob("fresh_envs", True, "close every window of the envs at test start (they are ours: <prefix><n>)"),
+    Knob("http", "fast", "training HTTP client: fast (geventhttpclient, as FastHttpUser) or requests",
+         ("fast", "requests")),
     Knob("max_updates", 0, "stop each window after this many appends (0: no limit)"),
     # browsers
     Knob("abrupt_every_s", 0.0, "browser: close without a close frame every N s, then reconnect"),
@@ -80,6 +82,7 @@ KNOBS: tuple[Knob, ...] = (
     # stop
     Knob("quiet_s", 1.5, "quiescent = no message to any browser for this long"),
     Knob("quiescence_timeout_s", 30.0, "give up waiting for quiescence after this long"),
+    Knob("monitor", True, "sample the server's RSS/CPU/sockets (psutil) when it runs on this machine"),
     Knob("settle_s", 6.0, "after the browsers leave, keep sampling the server this long (ghost subscribers)"),
     Knob("summary_timeout_s", 120.0, "master: wait this long for the workers' summaries"),
 )

@@ -16,6 +16,7 @@ from visdom_chaos.loadgen.clients import (
     LocustWebSocketSubscriber,
     make_source,
 )
+from visdom_chaos.loadgen.fasthttp import FastSession
 from visdom_chaos.loadgen.session import Session
 from visdom_chaos.wire.subscriber import Subscriber
 
@@ -56,9 +57,10 @@ class TrainingJob:
             kind = kinds[(base + w) % len(kinds)]
             src_id = f"{job}.{w}" if n > 1 else job
             tap = AckTap(session.journal, fire, kind, "/events" if kind == "image" else "/update")
+            http = FastSession(session.base_url) if k.http == "fast" else None
             self.sources.append(make_source(
                 session.base_url, src_id, tap, kind=kind, env=envs[(base + w) % len(envs)],
-                pad_bytes=int(k.pad_bytes), image_px=int(k.image_px),
+                pad_bytes=int(k.pad_bytes), image_px=int(k.image_px), session=http,
             ))
         session.sources.extend(self.sources)
         self.interval = 1.0 / float(k.rate) if float(k.rate) > 0 else 0.0
