@@ -153,10 +153,11 @@ def _evidence(summary: Summary, t0: int, faults: FaultIndex) -> tuple[list[dict[
             continue
         near = faults.near(g.t_first, g.t_last)
         span = (_s(g.t_first, t0), _s(g.t_last, t0))
-        who = f"{g.client}" + (f" in {g.env}/{g.win}" if g.win else (f" in {g.env}" if g.env else ""))
+        where = "/".join(x for x in (g.env, g.win) if x)
+        who = g.client + (f" in {where}" if where else "")
         out.append({
             "kind": g.kind, "detail": g.detail, "clients": [g.client],
-            "windows": [f"{g.env}/{g.win}"] if g.win else [], "count": count,
+            "windows": [where] if g.win else [], "count": count,
             "ids": g.sample(), "ids_total": g.count(), "t_first_s": span[0], "t_last_s": span[1],
             "faults_near": near, "info": g.info, "message": _message(g.kind, g.detail, count, who, span, near),
         })
@@ -196,12 +197,18 @@ def _memory(summary: Summary, cfg: Config, slow: int) -> dict[str, Any]:
     steady = summary.rss_steady.n >= 2
     reg = summary.rss_steady if steady else summary.rss_all
     slope = reg.slope()
+    # what the fit says the steady phase added; short runs must also clear this before being flagged
+    growth = (slope or 0.0) * (reg.span() or 0.0)
     out: dict[str, Any] = {
         "rss_start_mib": summary.rss_first[1] if summary.rss_first else None,
         "rss_end_mib": summary.rss_last[1] if summary.rss_last else None,
         "rss_peak_mib": summary.rss_peak,
         "slope_mib_per_min": None if slope is None else round(slope, 3),
-        "growth_flagged": bool(slope is not None and slope > cfg.memory_bound_mib_per_min),
+        "growth_flagged": bool(
+            slope is not None and slope > cfg.memory_bound_mib_per_min and growth > cfg.memory_min_growth_mib
+        ),
+        "fitted_growth_mib": round(growth, 3),
+        "min_growth_mib": cfg.memory_min_growth_mib,
         "implied_mib_per_hour": None if slope is None else round(slope * 60, 1),
         "bound_mib_per_min": cfg.memory_bound_mib_per_min,
         "slope_phase": "steady" if steady else "all",
@@ -240,10 +247,12 @@ def build_report(summary: Summary, meta: dict[str, Any], cfg: Config) -> dict[st
         notes.append("no server samples in the journals: memory not measured")
     if summary.latency.get_total_count() == 0:
         notes.append("no deliveries carrying a send time: latency not measured")
-    stall_faults = sum(
-        1 for f in summary.faults if any(w in f"{f.get('kind')} {f.get('toxic')}" for w in ("stall", "slow"))
-    )
-    slow = len({g.client for g in summary.groups.values() if g.kind == "stale" and g.detail == "lag"})
+    stalls = [f for f in summary.faults if any(w in f"{f.get('kind')} {f.get('toxic')}" for w in ("stall", "slow"))]
+    stall_faults = len(stalls)
+    # slow subscribers: ids reached them late, or a fault stalled them by name
+    slow_clients = {g.client for g in summary.groups.values() if g.kind == "stale" and g.detail == "lag"}
+    slow_clients |= {f["client"] for f in stalls if f.get("client") in summary.subscribers}
+    slow = len(slow_clients)
     evidence, n_evidence = _evidence(summary, t0, faults)
     if n_evidence > len(evidence):
         notes.append(f"evidence truncated to {len(evidence)} of {n_evidence} entries")
@@ -258,6 +267,7 @@ def build_report(summary: Summary, meta: dict[str, Any], cfg: Config) -> dict[st
         notes.append(f"run status: {meta.get('status')}" + (f" ({meta['error']})" if meta.get("error") else ""))
     memory = _memory(summary, cfg, slow)
     memory["stall_faults"] = stall_faults
+    memory["slow_subscriber_ids"] = sorted(slow_clients)[:50]
     report: dict[str, Any] = {
         "schema": SCHEMA,
         "scenario": meta.get("scenario", "unknown"),
@@ -290,7 +300,7 @@ def build_report(summary: Summary, meta: dict[str, Any], cfg: Config) -> dict[st
             for g in summary.ghosts.values()
         ],
         "faults": [
-            {"t_s": _s(f["t"], t0), **{k: f.get(k) for k in ("proxy", "toxic", "kind", "stream", "detail")}}
+            {"t_s": _s(f["t"], t0), **{k: f.get(k) for k in ("client", "proxy", "toxic", "kind", "stream", "detail")}}
             for f in faults.faults
         ],
         "phases": {k: _s(v, t0) for k, v in sorted(summary.phases.items(), key=lambda kv: kv[1])},
@@ -304,6 +314,7 @@ def build_report(summary: Summary, meta: dict[str, Any], cfg: Config) -> dict[st
         "config": {
             "stale_bound_ms": cfg.stale_bound_ms, "ghost_settle_s": cfg.ghost_settle_s,
             "memory_bound_mib_per_min": cfg.memory_bound_mib_per_min,
+            "memory_min_growth_mib": cfg.memory_min_growth_mib,
             "reload_storm_per_min": cfg.reload_storm_per_min, "fault_window_s": cfg.fault_window_s,
             "latency_bucket_s": cfg.lat_bucket_ns / 1e9,
         },

@@ -157,6 +157,10 @@ class Regression:
             self.cxy + o.cxy + dx * dy * self.n * o.n / n,
         )
 
+    def span(self) -> float | None:
+        """Width of the x range, estimated as sqrt(12 * variance) (exact for evenly spaced x)."""
+        return (12 * self.cxx / self.n) ** 0.5 if self.n >= 2 else None
+
     def slope(self) -> float | None:
         return self.cxy / self.cxx if self.n >= 2 and self.cxx > 0 else None
 

@@ -178,7 +178,8 @@ def _least_squares(points: list[tuple[float, float]]) -> float:
 
 @pytest.mark.parametrize("slope", [0.0, 3.0, 12.5, -2.0])
 def test_memory_slope_over_the_steady_phase(tmp_path, slope):
-    _, report = run(tmp_path, rss_slope_mib_per_min=slope)
+    build_run(tmp_path / "run", Inject(rss_slope_mib_per_min=slope))
+    report = analyze_run(tmp_path / "run", config_for({}, memory_min_growth_mib=0))
     mem = report["memory"]
     assert mem["slope_phase"] == "steady"
     assert mem["slope_mib_per_min"] == pytest.approx(slope, abs=1e-3)  # a noiseless line: exact
@@ -207,6 +208,11 @@ def test_memory_exact_slope_without_phases(tmp_path):
     mem = analyze_run(tmp_path / "r")["memory"]
     assert mem["slope_phase"] == "all" and mem["samples"] == 240
     assert mem["slope_mib_per_min"] == pytest.approx(7.25, abs=1e-3)
+    assert mem["fitted_growth_mib"] == pytest.approx(7.25, rel=0.01)  # one minute of it
+    # above the slope bound, but 7 MiB is below the default minimum growth: not flagged ...
+    assert mem["growth_flagged"] is False and mem["min_growth_mib"] > mem["fitted_growth_mib"]
+    # ... unless the minimum is lowered below what grew
+    mem = analyze_run(tmp_path / "r", config_for({}, memory_min_growth_mib=7.0))["memory"]
     assert mem["growth_flagged"] is True
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from reports.analyze import analyze_run
+from reports.analyze import analyze_run, config_for
 from reports.junit import INVARIANTS
 from reports.plots import PLOTS
 from reports.render import findings_table, write_reports
@@ -27,7 +27,7 @@ def written(tmp_path_factory) -> tuple[Path, dict]:
     run = tmp_path_factory.mktemp("report") / "run"
     build_run(run, Inject(events=150, missing={"ws-1": [20, 21]}, reorder={"ws-2": [40]}, gaps={"ws-0": [70]},
                           ghosts=1, rss_slope_mib_per_min=8, faults_at_ms=[300, 1500]))
-    report = analyze_run(run)
+    report = analyze_run(run, config_for({}, memory_min_growth_mib=0))  # a short run: flag any growth
     write_reports(run, report)
     return run, report
 

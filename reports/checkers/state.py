@@ -23,6 +23,7 @@ class Config:
     stale_bound_ms: float = 2000.0  # an id visible later than this after its ack (while connected) is stale
     ghost_settle_s: float = 5.0  # a gone client's server socket may linger this long
     memory_bound_mib_per_min: float = 5.0
+    memory_min_growth_mib: float = 16.0  # and the fit must add this much: warm-up of a short run is no leak
     reload_storm_per_min: float = 6.0  # non-initial resyncs per subscriber-minute counted as a storm
     reload_storm_min: int = 3  # ...and at least this many: one reload in a 5 s connection is no storm
     fault_window_s: float = 10.0  # faults this long before a finding are "near" it
@@ -254,7 +255,7 @@ class RunState:
     def on_fault(self, rec: dict[str, Any]) -> None:
         if len(self.summary.faults) < MAX_FAULTS:
             self.summary.faults.append(
-                {k: rec.get(k) for k in ("t", "proxy", "toxic", "kind", "stream", "detail")}
+                {k: rec.get(k) for k in ("t", "client", "proxy", "toxic", "kind", "stream", "detail")}
             )
         elif "faults truncated" not in " ".join(self.summary.notes):
             self.summary.note(f"faults truncated to the first {MAX_FAULTS}")
