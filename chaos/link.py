@@ -39,6 +39,7 @@ from .wsframe import Frame, FrameError, FrameParser, FrameSkimmer, Message, Mess
 if TYPE_CHECKING:
     from .proxy import Proxy
 
+ANSWER_LINGER_S = 0.2  # http_fail: time for the client to read the answer before the close
 MAX_PENDING = 2 << 20  # per direction: bytes read ahead of the writer before reading pauses
 MAX_HELD_BYTES = 8 << 20  # held (delayed/reordered) WebSocket messages per direction
 EOF = None
@@ -416,10 +417,15 @@ class Link:
             self.close("eof")
 
     async def answer(self, response: bytes) -> None:
-        """Reply to the client ourselves (http_fail), then close gracefully."""
+        """Reply to the client ourselves (http_fail), then close.
+
+        FIN first and the close a moment later: closing a socket with unread
+        request bytes would send RST and could destroy the answer in flight.
+        """
         if not self.closed:
             self.client.write(response)
-            self.close("http_fail")
+            self.client.write_eof()
+            asyncio.get_running_loop().call_later(ANSWER_LINGER_S, self.close, "http_fail")
 
     def close(self, reason: str) -> None:
         """Graceful: buffered data is flushed, then FIN to both sides."""

@@ -25,7 +25,8 @@ class Side(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.sink: Sink | None = None
         self.early: list[bytes] = []  # bytes that arrived before the link was wired
-        self.eof = False
+        self.eof = False  # the peer sent FIN (or the socket is gone)
+        self.eof_sent = False  # we sent FIN: nothing more may be written
         self.lost = False
         self.reading = False
         self._writable = asyncio.Event()
@@ -97,7 +98,7 @@ class Side(asyncio.Protocol):
             self.transport.pause_reading()
 
     def write(self, data: bytes) -> None:
-        if self.transport is not None and not self.lost and not self.transport.is_closing():
+        if self.transport is not None and not self.lost and not self.eof_sent and not self.transport.is_closing():
             self.transport.write(data)
 
     async def drain(self) -> None:
@@ -105,7 +106,8 @@ class Side(asyncio.Protocol):
             await self._writable.wait()
 
     def write_eof(self) -> None:
-        if self.transport is not None and not self.lost and self.transport.can_write_eof() and not self.transport.is_closing():
+        if self.transport is not None and not self.lost and not self.eof_sent and self.transport.can_write_eof() and not self.transport.is_closing():
+            self.eof_sent = True
             self.transport.write_eof()
 
     def close(self) -> None:
