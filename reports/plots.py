@@ -22,14 +22,32 @@ def _empty(ax: Any, text: str) -> None:
     ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="grey")
 
 
+# the proxy's own bookkeeping: shown faintly, not as injected faults
+CONTROL_KINDS = {"proxy_create", "proxy_delete", "toxic_add", "toxic_remove", "toxic_attach", "schedule",
+                 "toxic_update"}
+
+
 def _faults(ax: Any, report: dict[str, Any], label: bool = True) -> None:
     faults = report.get("faults") or []
     seen: set[str] = set()
-    for f in faults[:200]:
+    palette = plt.get_cmap("tab10")
+    colors: dict[str, Any] = {}
+    for f in faults[:300]:
         kind = str(f.get("kind") or f.get("toxic"))
-        ax.axvline(f["t_s"], color=FAULT_COLOR, alpha=0.5, lw=1, ls=":",
-                   label=(f"fault: {kind}" if label and kind not in seen else None))
+        control = kind in CONTROL_KINDS
+        if not control and kind not in colors:
+            colors[kind] = palette((len(colors) + 3) % 10)
+        ax.axvline(f["t_s"], color="#bbbbbb" if control else colors[kind], alpha=0.35 if control else 0.8,
+                   lw=0.8, ls=":" if control else "--",
+                   label=(f"fault: {kind}" if label and not control and kind not in seen else None))
         seen.add(kind)
+
+
+def _legend(ax: Any, handles: list[Any] | None = None, labels: list[str] | None = None) -> None:
+    if handles is None:
+        handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.08, 1.0), fontsize=8, borderaxespad=0)
 
 
 def _phases(ax: Any, report: dict[str, Any]) -> None:
@@ -41,7 +59,7 @@ def _phases(ax: Any, report: dict[str, Any]) -> None:
 
 
 def plot_rss(report: dict[str, Any]) -> Figure:
-    fig, ax = plt.subplots(figsize=(10, 4), dpi=DPI)
+    fig, ax = plt.subplots(figsize=(12, 4.2), dpi=DPI)
     rss = (report.get("series") or {}).get("rss") or []
     if rss:
         ax.plot([p[0] for p in rss], [p[1] for p in rss], color="#1f77b4", lw=1.5, label="server RSS (MiB)")
@@ -66,14 +84,13 @@ def plot_rss(report: dict[str, Any]) -> Figure:
     else:
         h2, l2 = [], []
     h1, l1 = ax.get_legend_handles_labels()
-    if h1 or h2:
-        ax.legend(h1 + h2, l1 + l2, loc="upper left", fontsize=8)
+    _legend(ax, h1 + h2, l1 + l2)
     fig.tight_layout()
     return fig
 
 
 def plot_latency(report: dict[str, Any]) -> Figure:
-    fig, ax = plt.subplots(figsize=(10, 4), dpi=DPI)
+    fig, ax = plt.subplots(figsize=(12, 4.2), dpi=DPI)
     lat = report.get("latency_ms") or {}
     pts = lat.get("over_time") or []
     if pts:
@@ -91,8 +108,7 @@ def plot_latency(report: dict[str, Any]) -> Figure:
     ax.set_title(f"Delivery latency over time — p50 {lat.get('p50')} · p99 {lat.get('p99')} · max {lat.get('max')} ms")
     ax.set_xlabel("time since start (s)")
     ax.set_ylabel("latency (ms)")
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(loc="upper left", fontsize=8)
+    _legend(ax)
     fig.tight_layout()
     return fig
 
@@ -100,7 +116,7 @@ def plot_latency(report: dict[str, Any]) -> Figure:
 def plot_timeline(report: dict[str, Any]) -> Figure:
     timeline = report.get("timeline") or {}
     clients = sorted(timeline)[:40]
-    fig, ax = plt.subplots(figsize=(10, max(2.5, 0.45 * len(clients) + 1.5)), dpi=DPI)
+    fig, ax = plt.subplots(figsize=(12, max(3.2, 0.45 * len(clients) + 1.5)), dpi=DPI)
     if not clients:
         _empty(ax, "no subscribers")
     end = report.get("duration_s") or 0
@@ -145,8 +161,7 @@ def plot_timeline(report: dict[str, Any]) -> Figure:
     ax.set_ylim(-0.8, max(len(clients), 1) - 0.2)
     ax.set_xlabel("time since start (s)")
     ax.set_title("Subscriber timeline: connections, resyncs, gaps and findings")
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=6, fontsize=8)
+    _legend(ax)
     fig.tight_layout()
     return fig
 
