@@ -73,7 +73,7 @@ def test_basic_line_ids_arrive_once_in_order_without_errors(version: str) -> Non
 def test_v024_basic_is_clean_and_md5_matches_every_final_hash() -> None:
     r, effects, truth, frames = replay("0.2.4", "basic")
     assert [e for e in effects if isinstance(e, ProtocolError)] == []
-    assert [e.reason for e in effects if isinstance(e, RequestEnv)] == ["initial"]
+    assert [e.reason for e in effects if isinstance(e, RequestEnv)] == ["initial", "initial"]
     text = [i for e in effects if isinstance(e, Applied) and e.win == "text1" for i in e.added]
     assert keyed(text) == [("text-0", s) for s in range(21)]
     updates = [json.loads(f) for f in frames if '"window_update"' in f]

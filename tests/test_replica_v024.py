@@ -59,9 +59,13 @@ def test_unknown_version_names_supported_ones() -> None:
 
 def test_register_requests_the_env() -> None:
     r, _, effects = registered()
-    assert effects == [Registered("s1", False), RequestEnv("initial", ["main"])]
+    # componentDidUpdate (`_firstLoad`) and the setState callback both post for the env
+    initial = RequestEnv("initial", ["main"])
+    assert effects == [Registered("s1", False), initial, initial]
     assert r.sid == "s1" and r.env_ids == ["main"]
     assert effects[1].path == "env/main"
+    # a later register (a reconnect clicked by the user) posts once
+    assert r.handle(FakeServer("0.2.4").register("s2"), 5.0) == [Registered("s2", False), initial]
 
 
 def test_window_renders_after_the_100ms_batch() -> None:

@@ -5,7 +5,9 @@ State mirrored from `App.state`: `panes` (rendered windows), `consistent_pane_co
 batch), `sessionID`, `readonly`, `envIDs`.
 
 Message handling (main.js `_handleMessage`):
-- register: store sid/readonly, then postForEnv(envIDs)            -> RequestEnv("initial")
+- register: store sid/readonly; componentDidUpdate posts for the env on the first
+  register of the page (`_firstLoad`), then the setState callback posts again
+                                          -> RequestEnv("initial") twice, once on later ones
 - window/pane: in compare mode without has_compare -> postForEnv    -> RequestEnv("compare")
   else addPaneBatched(cmd): the whole message object becomes the pane after 100 ms
 - window_update: compare rule as above; else setTimeout(_checkWindow, 0, cmd, 3):
@@ -80,6 +82,7 @@ class ReplicaV024(Replica):
         self._layout: list[Any] = []  # state.layout: grid items {i, w, h, x, y, ...}
         self._bin: grid.ShelfFirst | None = None  # App._bin
         self._storage: dict[str, Any] = storage  # localStorage: stored pane layouts
+        self._first_load = True  # App._firstLoad (componentDidUpdate's one-off env post)
 
     # mirrors main.js _handleMessage
     def _dispatch(self, cmd: Any) -> list[Effect]:
@@ -89,11 +92,17 @@ class ReplicaV024(Replica):
         )
         if command == "register":
             self.sid = cmd.get("data")
-            self.readonly = bool(cmd.get("readonly", False))
-            return [
-                Registered(str(self.sid), self.readonly),
-                RequestEnv("initial", list(self.env_ids)),
-            ]
+            self.readonly = js_truthy(cmd.get("readonly", UNDEFINED))
+            effects: list[Effect] = [Registered(str(self.sid), self.readonly)]
+            # setState commits, then componentDidUpdate: on the first load with a session it
+            # posts for the env (`_firstLoad`), then the setState callback posts again
+            if self._first_load and js_truthy(self.sid):
+                self._first_load = False
+                if not self.env_ids:
+                    self.env_ids = ["main"]
+                effects.append(RequestEnv("initial", list(self.env_ids)))
+            effects.append(RequestEnv("initial", list(self.env_ids)))
+            return effects
         if command in ("pane", "window"):
             if compare:
                 return [RequestEnv("compare", list(self.env_ids))]

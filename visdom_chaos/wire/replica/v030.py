@@ -50,7 +50,7 @@ from typing import Any
 from .base import Replica
 from .effects import Effect, ProtocolError, Registered, RequestEnv, SendSocket
 from .jspatch import JSPatchError, apply_patch
-from .jsvalue import UNDEFINED, js_add, js_loose_number_equals, js_to_string
+from .jsvalue import UNDEFINED, js_add, js_loose_number_equals, js_to_string, js_truthy
 from .v024 import _win_of
 
 PANE_TYPES = frozenset(
@@ -101,7 +101,7 @@ class ReplicaV030(Replica):
         command = cmd.get("command", UNDEFINED) if isinstance(cmd, dict) else UNDEFINED
         if command == "register":
             self.sid = cmd.get("data")
-            self.readonly = bool(cmd.get("readonly", False))
+            self.readonly = js_truthy(cmd.get("readonly", UNDEFINED))
             # useEffect([sessionInfo]) queries the env; on the first register the tab also
             # mounts (useEffect [windowSize, sessionInfo] -> relayout -> a render) and
             # useEffect([mounted.current]) queries it once more
