@@ -352,22 +352,22 @@ class Link:
             s = wanted.get(name)
             if s is None or s.version != tox.spec.version or s.stream != tox.spec.stream:
                 del self.toxics[name]
-                if getattr(tox, "active", False):
+                if tox.started:
                     tox.stop()
         for s in specs:
             if s.name in self.toxics:
                 continue
             stream = "upstream" if s.type in REQUEST_SIDE else s.stream
             tox = TOXIC_CLASSES[s.type](s, self.dirs[stream])
-            tox.active = s.toxicity >= 1.0 or random.random() < s.toxicity  # type: ignore[attr-defined]
+            tox.active = s.toxicity >= 1.0 or random.random() < s.toxicity
             self.toxics[s.name] = tox
         for d in self.dirs.values():
-            d.toxics = [self.toxics[s.name] for s in specs if self.toxics[s.name].active and self.toxics[s.name].dir is d]  # type: ignore[attr-defined]
+            d.toxics = [self.toxics[s.name] for s in specs if self.toxics[s.name].active and self.toxics[s.name].dir is d]
         self.frozen = any(t.freezes_link for d in self.dirs.values() for t in d.toxics)
         for s in specs:  # start after the lists are in place, so a start() that closes sees them
             tox = self.toxics[s.name]
-            if tox.active and not getattr(tox, "started", False):  # type: ignore[attr-defined]
-                tox.started = True  # type: ignore[attr-defined]
+            if tox.active and not tox.started:
+                tox.started = True
                 tox.start()
         self._changed.set()
         self._changed = asyncio.Event()

@@ -40,6 +40,8 @@ class Toxic:
         self.dir = direction
         self.link = direction.link
         self.tasks: list[asyncio.Task[None]] = []
+        self.active = False  # toxicity drawn for this connection
+        self.started = False
 
     def fault(self, kind: str, **detail: Any) -> None:
         self.link.fault(self.spec, kind, **detail)
