@@ -27,7 +27,8 @@ Message handling (main.js `_handleMessage`):
 
 Checked step by step against the shipped main.js itself (its App methods evaluated under
 node with the real libraries: tests/test_replica_oracle.py): env posts, socket sends,
-throws, panes, consistent_pane_copy, grid layout and localStorage after every message.
+throws, panes, consistent_pane_copy, grid layout and localStorage after every message;
+and against real Chromium on the real UI (tests/test_replica_browser.py).
 
 Consequences on stock 0.2.4 (tests show each): an update racing a new window's 100 ms
 batch retries 100 ms later and can be overtaken by a later update: line patches then fail

@@ -5,6 +5,8 @@ server) and every `window_update` carries the window's new `version` and a JSON 
 that also replaces `/version`.
 
 Message handling (ApiProvider.js handleMessage -> main.js apiHandlers):
+- (on mount, before any message, the `[sessionInfo]` effect already posts /env with
+  sid null, which the server ignores: not an effect here.)
 - register: setSessionInfo. The `[sessionInfo]` effect then calls sendEnvQuery, and on
   the first register the tab also becomes "mounted" and the `[mounted.current]` effect
   calls sendEnvQuery again: the first register yields TWO RequestEnv("initial") (a real
@@ -31,7 +33,9 @@ Message handling (ApiProvider.js handleMessage -> main.js apiHandlers):
   register's env queries run in passive effects (a moment later); the order relative to
   other messages does not matter because the server answers on the socket.
 - Not checked against an executable oracle like 0.2.4 (the App is a hooks component
-  full of JSX); checked by reading and by the real captures in tests/fixtures/replica.
+  full of JSX); checked by reading, by the real captures in tests/fixtures/replica, and
+  against real Chromium on the real UI (tests/test_replica_browser.py: the page's env
+  posts and final view match the replica's).
 
 Transport and reconnect: WebSocket, or Legacy.js Poller (500 ms; NaN/Infinity in message
 strings are rewritten to null before parsing; a message that throws is skipped). On
