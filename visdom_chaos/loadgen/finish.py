@@ -78,18 +78,26 @@ def quiesce_and_truth(session: Session) -> None:
     fetch_truth(session)
 
 
+def analysis_config(meta: dict[str, Any]) -> Any:
+    """The analyzers' thresholds, with the knobs' overrides (recorded in run.json params)."""
+    from reports.analyze import config_for
+
+    bound = float((meta.get("params") or {}).get("stale_bound_ms") or 0)
+    return config_for(meta, stale_bound_ms=bound) if bound > 0 else config_for(meta)
+
+
 def summarize(session: Session) -> tuple[Any, dict[str, Any]]:
     """(Summary, run.json) of this process's run folder; the folder must be closed first."""
     from reports.analyze import summarize_run
 
-    summary, meta, _stats = summarize_run(session.run_dir)
+    summary, meta, _stats = summarize_run(session.run_dir, analysis_config(session.meta))
     return summary, meta
 
 
 def report_from_summary(summary: Any, meta: dict[str, Any]) -> dict[str, Any]:
-    from reports.analyze import build_report, config_for
+    from reports.analyze import build_report
 
-    return build_report(summary, meta, config_for(meta))
+    return build_report(summary, meta, analysis_config(meta))
 
 
 def write_and_print(run_dir: Any, report: dict[str, Any]) -> None:

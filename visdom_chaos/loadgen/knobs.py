@@ -84,6 +84,7 @@ KNOBS: tuple[Knob, ...] = (
     Knob("quiescence_timeout_s", 30.0, "give up waiting for quiescence after this long"),
     Knob("monitor", True, "sample the server's RSS/CPU/sockets (psutil) when it runs on this machine"),
     Knob("settle_s", 6.0, "after the browsers leave, keep sampling the server this long (ghost subscribers)"),
+    Knob("stale_bound_ms", 0.0, "analysis: an id visible later than this after its ack is stale (0: the analyzer's default)"),
     Knob("summary_timeout_s", 120.0, "master: wait this long for the workers' summaries"),
 )
 
