@@ -91,16 +91,35 @@ def generate(run: Path, records: int) -> int:
     return n
 
 
-def _child(run_dir: str) -> None:
-    """Analyse one run folder; print records, seconds and peak RSS as JSON."""
+def _child(run_dir: str, heap: bool) -> None:
+    """Analyse one run folder; print records, seconds and peak RSS (and Python heap peak) as JSON."""
     from reports.analyze import analyze_run  # imported before measuring the baseline RSS
+
+    heap_peak = None
+    if heap:  # a separate, slower pass: tracemalloc's peak of Python allocations
+        import tracemalloc
+
+        tracemalloc.start()
+        analyze_run(run_dir)
+        heap_peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
 
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t, cpu = time.perf_counter(), time.process_time()
     report = analyze_run(run_dir)
     secs, cpu = time.perf_counter() - t, time.process_time() - cpu
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"records": report["input"]["records"], "seconds": secs, "cpu": cpu, "peak_kib": peak,
+    # side by side: only parsing the same lines (the floor any Python analysis stands on)
+    from reports.journals import _loads
+
+    parse = time.process_time()
+    for path in sorted(Path(run_dir, "journal").glob("*.jsonl")):
+        with open(path, "rb") as f:
+            while lines := f.readlines(1 << 20):
+                list(map(_loads, lines))
+    parse = time.process_time() - parse
+    print(json.dumps({"parse_cpu": parse,"records": report["input"]["records"], "seconds": secs, "cpu": cpu, "peak_kib": peak,
+                      "heap_peak": heap_peak,
                       "base_kib": base, "findings": report["findings"], "delivered": report["totals"]["delivered"]}))
 
 
@@ -108,10 +127,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="bench analyze", description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="500000,1000000,2000000", help="journal sizes in records")
     ap.add_argument("--keep", action="store_true", help="keep the generated run folders")
+    ap.add_argument("--heap", action="store_true", help="also measure the Python heap peak (tracemalloc, slower)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
-        _child(args.child)
+        _child(args.child, args.heap)
         return 0
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     tmp = Path(tempfile.mkdtemp(prefix="bench-analyze-"))
@@ -123,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
             n = generate(run, size)
             gen = time.perf_counter() - t
             mb = sum(p.stat().st_size for p in (run / "journal").iterdir()) / 2**20
-            out = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", str(run)],
+            child = [sys.executable, os.path.abspath(__file__), "--child", str(run)] + (["--heap"] if args.heap else [])
+            out = subprocess.run(child,
                                  capture_output=True, text=True, timeout=900, check=True)
             res = json.loads(out.stdout.strip().splitlines()[-1])
             expected = {k: 0 for k in res["findings"]}
@@ -138,11 +159,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"kept {tmp}")
     print()
     print(f"{'records':>10} {'journal MiB':>11} {'wall s':>7} {'CPU s':>6} {'records/s wall':>14} "
-          f"{'records/CPU-s':>13} {'peak RSS MiB':>12} {'analysis MiB':>12}")
+          f"{'records/CPU-s':>13} {'parse-only/CPU-s':>16} {'ratio':>5} {'peak RSS MiB':>12} {'analysis MiB':>12} "
+          f"{'heap peak MiB':>13}")
     for _n, mb, _, res in rows:
         print(f"{res['records']:>10,} {mb:>11,.0f} {res['seconds']:>7.2f} {res['cpu']:>6.2f} "
               f"{res['records'] / res['seconds']:>14,.0f} {res['records'] / res['cpu']:>13,.0f} "
-              f"{res['peak_kib'] / 1024:>12.1f} {(res['peak_kib'] - res['base_kib']) / 1024:>12.1f}")
+              f"{res['records'] / res['parse_cpu']:>16,.0f} {res['parse_cpu'] / res['cpu']:>5.2f} "
+              f"{res['peak_kib'] / 1024:>12.1f} {(res['peak_kib'] - res['base_kib']) / 1024:>12.1f} "
+              f"{'-' if res.get('heap_peak') is None else format(res['heap_peak'] / 2**20, '.1f'):>13}")
     if rows:
         print(f"(wall time includes waiting for a CPU: load average {os.getloadavg()[0]:.1f} on "
               f"{os.cpu_count()} CPUs; records/CPU-s is what the analyzer itself sustains)")

@@ -42,7 +42,8 @@ def summarize_run(
     except JournalError as exc:
         raise RunFolderError(str(exc)) from exc
     summary = analyzer.finish()
-    summary.counters["input.records"] = stats.records
+    summary.counters["input.records"] = stats.records + stats.skipped
+    summary.counters["input.skipped"] = stats.skipped
     summary.counters["input.torn"] = stats.torn
     summary.counters["input.inversions"] = stats.inversions
     if stats.torn:
@@ -58,7 +59,8 @@ def analyze_run(run_dir: str | os.PathLike[str], config: Config | None = None) -
     summary, meta, stats = summarize_run(run_dir, config)
     report = build_report(summary, meta, config or config_for(meta))
     report["input"] = {
-        "files": [os.path.basename(f) for f in stats.files], "records": stats.records,
+        "files": [os.path.basename(f) for f in stats.files], "records": stats.records + stats.skipped,
+        "undecoded": stats.skipped,
         "torn": stats.torn, "inversions": stats.inversions,
     }
     return report

@@ -37,6 +37,7 @@ class ReadStats:
     torn_files: dict[str, int] = field(default_factory=dict)
     bad: int = 0  # records without an integer `t`
     inversions: int = 0  # records that arrived later than slack allows (emitted late)
+    skipped: int = 0  # records of types no checker reads (`recv`): counted, never decoded
 
 
 def load_run_meta(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
@@ -103,6 +104,7 @@ Record = dict[str, Any]
 _T = itemgetter("t")  # sorts are stable and by t alone: equal times keep file order
 
 
+_SKIP = b'"type":"recv"'  # JournalWriter writes t, type, client, conn first: found in the first 96 bytes
 CHUNK_BYTES = 1 << 20  # lines are read and parsed a megabyte at a time
 
 
@@ -132,14 +134,42 @@ class _File:
         if not lines:
             self.close()
             return
-        loads, big, stats = _loads, BIG_LINE, self.stats
+        start = self.lineno
+        self.lineno += len(lines)
+        if not self.first:  # no checker reads `recv` (one per message received): skip it undecoded
+            n = len(lines)
+            lines = [line for line in lines if line.find(_SKIP, 0, 96) < 0]
+            self.stats.skipped += n - len(lines)
+            if not lines:
+                return
+        if self.first or max(map(len, lines)) > BIG_LINE:
+            items = self._parse_carefully(lines, start)
+        else:
+            try:  # the common chunk: every line a record with an int `t` (C-speed map and sort)
+                items = list(map(_loads, lines))
+                items.sort(key=_T)
+                if type(items[0]["t"]) is not int:  # mixed types would not have sorted
+                    raise TypeError
+            except (ValueError, TypeError, KeyError):
+                items = self._parse_carefully(lines, start)
+                items.sort(key=_T)
+        if items:
+            if items[-1]["t"] > self.newest:
+                self.newest = items[-1]["t"]
+            if self.pending:
+                self.pending.extend(items)
+                self.pending.sort(key=_T)
+            else:
+                self.pending = items
+
+    def _parse_carefully(self, lines: list[bytes], lineno: int) -> list[Record]:
+        """Line by line: blank, torn and foreign lines, the header, long view/truth lines."""
+        stats = self.stats
         items: list[Record] = []
-        append = items.append
-        lineno = self.lineno
         for line in lines:
             lineno += 1
             try:
-                rec = (len(line) > big and not self.first and _big_ids_record(line)) or loads(line)
+                rec = (len(line) > BIG_LINE and not self.first and _big_ids_record(line)) or _loads(line)
             except ValueError:
                 if not line.strip():
                     continue
@@ -155,21 +185,12 @@ class _File:
                     self.close()
                     raise RunFolderError(f"{self.path}: line {lineno} is not a {SCHEMA} header")
                 continue  # the header's `t` (open time) may lie outside the run: not merged
-            t = rec.get("t")
-            if type(t) is not int:
+            if type(rec.get("t")) is not int:
                 stats.bad += 1
                 continue
-            append(rec)
-        self.lineno = lineno
-        if items:
-            items.sort(key=_T)  # nearly sorted already: linear
-            if items[-1]["t"] > self.newest:
-                self.newest = items[-1]["t"]
-            if self.pending:
-                self.pending.extend(items)
-                self.pending.sort(key=_T)
-            else:
-                self.pending = items
+            items.append(rec)
+        items.sort(key=_T)
+        return items
 
 
 def _batches(files: list[_File], stats: ReadStats, slack_ns: int) -> Iterator[list[dict[str, Any]]]:
@@ -190,19 +211,23 @@ def _batches(files: list[_File], stats: ReadStats, slack_ns: int) -> Iterator[li
             cut = min((f.newest for f in open_files), default=None)
             cut = None if cut is None else cut - slack_ns
             taken: list[Record] = []
+            contributors = 0
             for f in files:
                 if not f.pending:
                     continue
                 if cut is None:
                     taken += f.pending
                     f.pending = []
+                    contributors += 1
                 else:
                     i = bisect_right(f.pending, cut, key=_T)
                     if i:
                         taken += f.pending[:i]
                         del f.pending[:i]
+                        contributors += 1
             if taken:
-                taken.sort(key=_T)
+                if contributors > 1:  # each file's part is sorted already
+                    taken.sort(key=_T)
                 if taken[0]["t"] < released:
                     stats.inversions += sum(1 for r in taken if r["t"] < released)
                 released = max(released, taken[-1]["t"])

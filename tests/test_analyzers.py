@@ -249,7 +249,7 @@ def test_small_inversions_across_threads_are_repaired(tmp_path, monkeypatch, chu
         if i % 50 == 7:
             t -= slack - 1  # a thread wrote this one late, but within the slack
         w = writers[i % 2] if i < 250 else writers[2]  # file c starts late
-        w.write("recv", "ws-0", 1, t=t, i=i)
+        w.write("register", "ws-0", 1, t=t, i=i)
         expect.append(t)
     for w in writers:
         w.close()
