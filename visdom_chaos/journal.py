@@ -56,6 +56,7 @@ class JournalWriter:
         self._lock = threading.Lock()
         self._file = open(self.path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115
         self._closed = False
+        self.error: OSError | None = None  # first write failure (disk full...): the run reports it
         self.write("header", client="", conn=0, schema=SCHEMA, role=role, pid=os.getpid(), meta=meta)
 
     def write(self, type_: str, client: str = "", conn: int = 0, t: int | None = None, **fields: Any) -> None:
@@ -65,13 +66,24 @@ class JournalWriter:
         with self._lock:
             if self._closed:
                 return
-            self._file.write(line)
+            try:
+                self._file.write(line)
+            except OSError as exc:
+                # Writers are client threads: never raise there. Stop writing, keep what is on disk.
+                self.error, self._closed = exc, True
+                try:
+                    self._file.close()
+                except OSError:
+                    pass
 
     def close(self) -> None:
         with self._lock:
             if not self._closed:
                 self._closed = True
-                self._file.close()
+                try:
+                    self._file.close()
+                except OSError as exc:
+                    self.error = self.error or exc
 
     def __enter__(self) -> JournalWriter:
         return self

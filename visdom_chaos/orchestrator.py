@@ -44,9 +44,14 @@ class RunOptions:
 @dataclass
 class RunResult:
     run_dir: Path
-    status: str
+    status: str  # complete | interrupted | failed
     report: dict | None
     error: str | None = None
+    output_error: bool = False  # the run folder could not be written (bad output path, disk full)
+
+
+class TargetDied(RuntimeError):
+    pass
 
 
 def new_run_dir(out: Path | None, scenario: str, root: Path = Path("reports")) -> Path:
@@ -239,6 +244,7 @@ class Experiment:
         while any(t.is_alive() for t in self._source_threads):
             time.sleep(0.25)
             self.progress(self.state(time.monotonic() - t0))
+            self.check_target_alive()
         self.phase("sources_stopped")
         self.stop_timelines()
 
@@ -280,6 +286,12 @@ class Experiment:
                 ids = [[i.source, i.seq] for i in ids_in_window(window)]
                 self.orch.write("truth", "orchestrator", 0, env=env, win=win, ids=ids)
 
+    def check_target_alive(self) -> None:
+        t = self.target
+        if t is not None and t.pid is not None and not t.alive():
+            code = t.proc.returncode if t.proc else None
+            raise TargetDied(f"Visdom died during the run (exit code {code}); log tail: {t.log_tail(5)}")
+
     def stop_clients(self) -> None:
         self._stop_sources.set()
         for t in self._source_threads:
@@ -296,19 +308,25 @@ class Experiment:
             time.sleep(0.2)
 
     def shutdown(self) -> None:
-        self.stop_timelines()
+        """Every step in its own try: a failing step must not leave a child running."""
+        steps = [self.stop_timelines]
         if self.proxy is not None:
-            self.proxy.stop()
+            steps.append(self.proxy.stop)
         if self.monitor is not None:
-            self.monitor.stop()
-            self.monitor.journal.close()
+            steps += [self.monitor.stop, self.monitor.journal.close]
         if self.target is not None:
-            if self.target.pid is not None and not self.target.alive():
-                code = self.target.proc.returncode if self.target.proc else None
-                self.meta["error"] = self.meta["error"] or (
-                    f"Visdom died during the run (exit code {code}); log tail: {self.target.log_tail(5)}"
-                )
-            self.target.stop()
+            steps += [self.check_target_alive, self.target.stop]
+        for step in steps:
+            try:
+                step()
+            except TargetDied as exc:
+                self.meta["error"] = self.meta["error"] or str(exc)
+            except Exception as exc:  # noqa: BLE001 - keep stopping the rest
+                self.meta.setdefault("cleanup_errors", []).append(f"{getattr(step, '__name__', step)}: {exc}")
+
+    def journal_error(self) -> OSError | None:
+        writers = [self.clients, self.orch] + ([self.monitor.journal] if self.monitor else [])
+        return next((w.error for w in writers if w.error is not None), None)
 
     # -- the whole thing -----------------------------------------------------------
     def run(self) -> RunResult:
@@ -327,7 +345,7 @@ class Experiment:
             except KeyboardInterrupt:
                 status = "interrupted"
                 self.phase("interrupted")
-            except (TargetError, ProxyError) as exc:
+            except (TargetError, ProxyError, TargetDied) as exc:
                 status, self.meta["error"] = "failed", str(exc)
             except Exception as exc:
                 status, self.meta["error"] = "failed", f"{type(exc).__name__}: {exc}"
@@ -338,16 +356,30 @@ class Experiment:
                 try:
                     self.stop_clients()
                     self.shutdown()
+                    if status == "complete" and self.meta["error"]:
+                        status = "failed"  # e.g. the target died at the very end
                     self.phase("end", status=status)
-                    self.meta.update(status=status, ended_ns=time.time_ns())
-                    self._write_meta()
                     self.clients.close()
                     self.orch.close()
+                    output_error = self.journal_error()
+                    if output_error is not None:
+                        status = "failed"
+                        self.meta["error"] = f"cannot write the run folder: {output_error}"
+                    self.meta.update(status=status, ended_ns=time.time_ns())
+                    try:
+                        self._write_meta()
+                    except OSError as exc:
+                        output_error = output_error or exc
+                        self.meta["error"] = f"cannot write the run folder: {exc}"
                 finally:
                     if old is not None:
                         signal.signal(signal.SIGINT, old)
-        report = analyze_and_write(self.run_dir)
-        return RunResult(self.run_dir, status, report, self.meta["error"])
+        try:
+            report = analyze_and_write(self.run_dir)
+        except OSError as exc:
+            report, output_error = None, output_error or exc
+            self.meta["error"] = self.meta["error"] or f"cannot write the report: {exc}"
+        return RunResult(self.run_dir, status, report, self.meta["error"], output_error is not None)
 
 
 def _main() -> bool:

@@ -79,7 +79,11 @@ def run_with_progress(options: RunOptions, console: Console) -> RunResult:
                      f"  connected {state['connected']}{rss}")
             bar.update(task, completed=min(state["elapsed"], duration), stats=stats)
 
-        return Experiment(options, progress=update).run()
+        try:
+            experiment = Experiment(options, progress=update)
+        except OSError as exc:
+            raise UserError(f"cannot create the run folder {options.out or 'reports/runs'}: {exc.strerror or exc}") from exc
+        return experiment.run()
 
 
 def print_result(result: RunResult, console: Console) -> int:
@@ -93,6 +97,8 @@ def print_result(result: RunResult, console: Console) -> int:
     if result.status == "interrupted":
         console.print("[yellow]interrupted: children stopped, partial report written[/yellow]")
         return 130
+    if result.output_error:
+        raise UserError(result.error or "cannot write the run folder")
     return 0 if result.status == "complete" else 1
 
 
