@@ -99,3 +99,48 @@ def test_image_kind_helpers():
     png = png_bytes(8, 3)
     assert png.startswith(b"\x89PNG") and b"IEND" in png
     assert kind_of_window("vc_image_src-w1-0.2") == "image" and kind_of_window("other") == "other"
+
+
+def test_run_scenarios_become_knobs_and_a_plan(tmp_path):
+    from visdom_chaos.loadgen.scenario import Timeline, load_plan
+
+    path = tmp_path / "storm.toml"
+    path.write_text(
+        'name = "storm"\ndescription = "d"\n[run]\nduration = 12\nsettle = 1\n'
+        '[load]\nsources = [{ kind = "line", rate = 5 }, { kind = "text", rate = 7, env = "e2" }]\n'
+        'websocket_subscribers = 3\npolling_subscribers = 1\n'
+        '[[behaviour]]\naction = "drop"\nclients = ["ws-0"]\nat = 1\nevery = 3\nseconds = 0.5\n'
+    )
+    opts = _parse("--vc-scenario", str(path), "--vc-settle-s", "4")
+    applied = apply_scenario(opts)
+    assert (opts.vc_training_users, opts.vc_polling_users, opts.vc_users) == (2, 1, 6)
+    assert opts.vc_duration_s == 12.0 and opts.vc_settle_s == 4.0 and "settle_s" not in applied
+    plan = load_plan(str(path))
+    assert plan.envs == ["e2", "main"] and plan.source(3).rate_hz == 7
+    # worker-tagged ids match the scenario's untagged names
+    assert plan.behaviours_for("ws-w1-0") and plan.behaviours_for("ws-0") and not plan.behaviours_for("ws-1")
+
+    class Sub:
+        def __init__(self):
+            self.calls = []
+
+        def drop(self, abrupt):
+            self.calls.append(("drop", abrupt))
+
+        def reconnect(self):
+            self.calls.append(("reconnect",))
+
+    import time
+
+    t0 = time.monotonic()
+    tl = Timeline(plan.behaviours_for("ws-0"), t0, 12.0)
+    sub = Sub()
+    assert tl.run_due(sub, t0 + 0.5) == 0
+    assert tl.run_due(sub, t0 + 1.0) == 1 and sub.calls == [("drop", True)]
+    assert tl.next_time() is not None and tl.next_time() <= t0 + 4.0
+    # the reconnect 0.5 s after the drop is scheduled on the real clock
+    time.sleep(0.6)
+    tl.run_due(sub, time.monotonic())
+    assert sub.calls[-1] == ("reconnect",)
+    assert shape_tick(Knobs.from_options(opts), 12.5, 99, 5, None) is None  # duration from the scenario
+    assert shape_tick(Knobs.from_options(opts), 1.0, 99, 5, None)[0] == 6  # users from the scenario

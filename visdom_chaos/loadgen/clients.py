@@ -159,6 +159,7 @@ class _LocustSubscriberMixin(Subscriber):
     journal_recv: bool = True
 
     def _setup(self, observer: DeliveryObserver | None, journal_recv: bool) -> None:
+        self._pending_env: list[list[str]] = []
         # The replica must watch this subscriber's env (the base builds it for "main").
         self.replica = make_replica(self.version, env_ids=(self.env,), transport=self.transport)
         self.observer = observer
@@ -167,10 +168,25 @@ class _LocustSubscriberMixin(Subscriber):
     def _handle(self, raw: str | bytes) -> None:
         if self.journal_recv:
             super()._handle(raw)
-            return
-        with self._lock:
-            self.received += 1
-            self._effects(self.replica.handle(raw, time.monotonic()))
+        else:
+            with self._lock:
+                self.received += 1
+                self._effects(self.replica.handle(raw, time.monotonic()))
+        self._flush_env_requests()
+
+    def _tick(self) -> None:
+        super()._tick()
+        self._flush_env_requests()
+
+    def _request_env(self, env_ids: list[str]) -> None:
+        # Called under the subscriber's lock; the POST waits until the lock is released, or a
+        # reload storm (0.2.4: one POST per hash mismatch) starves the scripted behaviours,
+        # which need the same lock to drop, reconnect or refresh.
+        self._pending_env.append(list(env_ids))
+
+    def _flush_env_requests(self) -> None:
+        while self._pending_env:
+            super()._request_env(self._pending_env.pop(0))
 
     def _effects(self, effects) -> None:
         effects = list(effects)
@@ -178,13 +194,25 @@ class _LocustSubscriberMixin(Subscriber):
         if self.observer is not None and effects:
             self.observer.observe(self.client_id, effects)
 
-    def switch_env(self, env: str) -> None:
-        """The env selector: same tab and session, the server is asked for the other env."""
+    def switch_env(self, env: str, mode: str = "navigate") -> None:
+        """Show another env.
+
+        navigate: open that env's page (a refresh onto the other env: new connection, whose
+                  `connect` record names the env, so the analysis judges the new env).
+        selector: the env selector of the same tab: same socket and session, POST /env/<new>
+                  (the server re-targets the socket). Journaled as `resync` reason `initial`
+                  with `switch: true`; the analysis must reset the lineage's env on it.
+        """
         with self._lock:
+            if mode == "navigate":
+                self.env = env
+                self.replica._initial_env_ids = [env]  # the page's envIDs after the switch
+                self.refresh()
+                return
             self.write_views(final=False)
             sid, readonly = self.replica.sid, self.replica.readonly
             self.env = env
-            self.replica._initial_env_ids = [env]  # the tab's envIDs after the switch
+            self.replica._initial_env_ids = [env]
             self.replica.reset()
             self.replica.sid, self.replica.readonly = sid, readonly
             self.journal.write("resync", self.client_id, self.conn, reason="initial", env=env, switch=True)

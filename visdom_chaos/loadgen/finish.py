@@ -59,7 +59,7 @@ def wait_quiescent(session: Session) -> bool:
 
 def fetch_truth(session: Session) -> None:
     """Server truth at quiescence: /win_data of every env the knobs use."""
-    for env in session.knobs.env_names:
+    for env in session.env_names:
         try:
             resp = requests.post(f"{session.base_url}/win_data", json={"eid": env, "win": None}, timeout=30)
             windows = resp.json()

@@ -104,7 +104,7 @@ def _on_test_start(environment: Any, **_: Any) -> None:
     extra = {"workers": len(runner.clients)} if isinstance(runner, MasterRunner) else {}
     s = sessions.Session(environment, k, Path(k.out), tag="master" if extra else "", meta_extra=extra,
                          monitor=bool(k.monitor))
-    if k.fresh_envs:
+    if k.fresh_envs and s.plan is None:  # only our own <prefix><n> envs, never a scenario's "main"
         sessions.clear_envs(s.base_url, k.env_names)
     sessions.put(environment, s)
     log.info("visdom-chaos run folder: %s", s.run_dir)

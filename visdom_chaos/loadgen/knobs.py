@@ -46,6 +46,8 @@ KNOBS: tuple[Knob, ...] = (
     Knob("seed", 0, "seed for behaviour jitter"),
     # shape
     Knob("shape", "steady", "load shape", SHAPES),
+    Knob("users", 0, "total users (0: Locust's -u); a run scenario sets it from its sources and subscribers"),
+    Knob("duration_s", 0.0, "stop after this long (0: Locust's -t); a run scenario sets it from [run] duration"),
     Knob("ramp_s", 30.0, "ramp/soak: seconds to reach -u users"),
     Knob("spike_users", 0, "spike: extra browser users during the spike (0: as many as -u)"),
     Knob("spike_at_s", 10.0, "spike: seconds into the run the spike starts"),
@@ -76,6 +78,8 @@ KNOBS: tuple[Knob, ...] = (
     Knob("flap_count", 5, "browser: reconnects per flap burst"),
     Knob("flap_gap_s", 0.1, "browser: seconds between the reconnects of a burst"),
     Knob("switch_env_every_s", 0.0, "browser: switch to the next env every N s"),
+    Knob("switch_env_mode", "navigate", "browser: switch by opening the env's page, or with the env selector (same socket)",
+         ("navigate", "selector")),
     Knob("jitter", 0.2, "browser: random phase, as a fraction of each period, so tabs do not act in lockstep"),
     Knob("poll_interval_s", 0.5, "polling browser: seconds between polls"),
     Knob("journal_recv", True, "journal one `recv` record per message (off for capacity runs)"),
@@ -157,12 +161,21 @@ def _coerce(knob: Knob, value: Any, path: str | Path) -> Any:
 
 
 def apply_scenario(options: Any) -> dict[str, Any]:
-    """Fill knobs still at their default from `--vc-scenario`; returns what the file set."""
+    """Fill knobs still at their default from `--vc-scenario`; returns what the file set.
+
+    A `visdom-chaos run` scenario (name or path) sets the counts and duration it implies;
+    any other file is read as `[load]` knob keys.
+    """
+    from visdom_chaos.loadgen.scenario import knobs_from_plan
+
     path = getattr(options, "vc_scenario", "")
     if not path:
         return {}
+    values = knobs_from_plan(path)
+    if values is None:
+        values = read_scenario(path)
     applied = {}
-    for name, value in read_scenario(path).items():
+    for name, value in values.items():
         knob = BY_NAME[name]
         if getattr(options, knob.dest) == knob.default:
             setattr(options, knob.dest, value)

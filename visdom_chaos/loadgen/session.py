@@ -23,6 +23,7 @@ import requests
 from visdom_chaos.journal import JournalWriter
 from visdom_chaos.loadgen.clients import DeliveryObserver
 from visdom_chaos.loadgen.knobs import Knobs
+from visdom_chaos.loadgen.scenario import Plan, load_plan
 from visdom_chaos.monitor import ServerMonitor
 from visdom_chaos.netguard import check_url
 from visdom_chaos.orchestrator import new_run_dir
@@ -69,6 +70,8 @@ class Session:
         self.finishing = threading.Event()  # sources stop sending, browser scripts pause
         self.inflight = 0  # training requests under way (bounded wait at stop)
         self.rng = random.Random(f"{knobs.seed}/{tag}")
+        self.t0_mono = time.monotonic()
+        self.plan: Plan | None = load_plan(knobs.scenario)
         self._ids: dict[str, itertools.count] = {}
         self._lock = threading.Lock()
         started_ns = time.time_ns()
@@ -78,6 +81,7 @@ class Session:
         self.report: dict[str, Any] | None = None
         self.meta: dict[str, Any] = {
             "scenario": Path(knobs.scenario).stem if knobs.scenario else "locust",
+            "locust_scenario_file": knobs.scenario or None,
             "target": {"version": knobs.visdom_version, "variant": "external", "url": self.base_url},
             "duration_s": _run_time(environment),
             "started_ns": started_ns,
@@ -94,6 +98,11 @@ class Session:
             self._start_monitor()
         self.write_meta()
         self.phase("start")
+
+    @property
+    def env_names(self) -> list[str]:
+        """The envs this run writes to and watches: the scenario's sources', else the knobs'."""
+        return self.plan.envs if self.plan is not None else self.knobs.env_names
 
     # -- ids and bookkeeping --------------------------------------------------------
     def next_id(self, prefix: str) -> str:

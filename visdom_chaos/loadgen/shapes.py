@@ -17,7 +17,8 @@ from visdom_chaos.loadgen.knobs import Knobs
 
 def shape_tick(knobs: Knobs, elapsed: float, users: int, spawn_rate: float,
                run_time: float | None) -> tuple[int, float] | None:
-    users = max(int(users), 0)
+    users = max(int(knobs.users) or int(users), 0)
+    run_time = float(knobs.duration_s) or run_time
     rate = max(float(spawn_rate), 0.1)
     shape = knobs.shape
     if shape == "soak" and not run_time:

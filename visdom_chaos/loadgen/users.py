@@ -17,6 +17,7 @@ from visdom_chaos.loadgen.clients import (
     make_source,
 )
 from visdom_chaos.loadgen.fasthttp import FastSession
+from visdom_chaos.loadgen.scenario import Timeline
 from visdom_chaos.loadgen.session import Session
 from visdom_chaos.wire.subscriber import Subscriber
 
@@ -48,22 +49,31 @@ class TrainingJob:
         k = session.knobs
         kinds, envs = k.kind_list, k.env_names
         job = session.next_id("src")
-        n = max(1, int(k.windows))
-        # Offset by the worker index, so workers' first jobs do not all get the same kind and env.
-        base = int(job.rsplit("-", 1)[1]) * n + session.worker_index
+        index = int(job.rsplit("-", 1)[1])
         fire = session.environment.events.request.fire
+        # (kind, env, pad, rate) per window: the scenario's source, or the knobs' layout
+        # offset by the worker index, so workers' first jobs do not all get the same kind and env.
+        if session.plan is not None:
+            spec = session.plan.source(index + session.worker_index)
+            layout = [(spec.kind, spec.env, spec.pad_bytes, spec.rate_hz)]
+        else:
+            n = max(1, int(k.windows))
+            base = index * n + session.worker_index
+            layout = [(kinds[(base + w) % len(kinds)], envs[(base + w) % len(envs)], int(k.pad_bytes),
+                       float(k.rate)) for w in range(n)]
+        n = len(layout)
         self.sources = []
-        for w in range(n):
-            kind = kinds[(base + w) % len(kinds)]
+        for w, (kind, env, pad, _rate) in enumerate(layout):
             src_id = f"{job}.{w}" if n > 1 else job
             tap = AckTap(session.journal, fire, kind, "/events" if kind == "image" else "/update")
             http = FastSession(session.base_url) if k.http == "fast" else None
             self.sources.append(make_source(
-                session.base_url, src_id, tap, kind=kind, env=envs[(base + w) % len(envs)],
-                pad_bytes=int(k.pad_bytes), image_px=int(k.image_px), session=http,
+                session.base_url, src_id, tap, kind=kind, env=env, pad_bytes=pad,
+                image_px=int(k.image_px), session=http,
             ))
         session.sources.extend(self.sources)
-        self.interval = 1.0 / float(k.rate) if float(k.rate) > 0 else 0.0
+        rate = layout[0][3]
+        self.interval = 1.0 / rate if rate > 0 else 0.0
         self.limit = int(k.max_updates)
         now = time.monotonic()
         # Windows of one job start spread over one interval, so a job's requests do not bunch.
@@ -109,7 +119,7 @@ class BrowserTab:
         prefix = "ws" if transport == "websocket" else "poll"
         self.client_id = session.next_id(prefix)
         index = int(self.client_id.rsplit("-", 1)[1]) + session.worker_index
-        envs = k.env_names
+        envs = session.env_names
         self.env_index = index % len(envs)
         kw: dict[str, Any] = {
             "version": k.visdom_version, "env": envs[self.env_index],
@@ -122,6 +132,13 @@ class BrowserTab:
                                                poll_interval=float(k.poll_interval_s), **kw)
         session.subscribers.append(self.sub)
         self.script = Script.from_knobs(k, time.monotonic(), session.rng)
+        self.timeline: Timeline | None = None
+        if session.plan is not None:
+            mine = session.plan.behaviours_for(self.client_id)
+            if mine:
+                # bounded: an open-ended run expands an hour of events, not a day's
+                horizon = float(k.duration_s) or float(session.meta.get("duration_s") or 3600.0)
+                self.timeline = Timeline(mine, session.t0_mono, horizon)
 
     def start(self) -> None:
         self.sub.start()
@@ -131,16 +148,19 @@ class BrowserTab:
 
     def step(self) -> None:
         """Do the behaviours that are due, then sleep until the next one (at most IDLE_S)."""
-        if self.session.finishing.is_set() or not self.script.active:
+        if self.session.finishing.is_set() or not (self.script.active or self.timeline is not None):
             time.sleep(IDLE_S)
             return
+        nxt_tl = None
+        if self.timeline is not None:
+            self.timeline.run_due(self.sub, time.monotonic())
+            nxt_tl = self.timeline.next_time()
         for action in self.script.due(time.monotonic()):
             if self.session.finishing.is_set():
                 return
             self.act(action)
-        nxt = self.script.next_time()
-        if nxt is not None:
-            time.sleep(max(0.0, min(nxt - time.monotonic(), IDLE_S)))
+        nxt = min((t for t in (self.script.next_time(), nxt_tl) if t is not None), default=None)
+        time.sleep(IDLE_S if nxt is None else max(0.0, min(nxt - time.monotonic(), IDLE_S)))
 
     def act(self, action: str) -> None:
         k, sub = self.session.knobs, self.sub
@@ -160,4 +180,4 @@ class BrowserTab:
         elif action == "switch_env":
             envs = k.env_names
             self.env_index = (self.env_index + 1) % len(envs)
-            sub.switch_env(envs[self.env_index])
+            sub.switch_env(envs[self.env_index], str(k.switch_env_mode))
