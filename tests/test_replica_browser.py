@@ -11,6 +11,12 @@ line appends racing the new window's 100 ms batch, and text appends over polling
 /socket_wrap hands each poll's messages back newest-first, so a tab often ends showing
 an older text than the server holds, with no error and no reload; seen here as
 t#0..3 of t#0..6).
+
+Not here, because it is timing-bound: line appends racing a new window's 100 ms batch
+(`scenario("race")`). Run by hand three times per version, the 0.2.4 page posted for the
+env 2, 6 and 3 times (0, 4 and 1 hash mismatches) and the replica fed the page's own
+timestamps predicted each count; under CPU starvation a browser may run a due timer after
+a later message, which timestamps cannot show, so it would be flaky in CI.
 """
 
 from __future__ import annotations
@@ -158,8 +164,6 @@ def scenario(name: str, url: str, journal: JournalWriter) -> list[Step]:
         ("0.2.4", "unicode", ["hash_mismatch"] * 4),
         ("0.3.0", "text", ["version_gap"] * 4),
         ("0.2.4", "close", ["hash_mismatch"]),
-        ("0.2.4", "race", None),  # timing-dependent: only "the page agrees with the replica"
-        ("0.3.0", "race", None),
         ("0.2.4", "poll-text", []),
         ("0.3.0", "poll-text", None),
     ],
