@@ -9,7 +9,7 @@ from typing import Any
 from reports.checkers import Config
 from reports.engine import Analyzer
 from reports.journals import DEFAULT_SLACK_NS, ReadStats, RunFolderError, load_run_meta, run_records
-from reports.summary import FINDING_KINDS, FindingGroup, Summary
+from reports.summary import CONTROL_KINDS, FINDING_KINDS, FindingGroup, Summary, fault_label
 from visdom_chaos.journal import JournalError
 
 SCHEMA = "visdom-chaos/report/1"
@@ -104,7 +104,8 @@ def _details(summary: Summary) -> dict[str, dict[str, int]]:
 
 class FaultIndex:
     def __init__(self, faults: list[dict[str, Any]], t0: int, window_s: float) -> None:
-        self.faults = sorted(faults, key=lambda f: f["t"])
+        self.all = sorted(faults, key=lambda f: f["t"])
+        self.faults = [f for f in self.all if f.get("kind") not in CONTROL_KINDS]  # what can explain a finding
         self.ts = [f["t"] for f in self.faults]
         self.t0 = t0
         self.window_ns = int(window_s * 1e9)
@@ -123,7 +124,7 @@ class FaultIndex:
             out.append(self.faults[j])
             j += 1
         return [
-            {"t_s": _s(f["t"], self.t0), "kind": f.get("kind"), "toxic": f.get("toxic"),
+            {"t_s": _s(f["t"], self.t0), "label": fault_label(f), "kind": f.get("kind"), "toxic": f.get("toxic"),
              "proxy": f.get("proxy"), "stream": f.get("stream"), "detail": f.get("detail"),
              "ms_before_first": round((t_first - f["t"]) / 1e6, 1)}
             for f in out
@@ -138,8 +139,8 @@ def _message(kind: str, detail: str, count: int, who: str, span: tuple[float | N
     if near:
         f = near[0]
         rel = f["ms_before_first"]
-        text += (f"; {rel:.0f} ms after {f['kind'] or f['toxic']} at t={f['t_s']:.1f} s" if rel >= 0
-                 else f"; during {f['kind'] or f['toxic']} at t={f['t_s']:.1f} s")
+        text += (f"; {rel:.0f} ms after {f['label']} at t={f['t_s']:.1f} s" if rel >= 0
+                 else f"; during {f['label']} at t={f['t_s']:.1f} s")
     return text
 
 
@@ -303,7 +304,7 @@ def build_report(summary: Summary, meta: dict[str, Any], cfg: Config) -> dict[st
         ],
         "faults": [
             {"t_s": _s(f["t"], t0), **{k: f.get(k) for k in ("client", "proxy", "toxic", "kind", "stream", "detail")}}
-            for f in faults.faults
+            for f in faults.all
         ],
         "phases": {k: _s(v, t0) for k, v in sorted(summary.phases.items(), key=lambda kv: kv[1])},
         "series": {

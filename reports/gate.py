@@ -37,16 +37,17 @@ memory.growth_flagged == false
 latency_ms.p99 < 1000
 """
 
-# with --baseline and no --rules: nothing may get worse than the baseline run
+# with --baseline and no --rules: nothing clearly worse than the baseline run (a zero stays zero;
+# counts and latency of a chaos run vary from run to run, hence the slack)
 DEFAULT_BASELINE_RULES = """\
-findings.duplicate <= baseline
-findings.missing <= baseline
-findings.reorder <= baseline
-findings.stale <= baseline
-findings.protocol_error <= baseline
+findings.duplicate <= baseline * 1.5
+findings.missing <= baseline * 1.5
+findings.reorder <= baseline * 1.5
+findings.stale <= baseline * 1.5
+findings.protocol_error <= baseline * 1.5
 findings.reload <= baseline * 1.5 + 5
 findings.ghost_subscribers <= baseline
-memory.slope_mib_per_min <= baseline + 1
+memory.growth_flagged == false
 latency_ms.p99 <= baseline * 1.5 + 50
 """
 

@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from reports.summary import FINDING_KINDS  # noqa: E402
+from reports.summary import CONTROL_KINDS, FINDING_KINDS, fault_label  # noqa: E402
 
 FAULT_COLOR = "#d62728"
 DPI = 100
@@ -22,19 +22,14 @@ def _empty(ax: Any, text: str) -> None:
     ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="grey")
 
 
-# the proxy's own bookkeeping: shown faintly, not as injected faults
-CONTROL_KINDS = {"proxy_create", "proxy_delete", "toxic_add", "toxic_remove", "toxic_attach", "schedule",
-                 "toxic_update"}
-
-
 def _faults(ax: Any, report: dict[str, Any], label: bool = True) -> None:
     faults = report.get("faults") or []
     seen: set[str] = set()
     palette = plt.get_cmap("tab10")
     colors: dict[str, Any] = {}
     for f in faults[:300]:
-        kind = str(f.get("kind") or f.get("toxic"))
-        control = kind in CONTROL_KINDS
+        kind = fault_label(f) if f.get("kind") != "toxic_attach" else "toxic_attach"  # one per connection
+        control = f.get("kind") in CONTROL_KINDS
         if not control and kind not in colors:
             colors[kind] = palette((len(colors) + 3) % 10)
         ax.axvline(f["t_s"], color="#bbbbbb" if control else colors[kind], alpha=0.35 if control else 0.8,

@@ -26,6 +26,23 @@ MAX_TIMELINE = 400
 MAX_FAULTS = 2000
 
 
+# fault-journal kinds that are the proxy's bookkeeping, not a fault acting on traffic
+CONTROL_KINDS = frozenset({"proxy_create", "proxy_delete", "toxic_remove", "toxic_update"})
+
+
+def fault_label(f: dict[str, Any]) -> str:
+    """A short name for a fault record: its kind, or for a scheduled step the operation and toxic."""
+    kind = str(f.get("kind") or f.get("toxic") or "fault")
+    detail = f.get("detail")
+    if isinstance(detail, dict) and detail.get("op"):
+        args = detail.get("args") if isinstance(detail.get("args"), dict) else {}
+        typ = args.get("type")
+        return f"{detail['op']} {f.get('toxic') or ''}".strip() + (f" ({typ})" if typ else "")
+    if kind.startswith("toxic_") and f.get("toxic"):
+        return f"{kind} {f['toxic']}"
+    return kind
+
+
 def new_hist(digits: int = 3) -> HdrHistogram:
     return HdrHistogram(1, LAT_MAX_US, digits)
 

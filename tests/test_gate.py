@@ -135,3 +135,17 @@ def test_expressions_and_booleans():
         parse_rules("a.x < 1 +")
     with pytest.raises(RuleError, match="left side"):
         parse_rules("baseline.a.x < 3")
+
+
+def test_committed_rule_files_parse_and_hold_on_a_clean_run(runs):
+    files = sorted((Path(commands.__file__).parent / "rules").glob("*.rules"))
+    assert files
+    for f in files:
+        assert vc("gate", str(runs["clean"]), "--rules", str(f)) == 0, f.name
+        assert vc("gate", str(runs["bad"]), "--rules", str(f)) == 1, f.name  # 3 missing ids
+
+
+def test_committed_baselines_are_reports():
+    for f in sorted((Path(commands.__file__).parent / "baselines").glob("*.json")):
+        data = json.loads(f.read_text())
+        assert data["schema"] == "visdom-chaos/report/1" and set(data["findings"]) >= {"missing", "reorder"}
