@@ -99,6 +99,13 @@ def test_real_page_under_proxy_faults(version: str, fault: str, tmp_path: Path) 
                 badge = sub.evaluate(BADGE_JS)
                 resyncs = env_requests(sub) - before_env
                 conns = sub.conn
+                healed: list[int] = []
+                if fault == "reset_peer":  # the user clicks "offline": a new socket, the env re-fetched
+                    assert sub.click_online_badge() == "offline"
+                    deadline = time.monotonic() + 8
+                    while healed != truth and time.monotonic() < deadline:
+                        time.sleep(0.2)
+                        healed = shown(sub, src.win)
             finally:
                 sub.stop()
         finally:
@@ -114,8 +121,9 @@ def test_real_page_under_proxy_faults(version: str, fault: str, tmp_path: Path) 
         assert resyncs >= 1, "no full-env re-request after dropped updates"
         assert badge == ["online"] and conns == 1 and reasons == {1: "end"}
     else:
-        # Neither release reconnects by itself (0.3.0 only when the user clicks the badge):
-        # the page stays on what it had before the reset, while the server moves on.
+        # Neither release reconnects by itself, only when the user clicks the badge: until
+        # then the page stays on what it had before the reset, while the server moves on.
         assert view == list(range(BATCH + 1)), view
         assert badge == ["offline"] and conns == 1
-        assert reasons == {1: "server_closed"}
+        assert healed == truth, f"clicking the badge did not bring the page back: {len(healed)} shown"
+        assert reasons == {1: "server_closed", 2: "end"}

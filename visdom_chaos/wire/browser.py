@@ -63,6 +63,17 @@ PANES_JS = """() => Array.from(document.querySelectorAll('.react-grid-item')).ma
 })"""
 
 
+# The navbar's connection badge: Visdom's own control to go offline / reconnect.
+CLICK_BADGE_JS = """() => {
+  const b = Array.from(document.querySelectorAll('.navbar-form button.btn'))
+    .find(b => ['online', 'offline'].includes(b.textContent.trim()));
+  if (!b) return '';
+  const text = b.textContent.trim();
+  b.click();
+  return text;
+}"""
+
+
 class BrowserError(RuntimeError):
     """The browser could not be started or did not answer in time; one-line reason."""
 
@@ -196,6 +207,16 @@ class BrowserSubscriber:
                 ids=[[i.source, i.seq] for i in ids], final=final, transport="browser",
             )
         return dict(panes)
+
+    def click_online_badge(self) -> str:
+        """Click the navbar's online/offline button, as a user would to reconnect.
+
+        Returns the badge text before the click ("online", "offline" or "" if absent).
+        """
+        before = str(self._call(lambda: self._page.evaluate(CLICK_BADGE_JS)))
+        if before == "offline":
+            self.journal.write("resync", self.client_id, self.conn, reason="reconnect", env=self.env)
+        return before
 
     def evaluate(self, expression: str) -> Any:
         """Run JavaScript in the page (diagnostics, fault injection in tests)."""
