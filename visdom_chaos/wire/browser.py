@@ -130,6 +130,9 @@ class BrowserSubscriber:
         viewport: tuple[int, int] = (1280, 900),
         record_frames: bool = True,
     ) -> None:
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise BrowserError(f"bad Visdom URL {base_url!r}: expected http://host:port")
         self.base_url = base_url.rstrip("/")
         self.client_id = client_id
         self.journal = journal
@@ -398,6 +401,10 @@ class BrowserSubscriber:
                 status = None
         entry = {"url": request.url, "status": status, "failure": failure}
         self.requests.append(entry)
+        if not is_loopback(request.url) and is_loopback(self.base_url):
+            # The offline UI must not reach out; a loopback target makes any other host a leak.
+            self.journal.write("protocol_error", self.client_id, self.conn, kind="offsite_request",
+                               win=None, detail=request.url[:500])
         if failure is not None or (status is not None and status >= 400):
             self.journal.write("protocol_error", self.client_id, self.conn, kind="request_failed",
                                win=None, detail=f"{request.url} {failure or status}"[:500])

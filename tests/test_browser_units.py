@@ -1,0 +1,66 @@
+"""The Chromium subscriber's pure parts and its one-line errors (no browser needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from visdom_chaos.ids import EventId
+from visdom_chaos.journal import JournalWriter
+from visdom_chaos.wire.browser import BrowserError, BrowserSubscriber, is_loopback, pane_ids
+
+
+@pytest.mark.parametrize(
+    ("url", "loop"),
+    [
+        ("http://127.0.0.1:8097/static/js/main.js", True),
+        ("ws://localhost:1/socket", True),
+        ("http://[::1]:80/", True),
+        ("data:image/png;base64,AAAA", True),
+        ("https://cdn.plot.ly/plotly-2.11.1.min.js", False),
+        ("https://plot.ly", False),
+        ("http://10.0.0.1/", False),
+    ],
+)
+def test_is_loopback(url: str, loop: bool) -> None:
+    assert is_loopback(url) is loop
+
+
+def test_pane_ids_reads_plot_traces_and_text_tokens() -> None:
+    plot = {"kind": "plot", "traces": [{"name": "src-0", "x": [0, 1], "y": [1.5, 2.25]}], "text": None}
+    assert pane_ids(plot) == [EventId("src-0", 0, 1_500_000), EventId("src-0", 1, 2_250_000)]
+    text = {"kind": "text", "traces": None, "text": "a[src-1#4@99] b [src-1#5@100]"}
+    assert pane_ids(text) == [EventId("src-1", 4, 99), EventId("src-1", 5, 100)]
+    assert pane_ids({"kind": "text", "traces": None, "text": None}) == []
+
+
+def test_bad_url_and_missing_chromium_are_one_line_errors(tmp_path: Path) -> None:
+    with JournalWriter(tmp_path / "journal" / "c.jsonl", role="clients") as journal:
+        with pytest.raises(BrowserError, match="bad Visdom URL"):
+            BrowserSubscriber("127.0.0.1:8097", "br-0", journal)
+        sub = BrowserSubscriber("http://127.0.0.1:9", "br-0", journal, chromium=tmp_path / "no-chromium")
+        with pytest.raises(BrowserError, match="chromium not found .*apt-get install"):
+            sub.start()
+        sub.stop()  # harmless after a failed start
+        with pytest.raises(BrowserError, match="not running"):
+            sub.read_views()
+
+
+@pytest.mark.browser
+def test_unreachable_server_fails_start_and_leaves_no_browser(tmp_path: Path) -> None:
+    import psutil
+
+    from visdom_chaos.netguard import free_port
+    from visdom_chaos.wire.browser import DEFAULT_CHROMIUM
+
+    if not DEFAULT_CHROMIUM.is_file():
+        pytest.skip(f"chromium not installed at {DEFAULT_CHROMIUM} (apt-get install -y chromium)")
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    with JournalWriter(tmp_path / "journal" / "c.jsonl", role="clients") as journal:
+        sub = BrowserSubscriber(url, "br-0", journal, load_timeout_s=10)
+        with pytest.raises(BrowserError, match="br-0: .*ERR_CONNECTION_REFUSED"):
+            sub.start()
+        sub.stop()
+    leftovers = [p for p in psutil.Process().children(recursive=True) if "chrom" in p.name()]
+    assert not leftovers, leftovers
