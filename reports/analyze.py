@@ -6,6 +6,7 @@ import os
 from bisect import bisect_right
 from typing import Any
 
+from reports import stalls
 from reports.checkers import Config
 from reports.engine import Analyzer
 from reports.journals import DEFAULT_SLACK_NS, ReadStats, RunFolderError, load_run_meta, run_records
@@ -250,12 +251,12 @@ def build_report(summary: Summary, meta: dict[str, Any], cfg: Config) -> dict[st
         notes.append("no server samples in the journals: memory not measured")
     if summary.latency.get_total_count() == 0:
         notes.append("no deliveries carrying a send time: latency not measured")
-    stalls = [f for f in summary.faults if any(w in f"{f.get('kind')} {f.get('toxic')}" for w in ("stall", "slow"))]
-    stall_faults = len(stalls)
-    # slow subscribers: ids reached them late, or a fault stalled them by name
-    slow_clients = {g.client for g in summary.groups.values() if g.kind == "stale" and g.detail == "lag"}
-    slow_clients |= {f["client"] for f in stalls if f.get("client") in summary.subscribers}
+    stall_faults = sum(1 for f in summary.faults if stalls.is_stall(f))
+    # slow subscribers: a fault stalled them by name, or ids reached them late
+    spans = stalls.slow_intervals(summary)
+    slow_clients = set(spans)
     slow = len(slow_clients)
+    slow_series = stalls.slow_count_series(spans)
     evidence, n_evidence = _evidence(summary, t0, faults)
     if n_evidence > len(evidence):
         notes.append(f"evidence truncated to {len(evidence)} of {n_evidence} entries")
@@ -271,6 +272,7 @@ def build_report(summary: Summary, meta: dict[str, Any], cfg: Config) -> dict[st
     memory = _memory(summary, cfg, slow)
     memory["stall_faults"] = stall_faults
     memory["slow_subscriber_ids"] = sorted(slow_clients)[:50]
+    memory.update(stalls.rss_vs_slow(summary, slow_series))
     report: dict[str, Any] = {
         "schema": SCHEMA,
         "scenario": meta.get("scenario", "unknown"),
@@ -310,6 +312,7 @@ def build_report(summary: Summary, meta: dict[str, Any], cfg: Config) -> dict[st
         "series": {
             "rss": [[_s(p[0], t0), *p[1:]] for p in summary.rss_series],
             "subscribers_connected": _connected_series(summary, t0),
+            "slow_subscribers": [[_s(t, t0), n] for t, n in slow_series],
         },
         "timeline": {
             c: [[_s(t, t0), what, detail] for t, what, detail in tl] for c, tl in sorted(summary.timeline.items())

@@ -51,6 +51,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.set_defaults(func=cmd_baseline)
 
 
+def _console() -> Console:
+    """Rich picks 80 columns when not on a terminal; CI logs read better wider."""
+    console = Console()
+    return console if console.is_terminal else Console(width=140)
+
+
 def _load_json(path: Path, what: str) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -92,7 +98,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     except RunFolderError as exc:
         raise UserError(str(exc)) from exc
     written = write_reports(args.run_dir, report, plots=not args.no_plots)
-    console = Console()
+    console = _console()
     console.print(findings_table(report))
     for note in report["notes"]:
         console.print(f"[dim]note: {note}[/]")
@@ -122,7 +128,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
     except gating.RuleError as exc:
         raise UserError(str(exc)) from exc
     failed = [o for o in outcomes if not o.ok]
-    console = Console()
+    console = _console()
     title = f"gate: {report.get('scenario')} · {len(outcomes) - len(failed)}/{len(outcomes)} rules hold"
     console.print(gating.outcome_table(outcomes, title))
     if args.junit:
@@ -142,5 +148,5 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     out = Path(args.dir) / f"{args.name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(slim, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-    Console().print(f"wrote {out}")
+    _console().print(f"wrote {out}")
     return 0

@@ -73,6 +73,10 @@ def plot_rss(report: dict[str, Any]) -> Figure:
         ax2 = ax.twinx()
         ax2.step([p[0] for p in subs], [p[1] for p in subs], where="post", color="#ff7f0e", lw=1,
                  label="subscribers connected")
+        slow = (report.get("series") or {}).get("slow_subscribers") or []
+        if slow:
+            ax2.step([p[0] for p in slow], [p[1] for p in slow], where="post", color="#d62728", lw=1.2,
+                     label="slow / stalled subscribers")
         ax2.set_ylabel("subscribers")
         ax2.set_ylim(bottom=0)
         h2, l2 = ax2.get_legend_handles_labels()

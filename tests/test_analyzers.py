@@ -361,3 +361,25 @@ def test_long_view_lines_take_the_compact_path(tmp_path):
         journals.BIG_LINE = old
     assert fast["findings"] == slow["findings"]
     assert fast["findings"]["missing"] == 3 and fast["findings"]["duplicate"] == 2
+
+
+def test_rss_growth_is_related_to_the_stalled_subscriber(tmp_path):
+    # RSS is flat, climbs 20 MiB/min while ws-1 is stalled (t = 20..50 s), then is flat again
+    t0, sec = 1_700_000_000_000_000_000, 1_000_000_000
+    w = JournalWriter(tmp_path / "r" / "journal" / "all.jsonl", "clients")
+    w.write("phase", "orchestrator", 0, t=t0, name="steady")
+    for c in ("ws-0", "ws-1"):
+        w.write("connect", c, 1, t=t0 + 1, transport="websocket", local_port=0, env="main")
+    w.write("fault", "ws-1", 1, t=t0 + 20 * sec, proxy="", toxic="behaviour", kind="stall", stream="",
+            detail={"seconds": 30.0})
+    for i in range(0, 70 * 4):
+        t = t0 + i * sec // 4
+        s = min(max(i / 4 - 20, 0), 30)  # seconds of stall so far
+        w.write("sample", "monitor", 0, t=t, rss_mib=60 + 20 * s / 60, peers=[])
+    w.write("phase", "orchestrator", 0, t=t0 + 70 * sec, name="sources_stopped")
+    w.close()
+    mem = analyze_run(tmp_path / "r")["memory"]
+    assert mem["slow_subscribers"] == 1 and mem["slow_subscriber_ids"] == ["ws-1"] and mem["stall_faults"] == 1
+    assert mem["growth_while_slow_mib_per_min"] == pytest.approx(20.0, abs=0.01)
+    assert mem["growth_while_none_slow_mib_per_min"] == pytest.approx(0.0, abs=0.01)
+    assert mem["minutes_while_slow"] == pytest.approx(0.5, abs=0.01)

@@ -149,3 +149,17 @@ def test_committed_baselines_are_reports():
     for f in sorted((Path(commands.__file__).parent / "baselines").glob("*.json")):
         data = json.loads(f.read_text())
         assert data["schema"] == "visdom-chaos/report/1" and set(data["findings"]) >= {"missing", "reorder"}
+
+
+def test_analyze_a_crashed_run_from_the_command_line(tmp_path, capsys):
+    build_run(tmp_path / "run", Inject(events=80, missing={"ws-0": [3]}))
+    (tmp_path / "run" / "run.json").unlink()  # the orchestrator died before writing it
+    path = tmp_path / "run" / "journal" / "clients.jsonl"
+    path.write_bytes(path.read_bytes()[:-25])  # and a writer mid-line
+    assert vc("analyze", str(tmp_path / "run"), "--no-plots") == 0
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert report["input"]["torn"] == 1 and report["scenario"] == "unknown"
+    assert report["findings"]["missing"] >= 1
+    out = capsys.readouterr().out
+    assert "torn journal line" in out and "wrote report.json, report.md" in out
+    assert vc("analyze", str(tmp_path / "run"), "--stale-bound-ms", "-1") == 2
