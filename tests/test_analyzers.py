@@ -383,3 +383,34 @@ def test_rss_growth_is_related_to_the_stalled_subscriber(tmp_path):
     assert mem["growth_while_slow_mib_per_min"] == pytest.approx(20.0, abs=0.01)
     assert mem["growth_while_none_slow_mib_per_min"] == pytest.approx(0.0, abs=0.01)
     assert mem["minutes_while_slow"] == pytest.approx(0.5, abs=0.01)
+
+
+def test_a_subscriber_that_switched_env_is_judged_on_the_env_it_shows(tmp_path):
+    t0 = 1_700_000_000_000_000_000
+    w = JournalWriter(tmp_path / "r" / "journal" / "all.jsonl", "clients")
+    w.write("connect", "ws-0", 1, t=t0, transport="websocket", local_port=1, env="a")
+    for env, src in (("a", "src-a"), ("b", "src-b")):
+        for seq in (1, 2):
+            w.write("ack", src, 1, t=t0 + seq, seq=seq, env=env, win="w", ok=True)
+        w.write("truth", "orchestrator", 0, t=t0 + 100, env=env, win="w", ids=[[src, 1], [src, 2]])
+    w.write("resync", "ws-0", 1, t=t0 + 50, reason="switch_env", env="b")
+    w.write("view", "ws-0", 1, t=t0 + 200, env="b", win="w", ids=[["src-b", 1]], final=True)
+    w.close()
+    report = analyze_run(tmp_path / "r")
+    assert report["findings"]["missing"] == 1  # src-b#2 only: env a is no longer on its screen
+    assert report["evidence"][0]["ids"] == [["src-b", 2]]
+
+
+def test_browser_ghost_is_matched_on_any_of_its_sockets(tmp_path):
+    t0, sec = 1_700_000_000_000_000_000, 1_000_000_000
+    w = JournalWriter(tmp_path / "r" / "journal" / "all.jsonl", "clients")
+    w.write("connect", "br-0", 1, t=t0, transport="browser", local_port=0, local_ports=[7001, 7002])
+    w.write("connect", "br-1", 1, t=t0, transport="browser", local_port=0, local_ports=[7003])
+    w.write("sample", "monitor", 0, t=t0 + sec, rss_mib=1.0, peers=[7001, 7002, 7003])
+    for c in ("br-0", "br-1"):
+        w.write("disconnect", c, 1, t=t0 + 2 * sec, reason="end", clean=True)
+    w.write("sample", "monitor", 0, t=t0 + 8 * sec, rss_mib=1.0, peers=[7002])
+    w.close()
+    report = analyze_run(tmp_path / "r")
+    assert report["findings"]["ghost_subscribers"] == 1
+    assert report["ghosts"][0]["client"] == "br-0" and report["ghosts"][0]["peer_ports"] == [7002]

@@ -23,16 +23,16 @@ class GhostChecker(Checker):
 
     def __init__(self) -> None:
         self.upstream: dict[int, int] = {}  # client port -> proxy's port towards the server
-        self.active: dict[str, int] = {}  # "client/conn" -> local port, while connected
+        self.active: dict[str, list[int]] = {}  # "client/conn" -> its local ports, while connected
         self.seen: set[str] = set()  # connections whose server-side socket a sample showed
         self.pending: list[dict[str, Any]] = []
         self.undecided = 0
 
-    def _peer(self, port: int) -> int:
-        return self.upstream.get(port, port)
+    def _peers(self, ports: list[int]) -> set[int]:
+        return {self.upstream.get(p, p) for p in ports}
 
-    def _reused(self, peer: int) -> None:
-        keep = [p for p in self.pending if p["peer"] != peer]
+    def _reused(self, peers: set[int]) -> None:
+        keep = [p for p in self.pending if not (p["peers"] & peers)]
         self.undecided += len(self.pending) - len(keep)
         self.pending = keep
 
@@ -43,22 +43,23 @@ class GhostChecker(Checker):
         elif typ == "proxy_conn":
             down, up = rec.get("downstream_port"), rec.get("upstream_port")
             if rec.get("event") == "open" and isinstance(down, int) and isinstance(up, int):
-                self._reused(up)
+                self._reused({up})
                 self.upstream[down] = up
         elif typ == "connect":
-            port = rec.get("local_port")
-            if isinstance(port, int) and rec.get("transport") != "polling":
-                self._reused(self._peer(port))
-                self.active[f"{rec['client']}/{rec.get('conn', 0)}"] = port
+            # a browser has several sockets (`local_ports`); a wire client one (`local_port`)
+            raw = rec.get("local_ports") or [rec.get("local_port")]
+            ports = [p for p in raw if isinstance(p, int) and p > 0] if isinstance(raw, list) else []
+            if ports and rec.get("transport") != "polling":
+                self._reused(self._peers(ports))
+                self.active[f"{rec['client']}/{rec.get('conn', 0)}"] = ports
         elif typ == "disconnect":
             key = f"{rec['client']}/{rec.get('conn', 0)}"
-            port = self.active.pop(key, None)
-            if port is not None:
+            ports = self.active.pop(key, None)
+            if ports:
                 self.pending.append({
                     "key": key, "client": rec["client"], "conn": rec.get("conn", 0),
-                    "peer": self._peer(port), "local_port": port, "t": rec["t"],
+                    "peers": self._peers(ports), "local_ports": ports, "t": rec["t"],
                     "deadline": rec["t"] + int(state.config.ghost_settle_s * 1e9),
-                    "seen": key in self.seen,
                 })
 
     def _sample(self, rec: dict[str, Any], state: RunState) -> None:
@@ -67,8 +68,8 @@ class GhostChecker(Checker):
             return
         peer_set = set(peers)
         t = rec["t"]
-        for key, port in self.active.items():
-            if self._peer(port) in peer_set:
+        for key, ports in self.active.items():
+            if self._peers(ports) & peer_set:
                 self.seen.add(key)
         if not self.pending:
             return
@@ -76,10 +77,11 @@ class GhostChecker(Checker):
         for p in self.pending:
             if p["deadline"] > t:
                 keep.append(p)
-            elif p["peer"] in peer_set:
+            elif p["peers"] & peer_set:
+                still = sorted(p["peers"] & peer_set)
                 state.summary.ghosts[p["key"]] = {
-                    "client": p["client"], "conn": p["conn"], "peer_port": p["peer"],
-                    "local_port": p["local_port"], "disconnect_t": p["t"], "still_there_t": t,
+                    "client": p["client"], "conn": p["conn"], "peer_port": still[0], "peer_ports": still,
+                    "local_port": p["local_ports"][0], "disconnect_t": p["t"], "still_there_t": t,
                 }
         self.pending = keep
 

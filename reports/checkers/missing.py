@@ -62,7 +62,7 @@ class MissingChecker(Checker):
             if not lin.is_subscriber:
                 continue
             for key, srcs in sorted(windows.items()):
-                if lin.env is not None and key[0] != lin.env:
+                if lin.env is not None and key[0] not in lin.env.split(","):  # "a,b": a compare view
                     continue
                 how, held, cutoff = self._held(lin, key)
                 if how != "final_view":

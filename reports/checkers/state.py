@@ -228,6 +228,8 @@ class RunState:
         lin.last_reset_t = t
         reason = str(rec.get("reason", ""))
         lin.resyncs[reason] = lin.resyncs.get(reason, 0) + 1
+        if (reason == "switch_env" or rec.get("switch")) and rec.get("env"):
+            lin.env = str(rec["env"])  # the tab now shows another env: judge that one at the end
         if reason != "initial":
             self.event(lin.client, t, "resync", reason)
 
