@@ -8,7 +8,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from reports.render import KIND_TITLES, _fmt
+from reports.render import KIND_TITLES, _fmt, fault_line
 from reports.summary import FINDING_KINDS
 
 STYLE = """
@@ -74,8 +74,7 @@ def render_html(report: dict[str, Any], pngs: list[Path]) -> str:
     faults = report.get("faults") or []
     if faults:
         parts.append("<h2>Injected faults</h2><ul>" + "".join(
-            f"<li>t={_fmt(f.get('t_s'))} s: {e(str(f.get('kind')))} ({e(str(f.get('toxic')))}, "
-            f"{e(str(f.get('stream')))}) {e(str(f.get('detail') or ''))}</li>" for f in faults[:100]) + "</ul>")
+            f"<li>{e(fault_line(f))}</li>" for f in faults[:100]) + "</ul>")
     notes = report.get("notes") or []
     if notes:
         parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{e(n)}</li>" for n in notes) + "</ul>")

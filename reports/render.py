@@ -13,7 +13,7 @@ from typing import Any
 
 from rich.table import Table
 
-from reports.summary import FINDING_KINDS
+from reports.summary import FINDING_KINDS, fault_label
 
 KIND_TITLES = {
     "duplicate": "duplicate ids (id × subscriber)",
@@ -127,7 +127,7 @@ def render_markdown(report: dict[str, Any], plots: list[str] | None = None) -> s
     if faults:
         lines += ["## Injected faults", ""]
         for f in faults[:30]:
-            lines.append(f"- t={_fmt(f.get('t_s'))} s: {f.get('kind')} ({f.get('toxic')}, {f.get('stream')}) {f.get('detail') or ''}")
+            lines.append(f"- {fault_line(f)}")
         if len(faults) > 30:
             lines.append(f"- … {len(faults) - 30} more in report.json")
         lines.append("")
@@ -137,6 +137,16 @@ def render_markdown(report: dict[str, Any], plots: list[str] | None = None) -> s
     if notes:
         lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
     return "\n".join(lines)
+
+
+def fault_line(f: dict[str, Any]) -> str:
+    """One fault for people: time, what, where, and its detail as compact JSON."""
+    where = ", ".join(str(x) for x in (f.get("client"), f.get("proxy"), f.get("stream")) if x and x != "proxy")
+    detail = f.get("detail")
+    detail_text = json.dumps(detail, separators=(",", ":"), default=str) if isinstance(detail, dict | list) else (
+        str(detail) if detail else "")
+    return (f"t={_fmt(f.get('t_s'))} s: {fault_label(f)}" + (f" [{where}]" if where else "")
+            + (f" {detail_text[:160]}" if detail_text else ""))
 
 
 def _atomic_write(path: Path, text: str) -> None:

@@ -17,19 +17,20 @@ from reports.checkers.state import Lineage, RunState, SrcView
 class ReorderChecker(Checker):
     name = "reorder"
     view_hooks = True
-    handles = ("apply",)
+    handles = ("apply", "accept")
 
     def __init__(self) -> None:
         # (client, conn, env, win, src) -> newest head applied on that connection
         self._heads: dict[tuple[str, int, str, str, str], int] = {}
 
     def on_record(self, rec: dict, state: RunState) -> None:
-        """An apply that brings a window back to an older update than one already applied
-        (e.g. 0.2.4 polling hands a batch back newest-first): that update was applied out
-        of ack order (detail `older_after_newer`), even if its ids were already visible."""
+        """An accept or render that takes a window back to an older update than one already
+        taken (e.g. 0.2.4 polling hands a batch back newest-first): that update was applied
+        out of ack order (detail `older_after_newer`), even if its ids were already visible.
+        Accepts and renders are followed separately (a render batches several accepts)."""
         env, win = rec.get("env", ""), rec.get("win", "")
         for src, head in (rec.get("head") or {}).items():
-            key = (rec.get("client", ""), rec.get("conn", 0), env, win, src)
+            key = (rec.get("client", ""), rec.get("conn", 0), env, win, src, rec["type"])
             prev = self._heads.get(key)
             if prev is not None and head < prev:
                 g = state.summary.group("reorder", "older_after_newer", rec.get("client", ""), env, win)
