@@ -129,6 +129,27 @@ def test_abrupt_reconnects_are_journaled_and_reported(visdom_factory, tmp_path):
     assert report["totals"]["acked"] > 0
 
 
+def test_spike_shape_adds_browsers_that_leave_again(visdom_factory, tmp_path):
+    target = visdom_factory("0.2.4")
+    out = tmp_path / "run"
+    log = tmp_path / "locust.log"
+    proc = _spawn(_headless(target.url, out, "--vc-training-users", "1", "--vc-kinds", "line",
+                            "--vc-shape", "spike", "--vc-spike-at-s", "3", "--vc-spike-s", "4",
+                            "--vc-spike-users", "4", users=4, run_time=12) + ["--only-summary"], log)
+    assert _finish(proc, 150) == 0, _log_tail(log)
+    text = log.read_text(errors="replace")
+    assert "Shape test updating to 8 users" in text and text.count("Shape test updating to 4 users") >= 2
+
+    report = json.loads((out / "report.json").read_text())
+    assert report["totals"]["subscribers"] == 7  # 3 for the whole run, 4 for the spike
+    views = _records(out, "view")
+    final = {r["client"] for r in views if r["final"]}
+    left = {r["client"] for r in views} - final
+    assert len(final) == 3 and len(left) == 4
+    # a browser that left is judged on what was acked before it left, not on the whole run
+    assert report["findings"]["missing"] == 0
+
+
 def test_distributed_master_merges_worker_summaries(visdom_factory, tmp_path):
     target = visdom_factory("0.2.4")
     out = tmp_path / "run"

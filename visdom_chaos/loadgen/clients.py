@@ -194,6 +194,21 @@ class _LocustSubscriberMixin(Subscriber):
         if self.observer is not None and effects:
             self.observer.observe(self.client_id, effects)
 
+    def leave(self) -> None:
+        """The tab closes mid-run (a shape ramps users down): its last view is not a final one.
+
+        `stop()` journals final views, which the analysis holds against everything acked
+        until the end of the run; a tab that left is judged on what was acked before it left.
+        """
+        if self._stopped:
+            return
+        self._stopped = True
+        self.write_views(final=False)
+        self._stop.set()
+        self._close("clean", clean=True)
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
     def switch_env(self, env: str, mode: str = "navigate") -> None:
         """Show another env.
 

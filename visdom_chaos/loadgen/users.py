@@ -144,7 +144,10 @@ class BrowserTab:
         self.sub.start()
 
     def stop(self) -> None:
-        self.sub.stop()
+        if self.session.finishing.is_set():
+            self.sub.stop()  # the test ends: final views
+        else:
+            self.sub.leave()  # the shape took this user away mid-run
 
     def step(self) -> None:
         """Do the behaviours that are due, then sleep until the next one (at most IDLE_S)."""
