@@ -50,3 +50,31 @@ def test_head_going_back_counts_each_older_update_once(tmp_path):
     assert report["findings"]["reorder"] == 2
     assert report["findings"]["missing"] == 0
     assert report["findings"]["duplicate"] == 0
+
+
+def test_accepts_out_of_order_count_even_when_the_render_hides_them(tmp_path):
+    """0.2.4 batches renders: a newest-first poll is accepted as 6, 5, 4 but rendered once."""
+    t0 = 1_700_000_000_000_000_000
+    (tmp_path / "run.json").write_text(json.dumps({
+        "scenario": "t", "target": {"version": "0.2.4", "variant": "stock", "url": None},
+        "duration_s": 1, "started_ns": t0, "status": "complete"}))
+    j = JournalWriter(tmp_path / "journal" / "clients.jsonl", "clients")
+    t = t0
+    j.write("connect", "poll-0", 1, t=t, transport="polling", url="x", local_port=None, env="main")
+    for seq in range(7):
+        t += 10 * MS
+        j.write("send", "src-0", 0, t=t, seq=seq, env="main", win="w", kind="text", op="append", bytes=1)
+        j.write("ack", "src-0", 0, t=t + MS, seq=seq, env="main", win="w", ok=True, status=200, rtt_ms=1)
+    for head in (0, 1, 2, 3, 6, 5, 4):  # accepted states, one batch newest-first
+        t += MS
+        j.write("accept", "poll-0", 1, t=t, env="main", win="w", head={"src-0": head})
+    t += MS  # one render of the whole batch: the view goes 0..3 -> 0..4, nothing visibly reordered
+    j.write("apply", "poll-0", 1, t=t, env="main", win="w", command="window_update",
+            added=[["src-0", s, t0] for s in range(5)], removed=[], dup=[], size=5, head={"src-0": 4})
+    ids = [["src-0", s] for s in range(7)]
+    j.write("view", "poll-0", 1, t=t + MS, env="main", win="w", ids=ids[:5], final=True)
+    j.write("truth", "orchestrator", 0, t=t + 2 * MS, env="main", win="w", ids=ids)
+    j.close()
+    report = analyze_run(tmp_path)
+    assert report["findings"]["reorder"] == 2  # 5 and 4 taken after 6
+    assert report["findings"]["missing"] + report["findings"]["stale"] > 0  # the view ends behind the server

@@ -111,3 +111,16 @@ def ids_in_window(window: Any) -> list[EventId]:
     if isinstance(content, dict):
         return ids_in_traces(content.get("data") or [])
     return []
+
+
+def heads(ids: Iterable[EventId]) -> dict[str, int]:
+    """Newest seq per source: the update a view (or an accepted state) has reached."""
+    out: dict[str, int] = {}
+    for i in ids:
+        if i.seq > out.get(i.source, -1):
+            out[i.source] = i.seq
+    return out
+
+
+def heads_of(window: Any) -> dict[str, int]:
+    return heads(ids_in_window(window))

@@ -26,6 +26,7 @@ RECORD_TYPES = frozenset(
         "register",
         "recv",
         "apply",
+        "accept",
         "resync",
         "disconnect",
         "view",

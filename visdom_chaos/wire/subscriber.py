@@ -24,6 +24,7 @@ from typing import Any
 import requests
 import websocket
 
+from visdom_chaos.ids import heads
 from visdom_chaos.journal import JournalWriter
 from visdom_chaos.wire.replica import (
     Applied,
@@ -151,13 +152,15 @@ class Subscriber:
             self._effects(self.replica.tick(time.monotonic()))
 
     def _effects(self, effects) -> None:
+        for a in self.replica.drain_accepted():
+            self.journal.write("accept", self.client_id, self.conn, env=a.env, win=a.win, head=a.head)
         for e in effects:
             if isinstance(e, Applied):
                 self.journal.write(
                     "apply", self.client_id, self.conn, env=e.env, win=e.win, command=e.command,
                     added=[[i.source, i.seq, i.send_ns] for i in e.added],
                     removed=_pairs(e.removed), dup=_pairs(e.dup), size=e.size,
-                    head=_heads(self.replica.views().get((e.env, e.win), [])),
+                    head=heads(self.replica.views().get((e.env, e.win), [])),
                 )
             elif isinstance(e, RequestEnv):
                 # The tab says "initial" after any register; name why this connection exists.
@@ -202,15 +205,6 @@ class Subscriber:
 
     def _journal_disconnect(self, reason: str, clean: bool) -> None:
         self.journal.write("disconnect", self.client_id, self.conn, reason=reason, clean=clean)
-
-
-def _heads(ids) -> dict[str, int]:
-    """Newest seq per source in a view: the update an apply brought the window to."""
-    heads: dict[str, int] = {}
-    for i in ids:
-        if i.seq > heads.get(i.source, -1):
-            heads[i.source] = i.seq
-    return heads
 
 
 def _peek(raw: str | bytes) -> tuple[str, str | None]:

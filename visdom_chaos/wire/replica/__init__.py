@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from .base import Replica
 from .effects import (
+    Accepted,
     Applied,
     Effect,
     ProtocolError,
@@ -46,6 +47,7 @@ def make_replica(
 
 
 __all__ = [
+    "Accepted",
     "Applied",
     "Effect",
     "ProtocolError",

@@ -20,7 +20,7 @@ from typing import Any
 
 from visdom_chaos.ids import EventId, ids_in_window
 
-from .effects import Applied, Effect, ProtocolError, RequestEnv, WindowClosed
+from .effects import Accepted, Applied, Effect, ProtocolError, RequestEnv, WindowClosed
 from .jsvalue import JSParseError, js_json_parse
 
 MAX_TIMERS_PER_RUN = 100_000  # bound on timers fired by one handle/tick
@@ -42,6 +42,10 @@ class Replica:
 
     # ----- public API -----
 
+    def drain_accepted(self) -> list[Accepted]:
+        out, self.accepted = self.accepted, []
+        return out
+
     def reset(self) -> None:
         """A page refresh: a new, empty tab.
 
@@ -57,6 +61,7 @@ class Replica:
         self._touched: dict[str, str] = {}  # win -> last command that changed it since the render
         self._timers: list[tuple[float, int, Callable[..., list[Effect]], tuple[Any, ...]]] = []
         self._timer_seq = itertools.count()
+        self.accepted: list[Accepted] = []  # updates taken into state since the last drain
         self._now = 0.0
         self.stuck = False  # a batch threw: the tab never processes panes again (see _batch_threw)
 

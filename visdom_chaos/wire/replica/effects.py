@@ -48,6 +48,18 @@ class Applied:
 
 
 @dataclass(frozen=True)
+class Accepted:
+    """The tab took an update into its state (0.2.4: the patch passed the hash check on the
+    consistent copy), before any render. Not an effect: collected in `Replica.accepted`
+    for the subscriber to journal, so effect lists stay what the browser does. `head`: newest seq per source in the accepted state.
+    Renders batch several accepts, so only these show the order updates were applied in."""
+
+    env: str
+    win: str
+    head: dict[str, int]
+
+
+@dataclass(frozen=True)
 class WindowClosed:
     env: str
     win: str

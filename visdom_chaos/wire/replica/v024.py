@@ -49,9 +49,11 @@ import math
 from functools import cmp_to_key
 from typing import Any
 
+from visdom_chaos.ids import heads_of
+
 from . import grid
 from .base import Replica
-from .effects import Effect, ProtocolError, Registered, RequestEnv, SendSocket
+from .effects import Accepted, Effect, ProtocolError, Registered, RequestEnv, SendSocket
 from .jspatch import JSPatchError, apply_patch
 from .jsvalue import UNDEFINED, js_json_clone, js_to_string, js_truthy
 from .stablejson import HashError, browser_md5
@@ -107,6 +109,7 @@ class ReplicaV024(Replica):
         if command in ("pane", "window"):
             if compare:
                 return [RequestEnv("compare", list(self.env_ids))]
+            self.accepted.append(Accepted(self.env_label, js_to_string(cmd.get("id", UNDEFINED)), heads_of(cmd)))
             return self._add_pane_batched(cmd)
         if command == "window_update":
             if compare:
@@ -146,6 +149,7 @@ class ReplicaV024(Replica):
                 return [ProtocolError("patch_conflict", win, f"md5: {exc}")]
             if hashed == cmd.get("finalHash"):
                 self.consistent[win] = final
+                self.accepted.append(Accepted(self.env_label, win, heads_of(final)))
                 try:
                     modified = apply_patch(self.panes.get(win, UNDEFINED), content)
                 except JSPatchError as exc:
