@@ -89,6 +89,15 @@ def _on_test_start(environment: Any, **_: Any) -> None:
     old = sessions.get(environment)
     if old is not None:  # a previous test in the same process that did not stop cleanly
         old.close("interrupted")
+    try:
+        _start_session(environment, opts, runner)
+    except (RemoteTargetError, knobs.ScenarioError) as exc:
+        # e.g. a host typed into the web UI: no session, so the users stop at once
+        log.error("visdom-chaos: not starting: %s", exc)
+
+
+def _start_session(environment: Any, opts: Any, runner: Any) -> None:
+    check_url(environment.host or "", allow_remote=bool(opts.vc_allow_remote))  # before any folder exists
     if isinstance(runner, WorkerRunner):
         k = knobs.Knobs.from_options(opts)
         tag = f"w{runner.worker_index}"
