@@ -99,3 +99,49 @@ def test_browser_view_equals_server_truth(version: str, tmp_path: Path) -> None:
     assert len(samples) >= 3 and all(s["js_heap_mib"] > 0.5 and s["nodes"] > 50 for s in samples)
     shot = run / "screenshots" / "br-0.png"
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+
+
+GEVENT_CHILD = r"""
+from gevent import monkey; monkey.patch_all()  # as Locust does, before anything else
+import json, sys, time
+from pathlib import Path
+from visdom_chaos.journal import JournalWriter
+from visdom_chaos.wire.browser import BrowserSubscriber
+from visdom_chaos.wire.training import TrainingSource
+url, run = sys.argv[1], Path(sys.argv[2])
+with JournalWriter(run / "journal" / "child.jsonl", role="clients") as journal:
+    sub = BrowserSubscriber(url, "br-g", journal, sample_interval_s=0.5)
+    sub.start()
+    try:
+        src = TrainingSource(url, "src-g", journal, kind="line")
+        src.create()
+        deadline = time.monotonic() + 15  # appends once the window shows (the 0.2.4 race)
+        while not sub.read_views().get(src.win) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for _ in range(5):
+            src.append()
+        while len(sub.read_views().get(src.win, [])) < 6 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        print(json.dumps({w: [i.seq for i in ids] for w, ids in sub.read_views().items()}))
+    finally:
+        sub.stop()
+"""
+
+
+def test_browser_subscriber_runs_under_gevent_monkeypatching(tmp_path: Path) -> None:
+    """Locust patches the process with gevent; the subscriber must still work there."""
+    import json
+    import subprocess
+    import sys
+
+    pytest.importorskip("gevent")
+    targets, built = built_target("0.2.4")
+    with targets.start_built(built, tmp_path / "target") as target:
+        proc = subprocess.run(
+            [sys.executable, "-c", GEVENT_CHILD, target.url, str(tmp_path / "run")],
+            capture_output=True, text=True, timeout=120,
+        )
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        views = json.loads(proc.stdout.strip().splitlines()[-1])
+        truth = server_truth(target.url)
+    assert views == {w: [i.seq for i in ids] for w, ids in truth.items()} == {"vc_line_src-g": list(range(6))}
