@@ -3,8 +3,9 @@
 A real `python -m chaos serve` process with WebSocket-aware toxics on both streams sits in
 front of a real TCP upstream that speaks just enough WebSocket: `/healthy` echoes frames,
 `/fuzz` swallows what the client sends, `/down/<id>` answers the handshake with bytes the
-test chose (then FIN or RST). Hypothesis feeds random bytes, malformed HTTP, invalid and
-oversized frames, bad masks and cuts mid-frame (VC_FUZZ_EXAMPLES=500 for a deeper run). After every example a healthy WebSocket
+test chose (then FIN or RST), `/raw/<id>` answers with those bytes instead of a handshake. Hypothesis feeds random bytes, malformed HTTP, invalid and
+oversized frames, bad masks, broken server responses and cuts mid-frame
+(VC_FUZZ_EXAMPLES=500 for a deeper run). After every example a healthy WebSocket
 opened at the start still gets its echo, the process is alive and its API answers; at the
 end its RSS and open file descriptors are back near where they started.
 """
@@ -111,6 +112,13 @@ def upstream(conn: socket.socket) -> None:
             conn.close()
         return
     path = head.split(b" ", 2)[1].decode("latin-1") if head.count(b" ") >= 2 else "/"
+    if path.startswith("/raw/"):  # a broken server: whatever bytes the test chose instead of a 101
+        data, how = DOWN.pop(path[len("/raw/"):], (b"", "fin"))
+        try:
+            conn.sendall(data)
+        finally:
+            close(conn, how)
+        return
     conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                  b"Sec-WebSocket-Accept: " + key + b"\r\n\r\n")
     if path.startswith("/down/"):
@@ -307,12 +315,26 @@ http_head_st = st.builds(
     body=st.binary(max_size=200) | st.just(b"zz\r\nnot-a-chunk\r\n"),
 )
 
+http_response_st = st.builds(
+    lambda line, headers, body: line + b"\r\n" + b"\r\n".join(headers) + b"\r\n\r\n" + body,
+    line=st.sampled_from([b"HTTP/1.1 200 OK", b"HTTP/1.1 101 Switching Protocols", b"HTTP/1.0 999 ?",
+                          b"HTTP/1.1 204 No Content", b"\x16\x03\x01 TLS?"]) | st.binary(max_size=60),
+    headers=st.lists(
+        st.sampled_from([b"Content-Length: 5", b"Content-Length: 999999", b"Content-Length: -3",
+                         b"Transfer-Encoding: chunked", b"Upgrade: websocket", b"Connection: Upgrade",
+                         b"Connection: keep-alive", b"X: " + b"y" * 70000]) | st.binary(max_size=60),
+        max_size=6),
+    body=st.binary(max_size=300) | st.just(b"5\r\nhello\r\nZZ\r\n"),
+)
+
 cut_st = st.sampled_from(["fin", "rst", "half"])
 case_st = st.one_of(
     st.tuples(st.just("raw"), st.binary(min_size=1, max_size=2000), cut_st, st.floats(0, 1)),
     st.tuples(st.just("http"), http_head_st, cut_st, st.floats(0, 1)),
     st.tuples(st.just("up"), frames_st, cut_st, st.floats(0, 1)),
     st.tuples(st.just("down"), frames_st, cut_st, st.floats(0, 1)),
+    st.tuples(st.just("broken-server"), http_response_st | st.binary(min_size=1, max_size=500), cut_st,
+              st.floats(0, 1)),
 )
 
 
@@ -345,10 +367,10 @@ def play(proxy: Proxy, kind: str, data: bytes, cut: str, where: float) -> None:
         if kind == "up":
             s.sendall(handshake("/fuzz"))
             drain(s, 0.05)
-        elif kind == "down":
+        elif kind in ("down", "broken-server"):
             tag = os.urandom(6).hex()
             DOWN[tag] = (data[: max(1, int(len(data) * where))], "rst" if cut == "rst" else "fin")
-            s.sendall(handshake(f"/down/{tag}"))
+            s.sendall(handshake(f"/{'down' if kind == 'down' else 'raw'}/{tag}"))
             drain(s, 0.3)
             return
         s.sendall(data[: max(1, int(len(data) * where))])
