@@ -1,0 +1,85 @@
+"""patches/: every series applies to a fresh copy of its release, in each layout,
+and `check` fails loudly naming the patch and file that no longer apply."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+
+import pytest
+
+from patches import apply as patch_apply
+from patches import commands
+
+
+def stock_package(version: str) -> Path:
+    from conftest import built_or_skip
+
+    return Path(built_or_skip(version, "stock").package_dir)
+
+
+def run_cli(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser()
+    commands.register(parser.add_subparsers())
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def test_every_version_has_a_series_with_headers():
+    assert set(patch_apply.versions()) >= {"0.2.4", "0.3.0"}
+    for version in patch_apply.versions():
+        for path in patch_apply.series(version):
+            item = patch_apply.info(path)
+            header = path.read_text().split("\ndiff --git ", 1)[0]
+            assert "Finding:" in header and "Expected after:" in header, path.name
+            assert item.scenario, f"{path.name} names no scenario"
+            assert item.files and all(f.startswith("py/visdom/") for f in item.files)
+
+
+def test_check_passes_on_a_fresh_package_copy(version, capsys):
+    package = stock_package(version)
+    assert run_cli(["patches", "check", "--version", version, "--into", str(package)]) == 0
+    out = capsys.readouterr().out
+    assert f"ok {version}" in out
+    # check works on a throw-away copy: the stock package is untouched
+    assert not (package / "server" / "session.py").exists()
+
+
+def test_apply_in_sdist_and_site_packages_layouts(version, tmp_path):
+    package = stock_package(version)
+    sdist = tmp_path / "sdist"
+    shutil.copytree(package, sdist / "py" / "visdom", ignore=shutil.ignore_patterns("__pycache__"))
+    site = tmp_path / "site"
+    shutil.copytree(package, site / "visdom", ignore=shutil.ignore_patterns("__pycache__"))
+    assert patch_apply.strip_level(sdist) == 1 and patch_apply.strip_level(site) == 2
+    expected = [p.name for p in patch_apply.series(version)]
+    assert patch_apply.apply_series(version, sdist) == expected
+    assert patch_apply.apply_series(version, site) == expected
+    for root in (sdist / "py" / "visdom", site / "visdom"):
+        assert (root / "server" / "session.py").is_file()
+        assert "def publish" in (root / "server" / "session.py").read_text()
+
+
+def test_check_fails_naming_the_patch_and_file(version, tmp_path, capsys):
+    package = stock_package(version)
+    broken = tmp_path / "visdom"
+    shutil.copytree(package, broken, ignore=shutil.ignore_patterns("__pycache__"))
+    # an upstream edit where the socket handlers were patched
+    handlers = broken / "server" / "handlers" / "socket_handlers.py"
+    handlers.write_text(handlers.read_text().replace("def on_close(self):", "def on_close(self):  # edited"))
+    first = next(p.name for p in patch_apply.series(version)
+                 if "py/visdom/server/handlers/socket_handlers.py" in patch_apply.info(p).files)
+    assert run_cli(["patches", "check", "--version", version, "--into", str(broken)]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL" in out and "socket_handlers.py" in out
+    with pytest.raises(patch_apply.PatchError) as err:
+        patch_apply.check_series(version, broken)
+    assert first in str(err.value) or "socket_handlers.py" in str(err.value)
+
+
+def test_unknown_version_and_layout_are_clear_errors(tmp_path):
+    with pytest.raises(patch_apply.PatchError, match="no patch series for Visdom '9.9'"):
+        patch_apply.series("9.9")
+    with pytest.raises(patch_apply.PatchError, match="neither a Visdom sdist tree"):
+        patch_apply.apply_series("0.2.4", tmp_path)
