@@ -9,6 +9,7 @@ from typing import Any
 from reports import stalls
 from reports.checkers import Config
 from reports.engine import Analyzer
+from reports.intervals import IntervalSet, union
 from reports.journals import DEFAULT_SLACK_NS, ReadStats, RunFolderError, load_run_meta, run_records
 from reports.summary import CONTROL_KINDS, FINDING_KINDS, FindingGroup, Summary, fault_label
 from visdom_chaos.journal import JournalError
@@ -77,19 +78,43 @@ def _ms(us: float) -> float:
     return round(us / 1000.0, 3)
 
 
-def finding_counts(summary: Summary, client: str | None = None) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for kind in FINDING_KINDS:
-        if kind in ("duplicate", "missing", "reorder", "stale"):
-            out[kind] = summary.count(kind, client)
-        elif kind == "ghost_subscribers":
-            out[kind] = sum(1 for g in summary.ghosts.values() if client is None or g["client"] == client)
-        else:
-            out[kind] = sum(
-                g.observations for g in summary.groups.values()
-                if g.kind == kind and (client is None or g.client == client)
-            )
+ID_KINDS = ("duplicate", "missing", "reorder", "stale")  # counted as distinct (id, subscriber) pairs
+
+
+def counts_by_client(summary: Summary) -> dict[str, dict[str, int]]:
+    """`findings` counts per subscriber lineage, in one pass over the groups."""
+    sets: dict[tuple[str, str, str, str, str], IntervalSet] = {}
+    out: dict[str, dict[str, int]] = {}
+
+    def row(client: str) -> dict[str, int]:
+        r = out.get(client)
+        if r is None:
+            r = out[client] = dict.fromkeys(FINDING_KINDS, 0)
+        return r
+
+    for g in summary.groups.values():
+        if g.kind in ID_KINDS:  # distinct across details: union per (kind, client, window, source)
+            for src, ids in g.ids.items():
+                k = (g.kind, g.client, g.env, g.win, src)
+                sets[k] = union(sets[k], ids) if k in sets else ids
+        elif g.kind in FINDING_KINDS:
+            row(g.client)[g.kind] += g.observations
+    for (kind, client, *_), ids in sets.items():
+        row(client)[kind] += len(ids)
+    for gh in summary.ghosts.values():
+        row(gh["client"])["ghost_subscribers"] += 1
     return out
+
+
+def finding_counts(summary: Summary, client: str | None = None) -> dict[str, int]:
+    by_client = counts_by_client(summary)
+    if client is not None:
+        return by_client.get(client, dict.fromkeys(FINDING_KINDS, 0))
+    total = dict.fromkeys(FINDING_KINDS, 0)
+    for r in by_client.values():
+        for k, v in r.items():
+            total[k] += v
+    return total
 
 
 def _details(summary: Summary) -> dict[str, dict[str, int]]:
@@ -243,7 +268,11 @@ def _connected_series(summary: Summary, t0: int) -> list[list[float]]:
 def build_report(summary: Summary, meta: dict[str, Any], cfg: Config) -> dict[str, Any]:
     t0 = summary.t0 or 0
     faults = FaultIndex(summary.faults, t0, cfg.fault_window_s)
-    counts = finding_counts(summary)
+    per_client = counts_by_client(summary)
+    counts = dict.fromkeys(FINDING_KINDS, 0)
+    for r in per_client.values():
+        for k, v in r.items():
+            counts[k] += v
     notes = list(summary.notes)
     if not summary.subscribers:
         notes.append("no subscriber connections in the journals: per-subscriber findings not measured")
@@ -291,7 +320,8 @@ def build_report(summary: Summary, meta: dict[str, Any], cfg: Config) -> dict[st
         "latency_ms": _latency(summary, t0),
         "subscribers": [
             {
-                "id": c, "transport": s.get("transport") or "unknown", "findings": finding_counts(summary, c),
+                "id": c, "transport": s.get("transport") or "unknown",
+                "findings": per_client.get(c, dict.fromkeys(FINDING_KINDS, 0)),
                 "conns": s.get("conns", 0), "connected_s": round(s.get("connected_ns", 0) / 1e9, 3),
                 "delivered": s.get("delivered", 0), "resyncs": s.get("resyncs", {}),
                 "ended_connected": s.get("ended_connected"),
