@@ -145,3 +145,32 @@ def test_browser_subscriber_runs_under_gevent_monkeypatching(tmp_path: Path) -> 
         views = json.loads(proc.stdout.strip().splitlines()[-1])
         truth = server_truth(target.url)
     assert views == {w: [i.seq for i in ids] for w, ids in truth.items()} == {"vc_line_src-g": list(range(6))}
+
+
+@pytest.mark.parametrize("version", ["0.2.4", "0.3.0"])
+def test_browser_subscriber_on_a_polling_ui(version: str, tmp_path: Path) -> None:
+    """With -use_frontend_client_polling the page polls /socket_wrap; same views, same records."""
+    targets, built = built_target(version)
+    run = tmp_path / "run"
+    with targets.start_built(built, tmp_path / "target", polling=True) as target, JournalWriter(
+        run / "journal" / "clients-browser.jsonl", role="clients"
+    ) as journal:
+        sub = BrowserSubscriber(target.url, "br-p", journal)
+        sub.start()
+        try:
+            src = TrainingSource(target.url, "src-p", journal, kind="line")
+            assert src.create()
+            created = server_truth(target.url)
+            assert wait_views(sub, created) == created
+            for _ in range(10):
+                assert src.append()
+            truth = server_truth(target.url)
+            assert wait_views(sub, truth) == truth
+        finally:
+            sub.stop()
+    mine = [r for r in read_journal(run / "journal" / "clients-browser.jsonl") if r["client"] == "br-p"]
+    connects = [r for r in mine if r["type"] == "connect"]
+    assert len(connects) == 1 and connects[0]["polling"] and connects[0]["url"].endswith("/socket_wrap")
+    assert [(r["conn"], r["reason"]) for r in mine if r["type"] == "disconnect"] == [(1, "end")]
+    finals = {r["win"]: r["ids"] for r in mine if r["type"] == "view" and r["final"]}
+    assert finals == {w: [[i.source, i.seq] for i in ids] for w, ids in truth.items()}

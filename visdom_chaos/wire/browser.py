@@ -317,11 +317,9 @@ class BrowserSubscriber:
         self._wait_socket(page, before)
 
     def _wait_socket(self, page: Any, before: int) -> None:
-        # The UI opens its WebSocket after load; with USE_POLLING it polls instead.
+        # The UI opens its WebSocket after load; with USE_POLLING it polls /socket_wrap instead.
         deadline = time.monotonic() + self.load_timeout_s
         while self._opened_upto == before and time.monotonic() < deadline:
-            if any("/socket_wrap" in r["url"] for r in self.requests[-20:]):
-                return
             page.wait_for_timeout(PUMP_MS)
         if self._opened_upto == before:
             raise BrowserError(f"{self.client_id}: the page opened no socket within {self.load_timeout_s:.0f} s")
@@ -401,6 +399,13 @@ class BrowserSubscriber:
                 status = None
         entry = {"url": request.url, "status": status, "failure": failure}
         self.requests.append(entry)
+        if "/socket_wrap" in request.url and (failure or (status or 0) >= 400):
+            self._journal_disconnect("error", detail=f"poll failed: {failure or status}")
+        elif "/socket_wrap" in request.url and status == 200 and not self._open_conns:
+            # Polling UI (USE_POLLING): its first answered poll is this page's "socket open".
+            self.conn += 1
+            self._opened_upto = self.conn
+            self._journal_connect(self.conn, request.url.split("?")[0], polling=True)
         if not is_loopback(request.url) and is_loopback(self.base_url):
             # The offline UI must not reach out; a loopback target makes any other host a leak.
             self.journal.write("protocol_error", self.client_id, self.conn, kind="offsite_request",
@@ -419,11 +424,11 @@ class BrowserSubscriber:
         ws.on("socketerror", lambda err: self._on_ws_close(conn, ws.url, "error", str(err)))
         ws.on("close", lambda _ws: self._on_ws_close(conn, ws.url, self._disc_reason or "server_closed"))
 
-    def _journal_connect(self, conn: int, url: str) -> None:
+    def _journal_connect(self, conn: int, url: str, polling: bool = False) -> None:
         self._open_conns.add(conn)
         self.journal.write(
             "connect", self.client_id, conn, transport="browser", url=url, env=self.env,
-            local_port=0, local_ports=self._chromium_ports(),
+            local_port=0, local_ports=self._chromium_ports(), polling=polling,
         )
 
     def _on_ws_close(self, conn: int, url: str, reason: str, detail: str = "") -> None:
