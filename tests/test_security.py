@@ -51,7 +51,8 @@ def test_stock_024_accepts_foreign_origins_and_hands_out_messages_by_sid(visdom_
 
 def test_patched_024_refuses_foreign_origins(visdom_factory, tmp_path: Path) -> None:
     target = visdom_factory("0.2.4", "patched")
-    results = probe(target, tmp_path, ["origin_socket", "origin_vis_socket"])
+    results = probe(target, tmp_path, ["origin_socket", "origin_vis_socket", "origin_with_login"])
+    assert results.pop("origin_with_login")["evidence"]["evil_origin_with_cookie"]["handshake_status"] == 403
     for r in results.values():
         assert r["status"] == "ok", r
         assert r["evidence"]["evil_origin"]["handshake_status"] == 403
@@ -85,8 +86,13 @@ def test_malformed_and_oversized_messages_do_not_take_024_down(visdom_factory, t
 
 def test_login_target_refuses_every_endpoint_without_the_cookie(tmp_path: Path) -> None:
     built_or_skip("0.2.4")
-    results = run_security_probe("http://127.0.0.1:9", tmp_path, "0.2.4", "stock", only=["login_bypass"],
+    results = run_security_probe("http://127.0.0.1:9", tmp_path, "0.2.4", "stock",
+                                 only=["login_bypass", "origin_with_login"],
                                  start_login_target=login_starter("0.2.4", "stock", tmp_path))
+    cswsh = results["origin_with_login"]
+    assert cswsh["status"] == "vulnerable", cswsh  # ...but a foreign page riding the user's cookie gets in
+    assert cswsh["evidence"]["evil_origin_with_cookie"]["first_commands"][0] == "register"
+    assert cswsh["evidence"]["cookie"]["user_password"]["samesite"] is None
     r = results["login_bypass"]
     assert r["status"] == "ok", r
     ev = r["evidence"]

@@ -18,7 +18,14 @@ from typing import Any
 import requests
 
 from visdom_chaos.netguard import free_port
-from visdom_chaos.security.common import HTTP_TIMEOUT_S, Finding, text_window, try_ws, unique
+from visdom_chaos.security.common import (
+    EVIL_ORIGIN,
+    HTTP_TIMEOUT_S,
+    Finding,
+    text_window,
+    try_ws,
+    unique,
+)
 from visdom_chaos.targets import TargetError, build_target, stop_pid
 from visdom_chaos.targets.process import LAUNCHER
 
@@ -128,21 +135,54 @@ def endpoint_matrix(base: str, cookie_session: requests.Session) -> dict[str, di
     return out
 
 
-def check_login(start: Callable[[], LoginTarget]) -> Finding:
+def cookie_flags(session: requests.Session) -> dict[str, Any]:
+    """What protects the login cookie from a page on another site."""
+    out = {}
+    for c in session.cookies:
+        out[c.name] = {"httponly": c.has_nonstandard_attr("HttpOnly"), "samesite": c.get_nonstandard_attr("SameSite"),
+                       "secure": bool(c.secure), "expires": c.expires}
+    return out
+
+
+def cross_origin_with_cookie(base: str, session: requests.Session) -> Finding:
+    """CSWSH as it happens under login: the victim's browser sends its cookie with the foreign page's handshake."""
+    f = Finding(f"with -enable_login: cross-origin /socket handshake carrying the login cookie (Origin: {EVIL_ORIGIN})")
+    cookie = "; ".join(f"{c.name}={c.value}" for c in session.cookies)
+    evil = try_ws(base, "/socket", origin=EVIL_ORIGIN, cookie=cookie)
+    flags = cookie_flags(session)
+    f.evidence = {"evil_origin_with_cookie": evil.to_json(), "cookie": flags}
+    lax = all(v["samesite"] and v["samesite"].lower() in ("lax", "strict") for v in flags.values())
+    if evil.status == 101 and evil.messages:
+        f.status = "vulnerable"
+        f.evidence["why"] = (f"a foreign page with the user's cookie got {evil.messages[0]!r}: it reads the logged-in "
+                             "session" + ("" if lax else "; the cookie has no SameSite, so browsers that do not "
+                                          "default to Lax send it cross-site"))
+    else:
+        f.status = "ok"
+        f.evidence["why"] = (f"refused (HTTP {evil.status})" if evil.status != 101
+                             else "handshake accepted but nothing was sent to the foreign page")
+    return f
+
+
+def check_login(start: Callable[[], LoginTarget]) -> dict[str, Finding]:
+    """Two findings from one login target: `login_bypass` and `origin_with_login`."""
     f = Finding("with -enable_login: endpoints that answer without the cookie")
+    g = Finding(f"with -enable_login: cross-origin /socket handshake carrying the login cookie (Origin: {EVIL_ORIGIN})")
     try:
         target = start()
     except (TargetError, OSError) as exc:
-        f.evidence = {"why": f"could not start a login target: {exc}"[:300]}
-        return f
+        f.evidence = g.evidence = {"why": f"could not start a login target: {exc}"[:300]}
+        return {"login_bypass": f, "origin_with_login": g}
     try:
         session = log_in(target.url, target.username, target.password)
         control = session.post(f"{target.url}/win_exists", data=json.dumps({"win": "x", "eid": "main"}),
                                timeout=HTTP_TIMEOUT_S)
         matrix = endpoint_matrix(target.url, session)
+        g = cross_origin_with_cookie(target.url, session)
     except (requests.RequestException, ValueError) as exc:
         f.evidence = {"why": f"probe failed: {type(exc).__name__}: {exc}"[:300]}
-        return f
+        g.evidence = dict(f.evidence) if not g.evidence else g.evidence
+        return {"login_bypass": f, "origin_with_login": g}
     finally:
         target.stop()
     open_ = sorted(k for k, v in matrix.items() if v["answered"])
@@ -150,8 +190,8 @@ def check_login(start: Callable[[], LoginTarget]) -> Finding:
                   "answered_without_cookie": open_}
     if control.status_code != 200:
         f.evidence["why"] = "the logged-in control request failed: no verdict"
-        return f
+        return {"login_bypass": f, "origin_with_login": g}
     f.status = "vulnerable" if open_ else "ok"
     f.evidence["why"] = (f"{len(open_)} endpoint(s) answer without the cookie: {', '.join(open_)}" if open_
                          else f"all {len(matrix)} endpoints refuse or say nothing without the cookie")
-    return f
+    return {"login_bypass": f, "origin_with_login": g}

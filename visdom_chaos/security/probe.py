@@ -27,6 +27,7 @@ CHECKS = {
     "origin_socket": "cross-origin handshake on /socket",
     "origin_vis_socket": "cross-origin handshake on /vis_socket",
     "login_bypass": "endpoints answering without the login cookie",
+    "origin_with_login": "cross-origin handshake carrying the login cookie",
     "polling_sid_theft": "one client's polling sid reads another's messages",
     "malformed_socket": "malformed/oversized messages on /socket",
     "malformed_vis_socket": "malformed/oversized messages on /vis_socket",
@@ -53,36 +54,44 @@ def run_security_probe(
     version/variant). For an external URL with no starter the check is left out.
     """
     base = check_url(target_url)
+    unknown = set(only or []) - set(CHECKS)
+    if unknown:
+        raise ValueError(f"unknown check(s) {', '.join(sorted(unknown))}; known: {', '.join(CHECKS)}")
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     if start_login_target is None and version in VERSIONS:
         start_login_target = login_starter(version, variant, run_dir)
-    steps: dict[str, Callable[[], Finding]] = {
-        "origin_socket": lambda: check_origin(base, "/socket"),
-        "origin_vis_socket": lambda: check_origin(base, "/vis_socket"),
-        "polling_sid_theft": lambda: check_sid_theft(base),
-        "malformed_socket": lambda: check_malformed(base, "/socket", server_pid, oversize_mib),
-        "malformed_vis_socket": lambda: check_malformed(base, "/vis_socket", server_pid, oversize_mib),
-        "malformed_socket_wrap": lambda: check_malformed(base, "/socket_wrap", server_pid, oversize_mib),
+    # step -> (the checks it answers, how); the login step answers two checks with one server
+    steps: dict[str, tuple[tuple[str, ...], Callable[[], Finding | dict[str, Finding]]]] = {
+        "origin_socket": (("origin_socket",), lambda: check_origin(base, "/socket")),
+        "origin_vis_socket": (("origin_vis_socket",), lambda: check_origin(base, "/vis_socket")),
+        "login": (("login_bypass", "origin_with_login"), lambda: check_login(start_login_target)),
+        "polling_sid_theft": (("polling_sid_theft",), lambda: check_sid_theft(base)),
+        "malformed_socket": (("malformed_socket",), lambda: check_malformed(base, "/socket", server_pid, oversize_mib)),
+        "malformed_vis_socket": (("malformed_vis_socket",),
+                                 lambda: check_malformed(base, "/vis_socket", server_pid, oversize_mib)),
+        "malformed_socket_wrap": (("malformed_socket_wrap",),
+                                  lambda: check_malformed(base, "/socket_wrap", server_pid, oversize_mib)),
     }
-    if start_login_target is not None:
-        steps["login_bypass"] = lambda: check_login(start_login_target)
-    unknown = set(only or []) - set(CHECKS)
-    if unknown:
-        raise ValueError(f"unknown check(s) {', '.join(sorted(unknown))}; known: {', '.join(CHECKS)}")
+    if start_login_target is None:
+        del steps["login"]
     results: dict[str, dict[str, Any]] = {}
-    for name in CHECKS:
-        if name not in steps or (only and name not in only):
+    for step, (answers, fn) in steps.items():
+        wanted = [n for n in answers if not only or n in only]
+        if not wanted:
             continue
         if progress:
-            progress(name)
+            progress(step)
         t0 = time.monotonic()
         try:
-            finding = steps[name]()
+            out = fn()
+            found = out if isinstance(out, dict) else {answers[0]: out}
         except Exception as exc:  # noqa: BLE001 - one broken check must not hide the others
-            finding = Finding(CHECKS[name], "error", {"why": f"{type(exc).__name__}: {exc}"[:300]})
-        finding.evidence["seconds"] = round(time.monotonic() - t0, 2)
-        results[name] = finding.to_json()
+            found = {n: Finding(CHECKS[n], "error", {"why": f"{type(exc).__name__}: {exc}"[:300]}) for n in answers}
+        for name in wanted:
+            finding = found[name]
+            finding.evidence["seconds"] = round(time.monotonic() - t0, 2)
+            results[name] = finding.to_json()
         _write(run_dir, results)  # partial results survive an interrupt
     return results
 
