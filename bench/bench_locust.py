@@ -116,6 +116,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  generator CPU        {r['generator_cpu']:.2f} cores")
     print(f"  server CPU           {r['server_cpu']:.2f} cores")
     print(f"  ratio gen/server CPU {r['ratio']:.2f}  (target < 1)")
+    if r["updates_per_s"] > 0:
+        # CPU per update does not depend on how much of a core the scheduler gave each side.
+        per = 1000.0 / r["updates_per_s"]
+        print(f"  CPU per update       generator {r['generator_cpu'] * per:.2f} ms, "
+              f"server {r['server_cpu'] * per:.2f} ms")
     verdict = "met" if r["updates_per_s"] >= TARGET_RATE and r["ratio"] < 1 else "NOT met"
     print(f"  capacity target {verdict}; locust exit code {r['locust_rc']}; files in {r['work']}")
     return 0
