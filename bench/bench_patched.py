@@ -1,0 +1,262 @@
+"""Patched vs stock Visdom, measured side by side in one run.
+
+1. Fan-out: 20 WebSocket subscribers of one env, one training source appending
+   points to a line plot as fast as the server takes them. Delivered updates/s
+   (over all subscribers) and p99 latency (send -> first visible at a
+   subscriber), patched / stock ratio.
+2. Reconnect: a subscriber drops, the source keeps appending for 5 s, the
+   subscriber comes back. Bytes it receives to be current again: stock
+   re-downloads the env (POST /env), patched resumes from its last seq
+   (replay). stock / patched ratio.
+
+    python -m bench patched [--version 0.2.4] [--seconds 6] [--subscribers 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+import websocket
+
+X_PATH = re.compile(r"^/content/data/\d+/x(?:/(?:\d+|-))?$")
+HTTP_TIMEOUT = 10
+
+
+def max_x(msg: dict, win: str) -> float | None:
+    """Highest x (= update seq) a window/window_update message makes visible."""
+    if msg.get("command") == "window" and msg.get("id") == win:
+        data = (msg.get("content") or {}).get("data") or []
+        xs = [x for trace in data for x in trace.get("x", []) if isinstance(x, int | float)]
+        return max(xs) if xs else None
+    if msg.get("command") == "window_update" and msg.get("win") == win:
+        best = None
+        for op in msg.get("content") or []:
+            if op.get("op") in ("add", "replace") and X_PATH.match(op.get("path", "")):
+                vals = op["value"] if isinstance(op["value"], list) else [op["value"]]
+                for v in vals:
+                    if isinstance(v, int | float) and (best is None or v > best):
+                        best = v
+        return best
+    return None
+
+
+def post_line(session: requests.Session, url: str, eid: str, win: str, xs: list[int]) -> None:
+    body = {"eid": eid, "win": win, "name": "s", "append": True, "opts": {}, "layout": {},
+            "data": [{"x": xs, "y": [float(x) for x in xs], "type": "scatter", "mode": "lines",
+                      "name": "s"}]}
+    session.post(f"{url}/update", json=body, timeout=HTTP_TIMEOUT).raise_for_status()
+
+
+def create_line(url: str, eid: str, win: str, points: int) -> None:
+    xs = list(range(-points, 0))
+    body = {"eid": eid, "win": win, "opts": {}, "layout": {},
+            "data": [{"x": xs, "y": [float(x) for x in xs], "type": "scatter", "mode": "lines",
+                      "name": "s"}]}
+    requests.post(f"{url}/events", json=body, timeout=HTTP_TIMEOUT).raise_for_status()
+
+
+@dataclass
+class Subscriber:
+    url: str
+    eid: str
+    win: str
+    seen: dict[int, float] = field(default_factory=dict)  # seq -> first time visible
+    ws: websocket.WebSocket | None = None
+    thread: threading.Thread | None = None
+    stop: bool = False
+    high: float = -1
+
+    def start(self) -> None:
+        self.ws = websocket.create_connection(self.url.replace("http://", "ws://") + "/socket",
+                                              timeout=10)
+        sid = json.loads(self.ws.recv())["data"]
+        requests.post(f"{self.url}/env/{self.eid}", json={"sid": sid}, timeout=HTTP_TIMEOUT)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        assert self.ws is not None
+        self.ws.settimeout(0.5)
+        while not self.stop:
+            try:
+                raw = self.ws.recv()
+            except websocket.WebSocketTimeoutException:
+                continue
+            except Exception:
+                return
+            now = time.perf_counter()
+            top = max_x(json.loads(raw), self.win)
+            if top is not None and top > self.high:
+                for k in range(int(self.high) + 1, int(top) + 1):
+                    self.seen.setdefault(k, now)
+                self.high = top
+
+    def close(self) -> None:
+        self.stop = True
+        if self.thread:
+            self.thread.join(timeout=5)
+        if self.ws:
+            self.ws.close()
+
+
+def fanout(url: str, subscribers: int, seconds: float) -> dict:
+    eid, win = "bench_fanout", "line"
+    create_line(url, eid, win, 0)
+    subs = [Subscriber(url, eid, win) for _ in range(subscribers)]
+    for s in subs:
+        s.start()
+    time.sleep(0.5)
+    sent: dict[int, float] = {}
+    session = requests.Session()
+    start = time.perf_counter()
+    seq = 0
+    while time.perf_counter() - start < seconds:
+        sent[seq] = time.perf_counter()
+        post_line(session, url, eid, win, [seq])
+        seq += 1
+    deadline = time.perf_counter() + 10
+    while time.perf_counter() < deadline and any(s.high < seq - 1 for s in subs):
+        time.sleep(0.05)
+    end = max([t for s in subs for t in s.seen.values()] or [time.perf_counter()])
+    for s in subs:
+        s.close()
+    lat = sorted((t - sent[k]) * 1000 for s in subs for k, t in s.seen.items() if k in sent)
+    delivered = sum(1 for s in subs for k in s.seen if k in sent)
+    return {
+        "sent": seq,
+        "delivered": delivered,
+        "expected": seq * subscribers,
+        "updates_per_s": delivered / (end - start),
+        "p50_ms": statistics.median(lat) if lat else float("nan"),
+        "p99_ms": lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else float("nan"),
+    }
+
+
+def _recv_bytes_until(ws: websocket.WebSocket, done, limit_s: float = 30) -> int:
+    total = 0
+    deadline = time.monotonic() + limit_s
+    ws.settimeout(2)
+    while time.monotonic() < deadline:
+        try:
+            raw = ws.recv()
+        except websocket.WebSocketTimeoutException:
+            break
+        total += len(raw.encode() if isinstance(raw, str) else raw)
+        if done(json.loads(raw)):
+            break
+    return total
+
+
+def reconnect(url: str, patched: bool, gap_s: float, rate_hz: float, history: int) -> dict:
+    eid = "bench_reconnect"
+    wins = [f"w{i}" for i in range(3)]
+    for w in wins:
+        create_line(url, eid, w, history)
+    ws = websocket.create_connection(url.replace("http://", "ws://") + "/socket", timeout=10)
+    sid = json.loads(ws.recv())["data"]
+    requests.post(f"{url}/env/{eid}", json={"sid": sid}, timeout=HTTP_TIMEOUT)
+    last = {"seq": None, "epoch": None}
+
+    def note(m: dict) -> bool:
+        if isinstance(m.get("seq"), int):
+            last["seq"], last["epoch"] = m["seq"], m.get("epoch")
+        return m.get("command") == "layout"
+
+    _recv_bytes_until(ws, note)
+    ws.close()
+    session = requests.Session()
+    seq = 0
+    end = time.monotonic() + gap_s
+    while time.monotonic() < end:  # the training job goes on while the browser is away
+        post_line(session, url, eid, wins[seq % 3], [seq])
+        seq += 1
+        time.sleep(1 / rate_hz)
+    ws = websocket.create_connection(url.replace("http://", "ws://") + "/socket", timeout=10)
+    first = ws.recv()
+    total = len(first.encode())
+    new_sid = json.loads(first)["data"]
+    mode = "env reload"
+    if patched:
+        ws.send(json.dumps({"cmd": "resume", "sid": sid, "eid": eid, **last}))
+        target = {"seq": None}
+
+        def replayed(m: dict) -> bool:
+            if m.get("command") == "resumed":
+                target["seq"] = m["seq"]
+                target["mode"] = m["mode"]
+                return m["seq"] == m["from"]
+            if m.get("command") == "layout" and m.get("snapshot"):
+                return True
+            return target["seq"] is not None and m.get("seq") == target["seq"]
+
+        total += _recv_bytes_until(ws, replayed)
+        mode = target.get("mode", "?")
+    else:
+        requests.post(f"{url}/env/{eid}", json={"sid": new_sid}, timeout=HTTP_TIMEOUT)
+        total += _recv_bytes_until(ws, lambda m: m.get("command") == "layout")
+    ws.close()
+    return {"missed_updates": seq, "bytes": total, "mode": mode}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench patched", description=__doc__.split("\n")[0])
+    parser.add_argument("--version", default="0.2.4")
+    parser.add_argument("--seconds", type=float, default=6.0, help="fan-out load duration per target")
+    parser.add_argument("--subscribers", type=int, default=20)
+    parser.add_argument("--gap", type=float, default=5.0, help="seconds the reconnecting subscriber is away")
+    parser.add_argument("--history", type=int, default=3000, help="points per window before the gap")
+    args = parser.parse_args(argv)
+
+    from visdom_chaos.targets import TargetError, start_target
+
+    results: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-patched-") as tmp:
+        try:
+            stock = start_target(args.version, "stock", Path(tmp) / "stock")
+        except TargetError as exc:
+            print(f"bench patched: skipped, {exc}")
+            return 0
+        try:
+            patched = start_target(args.version, "patched", Path(tmp) / "patched")
+        except TargetError as exc:
+            stock.stop()
+            print(f"bench patched: skipped, {exc}")
+            return 0
+        try:
+            for name, target in (("stock", stock), ("patched", patched)):
+                results[name] = {"fanout": fanout(target.url, args.subscribers, args.seconds)}
+            for name, target in (("stock", stock), ("patched", patched)):
+                results[name]["reconnect"] = reconnect(
+                    target.url, name == "patched", args.gap, rate_hz=20, history=args.history
+                )
+        finally:
+            stock.stop()
+            patched.stop()
+
+    s, p = results["stock"], results["patched"]
+    print(f"Visdom {args.version}: {args.subscribers} WebSocket subscribers, "
+          f"{args.seconds:.0f} s of line appends per target")
+    print(f"{'':10}{'sent':>7}{'delivered':>11}{'updates/s':>11}{'p50 ms':>9}{'p99 ms':>9}")
+    for name, r in (("stock", s["fanout"]), ("patched", p["fanout"])):
+        print(f"{name:10}{r['sent']:>7}{r['delivered']:>11}{r['updates_per_s']:>11.0f}"
+              f"{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}")
+    print(f"ratio patched/stock: updates/s x{p['fanout']['updates_per_s'] / s['fanout']['updates_per_s']:.2f}, "
+          f"p99 latency x{p['fanout']['p99_ms'] / s['fanout']['p99_ms']:.2f} (lower is better)")
+    print(f"reconnect after {args.gap:.0f} s away (3 windows x {args.history} points, 20 updates/s):")
+    for name, r in (("stock", s["reconnect"]), ("patched", p["reconnect"])):
+        print(f"  {name:8} {r['bytes']:>10} bytes  ({r['mode']}, {r['missed_updates']} updates missed)")
+    print(f"ratio stock/patched bytes: x{s['reconnect']['bytes'] / max(1, p['reconnect']['bytes']):.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
