@@ -108,7 +108,8 @@ def test_abrupt_reconnects_are_journaled_and_reported(visdom_factory, tmp_path):
     out = tmp_path / "run"
     log = tmp_path / "locust.log"
     proc = _spawn(_headless(target.url, out, "--vc-training-users", "1", "--vc-abrupt-every-s", "3",
-                            "--vc-jitter", "0", "--vc-kinds", "line", users=4, run_time=13) + ["--only-summary"], log)
+                            "--vc-jitter", "0", "--vc-kinds", "line", "--vc-settle-s", "6",
+                            users=4, run_time=13) + ["--only-summary"], log)
     assert _finish(proc, 150) == 0, _log_tail(log)
 
     abrupt = Counter(r["client"] for r in _records(out, "disconnect") if r["reason"] == "abrupt")
@@ -127,6 +128,10 @@ def test_abrupt_reconnects_are_journaled_and_reported(visdom_factory, tmp_path):
         assert sum(1 for _t, what, detail in tl if what == "disconnect" and detail == "abrupt") == n
     assert report["findings"]["duplicate"] == 0
     assert report["totals"]["acked"] > 0
+    # The server monitor ran and every abrupt close was judged for a ghost socket (RST: none stay).
+    assert any(r["type"] == "sample" for r in read_journal(out / "journal" / "monitor.jsonl"))
+    assert report["findings"]["ghost_subscribers"] == 0
+    assert not [n for n in report["notes"] if "not judged" in n], report["notes"]
 
 
 def test_spike_shape_adds_browsers_that_leave_again(visdom_factory, tmp_path):
