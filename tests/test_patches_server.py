@@ -357,6 +357,30 @@ def test_resume_replays_exactly_the_missed_messages(shared):
     ws.close()
 
 
+def test_polling_session_resumes_through_the_same_logic(shared):
+    # one transport-agnostic session: a polling client resumes like a socket
+    url = shared.url
+    text_window(url, "pr", "t", "start")
+    sid = poll_open(url)
+    subscribe(url, sid, "pr")
+    marker = next(m for m in poll_query(url, sid) if is_snapshot_end(m))
+    for i in range(4):
+        text_append(url, "pr", "t", f"missed {i}")
+    fresh = poll_open(url)
+    r = requests.post(f"{url}/socket_wrap", timeout=HTTP_TIMEOUT, json={
+        "message_type": "send", "sid": fresh,
+        "message": json.dumps({"cmd": "resume", "eid": "pr", "seq": marker["seq"],
+                               "epoch": marker["epoch"]}),
+    }).json()
+    assert r["success"], r
+    msgs = poll_query(url, fresh)
+    resumed = next(m for m in msgs if m.get("command") == "resumed")
+    assert resumed["mode"] == "replay" and resumed["seq"] == marker["seq"] + 4
+    after = msgs[msgs.index(resumed) + 1:]
+    # replayed messages are queued as they were broadcast (no conflation)
+    assert [m["seq"] for m in after if "seq" in m] == [marker["seq"] + k for k in range(1, 5)]
+
+
 def test_resume_older_than_buffer_gets_stamped_snapshot(patched):
     target = patched(VISDOM_REPLAY_COUNT=4)
     url = target.url
