@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from bisect import bisect_right
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from reports import stalls
@@ -28,6 +31,19 @@ def config_for(meta: dict[str, Any], **overrides: Any) -> Config:
     return cfg
 
 
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Millions of short-lived, acyclic record dicts make the cyclic GC rescan live objects over
+    and over (~15 % of the time); reference counting frees them, so pause it for the pass."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def summarize_run(
     run_dir: str | os.PathLike[str], config: Config | None = None, slack_ns: int = DEFAULT_SLACK_NS
 ) -> tuple[Summary, dict[str, Any], ReadStats]:
@@ -39,11 +55,12 @@ def summarize_run(
     started = meta.get("started_ns")
     analyzer = Analyzer(cfg, t0=started if isinstance(started, int) else None)
     stats = ReadStats()
-    try:
-        analyzer.feed_all(run_records(run_dir, stats, slack_ns))
-    except JournalError as exc:
-        raise RunFolderError(str(exc)) from exc
-    summary = analyzer.finish()
+    with _gc_paused():
+        try:
+            analyzer.feed_all(run_records(run_dir, stats, slack_ns))
+        except JournalError as exc:
+            raise RunFolderError(str(exc)) from exc
+        summary = analyzer.finish()
     summary.counters["input.records"] = stats.records + stats.skipped
     summary.counters["input.skipped"] = stats.skipped
     summary.counters["input.torn"] = stats.torn
