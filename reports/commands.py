@@ -36,7 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     g = sub.add_parser("gate", help="check a run's report against threshold rules (exit 1 on failure)",
                        description="Rules: one 'METRIC OP EXPR' per line, e.g. 'findings.missing == 0', "
-                       "'latency_ms.p99 <= baseline * 1.2'. Default rules:\n" + gating.DEFAULT_RULES,
+                       "'latency_ms.p99 <= baseline * 1.2'. Exit 0: all hold, 1: any fails, 2: bad input."
+                       "\n\nDefault rules:\n" + gating.DEFAULT_RULES
+                       + "\nDefault rules with --baseline (and no --rules):\n" + gating.DEFAULT_BASELINE_RULES,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     g.add_argument("run_dir", metavar="RUN_DIR", help="run folder (or its report.json)")
     g.add_argument("--baseline", metavar="FILE", help="baseline report (reports/baselines/NAME.json or a name)")
