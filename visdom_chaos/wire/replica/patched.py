@@ -1,0 +1,127 @@
+"""The browser replica of a *patched* server's page: the stock tab of that version
+behind patches/<version>'s resume shim (static/js/visdom-resume.js).
+
+The shim sits between the socket and the bundle, so this wraps a stock replica
+the same way: every frame goes through `_shim` first, which may swallow it,
+answer it (SendSocket) or pass it to the stock tab. Mirrors the JS:
+
+- a `register` on a connection after the first (the subscriber's `reconnect()`)
+  is swallowed and answered with {"cmd": "resume", sid, eid, seq, epoch};
+- `resumed` / `resync` markers update the resume state and are swallowed; in
+  snapshot mode, windows the tab holds that the server no longer lists get a
+  synthetic `close`;
+- a snapshot's stamped `reload`/`layout` set eid/seq/epoch;
+- `window_update`/`close` with seq <= last are dropped (already applied), a
+  seq jump (> last + 1) sends a resume from the last seq and drops the message
+  (the replay brings it), messages before the `resumed` reply are dropped.
+
+A page refresh (`reset()`) reloads the shim too: its state starts empty.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .base import Replica
+from .effects import Effect, SendSocket
+from .jsvalue import JSParseError
+
+
+class PatchedShim:
+    """Mixin over a stock replica class; see the module docstring."""
+
+    variant = "patched"
+
+    def reset(self) -> None:
+        super().reset()  # type: ignore[misc]
+        self.resume_state: dict[str, Any] = {"sid": None, "eid": None, "seq": None, "epoch": None}
+        self._resuming = False
+        self._shim_windows: set[str] = set()
+        self.resumes_sent = 0
+
+    def handle(self, raw: str | bytes | dict[str, Any], now: float) -> list[Effect]:
+        try:
+            cmd = self._decode(raw)  # type: ignore[attr-defined]
+        except JSParseError:
+            return super().handle(raw, now)  # type: ignore[misc]  # the tab reports it
+        if not isinstance(cmd, dict):
+            return super().handle(raw, now)  # type: ignore[misc]
+        effects: list[Effect] = []
+        passed: list[dict[str, Any]] = []
+        effects += self._shim(cmd, passed)
+        if not passed:
+            return self.tick(now) + effects  # type: ignore[attr-defined]
+        for msg in passed:
+            effects += super().handle(msg, now)  # type: ignore[misc]
+        return effects
+
+    def _resume_message(self) -> SendSocket:
+        self._resuming = True
+        self.resumes_sent += 1
+        r = self.resume_state
+        return SendSocket({"cmd": "resume", "sid": r["sid"], "eid": r["eid"], "seq": r["seq"],
+                           "epoch": r["epoch"]})
+
+    def _shim(self, cmd: dict[str, Any], passed: list[dict[str, Any]]) -> list[Effect]:
+        r = self.resume_state
+        command = cmd.get("command")
+        if command == "register":
+            if r["sid"] is not None and r["eid"] is not None:
+                return [self._resume_message()]  # a reconnect: resume, do not re-register
+            r["sid"] = cmd.get("data")
+        elif command == "resumed":
+            self._resuming = False
+            r["sid"], r["epoch"] = cmd.get("sid", r["sid"]), cmd.get("epoch")
+            if cmd.get("mode") == "snapshot":
+                listed = set(cmd.get("windows") or [])
+                for win in sorted(self._shim_windows - listed):
+                    self._shim_windows.discard(win)
+                    passed.append({"command": "close", "data": win})
+                r["seq"] = cmd.get("seq")
+            else:
+                r["seq"] = cmd.get("from")
+            return []
+        elif command == "resync":
+            r["seq"] = cmd.get("seq")  # a snapshot follows
+            return []
+        elif command in ("reload", "layout") and cmd.get("snapshot"):
+            r["eid"], r["seq"], r["epoch"] = cmd.get("eid"), cmd.get("seq"), cmd.get("epoch")
+        seq = cmd.get("seq")
+        if isinstance(seq, int) and not cmd.get("snapshot") and r["seq"] is not None:
+            if self._resuming:
+                return []
+            if cmd.get("epoch") != r["epoch"]:
+                r["epoch"] = cmd.get("epoch")  # server restarted: take it
+            elif seq <= r["seq"]:
+                if command != "window":
+                    return []  # already applied
+            elif seq > r["seq"] + 1:
+                return [self._resume_message()]  # a gap: the replay brings this one
+            r["seq"] = max(r["seq"], seq)
+        if command == "window" and isinstance(cmd.get("id"), str):
+            self._shim_windows.add(cmd["id"])
+        if command == "close" and isinstance(cmd.get("data"), str):
+            self._shim_windows.discard(cmd["data"])
+        passed.append(cmd)
+        return []
+
+
+_CLASSES: dict[type[Replica], type[Replica]] = {}
+
+
+def patched_class(stock: type[Replica]) -> type[Replica]:
+    """The patched-page variant of a stock replica class."""
+    if stock not in _CLASSES:
+        _CLASSES[stock] = type(f"Patched{stock.__name__}", (PatchedShim, stock), {})
+    return _CLASSES[stock]
+
+
+def make_patched_replica(
+    stock: type[Replica], env_ids: list[str] | tuple[str, ...] = ("main",), transport: str = "websocket"
+) -> Replica:
+    """The shim wraps the WebSocket only: a polling page is the stock tab."""
+    cls = patched_class(stock) if transport == "websocket" else stock
+    return cls(env_ids=env_ids, transport=transport)
+
+
+__all__ = ["PatchedShim", "make_patched_replica", "patched_class"]
