@@ -54,6 +54,7 @@ def start_run(run_dir: Path, duration: int = 30, scenario: str = "mixed") -> sub
         [sys.executable, "-m", "visdom_chaos", "run", "--scenario", scenario, "--duration", str(duration),
          "--out", str(run_dir)],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONFAULTHANDLER": "1"},  # SIGABRT on a hang dumps every thread's stack
     )
 
 
@@ -86,8 +87,8 @@ def test_signal_mid_run_stops_every_child_and_keeps_the_report(tmp_path: Path, s
         try:
             out, _ = proc.communicate(timeout=90)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            out, _ = proc.communicate(timeout=10)
+            proc.send_signal(signal.SIGABRT)
+            out, _ = proc.communicate(timeout=20)
             pytest.fail(f"no exit 90 s after {sig.name}; phases {_phases(run_dir)}; output:\n{out.decode()[-3000:]}")
     finally:
         if proc.poll() is None:
@@ -105,3 +106,29 @@ def test_signal_mid_run_stops_every_child_and_keeps_the_report(tmp_path: Path, s
     assert isinstance(report, dict) and report
     assert "interrupted" in _phases(run_dir) and "end" in _phases(run_dir)
     assert b"interrupted" in out
+
+
+def test_security_probe_interrupted_leaves_no_server(tmp_path: Path) -> None:
+    """Ctrl-C during `python -m visdom_chaos.security`: both servers (plain and login) go, results so far stay."""
+    built_or_skip("0.2.4")
+    out = tmp_path / "probe"
+    proc = subprocess.Popen([sys.executable, "-m", "visdom_chaos.security", "--target", "0.2.4", "--out", str(out)],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 90
+        # wait for the login server to be up: then two Visdom children exist
+        while not (out / "security-login" / "server.log").exists() or len(_mentions(out)) < 3:
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read().decode()[-2000:]
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert proc.returncode == 130, output.decode()[-2000:]
+    psutil.wait_procs(_mentions(out), timeout=5)
+    left = [(p.pid, " ".join(p.cmdline())[:120]) for p in _mentions(out) if p.is_running()]
+    assert left == [], f"servers left behind: {left}"
+    results = json.loads((out / "security.json").read_text())
+    assert results["origin_socket"]["status"] == "vulnerable"

@@ -66,20 +66,28 @@ def login_starter(version: str, variant: str, run_dir: Path) -> Callable[[], Log
             proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     env=env, cwd=root, start_new_session=True)
         target = LoginTarget(f"http://127.0.0.1:{port}", USERNAME, PASSWORD, proc.pid, proc)
-        # The usual readiness call answers 400 without the cookie: any HTTP answer means up.
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise TargetError(f"login target exited with code {proc.returncode} (see {root / 'server.log'})")
-            try:
-                requests.get(f"{target.url}/user/style.css", timeout=2)
-                return target
-            except requests.RequestException:
-                time.sleep(0.1)
-        target.stop()
-        raise TargetError(f"login target did not answer within {READY_TIMEOUT_S:.0f} s")
+        try:
+            _wait_up(target, proc, root)
+        except BaseException:  # incl. Ctrl-C while waiting: never leave the child behind
+            target.stop()
+            raise
+        return target
 
     return start
+
+
+def _wait_up(target: LoginTarget, proc: subprocess.Popen, root: Path) -> None:
+    """The usual readiness call answers 400 without the cookie: any HTTP answer means up."""
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise TargetError(f"login target exited with code {proc.returncode} (see {root / 'server.log'})")
+        try:
+            requests.get(f"{target.url}/user/style.css", timeout=2)
+            return
+        except requests.RequestException:
+            time.sleep(0.1)
+    raise TargetError(f"login target did not answer within {READY_TIMEOUT_S:.0f} s")
 
 
 def log_in(base: str, username: str, password: str) -> requests.Session:
