@@ -20,15 +20,20 @@ from visdom_chaos.targets import VARIANTS, VERSIONS, TargetError, start_target
 STYLE = {"vulnerable": "bold red", "ok": "green", "error": "yellow"}
 
 
-def parse(argv: list[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog="python -m visdom_chaos.security", description=__doc__.splitlines()[0])
+def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--target", default="0.2.4", help=f"{'|'.join(VERSIONS)} (started here) or the URL of a running Visdom")
     ap.add_argument("--variant", choices=VARIANTS, default="stock")
     ap.add_argument("--out", type=Path, help="folder for security.json and the servers' logs "
                     "(default reports/runs/<time>-security-<target>)")
     ap.add_argument("--oversize-mib", type=int, default=50, help="size of the oversized message (default 50)")
     ap.add_argument("--only", help="comma-separated checks: " + ", ".join(CHECKS))
-    return ap.parse_args(argv)
+
+
+def register(sub) -> None:
+    """`visdom-chaos security …` (registered through visdom_chaos.security.command)."""
+    p = sub.add_parser("security", help="security probe of a target (origin, login, sid theft, malformed messages)")
+    add_arguments(p)
+    p.set_defaults(func=run)
 
 
 def table(results: dict, label: str) -> Table:
@@ -39,7 +44,12 @@ def table(results: dict, label: str) -> Table:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse(argv)
+    ap = argparse.ArgumentParser(prog="python -m visdom_chaos.security", description=__doc__.splitlines()[0])
+    add_arguments(ap)
+    return run(ap.parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
     console = Console()
     err = Console(stderr=True)
     only = [c.strip() for c in args.only.split(",")] if args.only else None
