@@ -101,7 +101,10 @@ def merged_summary(environment: Any, own: Any) -> tuple[Any, list[dict[str, Any]
     workers = []
     for wid, data in sorted(state.summaries.items()):
         if data.get("summary"):
-            merged = merge(merged, Summary.from_dict(json.loads(data["summary"])))
+            try:
+                merged = merge(merged, Summary.from_dict(json.loads(data["summary"])))
+            except (ValueError, KeyError, TypeError) as exc:
+                merged.note(f"worker {wid}: summary could not be merged ({type(exc).__name__}: {exc})")
         else:
             merged.note(f"worker {wid} could not summarise: {data.get('error')}")
         workers.append({"worker": wid, "index": data.get("index"), "run_dir": data.get("run_dir"),

@@ -153,9 +153,14 @@ def _on_test_stop(environment: Any, **_: Any) -> None:
             distributed.send_summary(environment, s, None, None, error=f"{type(exc).__name__}: {exc}")
         return
     if isinstance(runner, WorkerRunner):
-        report = finish.report_from_summary(summary, meta)
-        finish.write_reports_quietly(s.run_dir, report)
-        distributed.send_summary(environment, s, summary, report["totals"])
+        totals = None
+        try:  # the worker's own report is a convenience; the summary must reach the master regardless
+            report = finish.report_from_summary(summary, meta)
+            totals = report["totals"]
+            finish.write_reports_quietly(s.run_dir, report)
+        except Exception:  # noqa: BLE001
+            log.error("visdom-chaos worker report failed:\n%s", traceback.format_exc())
+        distributed.send_summary(environment, s, summary, totals)
         return
     workers: list[dict[str, Any]] = []
     if isinstance(runner, MasterRunner):
