@@ -64,7 +64,7 @@ class Subscriber:
         self.version = version
         self.variant = variant
         self.env = env
-        self.replica = make_replica(version, env_ids=[env], transport=self.transport)
+        self.replica = make_replica(version, env_ids=[env], transport=self.transport, variant=variant)
         self.conn = 0
         self.connected = False
         self.received = 0

@@ -34,15 +34,25 @@ SUPPORTED_VERSIONS = tuple(REPLICAS)
 
 
 def make_replica(
-    version: str, env_ids: list[str] | tuple[str, ...] = ("main",), transport: str = "websocket"
+    version: str,
+    env_ids: list[str] | tuple[str, ...] = ("main",),
+    transport: str = "websocket",
+    variant: str = "stock",
 ) -> Replica:
-    """A fresh tab of that Visdom version; ValueError names the supported versions."""
+    """A fresh tab of that Visdom version (`variant="patched"`: behind the patches' resume
+    shim); ValueError names the supported versions and variants."""
     try:
         cls = REPLICAS[version]
     except KeyError:
         raise ValueError(
             f"no browser replica for Visdom {version!r}; supported: {', '.join(SUPPORTED_VERSIONS)}"
         ) from None
+    if variant == "patched":
+        from .patched import make_patched_replica
+
+        return make_patched_replica(cls, env_ids=env_ids, transport=transport)
+    if variant != "stock":
+        raise ValueError(f"no browser replica variant {variant!r}; supported: stock, patched")
     return cls(env_ids=env_ids, transport=transport)
 
 
