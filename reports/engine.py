@@ -39,6 +39,7 @@ class Analyzer:
         self._dispatch.setdefault("apply", []).append(self._apply)
         self._dispatch.setdefault("view", []).insert(0, self._view)
         self.counts: dict[str, int] = {}
+        self.malformed: dict[str, int] = {}
         self._closed = False
 
     def _bind(self, c: Checker) -> Handler:
@@ -72,8 +73,20 @@ class Analyzer:
                 rec["client"] = ""
             handlers = dispatch.get(typ)
             if handlers:
-                for h in handlers:
-                    h(rec)
+                try:
+                    for h in handlers:
+                        h(rec)
+                except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+                    self._malformed(typ, rec, exc)  # one bad record from a buggy writer is not fatal
+
+    def _malformed(self, typ: str, rec: dict[str, Any], exc: Exception) -> None:
+        n = self.malformed.get(typ, 0)
+        self.malformed[typ] = n + 1
+        if n == 0:
+            self.summary.note(
+                f"malformed {typ} record(s) skipped, first at t={rec.get('t')} from {rec.get('client')!r}: "
+                f"{type(exc).__name__}: {str(exc)[:120]}"
+            )
 
     def _apply(self, rec: dict[str, Any]) -> None:
         # the hottest path (one call per subscriber per update): lookups are inlined on purpose
@@ -137,4 +150,6 @@ class Analyzer:
             s.t_end = self.state.t_last or None
             for k, v in sorted(self.counts.items()):
                 s.counters[f"records.{k}"] = v
+            for k, v in sorted(self.malformed.items()):
+                s.counters[f"malformed.{k}"] = v
         return self.summary

@@ -414,3 +414,17 @@ def test_browser_ghost_is_matched_on_any_of_its_sockets(tmp_path):
     report = analyze_run(tmp_path / "r")
     assert report["findings"]["ghost_subscribers"] == 1
     assert report["ghosts"][0]["client"] == "br-0" and report["ghosts"][0]["peer_ports"] == [7002]
+
+
+def test_malformed_records_are_skipped_and_noted(tmp_path):
+    build_run(tmp_path / "run", Inject(events=50, missing={"ws-0": [7]}))
+    w = JournalWriter(tmp_path / "run" / "journal" / "buggy.jsonl", "clients")
+    t = 1_700_000_000_000_000_000 + 10**9
+    w.write("apply", "ws-1", 1, t=t, env="main", win="win-line", added=[{"not": "a pair"}])
+    w.write("sample", "monitor", 0, t=t + 1, rss_mib=50.0, peers=5)  # peers not a list: ignored
+    w.write("ack", "src-0", 1, t=t + 2, ok=True)  # no seq
+    w.close()
+    report = analyze_run(tmp_path / "run")
+    assert report["findings"]["missing"] == 1  # everything else still analysed
+    notes = [n for n in report["notes"] if n.startswith("malformed")]
+    assert len(notes) == 2 and any("apply" in n for n in notes) and any("ack" in n for n in notes)
