@@ -11,9 +11,11 @@ from typing import Any
 
 from reports import stalls
 from reports.checkers import Config
+from reports.checkers.traffic import traffic_section
 from reports.engine import Analyzer
 from reports.intervals import IntervalSet, union
 from reports.journals import DEFAULT_SLACK_NS, ReadStats, RunFolderError, load_run_meta, run_records
+from reports.serverlog import scan_server_log
 from reports.summary import CONTROL_KINDS, FINDING_KINDS, FindingGroup, Summary, fault_label
 from visdom_chaos.journal import JournalError
 
@@ -82,6 +84,9 @@ def analyze_run(run_dir: str | os.PathLike[str], config: Config | None = None) -
         "undecoded": stats.skipped,
         "torn": stats.torn, "inversions": stats.inversions,
     }
+    # what the faults made the server throw; null where the run has no server log (external target)
+    log = os.path.join(run_dir, "server.log")
+    report["server"] = scan_server_log(log) if os.path.exists(log) else {"exceptions": None}
     return report
 
 
@@ -316,6 +321,8 @@ def build_report(summary: Summary, meta: dict[str, Any], cfg: Config) -> dict[st
     if meta.get("status") and meta.get("status") != "complete":
         notes.append(f"run status: {meta.get('status')}" + (f" ({meta['error']})" if meta.get("error") else ""))
     memory = _memory(summary, cfg, slow)
+    if memory["rss_start_mib"] is not None and memory["rss_peak_mib"] is not None:
+        memory["growth_mib"] = round(memory["rss_peak_mib"] - memory["rss_start_mib"], 3)
     memory["stall_faults"] = stall_faults
     memory["slow_subscriber_ids"] = sorted(slow_clients)[:50]
     memory.update(stalls.rss_vs_slow(summary, slow_series))
@@ -335,6 +342,7 @@ def build_report(summary: Summary, meta: dict[str, Any], cfg: Config) -> dict[st
         "findings_detail": _details(summary),
         "memory": memory,
         "latency_ms": _latency(summary, t0),
+        "traffic": traffic_section(summary.traffic),
         "subscribers": [
             {
                 "id": c, "transport": s.get("transport") or "unknown",

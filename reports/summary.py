@@ -206,6 +206,7 @@ class Summary:
     faults: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     counters: dict[str, int] = field(default_factory=dict)  # records, torn, ...
+    traffic: dict[str, dict[str, Any]] = field(default_factory=dict)  # "client/win" -> growth figures
 
     def group(self, kind: str, detail: str, client: str, env: str, win: str) -> FindingGroup:
         key = (kind, detail, client, env, win)
@@ -244,7 +245,7 @@ class Summary:
             "rss_first": self.rss_first, "rss_last": self.rss_last, "rss_peak": self.rss_peak,
             "rss_series": self.rss_series, "phases": self.phases,
             "timeline": self.timeline, "faults": self.faults, "notes": self.notes,
-            "counters": self.counters,
+            "counters": self.counters, "traffic": self.traffic,
         }
 
     @classmethod
@@ -266,6 +267,7 @@ class Summary:
             phases=dict(d["phases"]),
             timeline={k: [tuple(e) for e in v] for k, v in d["timeline"].items()},  # type: ignore[misc]
             faults=list(d["faults"]), notes=list(d["notes"]), counters=dict(d["counters"]),
+            traffic=dict(d.get("traffic") or {}),
         )
         for gd in d["groups"]:
             g = FindingGroup.from_dict(gd)
@@ -359,6 +361,8 @@ def merge(a: Summary, b: Summary) -> Summary:
     out.faults = [seen[k] for k in sorted(seen, key=lambda k: (k[0], str(k[1:])))][:MAX_FAULTS]
     out.notes = sorted(set(a.notes) | set(b.notes))
     out.counters = _merge_counts(a.counters, b.counters)
+    # keys name a client or a source, each of which lives in one worker: a union
+    out.traffic = dict(sorted({**b.traffic, **a.traffic}.items()))
     return out
 
 

@@ -108,6 +108,8 @@ def ids_in_window(window: Any) -> list[EventId]:
     content = window.get("content")
     if window.get("type") == "text":
         return ids_in_text(content)
+    if window.get("type") == "image" and isinstance(content, dict):
+        return ids_in_text(content.get("caption"))  # image windows carry the token in the caption
     if isinstance(content, dict):
         return ids_in_traces(content.get("data") or [])
     return []

@@ -30,6 +30,7 @@ RECORD_TYPES = frozenset(
         "resync",
         "disconnect",
         "view",
+        "traffic",
         "protocol_error",
         "fault",
         "proxy_conn",

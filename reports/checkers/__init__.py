@@ -13,12 +13,13 @@ from reports.checkers.protocol import ProtocolChecker
 from reports.checkers.reload import ReloadChecker
 from reports.checkers.stale import StaleChecker
 from reports.checkers.state import Config
+from reports.checkers.traffic import TrafficChecker
 
 
 def default_checkers() -> list[Checker]:
     return [
         DuplicateChecker(), ReorderChecker(), StaleChecker(), MissingChecker(), ReloadChecker(),
-        ProtocolChecker(), LatencyChecker(), GhostChecker(), MemoryChecker(),
+        ProtocolChecker(), LatencyChecker(), GhostChecker(), MemoryChecker(), TrafficChecker(),
     ]
 
 

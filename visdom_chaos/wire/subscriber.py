@@ -19,6 +19,7 @@ import socket
 import struct
 import threading
 import time
+from collections import deque
 from typing import Any
 
 import requests
@@ -36,6 +37,7 @@ from visdom_chaos.wire.replica import (
     make_replica,
 )
 
+TRAFFIC_SAMPLE = 20  # message sizes kept per window: the first and the last this many
 POLL_INTERVAL_S = 0.5  # the browser's POLLING_INTERVAL (settings.js)
 READ_TIMEOUT_S = 0.2  # socket timeout so the reader thread notices stalls and stops
 HTTP_TIMEOUT_S = 10.0
@@ -76,6 +78,8 @@ class Subscriber:
         self.last_error: str | None = None
         self._stopped = False
         self._open_reason = "initial"
+        # win -> [count, bytes, first sizes, last sizes] of window/window_update messages
+        self._traffic: dict[str, list] = {}
 
     # -- lifecycle ----------------------------------------------------------------
     def start(self) -> None:
@@ -89,7 +93,9 @@ class Subscriber:
         if self._stopped:
             return
         self._stopped = True
-        self.write_views(final=True)
+        self.write_traffic()
+        # A subscriber that left earlier is judged on the view it had when it left.
+        self.write_views(final=self.connected)
         self._stop.set()
         self._close(reason, clean=True)
         if self._thread is not None:
@@ -121,7 +127,7 @@ class Subscriber:
             self.env = env
             self.replica.env_ids = [env]
             self.journal.write("resync", self.client_id, self.conn, reason="switch_env", env=env)
-            self._request_env([env])
+        self._request_env([env])
 
     def stall(self, seconds: float) -> None:
         self._stall_until = time.monotonic() + seconds
@@ -129,6 +135,24 @@ class Subscriber:
     @property
     def stalled(self) -> bool:
         return time.monotonic() < self._stall_until
+
+    def write_traffic(self) -> None:
+        with self._lock:
+            for win, (count, total, first, last) in sorted(self._traffic.items()):
+                self.journal.write("traffic", self.client_id, self.conn, env=self.env, win=win,
+                                   messages=count, bytes=total, first=list(first), last=list(last))
+
+    def _count_traffic(self, command: str, win: str | None, size: int) -> None:
+        if win is None or command not in ("window", "window_update"):
+            return
+        entry = self._traffic.get(win)
+        if entry is None:
+            entry = self._traffic[win] = [0, 0, [], deque(maxlen=TRAFFIC_SAMPLE)]
+        entry[0] += 1
+        entry[1] += size
+        if len(entry[2]) < TRAFFIC_SAMPLE:
+            entry[2].append(size)
+        entry[3].append(size)
 
     def write_views(self, final: bool) -> None:
         with self._lock:
@@ -145,13 +169,23 @@ class Subscriber:
             self.journal.write(
                 "recv", self.client_id, self.conn, command=command, bytes=len(raw), win=win
             )
-            self._effects(self.replica.handle(raw, time.monotonic()))
+            self._count_traffic(command, win, len(raw))
+            requests_due = self._effects(self.replica.handle(raw, time.monotonic()))
+        self._post_env_requests(requests_due)
 
     def _tick(self) -> None:
         with self._lock:
-            self._effects(self.replica.tick(time.monotonic()))
+            requests_due = self._effects(self.replica.tick(time.monotonic()))
+        self._post_env_requests(requests_due)
 
-    def _effects(self, effects) -> None:
+    def _post_env_requests(self, due: list[list[str]]) -> None:
+        # Outside the lock: during a reload storm these POSTs would starve scripted drops.
+        for env_ids in due:
+            self._request_env(env_ids)
+
+    def _effects(self, effects) -> list[list[str]]:
+        """Journal the effects; return the env requests to post (after the lock is released)."""
+        due: list[list[str]] = []
         for a in self.replica.drain_accepted():
             self.journal.write("accept", self.client_id, self.conn, env=a.env, win=a.win, head=a.head)
         for e in effects:
@@ -166,7 +200,7 @@ class Subscriber:
                 # The tab says "initial" after any register; name why this connection exists.
                 reason = self._open_reason if e.reason == "initial" else e.reason
                 self.journal.write("resync", self.client_id, self.conn, reason=reason, env=",".join(e.env_ids))
-                self._request_env(list(e.env_ids))
+                due.append(list(e.env_ids))
             elif isinstance(e, Registered):
                 self.journal.write("register", self.client_id, self.conn, sid=e.sid)
             elif isinstance(e, ProtocolError):
@@ -178,6 +212,7 @@ class Subscriber:
             elif isinstance(e, WindowClosed):
                 self.journal.write("apply", self.client_id, self.conn, env=e.env, win=e.win, command="close",
                                    added=[], removed=[], dup=[], size=0)
+        return due
 
     def _request_env(self, env_ids: list[str]) -> None:
         """The browser's postForEnv: the server answers by pushing the env over the socket."""
@@ -232,7 +267,10 @@ class WebSocketSubscriber(Subscriber):
         with self._lock:
             self.conn += 1
             try:
-                ws = websocket.create_connection(url, timeout=HTTP_TIMEOUT_S, enable_multithread=True)
+                # The replica decodes the text itself (undecodable frames are protocol errors):
+                # websocket-client's pure-Python UTF-8 check is the client's largest CPU cost.
+                ws = websocket.create_connection(url, timeout=HTTP_TIMEOUT_S, enable_multithread=True,
+                                                 skip_utf8_validation=True)
             except (OSError, websocket.WebSocketException) as exc:
                 self.last_error = f"connect failed: {exc}"
                 self.journal.write("disconnect", self.client_id, self.conn, reason="error", clean=False,
@@ -282,6 +320,11 @@ class WebSocketSubscriber(Subscriber):
                 raw = ws.recv()
             except websocket.WebSocketTimeoutException:
                 self._tick()
+                continue
+            except UnicodeDecodeError as exc:  # a text frame that is not UTF-8
+                with self._lock:
+                    self.journal.write("protocol_error", self.client_id, self.conn, kind="undecodable",
+                                       win=None, detail=str(exc)[:300])
                 continue
             except (OSError, websocket.WebSocketException) as exc:
                 with self._lock:
