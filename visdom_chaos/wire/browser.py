@@ -179,6 +179,7 @@ class BrowserSubscriber:
             ready.result(timeout=self.load_timeout_s + 30)
         except FutureTimeout as exc:
             self._stopping.set()
+            self._thread.join(timeout=30)
             raise BrowserError(f"{self.client_id}: the page did not load within {self.load_timeout_s:.0f} s") from exc
         except Exception:
             self._stopping.set()
@@ -255,10 +256,17 @@ class BrowserSubscriber:
             raise BrowserError(f"{self.client_id}: browser is not running")
         fut: Future = Future()
         self._queue.put((fn, fut))
-        try:
-            return fut.result(timeout=timeout)
-        except FutureTimeout as exc:
-            raise BrowserError(f"{self.client_id}: browser did not answer within {timeout:.0f} s") from exc
+        deadline = time.monotonic() + timeout
+        while True:  # in slices, so a worker that dies meanwhile fails the call at once
+            try:
+                return fut.result(timeout=0.5)
+            except FutureTimeout:
+                if not self._thread.is_alive() and not fut.done():
+                    raise BrowserError(f"{self.client_id}: browser stopped") from None
+                if time.monotonic() >= deadline:
+                    raise BrowserError(
+                        f"{self.client_id}: browser did not answer within {timeout:.0f} s"
+                    ) from None
 
     def _run(self, ready: Future) -> None:
         from playwright.sync_api import sync_playwright  # optional dependency: import late
