@@ -496,3 +496,42 @@ class BrowserSubscriber:
             except psutil.Error:
                 continue
         return sorted(set(ports))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m visdom_chaos.wire.browser URL [--env E] [--watch S] [--run-dir D]`:
+    open one Chromium tab on a Visdom, watch it, print what it shows."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m visdom_chaos.wire.browser", description=main.__doc__)
+    ap.add_argument("url", help="Visdom base URL, e.g. http://127.0.0.1:8097")
+    ap.add_argument("--env", default="main")
+    ap.add_argument("--watch", type=float, default=5.0, help="seconds to watch (default 5)")
+    ap.add_argument("--run-dir", type=Path, default=Path("reports/runs/browser-check"))
+    ap.add_argument("--chromium", type=Path, default=DEFAULT_CHROMIUM)
+    args = ap.parse_args(argv)
+    try:
+        with JournalWriter(args.run_dir / "journal" / "browser.jsonl", role="clients", url=args.url) as journal:
+            sub = BrowserSubscriber(args.url, "br-0", journal, args.env, args.chromium,
+                                    run_dir=args.run_dir, sample_interval_s=0.5)
+            sub.start()
+            try:
+                time.sleep(max(0.0, min(args.watch, 3600.0)))
+                views = sub.snapshot_views(final=True)
+            finally:
+                sub.stop()
+    except BrowserError as exc:
+        print(f"error: {exc}")
+        return 1
+    for win, ids in sorted(views.items()):
+        print(f"{win}: {len(ids)} ids")
+    heap = [s["js_heap_mib"] for s in sub.samples]
+    if heap:
+        print(f"JS heap MiB: first {heap[0]:.1f}, max {max(heap):.1f}, last {heap[-1]:.1f} ({len(heap)} samples)")
+    print(f"console errors: {len(sub.console_errors)}, page errors: {len(sub.page_errors)}")
+    print(f"screenshot: {sub.screenshot_path}\njournal: {journal.path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
