@@ -82,6 +82,7 @@ def netns() -> Iterator[str]:
         pytest.skip(f"ip netns is not permitted here: {made.stderr.strip()}")
     # `ip netns exec` mounts this over /etc/resolv.conf: DNS inside goes out the veth, where it is counted
     etc = Path("/etc/netns") / name
+    had_root = etc.parent.exists()
     try:
         etc.mkdir(parents=True, exist_ok=True)
         (etc / "resolv.conf").write_text(f"nameserver {REMOTE}\noptions timeout:1 attempts:1\n")
@@ -97,6 +98,8 @@ def netns() -> Iterator[str]:
     finally:
         _ip("netns", "del", name, check=False)
         shutil.rmtree(etc, ignore_errors=True)
+        if not had_root:
+            shutil.rmtree(etc.parent, ignore_errors=True)
 
 
 def in_ns(ns: str, *cmd: str, timeout: float = 60) -> subprocess.CompletedProcess:
