@@ -16,7 +16,7 @@ from visdom_chaos.scenario import load_scenario, scenario_files
 
 SHORT_S = 12.0
 # soak is the long one (run by hand, figures in the README); mixed has no stock expectation.
-SKIP = {"soak", "mixed", "security-probe"}
+SKIP = {"soak", "mixed"}
 SCENARIOS = [name for name in scenario_files() if name not in SKIP]
 
 

@@ -14,6 +14,7 @@ COMMAND_MODULES = [
     "visdom_chaos.commands.run",
     "visdom_chaos.commands.target",
     "visdom_chaos.commands.compare",
+    "visdom_chaos.security.command",
     "patches.commands",
     "reports.commands",
 ]

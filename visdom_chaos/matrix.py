@@ -22,6 +22,8 @@ class Cell:
     memory_flagged: bool = False
     growth_mib: float | None = None
     server_exceptions: int | None = None
+    vulnerable: list[str] = field(default_factory=list)  # security checks found vulnerable
+    traffic_growth: float | None = None
     expectations: list[dict[str, Any]] = field(default_factory=list)  # {rule, ok, value}
     error: str | None = None
 
@@ -37,6 +39,10 @@ class Cell:
             parts.append(f"RSS +{self.memory_slope:.0f} MiB/min")
         if self.server_exceptions:
             parts.append(f"server exceptions {self.server_exceptions}")
+        if self.traffic_growth and self.traffic_growth >= 5:
+            parts.append(f"bytes/update ×{self.traffic_growth:.0f}")
+        if self.vulnerable:
+            parts.append("vulnerable: " + ", ".join(self.vulnerable))
         text = ", ".join(parts) or "clean"
         ok = self.expected_ok
         mark = "" if ok is None else (" ✓" if ok else " ✗")
@@ -54,6 +60,8 @@ def cell_from_report(scenario: str, target: str, run_dir: Path, status: str, rep
     cell.memory_flagged = bool(mem.get("growth_flagged"))
     cell.growth_mib = mem.get("growth_mib")
     cell.server_exceptions = (report.get("server") or {}).get("exceptions")
+    cell.vulnerable = list((report.get("security") or {}).get("vulnerable") or [])
+    cell.traffic_growth = (report.get("traffic") or {}).get("bytes_per_update_growth")
     if rules:
         from reports.gate import RuleError, evaluate, parse_rules
 

@@ -307,6 +307,18 @@ class Experiment:
         while time.monotonic() < end:
             time.sleep(0.2)
 
+    def probe(self) -> None:
+        if self.sc.probe != "security" or self.target is None:
+            return
+        if self.target.pid is None:
+            self.meta.setdefault("notes", []).append("security probe skipped: external target")
+            return
+        from visdom_chaos.security.probe import run_security_probe
+
+        self.phase("probe", kind="security")
+        run_security_probe(self.target.url, self.run_dir, self.o.target, self.o.variant,
+                           server_pid=self.target.pid)
+
     def shutdown(self) -> None:
         """Every step in its own try: a failing step must not leave a child running."""
         steps = [self.stop_timelines]
@@ -342,6 +354,7 @@ class Experiment:
                 self.fetch_truth()
                 self.stop_clients()
                 self.settle()
+                self.probe()
             except KeyboardInterrupt:
                 status = "interrupted"
                 self.phase("interrupted")

@@ -15,6 +15,7 @@ from typing import Any
 from visdom_chaos.wire.training import KINDS
 
 SCENARIO_DIR = Path(__file__).resolve().parents[1] / "scenarios"
+PROBES = ("security",)
 ACTIONS = ("stall", "drop", "close", "reconnect", "refresh", "flap", "switch_env")
 
 
@@ -61,6 +62,7 @@ class Scenario:
     faults: list[dict[str, Any]] = field(default_factory=list)
     expect: dict[str, list[str]] = field(default_factory=dict)
     max_updates_per_source: int | None = None
+    probe: str | None = None  # "security": run the security probe once the load has settled
 
     def expectations_for(self, version: str, variant: str) -> list[str]:
         """Rules for a target: keys `stock`, `patched`, `<version>:<variant>`, later keys add."""
@@ -123,7 +125,8 @@ def parse_scenario(text: str, path: Path | str = "<scenario>") -> Scenario:
         except (TypeError, ValueError) as exc:
             raise _fail(path, loc.line_of(key, table, nth), label or (f"{table}.{key}" if table else key), str(exc)) from None
 
-    known_top = {"name", "description", "visdom_issues", "fixed_in", "run", "load", "behaviour", "faults", "expect"}
+    known_top = {"name", "description", "visdom_issues", "fixed_in", "run", "load", "behaviour", "faults",
+                 "expect", "probe"}
     for key in data:
         if key not in known_top:
             raise _fail(path, loc.line_of(key), key, f"unknown field (known: {', '.join(sorted(known_top))})")
@@ -135,6 +138,10 @@ def parse_scenario(text: str, path: Path | str = "<scenario>") -> Scenario:
         raise _fail(path, loc.line_of("description"), "description", "a one-line description is required")
     sc = Scenario(name=name, description=desc.strip(), path=Path(str(path)))
     sc.visdom_issues = [str(i) for i in data.get("visdom_issues", [])]
+    probe = data.get("probe")
+    if probe is not None and probe not in PROBES:
+        raise _fail(path, loc.line_of("probe"), "probe", f"expected one of {', '.join(PROBES)}")
+    sc.probe = probe
     sc.fixed_in = [str(i) for i in data.get("fixed_in", [])]
 
     run = data.get("run", {})
