@@ -144,10 +144,6 @@ def test_allow_remote_really_sends_so_the_counter_is_meaningful(netns: str, tmp_
     assert tx_packets(netns) > before
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "visdom_chaos/netguard.py is_loopback_host() resolves a name with socket.getaddrinfo before deciding, so a "
-    "DNS query leaves the machine before the refusal (fix: without --allow-remote accept only IP literals and "
-    "'localhost'/names in /etc/hosts; never ask a resolver)"))
 def test_a_remote_name_is_refused_without_a_dns_query(netns: str, tmp_path: Path) -> None:
     before = tx_packets(netns)
     proc = in_ns(netns, sys.executable, "-m", "visdom_chaos", "run", "--target", "http://visdom.example:8097",

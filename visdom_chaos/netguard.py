@@ -11,19 +11,40 @@ class RemoteTargetError(ValueError):
     pass
 
 
+HOSTS_FILE = "/etc/hosts"
+
+
+def _hosts_file_addresses(name: str, path: str = HOSTS_FILE) -> set[str]:
+    """Addresses /etc/hosts gives `name` (read directly: no resolver is ever asked)."""
+    found: set[str] = set()
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                fields = line.split("#", 1)[0].split()
+                if len(fields) >= 2 and name.lower() in (n.lower() for n in fields[1:]):
+                    found.add(fields[0])
+    except OSError:
+        pass
+    return found
+
+
 def is_loopback_host(host: str) -> bool:
-    """True when every address `host` resolves to is loopback (127.0.0.0/8 or ::1)."""
+    """True for a loopback IP literal (127.0.0.0/8, ::1), `localhost` (RFC 6761) or a name
+    that /etc/hosts maps only to loopback addresses. No DNS query is made: a name that
+    needs one would already have sent a packet off the machine before being refused."""
     host = host.strip("[]")
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
     except ValueError:
         pass
+    name = host.rstrip(".").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    addrs = _hosts_file_addresses(name)
     try:
-        infos = socket.getaddrinfo(host, None)
-    except socket.gaierror as exc:
-        raise RemoteTargetError(f"cannot resolve {host!r}: {exc}") from exc
-    addrs = {info[4][0] for info in infos}
-    return bool(addrs) and all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addrs)
+        return bool(addrs) and all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addrs)
+    except ValueError:
+        return False
 
 
 def check_url(url: str, allow_remote: bool = False) -> str:
