@@ -18,6 +18,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.visdom]
 
 APPENDS = 50
 TEXT_APPENDS = 10
+POLL_APPENDS = 6
 
 
 def server_truth(url: str, env: str = "main") -> dict[str, list[EventId]]:
@@ -162,10 +163,11 @@ def test_browser_subscriber_on_a_polling_ui(version: str, tmp_path: Path) -> Non
             assert src.create()
             created = server_truth(target.url)
             assert wait_views(sub, created) == created
-            for _ in range(10):
+            for _ in range(POLL_APPENDS):
                 assert src.append()
+                time.sleep(0.6)  # > the UI's poll interval: 0.2.4 hands a poll's queue back newest-first
             truth = server_truth(target.url)
-            assert wait_views(sub, truth) == truth
+            assert wait_views(sub, truth, timeout=30) == truth
         finally:
             sub.stop()
     mine = [r for r in read_journal(run / "journal" / "clients-browser.jsonl") if r["client"] == "br-p"]
