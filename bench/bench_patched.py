@@ -8,8 +8,10 @@
    subscriber comes back. Bytes it receives to be current again: stock
    re-downloads the env (POST /env), patched resumes from its last seq
    (replay). stock / patched ratio.
+3. Slow consumer: one WebSocket subscriber stops reading while 2,500 text
+   appends happen; server RSS growth (psutil), stock / patched ratio.
 
-    python -m bench patched [--version 0.2.4] [--seconds 6] [--subscribers 20]
+    python -m bench patched [--version 0.2.4] [--seconds 6] [--subscribers 20] [--no-rss]
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import socket
 import statistics
 import tempfile
 import threading
@@ -28,6 +31,7 @@ import requests
 import websocket
 
 X_PATH = re.compile(r"^/content/data/\d+/x(?:/(?:\d+|-))?$")
+ACCESS_UPDATE = re.compile(r"POST /update \([^)]*\) ([\d.]+)ms")
 HTTP_TIMEOUT = 10
 
 
@@ -213,6 +217,33 @@ def reconnect(url: str, patched: bool, gap_s: float, rate_hz: float, history: in
     return {"missed_updates": seq, "bytes": total, "mode": mode}
 
 
+def slow_consumer(url: str, pid: int, appends: int) -> dict:
+    import psutil
+
+    eid, win = "bench_slow", "log"
+    requests.post(f"{url}/events", timeout=HTTP_TIMEOUT, json={
+        "eid": eid, "win": win, "opts": {}, "data": [{"content": "start", "type": "text"}]})
+    ws = websocket.create_connection(url.replace("http://", "ws://") + "/socket", timeout=10)
+    sid = json.loads(ws.recv())["data"]
+    requests.post(f"{url}/env/{eid}", json={"sid": sid}, timeout=HTTP_TIMEOUT)
+    proc = psutil.Process(pid)
+    before = peak = proc.memory_info().rss
+    session = requests.Session()
+    start = time.perf_counter()
+    for i in range(appends):  # the subscriber never reads meanwhile
+        session.post(f"{url}/update", timeout=HTTP_TIMEOUT, json={
+            "eid": eid, "win": win, "append": True, "opts": {},
+            "data": [{"content": f"[src-0#{i}@{time.time_ns()}] training step output",
+                      "type": "text"}]}).raise_for_status()
+        if i % 100 == 0:
+            peak = max(peak, proc.memory_info().rss)
+    peak = max(peak, proc.memory_info().rss)
+    elapsed = time.perf_counter() - start
+    ws.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    ws.sock.close()
+    return {"growth_mib": (peak - before) / 2**20, "before_mib": before / 2**20, "seconds": elapsed}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench patched", description=__doc__.split("\n")[0])
     parser.add_argument("--version", default="0.2.4")
@@ -220,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--subscribers", type=int, default=20)
     parser.add_argument("--gap", type=float, default=5.0, help="seconds the reconnecting subscriber is away")
     parser.add_argument("--history", type=int, default=3000, help="points per window before the gap")
+    parser.add_argument("--no-rss", action="store_true", help="skip the slow-consumer RSS part")
+    parser.add_argument("--appends", type=int, default=2500, help="text appends in the slow-consumer part")
     args = parser.parse_args(argv)
 
     from visdom_chaos.targets import TargetError, start_target
@@ -243,12 +276,21 @@ def main(argv: list[str] | None = None) -> int:
             order = [("stock", stock), ("patched", patched), ("patched", patched), ("stock", stock)]
             for i, (name, target) in enumerate(order):
                 rounds[name].append(fanout(target.url, args.subscribers, args.seconds / 2, i))
-            for name in rounds:
+            for name, target in (("stock", stock), ("patched", patched)):
                 results[name] = {"fanout": merge(rounds[name])}
+                # server-side handling time of each POST /update (broadcast to all
+                # subscribers included), from tornado's access log: less exposed to
+                # the load of the client threads on a shared machine than updates/s
+                times = sorted(float(x) for x in ACCESS_UPDATE.findall(
+                    target.log_path.read_text(errors="replace")))
+                results[name]["fanout"]["server_ms"] = statistics.median(times) if times else float("nan")
             for name, target in (("stock", stock), ("patched", patched)):
                 results[name]["reconnect"] = reconnect(
                     target.url, name == "patched", args.gap, rate_hz=20, history=args.history
                 )
+            if not args.no_rss:
+                for name, target in (("stock", stock), ("patched", patched)):
+                    results[name]["slow"] = slow_consumer(target.url, target.pid, args.appends)
         finally:
             stock.stop()
             patched.stop()
@@ -262,11 +304,21 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}")
     print(f"ratio patched/stock: updates/s x{p['fanout']['updates_per_s'] / s['fanout']['updates_per_s']:.2f}, "
           f"p99 latency x{p['fanout']['p99_ms'] / s['fanout']['p99_ms']:.2f} (lower is better)")
+    print(f"server time per POST /update (median, access log): stock {s['fanout']['server_ms']:.2f} ms, "
+          f"patched {p['fanout']['server_ms']:.2f} ms, ratio x{p['fanout']['server_ms'] / s['fanout']['server_ms']:.2f}")
     print(f"reconnect after {args.gap:.0f} s away (3 windows x {args.history} points, "
           f"{int(args.gap * 20)} updates at 20/s missed):")
     for name, r in (("stock", s["reconnect"]), ("patched", p["reconnect"])):
         print(f"  {name:8} {r['bytes']:>10} bytes  ({r['mode']})")
     print(f"ratio stock/patched bytes: x{s['reconnect']['bytes'] / max(1, p['reconnect']['bytes']):.1f}")
+    if not args.no_rss:
+        print(f"slow consumer: 1 subscriber not reading, {args.appends} text appends:")
+        for name in ("stock", "patched"):
+            r = results[name]["slow"]
+            print(f"  {name:8} server RSS {r['before_mib']:.0f} MiB -> +{r['growth_mib']:.1f} MiB "
+                  f"in {r['seconds']:.1f} s")
+        print(f"ratio stock/patched RSS growth: "
+              f"x{s['slow']['growth_mib'] / max(0.1, p['slow']['growth_mib']):.1f}")
     return 0
 
 
