@@ -83,7 +83,8 @@ def strip_level(target: Path) -> int:
 
 def _run_patch(patch: Path, target: Path, strip: int, dry_run: bool) -> subprocess.CompletedProcess:
     if shutil.which("patch"):
-        cmd = ["patch", f"-p{strip}", "--forward", "--batch", "--no-backup-if-mismatch",
+        # --fuzz=0: a patch that only applies by ignoring context lines does not apply
+        cmd = ["patch", f"-p{strip}", "--forward", "--batch", "--fuzz=0", "--no-backup-if-mismatch",
                "--reject-file=-", "-d", str(target), "-i", str(patch)]
         if dry_run:
             cmd.append("--dry-run")
