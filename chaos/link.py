@@ -34,7 +34,16 @@ from .toxics import (
     WsDuplicate,
     WsReorder,
 )
-from .wsframe import Frame, FrameError, FrameParser, FrameSkimmer, Message, MessageAssembler
+from .wsframe import (
+    CONTROL_OPS,
+    OP_CONT,
+    Frame,
+    FrameError,
+    FrameParser,
+    FrameSkimmer,
+    Message,
+    MessageAssembler,
+)
 
 if TYPE_CHECKING:
     from .proxy import Proxy
@@ -42,6 +51,7 @@ if TYPE_CHECKING:
 ANSWER_LINGER_S = 0.2  # http_fail: time for the client to read the answer before the close
 MAX_PENDING = 2 << 20  # per direction: bytes read ahead of the writer before reading pauses
 MAX_HELD_BYTES = 8 << 20  # held (delayed/reordered) WebSocket messages per direction
+MAX_ASSEMBLED = 8 << 20  # an unfinished fragmented message larger than this is passed through
 EOF = None
 
 Segment = bytes | HttpHead | Message | Frame
@@ -55,6 +65,8 @@ class Segmenter:
         self.skimmer = FrameSkimmer()
         self.parser: FrameParser | None = None
         self.asm = MessageAssembler()
+        self.assembled = 0  # bytes of the unfinished message held in `asm`
+        self.passthrough = False  # the rest of an oversized fragmented message goes through raw
 
     def feed(self, data: bytes, split_ws: bool, hold_http: bool = False) -> list[Segment]:
         out: list[Segment] = []
@@ -85,10 +97,23 @@ class Segmenter:
             self.parser = FrameParser(max_frame=16 << 20)
             data = data[k:]
         for frame in self.parser.feed(data):
+            if self.passthrough and frame.opcode == OP_CONT:
+                out.append(frame.raw)
+                self.passthrough = not frame.header.fin
+                continue
             unit = self.asm.push(frame)
             if unit is not None:
+                if not isinstance(unit, Frame) or unit.opcode not in CONTROL_OPS:
+                    self.assembled = 0
                 out.append(unit)
-        if not split and not self.parser.pending and self.asm.partial is None:
+            elif self.asm.partial is not None:
+                self.assembled += len(frame.raw)
+                if self.assembled > MAX_ASSEMBLED:
+                    # Holding a message that never ends would grow without bound: send what is
+                    # held and the rest as it comes (that message escapes the WebSocket toxics).
+                    out.append(b"".join(f.raw for f in self.asm.partial.frames))
+                    self.asm.partial, self.assembled, self.passthrough = None, 0, True
+        if not split and not self.parser.pending and self.asm.partial is None and not self.passthrough:
             self.parser = None  # back to cheap skimming, at a frame boundary
         return out
 

@@ -443,10 +443,6 @@ def test_memory_and_descriptors_back_to_baseline(proxy: Proxy, healthy: Healthy,
     assert grew < RSS_BOUND_MIB, f"proxy RSS {grew:.0f} MiB above its baseline after the fuzz run"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "chaos/wsframe.py MessageAssembler.push appends every continuation frame to self.partial.frames with no cap, "
-    "and chaos/link.py Segmenter._ws only yields a message once it is complete: with WS toxics on, an unfinished "
-    "fragmented message is held whole (64 MiB sent -> proxy RSS +70 MiB, 96 -> +101)"))
 def test_endless_fragmented_message_memory_is_bounded(proxy: Proxy, healthy: Healthy, baseline: dict) -> None:
     """A text message that never ends: 1 MiB continuation frames without FIN, 64 MiB in all."""
     s = socket.create_connection(proxy.listen, timeout=10)
