@@ -93,8 +93,10 @@ def stop_pid(pid: int, proc: subprocess.Popen | None = None, timeout: float = ST
             pass
 
 
-def wait_ready(url: str, timeout: float = READY_TIMEOUT_S, proc: subprocess.Popen | None = None) -> None:
-    """Wait until Visdom answers a cheap API call (the index page may be 403 on some tornados)."""
+def wait_ready(url: str, timeout: float = READY_TIMEOUT_S, proc: subprocess.Popen | None = None,
+               ok_statuses: tuple[int, ...] = (200,)) -> None:
+    """Wait until Visdom answers a cheap API call (the index page may be 403 on some tornados;
+    with login enabled the API answers 400/401 without the cookie, which also means "up")."""
     deadline = time.monotonic() + timeout
     last = ""
     while time.monotonic() < deadline:
@@ -102,7 +104,7 @@ def wait_ready(url: str, timeout: float = READY_TIMEOUT_S, proc: subprocess.Pope
             raise TargetError(f"Visdom exited with code {proc.returncode} before answering")
         try:
             r = requests.post(f"{url}/win_exists", json={"win": "__probe__", "eid": "main"}, timeout=2)
-            if r.status_code == 200:
+            if r.status_code in ok_statuses:
                 return
             last = f"HTTP {r.status_code}"
         except requests.RequestException as exc:
@@ -146,8 +148,9 @@ def start_built(
         log.close()
         url = f"http://127.0.0.1:{chosen}"
         target = Target(url, built.version, built.variant, chosen, proc.pid, run_dir, log_path, proc)
+        login = "-enable_login" in (extra_args or [])
         try:
-            wait_ready(url, proc=proc)
+            wait_ready(url, proc=proc, ok_statuses=(200, 400, 401) if login else (200,))
         except TargetError as exc:
             target.stop()
             last_error = exc
