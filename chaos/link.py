@@ -57,6 +57,10 @@ EOF = None
 Segment = bytes | HttpHead | Message | Frame
 
 
+def _raw(seg: Segment) -> bytes:
+    return seg if isinstance(seg, bytes) else seg.raw
+
+
 class Segmenter:
     """HTTP heads until an upgrade, then WebSocket frames (skimmed, or split when needed)."""
 
@@ -161,7 +165,8 @@ class Direction:
         self.bytes_in += len(data)
         if self.direct_ok():
             out = self.segmenter.feed(data, split_ws=False)
-            raw = out[0] if len(out) == 1 and isinstance(out[0], bytes) else b"".join(x.raw if isinstance(x, HttpHead) else x for x in out)  # type: ignore[misc]
+            # units left by a removed WebSocket toxic (parser still mid-message) go out as their bytes
+            raw = out[0] if len(out) == 1 and isinstance(out[0], bytes) else b"".join(map(_raw, out))
             if raw and not self.link.closed:
                 self.dst.write(raw)
                 self.bytes_out += len(raw)

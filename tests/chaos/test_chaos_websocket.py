@@ -144,3 +144,16 @@ def test_control_frames_pass_a_drop_everything_toxic(chaos, ws_server):
     assert op == websocket.ABNF.OPCODE_PONG and frame.data == b"are-you-there"
     ws.close()
     assert len(faults(chaos, "ws_drop")) == 4  # 3 messages + end
+
+
+def test_removing_a_ws_toxic_mid_connection_keeps_the_connection(chaos, ws_server):
+    """The parser may still hold message units when the last WebSocket toxic goes away."""
+    chaos.add_proxy("ws", ws_server.addr)
+    chaos.add_toxic("ws", "ws_drop", name="lossy", attributes={"match": {"command": "window_update"}})
+    ws = open_ws(chaos)
+    first = run(ws, 20)
+    chaos.remove_toxic("ws", "lossy")
+    second = run(ws, 20)
+    ws.close()
+    assert len(first) == 10  # half were window_update, dropped
+    assert len(second) == 20  # after the removal everything passes, on the same connection
