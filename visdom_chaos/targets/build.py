@@ -136,6 +136,8 @@ def load_built(version: str, variant: str = "stock") -> BuiltTarget | None:
         return None
     if variant == "patched" and built.digest != series_digest(version):
         return None
+    if not built.assets and importlib.util.find_spec("visdom_chaos.targets.assets") is not None:
+        return None  # built before the offline UI assets existed: build again
     return built if Path(built.python).exists() else None
 
 
