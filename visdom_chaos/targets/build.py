@@ -9,6 +9,7 @@ Layout under $VISDOM_CHAOS_CACHE/targets/:
 
 from __future__ import annotations
 
+import fcntl
 import glob
 import hashlib
 import importlib.util
@@ -17,6 +18,7 @@ import os
 import shutil
 import subprocess
 import sys
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -221,6 +223,18 @@ def _build_patched(version: str, stock: BuiltTarget, progress) -> BuiltTarget:
     )
 
 
+@contextmanager
+def _build_lock():
+    """One build at a time across processes (parallel tests, a run beside a build)."""
+    targets_dir().mkdir(parents=True, exist_ok=True)
+    with open(targets_dir() / ".build.lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def build_target(version: str, variant: str = "stock", *, force: bool = False, progress=None) -> BuiltTarget:
     """Build (or reuse) a target; idempotent unless `force`."""
     progress = progress or (lambda msg: None)
@@ -230,10 +244,18 @@ def build_target(version: str, variant: str = "stock", *, force: bool = False, p
         raise TargetError(f"unknown variant {variant!r}; supported: {', '.join(VARIANTS)}")
     if not force and (built := load_built(version, variant)) is not None:
         return built
+    with _build_lock():
+        return _build_locked(version, variant, force, progress)
+
+
+def _build_locked(version: str, variant: str, force: bool, progress) -> BuiltTarget:
+    if not force and (built := load_built(version, variant)) is not None:
+        return built  # another process built it while we waited
     if variant == "stock":
         built = _build_stock(version, progress)
     else:
-        built = _build_patched(version, build_target(version, "stock", progress=progress), progress)
+        stock = load_built(version, "stock") or _build_locked(version, "stock", False, progress)
+        built = _build_patched(version, stock, progress)
     _stamp_path(version, variant).write_text(json.dumps(asdict(built), indent=2))
     return built
 
