@@ -4,6 +4,10 @@
 and crashes offline; run_server.main() parses the same flags and skips it.
 This file is executed by path inside the target venv, so it imports nothing
 from visdom_chaos.
+
+Visdom sets tornado's debug=True, so tornado's autoreload re-executes the server
+when an imported file changes: argv[0] stays this file's path so that restart
+works as it would for `python -m visdom.server` (and loses the in-memory envs).
 """
 
 import sys
@@ -11,5 +15,5 @@ import sys
 from visdom.server.run_server import main
 
 if __name__ == "__main__":
-    sys.argv = ["visdom", *sys.argv[1:]]
+    sys.argv = [__file__, *sys.argv[1:]]
     main()
