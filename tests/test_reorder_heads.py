@@ -14,18 +14,27 @@ from visdom_chaos.journal import JournalWriter
 MS = 1_000_000
 
 
-def test_head_going_back_counts_each_older_update_once(tmp_path):
-    t0 = 1_700_000_000_000_000_000
-    (tmp_path / "run.json").write_text(json.dumps({
+T0 = 1_700_000_000_000_000_000
+
+
+def seven_acked_updates(run_dir) -> tuple[JournalWriter, int]:
+    """A run folder where src-0 sent and got acks for seqs 0..6 of window w; poll-0 is connected."""
+    (run_dir / "run.json").write_text(json.dumps({
         "scenario": "t", "target": {"version": "0.2.4", "variant": "stock", "url": None},
-        "duration_s": 1, "started_ns": t0, "status": "complete"}))
-    j = JournalWriter(tmp_path / "journal" / "clients.jsonl", "clients")
-    t = t0
+        "duration_s": 1, "started_ns": T0, "status": "complete"}))
+    j = JournalWriter(run_dir / "journal" / "clients.jsonl", "clients")
+    t = T0
     j.write("connect", "poll-0", 1, t=t, transport="polling", url="x", local_port=None, env="main")
     for seq in range(7):
         t += 10 * MS
         j.write("send", "src-0", 0, t=t, seq=seq, env="main", win="w", kind="text", op="append", bytes=1)
         j.write("ack", "src-0", 0, t=t + MS, seq=seq, env="main", win="w", ok=True, status=200, rtt_ms=1)
+    return j, t
+
+
+def test_head_going_back_counts_each_older_update_once(tmp_path):
+    t0 = T0
+    j, t = seven_acked_updates(tmp_path)
     view: list[int] = []
 
     def apply(seqs_in_view: list[int]) -> None:
@@ -54,17 +63,8 @@ def test_head_going_back_counts_each_older_update_once(tmp_path):
 
 def test_accepts_out_of_order_count_even_when_the_render_hides_them(tmp_path):
     """0.2.4 batches renders: a newest-first poll is accepted as 6, 5, 4 but rendered once."""
-    t0 = 1_700_000_000_000_000_000
-    (tmp_path / "run.json").write_text(json.dumps({
-        "scenario": "t", "target": {"version": "0.2.4", "variant": "stock", "url": None},
-        "duration_s": 1, "started_ns": t0, "status": "complete"}))
-    j = JournalWriter(tmp_path / "journal" / "clients.jsonl", "clients")
-    t = t0
-    j.write("connect", "poll-0", 1, t=t, transport="polling", url="x", local_port=None, env="main")
-    for seq in range(7):
-        t += 10 * MS
-        j.write("send", "src-0", 0, t=t, seq=seq, env="main", win="w", kind="text", op="append", bytes=1)
-        j.write("ack", "src-0", 0, t=t + MS, seq=seq, env="main", win="w", ok=True, status=200, rtt_ms=1)
+    t0 = T0
+    j, t = seven_acked_updates(tmp_path)
     for head in (0, 1, 2, 3, 6, 5, 4):  # accepted states, one batch newest-first
         t += MS
         j.write("accept", "poll-0", 1, t=t, env="main", win="w", head={"src-0": head})
