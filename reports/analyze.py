@@ -87,6 +87,10 @@ def analyze_run(run_dir: str | os.PathLike[str], config: Config | None = None) -
     # what the faults made the server throw; null where the run has no server log (external target)
     log = os.path.join(run_dir, "server.log")
     report["server"] = scan_server_log(log) if os.path.exists(log) else {"exceptions": None}
+    from reports.browser import browser_section
+
+    if (browser := browser_section(run_dir, summary, report)) is not None:
+        report["browser"] = browser
     from visdom_chaos.security.probe import load_security, report_section
 
     if (security := load_security(run_dir)) is not None:

@@ -26,7 +26,49 @@ def _img(path: Path) -> str:
     return f'<figure><img alt="{escape(path.stem)}" src="data:image/png;base64,{data}"></figure>'
 
 
-def render_html(report: dict[str, Any], pngs: list[Path]) -> str:
+def render_browser(section: dict[str, Any], run_dir: Path | None) -> str:
+    """Browser section: per browser heap, errors, the screenshot embedded; the fidelity table."""
+    e = escape
+    parts = ["<h2>Browser (real Chromium subscribers)</h2><table><tr><th>browser</th><th>JS heap MiB first / max / last"
+             "</th><th>console errors</th><th>page errors</th><th>failed requests</th><th>env re-fetches</th></tr>"]
+    for b in section.get("browsers") or []:
+        h = b.get("heap_mib") or {}
+        heap = f"{h.get('first')} / {h.get('max')} / {h.get('last')}" if h else "n/a"
+        errs = b.get("errors") or {}
+        parts.append(f"<tr><td>{e(b['id'])}</td><td>{e(heap)}</td><td class=n>{errs.get('console_error', 0)}</td>"
+                     f"<td class=n>{errs.get('page_error', 0)}</td><td class=n>{errs.get('request_failed', 0)}</td>"
+                     f"<td class=n>{b.get('env_refetches', 0)}</td></tr>")
+    parts.append("</table>")
+    for b in section.get("browsers") or []:
+        errors = (b.get("console_errors") or []) + (b.get("page_errors") or [])
+        if errors:
+            parts.append(f"<p>{e(b['id'])} errors:</p><ul>" + "".join(
+                f"<li>t={x['t_s']} s <code>{e(x['detail'][:300])}</code></li>" for x in errors) + "</ul>")
+        shot = Path(run_dir) / b["screenshot"] if run_dir is not None and b.get("screenshot") else None
+        if shot is not None and shot.is_file():
+            parts.append(f"<p>{e(b['id'])} at the end (<code>{e(b['screenshot'])}</code>):</p>" + _img(shot))
+        elif b.get("screenshot"):
+            parts.append(f"<p>{e(b['id'])} screenshot: <code>{e(b['screenshot'])}</code></p>")
+    fid = section.get("fidelity") or {}
+    if fid.get("windows"):
+        verdict = "agree" if fid.get("agree") else "DIFFER"
+        parts.append(f"<h3>Fidelity: replica vs browser — {verdict}</h3><p>Tolerance: {e(fid['tolerance']['rule'])}."
+                     "</p><table><tr><th>window</th><th>truth ids</th><th>replica final ids</th><th>replica findings"
+                     "</th><th>browser final ids</th><th>browser findings</th><th>agree</th></tr>")
+        for r in fid["windows"]:
+            def ids(side: dict[str, Any]) -> str:
+                return ", ".join(f"{s['id']} {s['final_ids']}" for s in side["subscribers"])
+            parts.append(f"<tr><td>{e(r['window'])}</td><td class=n>{r['truth_ids']}</td><td>{e(ids(r['replica']))}</td>"
+                         f"<td>{e(', '.join(r['replica']['kinds']) or 'none')}</td><td>{e(ids(r['browser']))}</td>"
+                         f"<td>{e(', '.join(r['browser']['kinds']) or 'none')}</td>"
+                         f"<td class='{'ok' if r['agree'] else 'bad'}'>{'yes' if r['agree'] else 'no'}</td></tr>")
+        parts.append("</table>")
+        if fid.get("differences"):
+            parts.append("<ul>" + "".join(f"<li>{e(d)}</li>" for d in fid["differences"]) + "</ul>")
+    return "".join(parts)
+
+
+def render_html(report: dict[str, Any], pngs: list[Path], run_dir: Path | None = None) -> str:
     t = report.get("target") or {}
     tot = report.get("totals") or {}
     mem = report.get("memory") or {}
@@ -71,6 +113,8 @@ def render_html(report: dict[str, Any], pngs: list[Path]) -> str:
                          f"<td class=n>{s.get('delivered', '')}</td>"
                          + "".join(f"<td class=n>{s['findings'].get(k, 0)}</td>" for k in FINDING_KINDS) + "</tr>")
         parts.append("</table>")
+    if report.get("browser"):
+        parts.append(render_browser(report["browser"], run_dir))
     faults = report.get("faults") or []
     if faults:
         parts.append("<h2>Injected faults</h2><ul>" + "".join(
@@ -84,5 +128,5 @@ def render_html(report: dict[str, Any], pngs: list[Path]) -> str:
 
 def write_html(run_dir: str | os.PathLike[str], report: dict[str, Any], pngs: list[Path]) -> Path:
     path = Path(run_dir) / "report.html"
-    path.write_text(render_html(report, pngs), encoding="utf-8")
+    path.write_text(render_html(report, pngs, Path(run_dir)), encoding="utf-8")
     return path

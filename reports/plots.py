@@ -179,14 +179,48 @@ def plot_findings(report: dict[str, Any]) -> Figure:
     return fig
 
 
+def plot_browser_heap(report: dict[str, Any]) -> Figure:
+    """JS heap (used) of each real browser over time, DOM nodes on a second axis."""
+    fig, ax = plt.subplots(figsize=(12, 4.2), dpi=DPI)
+    browsers = (report.get("browser") or {}).get("browsers") or []
+    ax2 = ax.twinx()
+    drawn = False
+    for i, b in enumerate(browsers):
+        pts = [s for s in b.get("samples") or [] if s[1] is not None]
+        if not pts:
+            continue
+        color = plt.get_cmap("tab10")(i % 10)
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], color=color, lw=1.5, label=f"{b['id']} JS heap (MiB)")
+        ax2.plot([p[0] for p in pts], [p[3] or 0 for p in pts], color=color, lw=0.8, ls=":",
+                 label=f"{b['id']} DOM nodes")
+        drawn = True
+    if not drawn:
+        _empty(ax, "no browser samples")
+    _faults(ax, report)
+    ax.set_title("Real browsers: JS heap used over time (CDP Performance.getMetrics)")
+    ax.set_xlabel("time since start (s)")
+    ax.set_ylabel("JS heap used (MiB)")
+    ax.set_ylim(bottom=0)
+    ax2.set_ylabel("DOM nodes")
+    ax2.set_ylim(bottom=0)
+    h1, l1 = ax.get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    _legend(ax, h1 + h2, l1 + l2)
+    fig.tight_layout()
+    return fig
+
+
 PLOTS = {"rss": plot_rss, "latency": plot_latency, "timeline": plot_timeline, "findings": plot_findings}
+OPTIONAL_PLOTS = {"browser_heap": (plot_browser_heap, lambda r: bool(r.get("browser")))}
 
 
 def write_plots(run_dir: str | os.PathLike[str], report: dict[str, Any]) -> list[Path]:
     out_dir = Path(run_dir) / "plots"
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, fn in PLOTS.items():
+    plots = dict(PLOTS)
+    plots.update({name: fn for name, (fn, wanted) in OPTIONAL_PLOTS.items() if wanted(report)})
+    for name, fn in plots.items():
         fig = fn(report)
         path = out_dir / f"{name}.png"
         fig.savefig(path)

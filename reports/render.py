@@ -131,6 +131,10 @@ def render_markdown(report: dict[str, Any], plots: list[str] | None = None) -> s
         if len(faults) > 30:
             lines.append(f"- … {len(faults) - 30} more in report.json")
         lines.append("")
+    if report.get("browser"):
+        from reports.browser import render_markdown as browser_markdown
+
+        lines += browser_markdown(report["browser"])
     if plots:
         lines += ["## Plots", ""] + [f"![{Path(p).stem}]({p})" for p in plots] + [""]
     notes = report.get("notes") or []

@@ -54,6 +54,15 @@ class TargetDied(RuntimeError):
     pass
 
 
+class BrowserStartError(RuntimeError):
+    """A Chromium subscriber could not start (no chromium, no Playwright, page did not load)."""
+
+
+def _sid(s) -> str | None:
+    """The session id a subscriber registered with (replica subscribers keep it in the replica)."""
+    return getattr(s, "sid", None) or getattr(getattr(s, "replica", None), "sid", None)
+
+
 def new_run_dir(out: Path | None, scenario: str, root: Path = Path("reports")) -> Path:
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
@@ -123,6 +132,7 @@ class Experiment:
                 "sources": [asdict(s) for s in sc.sources],
                 "websocket_subscribers": sc.websocket_subscribers,
                 "polling_subscribers": sc.polling_subscribers,
+                "browsers": sc.browsers,
                 "polling_frontend": sc.polling_frontend,
                 "via_proxy": sc.via_proxy,
                 "behaviours": [asdict(b) for b in sc.behaviours],
@@ -209,10 +219,40 @@ class Experiment:
             self.subscribers.append(PollingSubscriber(url, f"poll-{i}", self.clients, **kw))
         for s in self.subscribers:
             s.start()
+        self.start_browsers(url)
         # Wait (bounded) until each has registered, so no subscriber starts mid-stream by accident.
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not all(s.replica.sid for s in self.subscribers):
+        while time.monotonic() < deadline and not all(_sid(s) for s in self.subscribers):
             time.sleep(0.05)
+
+    def start_browsers(self, url: str) -> None:
+        """Real Chromium tabs (`browser-<i>`) beside the replica subscribers, through the same URL.
+
+        They join `self.subscribers`, so behaviours, quiescence, progress and the final
+        views treat them like the others. Started in parallel: a launch takes seconds.
+        """
+        if self.sc.browsers <= 0:
+            return
+        from visdom_chaos.wire.browser import BrowserError, BrowserSubscriber
+
+        tabs = [BrowserSubscriber(url, f"browser-{i}", self.clients, run_dir=self.run_dir, sample_interval_s=1.0)
+                for i in range(self.sc.browsers)]
+        errors: list[str] = []
+
+        def start(tab: BrowserSubscriber) -> None:
+            try:
+                tab.start()
+            except BrowserError as exc:
+                errors.append(str(exc))
+
+        threads = [threading.Thread(target=start, args=(tab,), daemon=True) for tab in tabs]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(timeout=tabs[0].load_timeout_s + 45)
+        self.subscribers.extend(tabs)  # also the failed ones: stop() is safe on them
+        if errors:
+            raise BrowserStartError("; ".join(errors))
 
     def _source_loop(self, src: TrainingSource, spec: SourceSpec, deadline: float) -> None:
         interval = 1.0 / spec.rate_hz if spec.rate_hz > 0 else 0.0
@@ -358,7 +398,7 @@ class Experiment:
             except KeyboardInterrupt:
                 status = "interrupted"
                 self.phase("interrupted")
-            except (TargetError, ProxyError, TargetDied) as exc:
+            except (TargetError, ProxyError, TargetDied, BrowserStartError) as exc:
                 status, self.meta["error"] = "failed", str(exc)
             except Exception as exc:
                 status, self.meta["error"] = "failed", f"{type(exc).__name__}: {exc}"

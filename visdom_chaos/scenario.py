@@ -56,6 +56,7 @@ class Scenario:
     sources: list[SourceSpec] = field(default_factory=lambda: [SourceSpec("line"), SourceSpec("text")])
     websocket_subscribers: int = 4
     polling_subscribers: int = 1
+    browsers: int = 0  # real Chromium subscribers (visdom_chaos.wire.browser), ids browser-0, browser-1…
     polling_frontend: bool = False
     via_proxy: bool = False
     behaviours: list[Behaviour] = field(default_factory=list)
@@ -161,7 +162,7 @@ def parse_scenario(text: str, path: Path | str = "<scenario>") -> Scenario:
             if not isinstance(value, list) or not value:
                 raise _fail(path, loc.line_of(key, "load"), "load.sources", "expected a non-empty list of tables")
             sc.sources = [_source(s, i, path, loc) for i, s in enumerate(value)]
-        elif key in ("websocket_subscribers", "polling_subscribers"):
+        elif key in ("websocket_subscribers", "polling_subscribers", "browsers"):
             setattr(sc, key, check("load", key, lambda v: int(_number(v, integer=True)), value))
         elif key in ("polling_frontend", "via_proxy"):
             if not isinstance(value, bool):

@@ -26,6 +26,8 @@ def register(sub) -> None:
     p.add_argument("--duration", type=float, help="seconds of load (default: the scenario's)")
     p.add_argument("--out", type=Path, help="run folder (default reports/runs/<time>-<scenario>)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--browsers", type=int, metavar="N",
+                   help="add N real Chromium subscribers (browser-0…; default: the scenario's [load] browsers)")
     p.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --target URL")
     p.set_defaults(func=_run)
 
@@ -57,8 +59,14 @@ def check_target(target: str, allow_remote: bool) -> None:
 
 def options_from_args(args) -> RunOptions:
     check_target(args.target, args.allow_remote)
+    scenario = resolve_scenario(args.scenario, args.duration)
+    browsers = getattr(args, "browsers", None)
+    if browsers is not None:
+        if browsers < 0:
+            raise UserError("--browsers must be >= 0")
+        scenario = dataclasses.replace(scenario, browsers=browsers)
     return RunOptions(
-        scenario=resolve_scenario(args.scenario, args.duration), target=args.target,
+        scenario=scenario, target=args.target,
         variant=args.variant, out=args.out, seed=args.seed, allow_remote=args.allow_remote,
     )
 

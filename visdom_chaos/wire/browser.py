@@ -47,6 +47,10 @@ CHROMIUM_ARGS = [
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 CALL_TIMEOUT_S = 60.0
 PUMP_MS = 50  # how often the worker returns to its queue and heap sampling
+# The UI POSTs /env/<id> right after `register` (twice on 0.2.4: the register handler and
+# the first componentDidUpdate); a POST later than this after register is a re-fetch
+# (0.2.4: hash mismatch, 0.3.0: version gap), journalled as `resync` reason `env_request`.
+ENV_FETCH_GRACE_S = 2.0
 
 # One entry per grid pane. The window id is the React key of the grid item (the DOM
 # carries no other trace of it): React 16 hangs the fiber on the element.
@@ -156,8 +160,11 @@ class BrowserSubscriber:
         self.samples: list[dict[str, float]] = []
         self.received = 0  # WebSocket frames received, all connections
         self.sid: str | None = None  # from the last `register` message
+        self._registered_at = 0.0  # monotonic time of the last `register` message
+        self.env_refetches = 0  # POST /env/ re-fetches after the initial ones
         self._final_written = False
         self.screenshot_path: Path | None = None
+        self.unsupported: list[str] = []  # scripted behaviours a page cannot act out
         self._queue: queue.Queue[tuple[Callable[[], Any], Future]] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -221,6 +228,31 @@ class BrowserSubscriber:
         if before == "offline":
             self.journal.write("resync", self.client_id, self.conn, reason="reconnect", env=self.env)
         return before
+
+    # Scripted behaviours (visdom_chaos.behaviours) a real page can act out. The page
+    # owns its socket, so a drop is what the user can do: the navbar badge (a clean close).
+    def reconnect(self) -> None:
+        """Go offline and back online with the navbar badge: a new socket, env re-fetched."""
+        if self.click_online_badge() == "online":
+            time.sleep(0.1)
+            self.click_online_badge()
+
+    def drop(self, abrupt: bool = True) -> None:
+        """Go offline with the navbar badge (the UI closes its socket cleanly; `abrupt` cannot
+        be honoured from inside the page). A later reconnect() brings it back."""
+        self._disc_reason = "clean"
+        if self.click_online_badge() != "online":
+            self._disc_reason = ""
+
+    def stall(self, seconds: float) -> None:
+        """A page cannot be made to stop reading its socket: recorded, not acted out."""
+        self.unsupported.append(f"stall {seconds:g} s")
+
+    def switch_env(self, env: str) -> None:
+        """Open another env's page (a navigation: the socket closes, a new one opens)."""
+        self.env = env
+        self.page_url = f"{self.base_url}/env/{quote(env, safe='')}"
+        self._call(lambda: self._navigate("switch_env"))
 
     def evaluate(self, expression: str) -> Any:
         """Run JavaScript in the page (diagnostics, fault injection in tests)."""
@@ -343,6 +375,15 @@ class BrowserSubscriber:
         page.reload(wait_until="load", timeout=self.load_timeout_s * 1000)
         self._wait_socket(page, before)
 
+    def _navigate(self, reason: str) -> None:
+        before = self._opened_upto
+        self._disc_reason = reason
+        self._final_written = False
+        self._journal_disconnect(reason)
+        self.journal.write("resync", self.client_id, self.conn, reason=reason, env=self.env)
+        self._page.goto(self.page_url, wait_until="load", timeout=self.load_timeout_s * 1000)
+        self._wait_socket(self._page, before)
+
     def _read_panes(self) -> list[tuple[str, list[EventId]]]:
         panes = self._page.evaluate(PANES_JS)
         return [(str(p["win"]), pane_ids(p)) for p in panes]
@@ -405,8 +446,14 @@ class BrowserSubscriber:
                 status = resp.status if resp else None
             except Exception:
                 status = None
-        entry = {"url": request.url, "status": status, "failure": failure}
+        method = getattr(request, "method", "GET")
+        entry = {"url": request.url, "method": method, "status": status, "failure": failure}
         self.requests.append(entry)
+        path = urlsplit(request.url).path
+        if (method == "POST" and ("/env/" in path or "/compare/" in path) and self._registered_at
+                and time.monotonic() - self._registered_at > ENV_FETCH_GRACE_S):
+            self.env_refetches += 1
+            self.journal.write("resync", self.client_id, self.conn, reason="env_request", env=self.env)
         if "/socket_wrap" in request.url and (failure or (status or 0) >= 400):
             self._journal_disconnect("error", detail=f"poll failed: {failure or status}")
         elif "/socket_wrap" in request.url and status == 200 and not self._open_conns:
@@ -462,6 +509,7 @@ class BrowserSubscriber:
         command = msg.get("command", "?")
         if command == "register":
             self.sid = msg.get("data")
+            self._registered_at = time.monotonic()
             self.journal.write("register", self.client_id, conn, sid=self.sid)
         if self.record_frames:
             self.journal.write("recv", self.client_id, conn, command=command, bytes=len(payload),
@@ -474,7 +522,7 @@ class BrowserSubscriber:
             if c not in self._open_conns:
                 continue
             self._open_conns.discard(c)
-            fields: dict[str, Any] = {"reason": reason, "clean": reason in ("clean", "refresh", "end")}
+            fields: dict[str, Any] = {"reason": reason, "clean": reason in ("clean", "refresh", "end", "switch_env")}
             if detail:
                 fields["detail"] = detail[:300]
             self.journal.write("disconnect", self.client_id, c, **fields)

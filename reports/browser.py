@@ -1,0 +1,181 @@
+"""The report's `browser` section: real Chromium subscribers (visdom_chaos.wire.browser).
+
+Per browser: JS heap over time (`browser_sample`), console errors and uncaught page
+errors (`protocol_error` kinds `console_error` / `page_error`), failed requests, env
+re-fetches and the screenshot path. And `fidelity`: per window, the replica
+subscribers' final views and findings next to the browsers'.
+
+Fidelity tolerance (also in docs/browser.md). A window *agrees* when
+  1. the same finding kinds (missing, duplicate, stale) occur on both sides, and
+  2. every subscriber's final view on each side is within TOLERANCE_IDS ids of the
+     server truth (symmetric difference), i.e. both sides end showing the truth.
+TOLERANCE_IDS is 0: final views are taken at quiescence (no message to any subscriber
+for 1.5 s) after the truth was read, so nothing is in flight and an exact match is
+what a correct client shows. Any disagreement is listed with the side that differs
+from the truth; it is not averaged away.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from reports.summary import Summary
+from visdom_chaos.journal import journal_files, read_journal
+
+TOLERANCE_IDS = 0
+FIDELITY_KINDS = ("missing", "duplicate", "stale")
+ERROR_KINDS = ("console_error", "page_error", "request_failed", "offsite_request", "browser_error", "undecodable")
+MAX_ERRORS = 20
+
+
+def _s(t: int, t0: int) -> float:
+    return round((t - t0) / 1e9, 3)
+
+
+def _key(env: Any, win: Any) -> str:
+    return f"{env}/{win}" if env else str(win)
+
+
+def browser_section(run_dir: str | os.PathLike[str], summary: Summary, report: dict[str, Any]) -> dict[str, Any] | None:
+    """The `browser` section, or None when the run had no browser subscriber."""
+    subs = report.get("subscribers") or []
+    browsers = sorted(s["id"] for s in subs if s.get("transport") == "browser")
+    if not browsers:
+        return None
+    replicas = sorted(s["id"] for s in subs if s.get("transport") in ("websocket", "polling"))
+    t0 = summary.t0 or 0
+    per: dict[str, dict[str, Any]] = {
+        b: {"id": b, "samples": [], "errors": {k: 0 for k in ERROR_KINDS}, "console_errors": [],
+            "page_errors": [], "env_refetches": 0, "screenshot": None}
+        for b in browsers
+    }
+    finals: dict[str, dict[str, list[tuple[str, int]]]] = {}  # client -> window -> ids
+    truth: dict[str, list[tuple[str, int]]] = {}
+    for path in journal_files(run_dir):
+        for rec in read_journal(path, strict_header=False):
+            typ, client = rec.get("type"), rec.get("client")
+            if typ == "truth":
+                truth[_key(rec.get("env"), rec.get("win"))] = [(i[0], i[1]) for i in rec.get("ids") or []]
+            elif typ == "view" and rec.get("final"):
+                finals.setdefault(client, {})[_key(rec.get("env"), rec.get("win"))] = [
+                    (i[0], i[1]) for i in rec.get("ids") or []]
+            elif client not in per:
+                continue
+            elif typ == "browser_sample":
+                per[client]["samples"].append([_s(rec["t"], t0), rec.get("js_heap_mib"), rec.get("js_heap_total_mib"),
+                                               rec.get("nodes"), rec.get("listeners")])
+            elif typ == "protocol_error":
+                kind = str(rec.get("kind"))
+                b = per[client]
+                b["errors"][kind] = b["errors"].get(kind, 0) + 1
+                if kind in ("console_error", "page_error") and len(b[kind + "s"]) < MAX_ERRORS:
+                    b[kind + "s"].append({"t_s": _s(rec["t"], t0), "detail": str(rec.get("detail"))[:500]})
+            elif typ == "resync" and rec.get("reason") == "env_request":
+                per[client]["env_refetches"] += 1
+    for b, entry in per.items():
+        shot = Path(run_dir) / "screenshots" / f"{b}.png"
+        entry["screenshot"] = str(shot.relative_to(run_dir)) if shot.is_file() else None
+        heap = [s[1] for s in entry["samples"] if s[1] is not None]
+        entry["heap_mib"] = ({"first": heap[0], "max": max(heap), "last": heap[-1], "samples": len(heap)}
+                             if heap else None)
+    return {"browsers": [per[b] for b in browsers],
+            "fidelity": fidelity(summary, finals, truth, replicas, browsers)}
+
+
+def _findings_by_window(summary: Summary) -> dict[tuple[str, str], dict[str, int]]:
+    """(client, window key) -> {kind: ids} for the id findings (distinct ids per kind)."""
+    out: dict[tuple[str, str], dict[str, int]] = {}
+    for g in summary.groups.values():
+        if g.kind not in FIDELITY_KINDS or not g.win:
+            continue
+        row = out.setdefault((g.client, _key(g.env, g.win)), dict.fromkeys(FIDELITY_KINDS, 0))
+        row[g.kind] += g.count() if g.ids else g.observations
+    return out
+
+
+def _side(clients: list[str], win: str, finals: dict, truth_ids: list | None,
+          found: dict[tuple[str, str], dict[str, int]]) -> dict[str, Any]:
+    subs = []
+    for c in clients:
+        view = finals.get(c, {}).get(win)
+        row = found.get((c, win), dict.fromkeys(FIDELITY_KINDS, 0))
+        entry: dict[str, Any] = {"id": c, "final_ids": None if view is None else len(view), "findings": row}
+        if view is not None and truth_ids is not None:
+            held, want = set(view), set(truth_ids)
+            entry["absent"] = len(want - held)
+            entry["extra"] = len(held - want)
+            entry["equal_truth"] = view == truth_ids
+            entry["off_by"] = len(want ^ held) + (len(view) - len(held))  # ids different or repeated
+        subs.append(entry)
+    kinds = sorted({k for s in subs for k, n in s["findings"].items() if n})
+    return {"subscribers": subs, "kinds": kinds}
+
+
+def fidelity(summary: Summary, finals: dict, truth: dict, replicas: list[str], browsers: list[str]) -> dict[str, Any]:
+    found = _findings_by_window(summary)
+    windows = sorted(set(truth) | {w for c in replicas + browsers for w in finals.get(c, {})})
+    rows, differences = [], []
+    for win in windows:
+        t = truth.get(win)
+        rep = _side(replicas, win, finals, t, found)
+        bro = _side(browsers, win, finals, t, found)
+        reasons = []
+        if rep["kinds"] != bro["kinds"]:
+            reasons.append(f"findings differ: replica {rep['kinds'] or 'none'}, browser {bro['kinds'] or 'none'}")
+        for side, name in ((rep, "replica"), (bro, "browser")):
+            for s in side["subscribers"]:
+                if s["final_ids"] is None:
+                    reasons.append(f"{name} {s['id']} has no final view")
+                elif s.get("off_by", 0) > TOLERANCE_IDS:
+                    reasons.append(f"{name} {s['id']} ends {s['off_by']} id(s) off the truth "
+                                   f"({s['absent']} absent, {s['extra']} extra)")
+        agree = not reasons
+        rows.append({"window": win, "truth_ids": None if t is None else len(t), "replica": rep, "browser": bro,
+                     "agree": agree, "differences": reasons})
+        differences += [f"{win}: {r}" for r in reasons]
+    return {
+        "tolerance": {"ids_per_subscriber": TOLERANCE_IDS, "kinds": list(FIDELITY_KINDS),
+                      "rule": "same finding kinds on both sides and every final view within "
+                              f"{TOLERANCE_IDS} ids of the server truth"},
+        "replica_subscribers": replicas, "browser_subscribers": browsers,
+        "windows": rows, "agree": all(r["agree"] for r in rows) if rows else None,
+        "differences": differences,
+    }
+
+
+def render_markdown(section: dict[str, Any]) -> list[str]:
+    lines = ["## Browser (real Chromium subscribers)", "",
+             "| browser | JS heap MiB first / max / last | samples | console errors | page errors | failed requests "
+             "| env re-fetches | screenshot |", "|---|---|---:|---:|---:|---:|---:|---|"]
+    for b in section.get("browsers") or []:
+        h = b.get("heap_mib") or {}
+        heap = f"{h.get('first')} / {h.get('max')} / {h.get('last')}" if h else "n/a"
+        shot = f"[{b['screenshot']}]({b['screenshot']})" if b.get("screenshot") else "none"
+        lines.append(f"| {b['id']} | {heap} | {h.get('samples', 0)} | {b['errors'].get('console_error', 0)} | "
+                     f"{b['errors'].get('page_error', 0)} | {b['errors'].get('request_failed', 0)} | "
+                     f"{b.get('env_refetches', 0)} | {shot} |")
+    lines.append("")
+    for b in section.get("browsers") or []:
+        for kind in ("console_errors", "page_errors"):
+            for err in b.get(kind) or []:
+                detail = err["detail"][:200].replace("`", "'")
+                lines.append(f"- {b['id']} {kind[:-1].replace('_', ' ')} at t={err['t_s']} s: `{detail}`")
+    fid = section.get("fidelity") or {}
+    if fid.get("windows"):
+        verdict = "agree" if fid.get("agree") else "**differ**"
+        lines += ["", f"### Fidelity: replica vs browser ({verdict})", "",
+                  f"Tolerance: {fid['tolerance']['rule']}.", "",
+                  "| window | truth ids | replica final ids | replica findings | browser final ids | "
+                  "browser findings | agree |", "|---|---:|---|---|---|---|---|"]
+        for r in fid["windows"]:
+            def ids(side: dict[str, Any]) -> str:
+                return ", ".join(f"{s['id']} {s['final_ids']}" for s in side["subscribers"])
+            lines.append(f"| {r['window']} | {r['truth_ids']} | {ids(r['replica'])} | "
+                         f"{', '.join(r['replica']['kinds']) or 'none'} | {ids(r['browser'])} | "
+                         f"{', '.join(r['browser']['kinds']) or 'none'} | {'yes' if r['agree'] else '**no**'} |")
+        for d in fid.get("differences") or []:
+            lines.append(f"- {d}")
+    lines.append("")
+    return lines
