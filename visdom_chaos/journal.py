@@ -35,6 +35,7 @@ RECORD_TYPES = frozenset(
         "fault",
         "proxy_conn",
         "sample",
+        "browser_sample",
         "truth",
         "phase",
     }
