@@ -13,7 +13,11 @@ answer it (SendSocket) or pass it to the stock tab. Mirrors the JS:
 - a snapshot's stamped `reload`/`layout` set eid/seq/epoch;
 - `window_update`/`close` with seq <= last are dropped (already applied), a
   seq jump (> last + 1) sends a resume from the last seq and drops the message
-  (the replay brings it), messages before the `resumed` reply are dropped.
+  (the replay brings it), messages before the `resumed` reply are dropped;
+- after a full `window` for W, W's `window_update`/`close` messages are held
+  for HOLD_S and then passed in order (0.2.4 renders a new pane in a 100 ms
+  batch and retries earlier updates every 100 ms: without the hold, a later
+  update overtakes them, a hash mismatch and an env reload).
 
 A page refresh (`reset()`) reloads the shim too: its state starts empty.
 """
@@ -26,6 +30,13 @@ from .base import Replica
 from .effects import Effect, SendSocket
 from .jsvalue import JSParseError
 
+HOLD_S = 0.15  # visdom-resume.js HOLD_MS
+
+
+def _window_of(cmd: dict[str, Any]) -> Any:
+    return {"window": cmd.get("id"), "window_update": cmd.get("win"),
+            "close": cmd.get("data")}.get(cmd.get("command"))
+
 
 class PatchedShim:
     """Mixin over a stock replica class; see the module docstring."""
@@ -37,6 +48,8 @@ class PatchedShim:
         self.resume_state: dict[str, Any] = {"sid": None, "eid": None, "seq": None, "epoch": None}
         self._resuming = False
         self._shim_windows: set[str] = set()
+        self._holds: dict[Any, list[dict[str, Any]]] = {}  # win -> held messages, in order
+        self._hold_due: dict[Any, float] = {}
         self.resumes_sent = 0
 
     def handle(self, raw: str | bytes | dict[str, Any], now: float) -> list[Effect]:
@@ -49,10 +62,41 @@ class PatchedShim:
         effects: list[Effect] = []
         passed: list[dict[str, Any]] = []
         effects += self._shim(cmd, passed)
-        if not passed:
-            return self.tick(now) + effects  # type: ignore[attr-defined]
+        effects = self.tick(now) + effects  # type: ignore[attr-defined]
         for msg in passed:
-            effects += super().handle(msg, now)  # type: ignore[misc]
+            effects += self._deliver_held(msg)
+        return effects
+
+    def _deliver_held(self, msg: dict[str, Any]) -> list[Effect]:
+        win = _window_of(msg)
+        held = self._holds.get(win) if win is not None else None
+        if held is not None and (msg.get("command") != "window" or held):
+            held.append(msg)  # W's order stays behind the held ones
+            return []
+        effects = self._dispatch(msg)  # type: ignore[attr-defined]
+        if msg.get("command") == "window":
+            self._hold(win)
+        return effects
+
+    def _hold(self, win: Any) -> None:
+        self._holds.setdefault(win, [])
+        due = round(self._now + HOLD_S, 6)  # type: ignore[attr-defined]
+        self._hold_due[win] = due  # a newer window restarts the hold (clearTimeout)
+        self._set_timeout(HOLD_S, self._release, win, due)  # type: ignore[attr-defined]
+
+    def _release(self, win: Any, due: float) -> list[Effect]:
+        if self._hold_due.get(win) != due:
+            return []  # superseded by a later hold of the same window
+        queue = self._holds.pop(win, [])
+        self._hold_due.pop(win, None)
+        effects: list[Effect] = []
+        while queue:
+            msg = queue.pop(0)
+            effects += self._dispatch(msg)  # type: ignore[attr-defined]
+            if msg.get("command") == "window":
+                self._hold(win)
+                self._holds[win] = queue  # the rest waits for this one
+                break
         return effects
 
     def _resume_message(self) -> SendSocket:
