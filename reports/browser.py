@@ -113,6 +113,21 @@ def _side(clients: list[str], win: str, finals: dict, truth_ids: list | None,
     return {"subscribers": subs, "kinds": kinds}
 
 
+def _reloads(summary: Summary, replicas: list[str], browsers: list[str]) -> dict[str, Any]:
+    """Full env reloads per subscriber (env-wide, not per window). Sides agree when reloads
+    occur on both or on neither; the counts are shown, not compared (see docs/browser.md)."""
+    n: dict[str, int] = {}
+    for g in summary.groups.values():
+        if g.kind == "reload":
+            n[g.client] = n.get(g.client, 0) + g.observations
+    rep = {c: n.get(c, 0) for c in replicas}
+    bro = {c: n.get(c, 0) for c in browsers}
+    agree = (not replicas or not browsers) or (any(rep.values()) == any(bro.values()))
+    text = (f"replica {', '.join(f'{c} {v}' for c, v in rep.items()) or 'none'}; "
+            f"browser {', '.join(f'{c} {v}' for c, v in bro.items())}")
+    return {"replica": rep, "browser": bro, "agree": agree, "summary": text}
+
+
 def fidelity(summary: Summary, finals: dict, truth: dict, replicas: list[str], browsers: list[str]) -> dict[str, Any]:
     found = _findings_by_window(summary)
     windows = sorted(set(truth) | {w for c in replicas + browsers for w in finals.get(c, {})})
@@ -135,12 +150,16 @@ def fidelity(summary: Summary, finals: dict, truth: dict, replicas: list[str], b
         rows.append({"window": win, "truth_ids": None if t is None else len(t), "replica": rep, "browser": bro,
                      "agree": agree, "differences": reasons})
         differences += [f"{win}: {r}" for r in reasons]
+    reloads = _reloads(summary, replicas, browsers)
+    if not reloads["agree"]:
+        differences.append(f"reloads: {reloads['summary']}")
     return {
+        "reloads": reloads,
         "tolerance": {"ids_per_subscriber": TOLERANCE_IDS, "kinds": list(FIDELITY_KINDS),
                       "rule": "same finding kinds on both sides and every final view within "
                               f"{TOLERANCE_IDS} ids of the server truth"},
         "replica_subscribers": replicas, "browser_subscribers": browsers,
-        "windows": rows, "agree": all(r["agree"] for r in rows) if rows else None,
+        "windows": rows, "agree": (all(r["agree"] for r in rows) and reloads["agree"]) if rows else None,
         "differences": differences,
     }
 
@@ -175,6 +194,9 @@ def render_markdown(section: dict[str, Any]) -> list[str]:
             lines.append(f"| {r['window']} | {r['truth_ids']} | {ids(r['replica'])} | "
                          f"{', '.join(r['replica']['kinds']) or 'none'} | {ids(r['browser'])} | "
                          f"{', '.join(r['browser']['kinds']) or 'none'} | {'yes' if r['agree'] else '**no**'} |")
+        if fid.get("reloads"):
+            lines += ["", f"Full env reloads per subscriber (env-wide): {fid['reloads']['summary']}"
+                      f" — {'both sides or neither' if fid['reloads']['agree'] else '**only one side**'}.", ""]
         for d in fid.get("differences") or []:
             lines.append(f"- {d}")
     lines.append("")

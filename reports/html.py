@@ -63,6 +63,8 @@ def render_browser(section: dict[str, Any], run_dir: Path | None) -> str:
                          f"<td>{e(', '.join(r['browser']['kinds']) or 'none')}</td>"
                          f"<td class='{'ok' if r['agree'] else 'bad'}'>{'yes' if r['agree'] else 'no'}</td></tr>")
         parts.append("</table>")
+        if fid.get("reloads"):
+            parts.append(f"<p>Full env reloads per subscriber (env-wide): {e(fid['reloads']['summary'])}.</p>")
         if fid.get("differences"):
             parts.append("<ul>" + "".join(f"<li>{e(d)}</li>" for d in fid["differences"]) + "</ul>")
     return "".join(parts)

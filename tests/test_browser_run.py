@@ -1,0 +1,114 @@
+"""`visdom-chaos run --browsers N`: real Chromium subscribers in an experiment, and the report's
+browser section (heap over time, errors, screenshots, fidelity table)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from test_browser_index import built_target  # tests/ is on sys.path (rootdir, no package)
+
+from visdom_chaos.cli import UserError
+from visdom_chaos.commands.run import options_from_args
+from visdom_chaos.journal import read_journal
+from visdom_chaos.scenario import ScenarioError, parse_scenario
+
+ROOT = Path(__file__).resolve().parents[1]
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _args(**kw) -> argparse.Namespace:
+    base = {"scenario": "refresh-during-training", "target": "0.2.4", "variant": "stock", "duration": None,
+            "out": None, "seed": 0, "allow_remote": False, "browsers": None}
+    base.update(kw)
+    return argparse.Namespace(**base)
+
+
+def test_browsers_option_and_scenario_field() -> None:
+    assert options_from_args(_args()).scenario.browsers == 0  # the catalogue scenario has none
+    assert options_from_args(_args(browsers=2)).scenario.browsers == 2
+    with pytest.raises(UserError, match="--browsers"):
+        options_from_args(_args(browsers=-1))
+    text = 'description = "d"\n[load]\nbrowsers = 3\n'
+    assert parse_scenario(text).browsers == 3
+    for bad in ("-1", '"two"', "1.5", "true"):
+        with pytest.raises(ScenarioError, match=r"<scenario>:3: field 'load.browsers'"):
+            parse_scenario(f'description = "d"\n[load]\nbrowsers = {bad}\n')
+
+
+@pytest.mark.browser
+@pytest.mark.visdom
+@pytest.mark.slow
+def test_run_refresh_during_training_with_two_browsers(tmp_path: Path) -> None:
+    built_target("0.2.4")  # skips without chromium; builds the target (with UI assets) once
+    out = tmp_path / "run"
+    env = {**os.environ, "VISDOM_CHAOS_CACHE": os.environ.get("VISDOM_CHAOS_CACHE", str(ROOT / ".cache"))}
+    proc = subprocess.run(
+        [sys.executable, "-m", "visdom_chaos", "run", "--scenario", "refresh-during-training", "--browsers", "2",
+         "--duration", "5", "--out", str(out)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=150,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    report = json.loads((out / "report.json").read_text())
+    transports = {s["id"]: s["transport"] for s in report["subscribers"]}
+    assert transports["browser-0"] == transports["browser-1"] == "browser"
+    assert transports["ws-0"] == "websocket" and transports["poll-0"] == "polling"
+
+    section = report["browser"]
+    assert [b["id"] for b in section["browsers"]] == ["browser-0", "browser-1"]
+    for b in section["browsers"]:
+        assert len(b["samples"]) >= 3, b["samples"]  # one per second over a >5 s run
+        assert 1.0 < b["heap_mib"]["first"] <= b["heap_mib"]["max"] < 500
+        assert b["errors"]["page_error"] == 0 and b["errors"]["offsite_request"] == 0
+        assert b["screenshot"] == f"screenshots/{b['id']}.png"
+        assert (out / b["screenshot"]).read_bytes()[:8] == PNG
+    # The browsers are analysed like the replicas: final views of every window vs the truth.
+    fid = section["fidelity"]
+    windows = {r["window"] for r in fid["windows"]}
+    assert windows == {"main/vc_line_src-0", "main/vc_scatter_src-1", "main/vc_text_src-2"}, windows
+    for r in fid["windows"]:
+        assert {s["id"] for s in r["browser"]["subscribers"]} == {"browser-0", "browser-1"}
+        assert all(s["final_ids"] is not None for s in r["browser"]["subscribers"]), r
+    views = [r for r in read_journal(out / "journal" / "clients.jsonl")
+             if r["type"] == "view" and r["client"].startswith("browser-") and r["final"]]
+    assert {(r["client"], r["win"]) for r in views} == {(b, w.split("/")[1]) for b in ("browser-0", "browser-1")
+                                                        for w in windows}
+
+    heap_png = out / "plots" / "browser_heap.png"
+    assert heap_png.read_bytes()[:8] == PNG and heap_png.stat().st_size > 10_000
+    md = (out / "report.md").read_text()
+    assert "## Browser (real Chromium subscribers)" in md and "plots/browser_heap.png" in md
+    assert "screenshots/browser-0.png" in md and "### Fidelity: replica vs browser" in md
+    html = (out / "report.html").read_text()
+    assert "Browser (real Chromium subscribers)" in html and "Fidelity: replica vs browser" in html
+    # plots (rss, latency, timeline, findings, browser_heap) + the two screenshots, embedded
+    assert html.count("data:image/png;base64,") == 7
+
+
+@pytest.mark.browser
+@pytest.mark.visdom
+def test_scripted_refresh_reaches_a_browser(tmp_path: Path) -> None:
+    """A [[behaviour]] whose client pattern matches `browser-*` refreshes the real page."""
+    from visdom_chaos.orchestrator import Experiment, RunOptions
+
+    built_target("0.2.4")
+    scenario = parse_scenario(
+        'description = "d"\n[run]\nduration = 4\nsettle = 0.5\n'
+        '[load]\nsources = [{ kind = "line", rate = 10 }]\nwebsocket_subscribers = 1\npolling_subscribers = 0\n'
+        'browsers = 1\n[[behaviour]]\naction = "refresh"\nclients = ["browser-*"]\nat = 1.5\n'
+    )
+    result = Experiment(RunOptions(scenario=scenario, out=tmp_path / "run")).run()
+    assert result.status == "complete", result.error
+    recs = [r for r in read_journal(tmp_path / "run" / "journal" / "clients.jsonl") if r["client"] == "browser-0"]
+    assert [r["reason"] for r in recs if r["type"] == "resync" and r["reason"] != "env_request"] == [
+        "initial", "refresh"]
+    assert [r["reason"] for r in recs if r["type"] == "disconnect"] == ["refresh", "end"]
+    assert sorted({r["conn"] for r in recs if r["type"] == "connect"}) == [1, 2]
+    sub = next(s for s in result.report["subscribers"] if s["id"] == "browser-0")
+    assert sub["transport"] == "browser" and sub["conns"] == 2
+    assert result.report["browser"]["fidelity"]["windows"][0]["browser"]["subscribers"][0]["final_ids"] > 0
