@@ -11,7 +11,8 @@ answer it (SendSocket) or pass it to the stock tab. Mirrors the JS:
   snapshot mode, windows the tab holds that the server no longer lists get a
   synthetic `close`;
 - a snapshot's stamped `reload`/`layout` set eid/seq/epoch;
-- `window_update`/`close` with seq <= last are dropped (already applied), a
+- `window_update`/`close` before the first snapshot (a fresh page: the snapshot
+  it asked for carries them) or with seq <= last are dropped, a
   seq jump (> last + 1) sends a resume from the last seq and drops the message
   (the replay brings it), messages before the `resumed` reply are dropped;
 - after a full `window` for W, W's `window_update`/`close` messages are held
@@ -131,7 +132,12 @@ class PatchedShim:
         elif command in ("reload", "layout") and cmd.get("snapshot"):
             r["eid"], r["seq"], r["epoch"] = cmd.get("eid"), cmd.get("seq"), cmd.get("epoch")
         seq = cmd.get("seq")
-        if isinstance(seq, int) and not cmd.get("snapshot") and r["seq"] is not None:
+        if isinstance(seq, int) and not cmd.get("snapshot") and r["seq"] is None:
+            # no env loaded yet (a fresh page): the snapshot it asked for carries
+            # this update; the tab would retry it onto the newer snapshot
+            if command != "window":
+                return []
+        elif isinstance(seq, int) and not cmd.get("snapshot"):
             if self._resuming:
                 return []
             if cmd.get("epoch") != r["epoch"]:
