@@ -50,3 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("visdom-chaos: interrupted", file=sys.stderr)
         return 130
+    finally:
+        from visdom_chaos.targets import stop_all_children
+
+        stop_all_children()  # nothing this command started outlives it

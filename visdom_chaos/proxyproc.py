@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from chaos import ChaosClient
-from visdom_chaos.targets import stop_pid
+from visdom_chaos.targets import spawn, stop_pid
 
 READY_TIMEOUT_S = 20.0
 PROXY_NAME = "visdom"
@@ -32,8 +32,7 @@ class ProxyProcess:
             "--journal", str(self.run_dir / "journal" / "faults.jsonl"), "--quiet",
         ]
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         start_new_session=True)
+            self.proc = spawn(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + READY_TIMEOUT_S
         while not ready.exists():
             if self.proc.poll() is not None or time.monotonic() > deadline:

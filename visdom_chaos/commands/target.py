@@ -14,6 +14,7 @@ from visdom_chaos.targets import (
     TargetError,
     build_target,
     cache_dir,
+    detach,
     external_target,
     list_built,
     start_target,
@@ -78,6 +79,7 @@ def _start(args) -> int:
     except TargetError as exc:
         raise UserError(str(exc)) from exc
     # Detach: the server keeps running after this command; `target stop` ends it.
+    detach(target.pid)
     target.proc = None
     print(json.dumps(target.describe()))
     print(f"stop it with: visdom-chaos target stop {run_dir}")

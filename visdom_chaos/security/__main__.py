@@ -15,7 +15,7 @@ from rich.table import Table
 
 from visdom_chaos.netguard import RemoteTargetError, check_url
 from visdom_chaos.security.probe import CHECKS, SECURITY_FILE, run_security_probe
-from visdom_chaos.targets import VARIANTS, VERSIONS, TargetError, start_target
+from visdom_chaos.targets import VARIANTS, VERSIONS, TargetError, start_target, stop_all_children
 
 STYLE = {"vulnerable": "bold red", "ok": "green", "error": "yellow"}
 
@@ -84,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if target is not None:
             target.stop()
+        stop_all_children()  # e.g. a login twin a Ctrl-C caught mid-start
     console.print(table(results, label))
     console.print(f"written: {out / SECURITY_FILE}")
     return 0 if all(r["status"] == "ok" for r in results.values()) else 1

@@ -26,7 +26,7 @@ from visdom_chaos.security.common import (
     try_ws,
     unique,
 )
-from visdom_chaos.targets import TargetError, build_target, stop_pid
+from visdom_chaos.targets import TargetError, build_target, spawn, stop_pid
 from visdom_chaos.targets.process import LAUNCHER
 
 READY_TIMEOUT_S = 60.0
@@ -63,8 +63,7 @@ def login_starter(version: str, variant: str, run_dir: Path) -> Callable[[], Log
         args = [built.python, str(LAUNCHER), "-port", str(port), "-env_path", f"{root / 'visdom-env'}/",
                 "-bind_local", "-enable_login", "-force_new_cookie"]
         with open(root / "server.log", "ab") as log:
-            proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    env=env, cwd=root, start_new_session=True)
+            proc = spawn(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=root)
         target = LoginTarget(f"http://127.0.0.1:{port}", USERNAME, PASSWORD, proc.pid, proc)
         try:
             _wait_up(target, proc, root)

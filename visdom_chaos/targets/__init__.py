@@ -13,14 +13,17 @@ from visdom_chaos.targets.build import (
 )
 from visdom_chaos.targets.process import (
     Target,
+    detach,
     external_target,
+    spawn,
     start_built,
     start_target,
+    stop_all_children,
     stop_pid,
 )
 
 __all__ = [
     "VARIANTS", "VERSIONS", "BuiltTarget", "Target", "TargetError", "build_target", "cache_dir",
     "external_target", "find_python", "list_built", "load_built", "start_built", "start_target",
-    "stop_pid",
+    "detach", "spawn", "stop_all_children", "stop_pid",
 ]

@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,38 @@ from visdom_chaos.netguard import check_url, free_port
 from visdom_chaos.targets.build import BuiltTarget, TargetError, build_target
 
 LAUNCHER = Path(__file__).with_name("launcher.py")
+_DEFERRED = {signal.SIGINT, signal.SIGTERM}
+_children: dict[int, subprocess.Popen] = {}  # every child spawned here and not yet stopped
+_children_lock = threading.Lock()
+
+
+def spawn(args: list[str], **popen_kw) -> subprocess.Popen:
+    """Popen in its own session, with Ctrl-C/SIGTERM held back until the child is registered:
+    a signal landing between fork and Popen's return would otherwise orphan the child."""
+    main = threading.current_thread() is threading.main_thread()
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, _DEFERRED) if main else None
+    try:
+        proc = subprocess.Popen(args, start_new_session=True, **popen_kw)
+        with _children_lock:
+            _children[proc.pid] = proc
+    finally:
+        if old is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+    return proc
+
+
+def detach(pid: int) -> None:
+    """A child meant to outlive this process (`target start`): no longer ours to stop."""
+    with _children_lock:
+        _children.pop(pid, None)
+
+
+def stop_all_children() -> None:
+    """Last line of defence for entry points: stop whatever a spawn() left running."""
+    with _children_lock:
+        pending = list(_children.items())
+    for pid, proc in pending:
+        stop_pid(pid, proc)
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
 
@@ -69,6 +102,9 @@ class Target:
 
 def stop_pid(pid: int, proc: subprocess.Popen | None = None, timeout: float = STOP_TIMEOUT_S) -> None:
     """SIGTERM the process and its children, SIGKILL what is left after `timeout`."""
+    with _children_lock:
+        proc = proc or _children.get(pid)
+        _children.pop(pid, None)
     try:
         parent = psutil.Process(pid)
         family = [parent, *parent.children(recursive=True)]
@@ -141,10 +177,7 @@ def start_built(
         env = built.env()
         env.update(env_overrides or {})
         log = open(log_path, "ab")  # noqa: SIM115 - handed to the child
-        proc = subprocess.Popen(
-            args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=env, cwd=run_dir, start_new_session=True,
-        )
+        proc = spawn(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=run_dir)
         log.close()
         url = f"http://127.0.0.1:{chosen}"
         target = Target(url, built.version, built.variant, chosen, proc.pid, run_dir, log_path, proc)
