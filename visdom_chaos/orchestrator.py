@@ -139,6 +139,7 @@ class Experiment:
                 "faults": sc.faults,
                 "settle_s": sc.settle_s,
                 "max_updates_per_source": sc.max_updates_per_source,
+                "target_env": sc.target_env,
             },
             "started_ns": time.time_ns(),
             "ended_ns": None,
@@ -164,7 +165,8 @@ class Experiment:
         if o.target.startswith(("http://", "https://")):
             self.target = external_target(o.target, allow_remote=o.allow_remote)
         else:
-            self.target = start_target(o.target, o.variant, self.run_dir, polling=self.sc.polling_frontend)
+            self.target = start_target(o.target, o.variant, self.run_dir, polling=self.sc.polling_frontend,
+                                       env_overrides=self.sc.target_env)
         self.meta["target"]["url"] = self.target.url
         self.meta["server"] = {"pid": self.target.pid, "port": self.target.port,
                                "log": "server.log" if self.target.pid else None}

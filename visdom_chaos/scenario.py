@@ -64,6 +64,7 @@ class Scenario:
     expect: dict[str, list[str]] = field(default_factory=dict)
     max_updates_per_source: int | None = None
     probe: str | None = None  # "security": run the security probe once the load has settled
+    target_env: dict[str, str] = field(default_factory=dict)  # environment of the Visdom process
 
     def expectations_for(self, version: str, variant: str) -> list[str]:
         """Rules for a target: keys `stock`, `patched`, `<version>:<variant>`, later keys add."""
@@ -126,7 +127,7 @@ def parse_scenario(text: str, path: Path | str = "<scenario>") -> Scenario:
         except (TypeError, ValueError) as exc:
             raise _fail(path, loc.line_of(key, table, nth), label or (f"{table}.{key}" if table else key), str(exc)) from None
 
-    known_top = {"name", "description", "visdom_issues", "fixed_in", "run", "load", "behaviour", "faults",
+    known_top = {"name", "description", "visdom_issues", "fixed_in", "run", "load", "behaviour", "faults", "target",
                  "expect", "probe"}
     for key in data:
         if key not in known_top:
@@ -170,6 +171,14 @@ def parse_scenario(text: str, path: Path | str = "<scenario>") -> Scenario:
             setattr(sc, key, value)
         else:
             raise _fail(path, loc.line_of(key, "load"), f"load.{key}", "unknown field")
+
+    target = data.get("target", {})
+    for key, value in target.items():
+        if key != "env":
+            raise _fail(path, loc.line_of(key, "target"), f"target.{key}", "unknown field (known: env)")
+        if not isinstance(value, dict) or not all(isinstance(v, str | int | float) for v in value.values()):
+            raise _fail(path, loc.line_of(key, "target"), "target.env", "expected a table of NAME = value")
+        sc.target_env = {str(k): str(v) for k, v in value.items()}
 
     for i, b in enumerate(data.get("behaviour", [])):
         sc.behaviours.append(_behaviour(b, i, path, loc))
