@@ -13,7 +13,7 @@ from locust.exception import StopUser
 
 from visdom_chaos.loadgen import hooks  # noqa: F401 - registers the knobs and the stop sequence
 from visdom_chaos.loadgen import session as sessions
-from visdom_chaos.loadgen.users import BrowserTab, TrainingJob
+from visdom_chaos.loadgen.users import BrowserTab, ChromiumTab, TrainingJob
 
 
 def _session(user: User) -> sessions.Session:
@@ -67,3 +67,24 @@ class PollingBrowserUser(BrowserUser):
     vc_role = "polling"
     transport = "polling"
     fixed_count = 1  # --vc-polling-users sets it; with 0 the class is dropped at start-up
+
+
+class ChromiumUser(User):
+    """A real headless Chromium tab on the Visdom UI (--vc-browsers N; 0 by default: not spawned)."""
+
+    vc_role = "chromium"
+    fixed_count = 1  # --vc-browsers sets it; with 0 (the default) the class is dropped at start-up
+    wait_time = constant(0)
+
+    def on_start(self) -> None:
+        self.tab = ChromiumTab(_session(self))
+        self.tab.start()
+
+    @task
+    def watch(self) -> None:
+        self.tab.step()
+
+    def on_stop(self) -> None:
+        tab = getattr(self, "tab", None)
+        if tab is not None:
+            tab.stop()

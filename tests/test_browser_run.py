@@ -112,3 +112,30 @@ def test_scripted_refresh_reaches_a_browser(tmp_path: Path) -> None:
     sub = next(s for s in result.report["subscribers"] if s["id"] == "browser-0")
     assert sub["transport"] == "browser" and sub["conns"] == 2
     assert result.report["browser"]["fidelity"]["windows"][0]["browser"]["subscribers"][0]["final_ids"] > 0
+
+
+@pytest.mark.browser
+@pytest.mark.visdom
+@pytest.mark.slow
+def test_locust_vc_browsers_adds_chromium_users(visdom_factory, tmp_path: Path) -> None:
+    """`--vc-browsers 1`: one ChromiumUser beside 1 training and 1 WebSocket user."""
+    built_target("0.2.4")
+    target = visdom_factory("0.2.4")
+    out = tmp_path / "run"
+    log = tmp_path / "locust.log"
+    cmd = [sys.executable, "-m", "locust", "-f", str(ROOT / "loadtests"), "--host", target.url, "--headless",
+           "-u", "3", "-r", "3", "-t", "8s", "--stop-timeout", "10", "--vc-out", str(out), "--vc-settle-s", "0",
+           "--vc-training-users", "1", "--vc-browsers", "1", "--vc-stale-bound-ms", "30000", "--only-summary"]
+    with open(log, "wb") as f:
+        proc = subprocess.run(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                              timeout=150, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    assert proc.returncode == 0, log.read_text(errors="replace")[-3000:]
+    report = json.loads((out / "report.json").read_text())
+    transports = sorted(s["transport"] for s in report["subscribers"])
+    assert transports == ["browser", "websocket"], report["subscribers"]
+    (chromium,) = report["browser"]["browsers"]
+    assert chromium["id"] == "browser-0" and len(chromium["samples"]) >= 2
+    assert (out / chromium["screenshot"]).read_bytes()[:8] == PNG
+    (row,) = report["browser"]["fidelity"]["windows"]
+    assert row["agree"], row["differences"]
+    assert row["browser"]["subscribers"][0]["final_ids"] == row["truth_ids"] > 5

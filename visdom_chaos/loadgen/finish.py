@@ -46,7 +46,8 @@ def wait_quiescent(session: Session) -> bool:
     last_total, quiet_since = -1, time.monotonic()
     while time.monotonic() < deadline:
         total = sum(s.received for s in session.subscribers)
-        pending = any(s.replica.next_timer() is not None for s in session.subscribers)
+        # a real browser (ChromiumTab) has no replica: its timers run in the page
+        pending = any(s.replica.next_timer() is not None for s in session.subscribers if hasattr(s, "replica"))
         if total != last_total or pending:
             last_total, quiet_since = total, time.monotonic()
         elif time.monotonic() - quiet_since >= quiet_s:
@@ -94,10 +95,18 @@ def summarize(session: Session) -> tuple[Any, dict[str, Any]]:
     return summary, meta
 
 
-def report_from_summary(summary: Any, meta: dict[str, Any]) -> dict[str, Any]:
+def report_from_summary(summary: Any, meta: dict[str, Any], run_dir: Any = None) -> dict[str, Any]:
+    """The report; with `run_dir` (this process's own journals) also the browser section of
+    its Chromium users (a master's merged summary has no journals of the workers' pages)."""
     from reports.analyze import build_report
 
-    return build_report(summary, meta, analysis_config(meta))
+    report = build_report(summary, meta, analysis_config(meta))
+    if run_dir is not None:
+        from reports.browser import browser_section
+
+        if (browser := browser_section(run_dir, summary, report)) is not None:
+            report["browser"] = browser
+    return report
 
 
 def write_and_print(run_dir: Any, report: dict[str, Any]) -> None:

@@ -21,7 +21,7 @@ from visdom_chaos.netguard import RemoteTargetError, check_url
 
 log = logging.getLogger("visdom_chaos.loadgen")
 
-ROLE_KNOB = {"training": "training_users", "polling": "polling_users"}
+ROLE_KNOB = {"training": "training_users", "polling": "polling_users", "chromium": "browsers"}
 
 
 @events.init_command_line_parser.add_listener
@@ -71,7 +71,7 @@ def _drop_unused_classes(environment: Any, k: knobs.Knobs) -> None:
 
 
 def _apply_user_counts(environment: Any, k: knobs.Knobs) -> None:
-    """Training and polling users are fixed counts; WebSocket browsers take the rest of -u."""
+    """Training, polling and Chromium users are fixed counts; WebSocket browsers take the rest of -u."""
     for cls in environment.user_classes:
         role = getattr(cls, "vc_role", None)
         if role in ROLE_KNOB:
@@ -155,7 +155,7 @@ def _on_test_stop(environment: Any, **_: Any) -> None:
     if isinstance(runner, WorkerRunner):
         totals = None
         try:  # the worker's own report is a convenience; the summary must reach the master regardless
-            report = finish.report_from_summary(summary, meta)
+            report = finish.report_from_summary(summary, meta, s.run_dir)
             totals = report["totals"]
             finish.write_reports_quietly(s.run_dir, report)
         except Exception:  # noqa: BLE001
@@ -165,7 +165,7 @@ def _on_test_stop(environment: Any, **_: Any) -> None:
     workers: list[dict[str, Any]] = []
     if isinstance(runner, MasterRunner):
         summary, workers = distributed.merged_summary(environment, summary)
-    report = finish.report_from_summary(summary, meta)
+    report = finish.report_from_summary(summary, meta, None if workers else s.run_dir)
     if workers:
         report["workers"] = workers
     s.report = report

@@ -56,6 +56,8 @@ KNOBS: tuple[Knob, ...] = (
     # training
     Knob("training_users", 2, "TrainingUser count (fixed; the other users are browsers)"),
     Knob("polling_users", 0, "PollingBrowserUser count (fixed; the rest are WebSocket BrowserUsers)"),
+    Knob("browsers", 0, "ChromiumUser count: real headless Chromium tabs on the Visdom UI (fixed; needs "
+         "/usr/bin/chromium and the browser extra)"),
     Knob("rate", 10.0, "updates per second per training window"),
     Knob("kinds", "line,scatter,text", f"window kinds the training users cycle through ({','.join(KINDS)})"),
     Knob("windows", 1, "windows per training user"),

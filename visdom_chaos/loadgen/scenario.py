@@ -65,7 +65,8 @@ def knobs_from_plan(name_or_path: str) -> dict[str, Any] | None:
     out: dict[str, Any] = {
         "training_users": len(sc.sources),
         "polling_users": sc.polling_subscribers,
-        "users": len(sc.sources) + sc.websocket_subscribers + sc.polling_subscribers,
+        "browsers": sc.browsers,
+        "users": len(sc.sources) + sc.websocket_subscribers + sc.polling_subscribers + sc.browsers,
         "duration_s": float(sc.duration_s),
         "settle_s": float(sc.settle_s),
     }

@@ -3,6 +3,7 @@
 TrainingJob  one training user's windows, paced at --vc-rate per window, each request
              also a Locust request (POST /events or /update, name = window kind)
 BrowserTab   one browser tab: a subscriber plus its behaviour script
+ChromiumTab  one real headless Chromium tab on the Visdom UI (visdom_chaos.wire.browser)
 """
 
 from __future__ import annotations
@@ -184,3 +185,39 @@ class BrowserTab:
             envs = k.env_names
             self.env_index = (self.env_index + 1) % len(envs)
             sub.switch_env(envs[self.env_index], str(k.switch_env_mode))
+
+
+class ChromiumTab:
+    """A real Chromium tab (`browser-<n>`): the Visdom UI of one env, read back from the page.
+
+    Scenario `[[behaviour]]` entries whose pattern matches its id apply (refresh, reconnect,
+    close/drop via the navbar badge); the `--vc-…-every-s` scripts are for the wire tabs.
+    """
+
+    def __init__(self, session: Session) -> None:
+        from visdom_chaos.wire.browser import BrowserSubscriber
+
+        self.session = session
+        self.client_id = session.next_id("browser")
+        envs = session.env_names
+        index = int(self.client_id.rsplit("-", 1)[1]) + session.worker_index
+        self.sub = BrowserSubscriber(session.base_url, self.client_id, session.journal, env=envs[index % len(envs)],
+                                     run_dir=session.run_dir, sample_interval_s=1.0)
+        self.timeline: Timeline | None = None
+        if session.plan is not None:
+            mine = session.plan.behaviours_for(self.client_id)
+            if mine:
+                horizon = float(session.knobs.duration_s) or float(session.meta.get("duration_s") or 3600.0)
+                self.timeline = Timeline(mine, session.t0_mono, horizon)
+
+    def start(self) -> None:
+        self.sub.start()
+        self.session.subscribers.append(self.sub)  # only once it shows the page: quiescence waits on it
+
+    def stop(self) -> None:
+        self.sub.stop()  # final views and the screenshot, also when the shape takes it away
+
+    def step(self) -> None:
+        if self.timeline is not None and not self.session.finishing.is_set():
+            self.timeline.run_due(self.sub, time.monotonic())
+        time.sleep(IDLE_S)

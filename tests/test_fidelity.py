@@ -1,0 +1,110 @@
+"""Fidelity: the replica subscribers and real Chromium subscribers, in one run, see the same thing.
+
+One experiment per release: a line and a text window updated at 10 Hz; from 2 s to 2.3 s
+the chaos proxy drops every `window_update` frame to every subscriber (`ws_drop`, the
+sockets stay up: ~6 frames per connection; a `limit` would count proxy-wide, not per
+connection, and leave some subscribers untouched); at 4 s one replica (`ws-1`) and one browser
+(`browser-1`) refresh. The report's `browser.fidelity` compares, per window, the final
+views and findings of the replica side (ws-0, ws-1) with the browser side (browser-0,
+browser-1).
+
+Tolerance (reports/browser.py, docs/browser.md): per window, the same finding kinds
+(missing, duplicate, stale) on both sides, and every final view on both sides within
+TOLERANCE_IDS = 0 ids of the server truth. Final views are read at quiescence, after the
+truth, with nothing in flight, so a correct client shows exactly the truth: any id off is a
+real difference, never timing. Full env reloads are env-wide and their count depends on
+CPU timing in the page (0.2.4's 100 ms render batch, see docs/browser.md): the sides must
+agree on whether reloads happened, not on how many.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from test_browser_index import built_target  # tests/ is on sys.path (rootdir, no package)
+
+from reports.analyze import analyze_run
+from reports.browser import TOLERANCE_IDS
+from visdom_chaos.journal import read_journal
+from visdom_chaos.orchestrator import Experiment, RunOptions
+from visdom_chaos.scenario import parse_scenario
+
+pytestmark = [pytest.mark.browser, pytest.mark.visdom, pytest.mark.slow]
+
+SCENARIO = """
+description = "updates with dropped window_update frames and a refresh, replica vs Chromium"
+[run]
+duration = 6
+settle = 0.5
+[load]
+sources = [{ kind = "line", rate = 10 }, { kind = "text", rate = 10 }]
+websocket_subscribers = 2
+polling_subscribers = 0
+browsers = 2
+[[faults]]
+action = "add"
+proxy = "visdom"
+name = "drop"
+type = "ws_drop"
+stream = "downstream"
+at = 2
+duration = 0.3
+attributes = { match = { command = "window_update" } }
+[[behaviour]]
+action = "refresh"
+clients = ["ws-1", "browser-1"]
+at = 4
+"""
+
+
+@pytest.mark.parametrize("version", ["0.2.4", "0.3.0"])
+def test_replica_and_browser_agree_per_window(version: str, tmp_path: Path) -> None:
+    built_target(version)  # skips without chromium, or when 0.3.0 is unavailable here
+    run = tmp_path / "run"
+    result = Experiment(RunOptions(scenario=parse_scenario(SCENARIO), target=version, out=run)).run()
+    assert result.status == "complete", result.error
+    fid = result.report["browser"]["fidelity"]
+    print(json.dumps({"version": version, "reloads": fid["reloads"], "windows": [
+        {"window": r["window"], "truth": r["truth_ids"],
+         "replica": {s["id"]: s["final_ids"] for s in r["replica"]["subscribers"]},
+         "browser": {s["id"]: s["final_ids"] for s in r["browser"]["subscribers"]}} for r in fid["windows"]]}))
+
+    # The fault really hit both sides: dropped frames on the replicas' and the pages' sockets.
+    proxy = list(read_journal(run / "journal" / "faults.jsonl"))
+    port_of = {r["conn"]: r["downstream_port"] for r in proxy if r["type"] == "proxy_conn" and r["event"] == "open"}
+    hit = {port_of.get(r["conn"]) for r in proxy if r.get("kind") == "ws_drop"}
+    sides = {"replica": set(), "browser": set()}
+    for r in read_journal(run / "journal" / "clients.jsonl"):
+        if r["type"] == "connect":
+            side = "browser" if r["transport"] == "browser" else "replica"
+            sides[side] |= {r["local_port"], *r.get("local_ports", [])} - {0}
+    assert hit & sides["replica"] and hit & sides["browser"], (hit, sides)
+    assert fid["tolerance"]["ids_per_subscriber"] == TOLERANCE_IDS == 0
+    assert fid["replica_subscribers"] == ["ws-0", "ws-1"] and fid["browser_subscribers"] == ["browser-0", "browser-1"]
+    assert {r["window"] for r in fid["windows"]} == {"main/vc_line_src-0", "main/vc_text_src-1"}
+    for row in fid["windows"]:
+        assert row["truth_ids"] and row["truth_ids"] >= 40, row  # ~61 appends + the create, per window
+        assert row["agree"], f"{version} {row['window']}: {row['differences']}"
+        for side in ("replica", "browser"):
+            for s in row[side]["subscribers"]:
+                assert s["off_by"] <= TOLERANCE_IDS and s["final_ids"] == row["truth_ids"], (side, s)
+    # Both sides noticed the dropped frames and re-fetched the env (0.2.4 hash mismatch,
+    # 0.3.0 version gap; a page journals it as `env_request`).
+    assert fid["reloads"]["agree"], fid["reloads"]
+    assert sum(fid["reloads"]["replica"].values()) > 0 and sum(fid["reloads"]["browser"].values()) > 0
+    assert fid["agree"] is True and fid["differences"] == []
+
+    # Where the sides differ, the report says which: a browser that ends one point short.
+    clients = run / "journal" / "clients.jsonl"
+    final = next(r for r in read_journal(clients)
+                 if r["type"] == "view" and r["client"] == "browser-0" and r["final"] and "line" in r["win"])
+    with clients.open("a") as f:
+        f.write(json.dumps({**final, "t": final["t"] + 1, "ids": final["ids"][:-1]}) + "\n")
+    fid2 = analyze_run(run)["browser"]["fidelity"]
+    bad = next(r for r in fid2["windows"] if "line" in r["window"])
+    assert not bad["agree"] and fid2["agree"] is False
+    assert "missing" in bad["browser"]["kinds"] and bad["replica"]["kinds"] == []
+    assert f"{bad['window']}: browser browser-0 ends 1 id(s) off the truth (1 absent, 0 extra)" in fid2["differences"]
+    assert any(d.startswith(f"{bad['window']}: findings differ: replica none, browser") for d in fid2["differences"])
