@@ -159,40 +159,27 @@ class _LocustSubscriberMixin(Subscriber):
     journal_recv: bool = True
 
     def _setup(self, observer: DeliveryObserver | None, journal_recv: bool) -> None:
-        self._pending_env: list[list[str]] = []
         # The replica must watch this subscriber's env (the base builds it for "main").
-        self.replica = make_replica(self.version, env_ids=(self.env,), transport=self.transport)
+        self.replica = make_replica(self.version, env_ids=(self.env,), transport=self.transport,
+                                    variant=self.variant)
         self.observer = observer
         self.journal_recv = journal_recv
 
     def _handle(self, raw: str | bytes) -> None:
         if self.journal_recv:
             super()._handle(raw)
-        else:
-            with self._lock:
-                self.received += 1
-                self._effects(self.replica.handle(raw, time.monotonic()))
-        self._flush_env_requests()
+            return
+        with self._lock:
+            self.received += 1
+            due = self._effects(self.replica.handle(raw, time.monotonic()))
+        self._post_env_requests(due)  # outside the lock, as the base does
 
-    def _tick(self) -> None:
-        super()._tick()
-        self._flush_env_requests()
-
-    def _request_env(self, env_ids: list[str]) -> None:
-        # Called under the subscriber's lock; the POST waits until the lock is released, or a
-        # reload storm (0.2.4: one POST per hash mismatch) starves the scripted behaviours,
-        # which need the same lock to drop, reconnect or refresh.
-        self._pending_env.append(list(env_ids))
-
-    def _flush_env_requests(self) -> None:
-        while self._pending_env:
-            super()._request_env(self._pending_env.pop(0))
-
-    def _effects(self, effects) -> None:
+    def _effects(self, effects) -> list[list[str]]:
         effects = list(effects)
-        super()._effects(effects)
+        due = super()._effects(effects)
         if self.observer is not None and effects:
             self.observer.observe(self.client_id, effects)
+        return due
 
     def leave(self) -> None:
         """The tab closes mid-run (a shape ramps users down): its last view is not a final one.
@@ -239,15 +226,6 @@ class LocustWebSocketSubscriber(_LocustSubscriberMixin, WebSocketSubscriber):
                  **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._setup(observer, journal_recv)
-
-    def _open(self) -> None:
-        super()._open()
-        ws = self._ws
-        if ws is not None:
-            # websocket-client checks UTF-8 in pure Python (a third of a generator's CPU without
-            # wsaccel); Visdom sends json.dumps output (ASCII) and the replica decodes frames itself.
-            ws.frame_buffer.skip_utf8_validation = True
-            ws.cont_frame.skip_utf8_validation = True
 
 
 class LocustPollingSubscriber(_LocustSubscriberMixin, PollingSubscriber):
