@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
+import threading
 
 COMMAND_MODULES = [
     "visdom_chaos.commands.run",
@@ -35,8 +37,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def restore_interrupt() -> None:
+    """Ctrl-C / SIGINT always means "stop and keep what ran", even when a parent started us
+    with SIGINT ignored (a background job of a non-interactive shell inherits SIG_IGN)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    restore_interrupt()
     parser = build_parser()
     args = parser.parse_args(argv or ["run"])
     if not getattr(args, "func", None):

@@ -44,6 +44,9 @@ def table(results: dict, label: str) -> Table:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from visdom_chaos.cli import restore_interrupt
+
+    restore_interrupt()
     ap = argparse.ArgumentParser(prog="python -m visdom_chaos.security", description=__doc__.splitlines()[0])
     add_arguments(ap)
     return run(ap.parse_args(argv))
