@@ -15,20 +15,15 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import requests
-
 from visdom_chaos.behaviours import BehaviourRunner
-from visdom_chaos.ids import ids_in_window
 from visdom_chaos.journal import JournalWriter
 from visdom_chaos.monitor import ServerMonitor
 from visdom_chaos.proxyproc import ProxyError, ProxyProcess
+from visdom_chaos.quiescence import fetch_truth, wait_quiescent
 from visdom_chaos.scenario import Scenario, SourceSpec
 from visdom_chaos.targets import Target, TargetError, external_target, start_target
 from visdom_chaos.wire.subscriber import PollingSubscriber, Subscriber, WebSocketSubscriber
 from visdom_chaos.wire.training import TrainingSource
-
-QUIET_S = 1.5  # no message to any subscriber for this long = quiescent
-QUIESCENCE_TIMEOUT_S = 30.0
 
 
 @dataclass
@@ -302,31 +297,10 @@ class Experiment:
         }
 
     def wait_quiescent(self) -> bool:
-        deadline = time.monotonic() + QUIESCENCE_TIMEOUT_S
-        last_total, quiet_since = -1, time.monotonic()
-        while time.monotonic() < deadline:
-            total = sum(s.received for s in self.subscribers)
-            if total != last_total:
-                last_total, quiet_since = total, time.monotonic()
-            elif time.monotonic() - quiet_since >= QUIET_S:
-                self.phase("quiescent")
-                return True
-            time.sleep(0.1)
-        self.phase("quiescent", timed_out=True)
-        return False
+        return wait_quiescent(self.subscribers, self.phase)
 
     def fetch_truth(self) -> None:
-        envs = sorted({s.env for s in self.sources})
-        for env in envs:
-            try:
-                resp = requests.post(f"{self.target.url}/win_data", json={"eid": env, "win": None}, timeout=30)
-                windows = resp.json()
-            except (requests.RequestException, ValueError) as exc:
-                self.orch.write("truth", "orchestrator", 0, env=env, win=None, ids=[], error=str(exc)[:200])
-                continue
-            for win, window in sorted(windows.items()):
-                ids = [[i.source, i.seq] for i in ids_in_window(window)]
-                self.orch.write("truth", "orchestrator", 0, env=env, win=win, ids=ids)
+        fetch_truth(self.target.url, (s.env for s in self.sources), self.orch)
 
     def check_target_alive(self) -> None:
         t = self.target

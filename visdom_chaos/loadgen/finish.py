@@ -11,9 +11,7 @@ import logging
 import time
 from typing import Any
 
-import requests
-
-from visdom_chaos.ids import ids_in_window
+from visdom_chaos import quiescence
 from visdom_chaos.loadgen.clients import DeliveryFailure
 from visdom_chaos.loadgen.session import Session
 
@@ -41,37 +39,13 @@ def stop_sources(session: Session) -> None:
 
 def wait_quiescent(session: Session) -> bool:
     """No message to any of this process's browsers for quiet_s (bounded)."""
-    quiet_s, timeout = float(session.knobs.quiet_s), float(session.knobs.quiescence_timeout_s)
-    deadline = time.monotonic() + timeout
-    last_total, quiet_since = -1, time.monotonic()
-    while time.monotonic() < deadline:
-        total = sum(s.received for s in session.subscribers)
-        # a real browser (ChromiumTab) has no replica: its timers run in the page
-        pending = any(s.replica.next_timer() is not None for s in session.subscribers if hasattr(s, "replica"))
-        if total != last_total or pending:
-            last_total, quiet_since = total, time.monotonic()
-        elif time.monotonic() - quiet_since >= quiet_s:
-            session.phase("quiescent")
-            return True
-        time.sleep(0.1)
-    session.phase("quiescent", timed_out=True)
-    return False
+    return quiescence.wait_quiescent(session.subscribers, session.phase,
+                                     float(session.knobs.quiet_s), float(session.knobs.quiescence_timeout_s))
 
 
 def fetch_truth(session: Session) -> None:
     """Server truth at quiescence: /win_data of every env the knobs use."""
-    for env in session.env_names:
-        try:
-            resp = requests.post(f"{session.base_url}/win_data", json={"eid": env, "win": None}, timeout=30)
-            windows = resp.json()
-        except (requests.RequestException, ValueError) as exc:
-            session.orch.write("truth", "orchestrator", 0, env=env, win=None, ids=[], error=str(exc)[:200])
-            continue
-        if not isinstance(windows, dict):
-            continue
-        for win, window in sorted(windows.items()):
-            ids = [[i.source, i.seq] for i in ids_in_window(window)]
-            session.orch.write("truth", "orchestrator", 0, env=env, win=win, ids=ids)
+    quiescence.fetch_truth(session.base_url, session.env_names, session.orch)
 
 
 def quiesce_and_truth(session: Session) -> None:
