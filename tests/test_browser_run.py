@@ -92,30 +92,6 @@ def test_run_refresh_during_training_with_two_browsers(tmp_path: Path) -> None:
 
 @pytest.mark.browser
 @pytest.mark.visdom
-def test_scripted_refresh_reaches_a_browser(tmp_path: Path) -> None:
-    """A [[behaviour]] whose client pattern matches `browser-*` refreshes the real page."""
-    from visdom_chaos.orchestrator import Experiment, RunOptions
-
-    built_target("0.2.4")
-    scenario = parse_scenario(
-        'description = "d"\n[run]\nduration = 4\nsettle = 0.5\n'
-        '[load]\nsources = [{ kind = "line", rate = 10 }]\nwebsocket_subscribers = 1\npolling_subscribers = 0\n'
-        'browsers = 1\n[[behaviour]]\naction = "refresh"\nclients = ["browser-*"]\nat = 1.5\n'
-    )
-    result = Experiment(RunOptions(scenario=scenario, out=tmp_path / "run")).run()
-    assert result.status == "complete", result.error
-    recs = [r for r in read_journal(tmp_path / "run" / "journal" / "clients.jsonl") if r["client"] == "browser-0"]
-    assert [r["reason"] for r in recs if r["type"] == "resync" and r["reason"] != "env_request"] == [
-        "initial", "refresh"]
-    assert [r["reason"] for r in recs if r["type"] == "disconnect"] == ["refresh", "end"]
-    assert sorted({r["conn"] for r in recs if r["type"] == "connect"}) == [1, 2]
-    sub = next(s for s in result.report["subscribers"] if s["id"] == "browser-0")
-    assert sub["transport"] == "browser" and sub["conns"] == 2
-    assert result.report["browser"]["fidelity"]["windows"][0]["browser"]["subscribers"][0]["final_ids"] > 0
-
-
-@pytest.mark.browser
-@pytest.mark.visdom
 @pytest.mark.slow
 def test_locust_vc_browsers_adds_chromium_users(visdom_factory, tmp_path: Path) -> None:
     """`--vc-browsers 1`: one ChromiumUser beside 1 training and 1 WebSocket user."""

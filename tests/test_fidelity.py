@@ -71,6 +71,12 @@ def test_replica_and_browser_agree_per_window(version: str, tmp_path: Path) -> N
          "replica": {s["id"]: s["final_ids"] for s in r["replica"]["subscribers"]},
          "browser": {s["id"]: s["final_ids"] for s in r["browser"]["subscribers"]}} for r in fid["windows"]]}))
 
+    # The scripted refresh (pattern "browser-1") reloaded the real page: a second socket.
+    recs = [r for r in read_journal(run / "journal" / "clients.jsonl") if r["client"] == "browser-1"]
+    assert [r["reason"] for r in recs if r["type"] == "resync" and r["reason"] != "env_request"] == [
+        "initial", "refresh"]
+    assert [r["reason"] for r in recs if r["type"] == "disconnect"] == ["refresh", "end"]
+    assert next(s for s in result.report["subscribers"] if s["id"] == "browser-1")["conns"] == 2
     # The fault really hit both sides: dropped frames on the replicas' and the pages' sockets.
     proxy = list(read_journal(run / "journal" / "faults.jsonl"))
     port_of = {r["conn"]: r["downstream_port"] for r in proxy if r["type"] == "proxy_conn" and r["event"] == "open"}
