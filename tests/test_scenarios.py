@@ -44,3 +44,24 @@ def test_every_scenario_file_parses_and_names_its_issue_or_purpose():
         assert sc.name == name, f"{path}: name {sc.name!r} differs from the file name"
         assert sc.description
         assert sc.duration_s > 0
+
+
+PATCHED = ["closed-socket-write", "polling-order", "reconnect-storm", "half-open-ghosts"]
+
+
+@pytest.mark.visdom
+@pytest.mark.parametrize("name", PATCHED)
+def test_patched_target_meets_the_scenarios_patched_expectations(name, tmp_path):
+    """Issue 7 on real patched 0.2.4: the findings the scenario exists for are gone."""
+    from conftest import built_or_skip
+
+    built_or_skip("0.2.4", "patched")
+    scenario = load_scenario(name)
+    rules = scenario.expectations_for("0.2.4", "patched")
+    assert rules, f"{name} states no patched expectation"
+    scenario = dataclasses.replace(scenario, duration_s=min(scenario.duration_s, SHORT_S))
+    result = Experiment(RunOptions(scenario=scenario, target="0.2.4", variant="patched", out=tmp_path / "run")).run()
+    assert result.status == "complete", result.error
+    cell = cell_from_report(name, "0.2.4:patched", result.run_dir, result.status, result.report, rules, None)
+    failed = [e for e in cell.expectations if not e["ok"]]
+    assert not failed, f"{name} on 0.2.4:patched: {failed}; findings {result.report['findings']}"

@@ -74,10 +74,14 @@ class BuiltTarget:
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("VISDOM_CHAOS_CACHE") or os.path.join(
-        os.path.expanduser("~"), ".cache", "visdom-chaos"
-    )
-    return Path(root)
+    """$VISDOM_CHAOS_CACHE; else the checkout's .cache/ (where `make setup` builds); else
+    ~/.cache/visdom-chaos for an installed copy."""
+    if root := os.environ.get("VISDOM_CHAOS_CACHE"):
+        return Path(root)
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / "Makefile").exists() and (checkout / "visdom_chaos").is_dir():
+        return checkout / ".cache"
+    return Path(os.path.expanduser("~")) / ".cache" / "visdom-chaos"
 
 
 def targets_dir() -> Path:
