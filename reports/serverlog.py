@@ -21,6 +21,7 @@ HEADERS = {
 }
 LOG_LINE = re.compile(r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL):")
 EXC_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt))\b(:.*)?$")
+ADDRESS = re.compile(r" (object )?at 0x[0-9a-f]+")
 ACCESS_5XX = re.compile(r"tornado\.access:(5\d\d) (\w+) (\S+)")
 MAX_EXAMPLE_LINES = 40
 
@@ -53,6 +54,7 @@ def scan_server_log(path: str | Path) -> dict[str, Any]:
                 close_event()
                 rest = line[len(header):].strip()
                 where = HEADERS[header] + (f" {rest.split(' (')[0]}" if rest else "")
+                where = ADDRESS.sub("", where)  # one key per kind of callback, not per object
                 event = {"where": where, "type": None, "lines": [line]}
                 continue
             if LOG_LINE.match(line):

@@ -49,6 +49,8 @@ def perform(sub: Subscriber, b: Behaviour, later: Callable[[float, Callable[[], 
         sub.refresh()
     elif b.action == "switch_env":
         sub.switch_env(b.env or "main")
+    elif b.action == "forward_after_close":
+        sub.forward_after_close()
 
 
 class BehaviourRunner:

@@ -16,7 +16,7 @@ from visdom_chaos.wire.training import KINDS
 
 SCENARIO_DIR = Path(__file__).resolve().parents[1] / "scenarios"
 PROBES = ("security",)
-ACTIONS = ("stall", "drop", "close", "reconnect", "refresh", "flap", "switch_env")
+ACTIONS = ("stall", "drop", "close", "reconnect", "refresh", "flap", "switch_env", "forward_after_close")
 
 
 class ScenarioError(ValueError):

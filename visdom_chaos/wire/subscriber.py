@@ -129,6 +129,21 @@ class Subscriber:
             self.journal.write("resync", self.client_id, self.conn, reason="switch_env", env=env)
         self._request_env([env])
 
+    def forward_after_close(self) -> None:
+        """visdom #1381: a browser event (forward_to_vis) for a pane the server has just closed,
+        as when a user clicks a pane while the training script's vis.close() is in flight.
+        Uses a window of its own (no ids), so the tracked windows are untouched."""
+        win = f"vc_closed_{self.client_id}_{self.conn}"
+        body = {"data": [{"content": "closed soon", "type": "text"}], "win": win, "eid": self.env, "opts": {}}
+        try:
+            self.http.post(self.base_url + "/events", data=json.dumps(body), timeout=HTTP_TIMEOUT_S)
+            self.http.post(self.base_url + "/close", data=json.dumps({"win": win, "eid": self.env}),
+                           timeout=HTTP_TIMEOUT_S)
+        except requests.RequestException as exc:
+            self.last_error = f"forward_after_close: {exc}"
+            return
+        self._send({"cmd": "forward_to_vis", "data": {"eid": self.env, "target": win, "event_type": "Click"}})
+
     def stall(self, seconds: float) -> None:
         self._stall_until = time.monotonic() + seconds
 
