@@ -27,3 +27,19 @@ def test_polling_monitor_with_websocket_subscribers(visdom_factory):
     error = "AttributeError: 'SocketHandler' object has no attribute 'last_read_time'"
     assert error in stock.log_path.read_text()
     assert "AttributeError" not in patched.log_path.read_text()
+
+
+@pytest.mark.visdom
+def test_polling_sid_is_bound_to_the_page_that_opened_it(visdom_factory, version):
+    """Stock: another client reads a page's messages with its sid. Patched: forbidden."""
+    for variant, stolen in (("stock", True), ("patched", False)):
+        target = visdom_factory(version, variant)
+        page, thief = requests.Session(), requests.Session()
+        sid = page.get(target.url + "/socket_wrap", timeout=5).json()["sid"]
+        query = json.dumps({"message_type": "query", "sid": sid})
+        got = thief.post(target.url + "/socket_wrap", data=query, timeout=5).json()
+        assert got["success"] is stolen, (variant, got)
+        if not stolen:
+            assert got["reason"] == "forbidden"
+            own = page.post(target.url + "/socket_wrap", data=query, timeout=5).json()
+            assert own["success"] and own["messages"], own  # the page still gets its register etc.

@@ -123,13 +123,17 @@ def text_append(url: str, eid: str, win: str, content: str) -> requests.Response
     )
 
 
+# A polling page keeps its cookies: the patched server binds each sid to one (0010/0009).
+PAGE = requests.Session()
+
+
 def poll_open(url: str) -> str:
-    return requests.get(f"{url}/socket_wrap", timeout=HTTP_TIMEOUT).json()["sid"]
+    return PAGE.get(f"{url}/socket_wrap", timeout=HTTP_TIMEOUT).json()["sid"]
 
 
 def poll_query(url: str, sid: str) -> list[dict]:
-    r = requests.post(f"{url}/socket_wrap", json={"message_type": "query", "sid": sid},
-                      timeout=HTTP_TIMEOUT).json()
+    r = PAGE.post(f"{url}/socket_wrap", json={"message_type": "query", "sid": sid},
+                  timeout=HTTP_TIMEOUT).json()
     assert r["success"], r
     return [json.loads(m) if isinstance(m, str) else m for m in r["messages"]]
 
@@ -375,7 +379,7 @@ def test_polling_session_resumes_through_the_same_logic(shared):
     for i in range(4):
         text_append(url, "pr", "t", f"missed {i}")
     fresh = poll_open(url)
-    r = requests.post(f"{url}/socket_wrap", timeout=HTTP_TIMEOUT, json={
+    r = PAGE.post(f"{url}/socket_wrap", timeout=HTTP_TIMEOUT, json={
         "message_type": "send", "sid": fresh,
         "message": json.dumps({"cmd": "resume", "eid": "pr", "seq": marker["seq"],
                                "epoch": marker["epoch"]}),
