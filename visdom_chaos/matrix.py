@@ -39,7 +39,7 @@ class Cell:
             parts.append(f"RSS +{self.memory_slope:.0f} MiB/min")
         if self.server_exceptions:
             parts.append(f"server exceptions {self.server_exceptions}")
-        if self.traffic_growth and self.traffic_growth >= 5:
+        if self.traffic_growth and self.traffic_growth >= 30:  # every text window grows; show the large
             parts.append(f"bytes/update ×{self.traffic_growth:.0f}")
         if self.vulnerable:
             parts.append("vulnerable: " + ", ".join(self.vulnerable))
