@@ -14,16 +14,28 @@ import random
 import shutil
 import struct
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
+from replica_js import build_js_dir
 
 from visdom_chaos.wire.replica.jspatch import JSPatchError, apply_patch
 from visdom_chaos.wire.replica.jsvalue import js_json_parse, js_number_to_string, js_quote
 from visdom_chaos.wire.replica.stablejson import HashError, browser_md5, stable_stringify
 
-JS_DIR = Path(__file__).parent / "fixtures" / "replica" / "js"
+JS_DIR = Path(tempfile.mkdtemp(prefix="replica-js-"))  # filled by the fixture below
+
+
+@pytest.fixture(scope="module", autouse=True)
+def js_libraries():
+    """The browser's own JS libraries, from the built 0.2.4 target (see tests/replica_js.py)."""
+    if NODE is None:
+        pytest.skip("node is not installed")
+    build_js_dir(JS_DIR)
+    yield
+    shutil.rmtree(JS_DIR, ignore_errors=True)
 NODE = shutil.which("node")
 
 pytestmark = pytest.mark.skipif(NODE is None, reason="node is not installed")
