@@ -41,3 +41,15 @@ def visdom_factory(tmp_path):
 @pytest.fixture(params=["0.2.4", "0.3.0"])
 def version(request) -> str:
     return request.param
+
+
+@pytest.fixture(scope="session")
+def replica_js_dir(tmp_path_factory):
+    """The browser's own JS libraries for the node differential tests (tests/replica_js.py)."""
+    import shutil
+
+    if shutil.which("node") is None:
+        pytest.skip("node is not installed")
+    from replica_js import build_js_dir
+
+    return build_js_dir(tmp_path_factory.mktemp("replica-js"))

@@ -14,28 +14,22 @@ import random
 import shutil
 import struct
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
-from replica_js import build_js_dir
 
 from visdom_chaos.wire.replica.jspatch import JSPatchError, apply_patch
 from visdom_chaos.wire.replica.jsvalue import js_json_parse, js_number_to_string, js_quote
 from visdom_chaos.wire.replica.stablejson import HashError, browser_md5, stable_stringify
 
-JS_DIR = Path(tempfile.mkdtemp(prefix="replica-js-"))  # filled by the fixture below
+JS_DIR = Path()  # the session's replica_js_dir (tests/conftest.py), set below
 
 
-@pytest.fixture(scope="module", autouse=True)
-def js_libraries():
-    """The browser's own JS libraries, from the built 0.2.4 target (see tests/replica_js.py)."""
-    if NODE is None:
-        pytest.skip("node is not installed")
-    build_js_dir(JS_DIR)
-    yield
-    shutil.rmtree(JS_DIR, ignore_errors=True)
+@pytest.fixture(autouse=True)
+def _js_dir(replica_js_dir: Path) -> None:
+    global JS_DIR
+    JS_DIR = replica_js_dir
 NODE = shutil.which("node")
 
 pytestmark = pytest.mark.skipif(NODE is None, reason="node is not installed")

@@ -15,11 +15,9 @@ import os
 import random
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 import pytest
-from replica_js import build_js_dir
 
 from visdom_chaos.ids import text_token
 from visdom_chaos.wire.replica import ProtocolError, RequestEnv, SendSocket, make_replica
@@ -27,17 +25,13 @@ from visdom_chaos.wire.replica.fake_server import FakeServer
 from visdom_chaos.wire.replica.stablejson import stable_stringify
 
 FIXTURES = Path(__file__).parent / "fixtures" / "replica"
-JS_DIR = Path(tempfile.mkdtemp(prefix="replica-js-"))  # filled by the fixture below
+JS_DIR = Path()  # the session's replica_js_dir (tests/conftest.py), set below
 
 
-@pytest.fixture(scope="module", autouse=True)
-def js_libraries():
-    """The browser's own JS libraries, from the built 0.2.4 target (see tests/replica_js.py)."""
-    if NODE is None:
-        pytest.skip("node is not installed")
-    build_js_dir(JS_DIR)
-    yield
-    shutil.rmtree(JS_DIR, ignore_errors=True)
+@pytest.fixture(autouse=True)
+def _js_dir(replica_js_dir: Path) -> None:
+    global JS_DIR
+    JS_DIR = replica_js_dir
 NODE = shutil.which("node")
 
 pytestmark = pytest.mark.skipif(NODE is None, reason="node is not installed")
