@@ -98,6 +98,7 @@ def test_text_appends_apply_in_order_with_matching_hashes() -> None:
 
 def test_line_appends_use_array_adds_and_apply_in_order() -> None:
     r, srv, _ = registered()
+    r.render_writeback = False  # the patch logic alone (renders: test_render_writeback_*)
     run(r, [srv.create_line("l", "src", [0], [ns(0)])], 1.0)
     frames = [srv.append_line("l", "src", seq, ns(seq)) for seq in range(1, 21)]
     paths = [op["path"] for op in json.loads(frames[4])["content"]]

@@ -56,6 +56,7 @@ from .base import Replica
 from .effects import Accepted, Effect, ProtocolError, Registered, RequestEnv, SendSocket
 from .jspatch import JSPatchError, apply_patch
 from .jsvalue import UNDEFINED, js_json_clone, js_to_string, js_truthy
+from .plot_render import RenderError, render_plot
 from .stablejson import HashError, browser_md5
 
 # settings.js PANE_SIZE: default grid size of a new pane (processPane throws for other types)
@@ -75,6 +76,10 @@ CHECK_TRIES = 3
 
 class ReplicaV024(Replica):
     version = "0.2.4"
+    # Renders write Plotly's and PlotPane's changes back into plot panes (plot_render.py).
+    # Off only to compare the App's own logic with the shipped main.js run under node,
+    # which has no Plotly (tests/test_replica_oracle.py).
+    render_writeback = True
 
     def reset(self) -> None:
         storage = getattr(self, "_storage", {})  # localStorage outlives a page refresh
@@ -86,6 +91,9 @@ class ReplicaV024(Replica):
         self._bin: grid.ShelfFirst | None = None  # App._bin
         self._storage: dict[str, Any] = storage  # localStorage: stored pane layouts
         self._first_load = True  # App._firstLoad (componentDidUpdate's one-off env post)
+        # win -> ((contentID, w, h), content object) of each plot pane's last render:
+        # React.memo's props check and usePrevious in PlotPane
+        self._plots: dict[str, tuple[tuple[str, Any, Any], Any]] = {}
 
     # mirrors main.js _handleMessage
     def _dispatch(self, cmd: Any) -> list[Effect]:
@@ -105,7 +113,7 @@ class ReplicaV024(Replica):
                     self.env_ids = ["main"]
                 effects.append(RequestEnv("initial", list(self.env_ids)))
             effects.append(RequestEnv("initial", list(self.env_ids)))
-            return effects
+            return effects + self._render_plots()  # setState: an App render
         if command in ("pane", "window"):
             if compare:
                 return [RequestEnv("compare", list(self.env_ids))]
@@ -125,7 +133,8 @@ class ReplicaV024(Replica):
         if command == "close":
             return self._close_pane(cmd.get("data"))
         if command == "layout":
-            return self._relayout_effects(None)  # only the panes' `i` changes: no view change
+            # only the panes' `i` changes: no view change; its setState renders the grid
+            return self._relayout_effects(None) + self._render_plots()
         if command in ("env_update", "layout_update"):
             return []  # env and layout lists only
         return [
@@ -196,7 +205,37 @@ class ReplicaV024(Replica):
         self._timeout_id = False
         self.panes = new_panes
         self._layout = new_layout
-        return self._render()
+        return self._render_plots() + self._render()
+
+    # mirrors a React render of the grid: PlotPane is memoised on contentID and its grid
+    # size, and its effect (plus Plotly.newPlot) changes the content object in place.
+    # Any App setState renders; panes patched in place since the last render show their
+    # new contentID then, not only at the batch.
+    def _render_plots(self) -> list[Effect]:
+        if not self.render_writeback:
+            return []
+        effects: list[Effect] = []
+        sizes = {
+            js_to_string(it.get("i", UNDEFINED)): (it.get("w"), it.get("h"))
+            for it in self._layout
+            if isinstance(it, dict)
+        }
+        for win in [w for w in self._plots if w not in self.panes]:
+            del self._plots[win]  # unmounted: a later pane of that id starts afresh
+        for win, pane in self.panes.items():
+            if not isinstance(pane, dict) or pane.get("type") != "plot":
+                continue
+            key = (js_to_string(pane.get("contentID", UNDEFINED)), *sizes.get(win, (None, None)))
+            last = self._plots.get(win)
+            if last is not None and last[0] == key:
+                continue  # React.memo: same props, no render, no effect
+            content = pane.get("content")
+            try:
+                render_plot(content, last[1] if last is not None else None)
+            except RenderError as exc:
+                effects.append(ProtocolError("render_error", win, f"PlotPane effect threw: {exc}"))
+            self._plots[win] = (key, content)
+        return effects
 
     def _process_pane(self, pane: Any, new_panes: dict[str, Any], new_layout: list[Any]) -> None:
         if not isinstance(pane, dict):
@@ -322,7 +361,7 @@ class ReplicaV024(Replica):
             it for it in self._layout if not (isinstance(it, dict) and it.get("i") == pane_id)
         ]
         effects += self._relayout_effects(pid)  # setState callback
-        return effects + self._render()
+        return effects + self._render_plots() + self._render()
 
 
 def _win_of(cmd: Any) -> str | None:
