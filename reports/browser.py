@@ -15,6 +15,14 @@ TOLERANCE_IDS is 0: final views are taken at quiescence (no message to any subsc
 for 1.5 s) after the truth was read, so nothing is in flight and an exact match is
 what a correct client shows. Any disagreement is listed with the side that differs
 from the truth; it is not averaged away.
+
+Full env reloads are env-wide, so they are compared per side, not per window: the mean
+reload rate per connected minute of the replica subscribers and of the browsers must be
+within a factor RELOAD_RATE_FACTOR of each other (both zero agrees). Rates, not counts:
+a page reload leaves a browser without a socket for the page's load time, a replica for
+none. The factor covers what differs by timing only (the page's env answer lands a few
+ms later or sooner against the 100 ms render batch); a missing or extra mechanism shows
+as a factor of 2 or more, or as reloads on one side only.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from reports.summary import Summary
 from visdom_chaos.journal import journal_files, read_journal
 
 TOLERANCE_IDS = 0
+RELOAD_RATE_FACTOR = 1.5
 FIDELITY_KINDS = ("missing", "duplicate", "stale")
 ERROR_KINDS = ("console_error", "page_error", "request_failed", "offsite_request", "browser_error", "undecodable")
 MAX_ERRORS = 20
@@ -133,18 +142,36 @@ def _side(clients: list[str], win: str, finals: dict, truth_ids: list | None,
 
 
 def _reloads(summary: Summary, replicas: list[str], browsers: list[str]) -> dict[str, Any]:
-    """Full env reloads per subscriber (env-wide, not per window). Sides agree when reloads
-    occur on both or on neither; the counts are shown, not compared (see docs/browser.md)."""
+    """Full env reloads per subscriber (env-wide, not per window), and whether the sides'
+    mean rates per connected minute are within RELOAD_RATE_FACTOR of each other."""
     n: dict[str, int] = {}
     for g in summary.groups.values():
         if g.kind == "reload":
             n[g.client] = n.get(g.client, 0) + g.observations
     rep = {c: n.get(c, 0) for c in replicas}
     bro = {c: n.get(c, 0) for c in browsers}
-    agree = (not replicas or not browsers) or (any(rep.values()) == any(bro.values()))
+
+    def rate(clients: list[str]) -> float | None:
+        minutes = sum(summary.subscribers.get(c, {}).get("connected_ns", 0) for c in clients) / 60e9
+        return round(sum(n.get(c, 0) for c in clients) / minutes, 1) if minutes > 0 else None
+
+    rates = {"replica": rate(replicas), "browser": rate(browsers)}
+    ratio = None
+    if not replicas or not browsers or None in rates.values():
+        agree = (not replicas or not browsers) or (any(rep.values()) == any(bro.values()))
+    elif rates["replica"] == rates["browser"] == 0:
+        agree = True
+    elif 0 in (rates["replica"], rates["browser"]):
+        agree = False
+    else:
+        ratio = round(rates["replica"] / rates["browser"], 2)
+        agree = 1 / RELOAD_RATE_FACTOR <= ratio <= RELOAD_RATE_FACTOR
     text = (f"replica {', '.join(f'{c} {v}' for c, v in rep.items()) or 'none'}; "
-            f"browser {', '.join(f'{c} {v}' for c, v in bro.items())}")
-    return {"replica": rep, "browser": bro, "agree": agree, "summary": text}
+            f"browser {', '.join(f'{c} {v}' for c, v in bro.items())}; per connected minute replica "
+            f"{rates['replica']}, browser {rates['browser']}"
+            + (f" (×{ratio}, tolerance ×{RELOAD_RATE_FACTOR})" if ratio is not None else ""))
+    return {"replica": rep, "browser": bro, "per_minute": rates, "ratio": ratio,
+            "factor": RELOAD_RATE_FACTOR, "agree": agree, "summary": text}
 
 
 def fidelity(summary: Summary, finals: dict, truth: dict, replicas: list[str], browsers: list[str]) -> dict[str, Any]:
@@ -176,10 +203,12 @@ def fidelity(summary: Summary, finals: dict, truth: dict, replicas: list[str], b
     return {
         "reloads": reloads,
         "tolerance": {"ids_per_subscriber": TOLERANCE_IDS, "kinds": ["missing", "duplicate", "stale:divergence"],
+                      "reload_rate_factor": RELOAD_RATE_FACTOR,
                       "rule": "same final-view finding kinds (missing, duplicate, stale divergence) on both sides "
                               f"and every final view within {TOLERANCE_IDS} ids of the server truth; per-update "
                               "findings (stale lag/regression, reorder) need a replica's apply records and are "
-                              "listed, not compared"},
+                              "listed, not compared; full env reloads per connected minute, side against side, "
+                              f"within ×{RELOAD_RATE_FACTOR}"},
         "replica_subscribers": replicas, "browser_subscribers": browsers,
         "windows": rows, "agree": (all(r["agree"] for r in rows) and reloads["agree"]) if rows else None,
         "differences": differences,
@@ -219,7 +248,7 @@ def render_markdown(section: dict[str, Any]) -> list[str]:
                          f"{', '.join(r['replica']['not_compared']) or 'none'} |")
         if fid.get("reloads"):
             lines += ["", f"Full env reloads per subscriber (env-wide): {fid['reloads']['summary']}"
-                      f" — {'both sides or neither' if fid['reloads']['agree'] else '**only one side**'}.", ""]
+                      f" — {'agree' if fid['reloads']['agree'] else '**differ**'}.", ""]
         for d in fid.get("differences") or []:
             lines.append(f"- {d}")
     lines.append("")

@@ -64,3 +64,42 @@ def test_unreachable_server_fails_start_and_leaves_no_browser(tmp_path: Path) ->
         sub.stop()
     leftovers = [p for p in psutil.Process().children(recursive=True) if "chrom" in p.name()]
     assert not leftovers, leftovers
+
+
+def _reload_run(tmp_path: Path, replica: tuple[int, float], browser: tuple[int, float]) -> dict:
+    """A run folder with one replica and one browser subscriber: (reloads, connected seconds)."""
+    from reports.analyze import analyze_run
+
+    t0 = 1_700_000_000_000_000_000
+    w = JournalWriter(tmp_path / "run" / "journal" / "clients.jsonl", "clients")
+    for client, transport, reason, (n, secs) in (("ws-0", "websocket", "hash_mismatch", replica),
+                                                 ("browser-0", "browser", "env_request", browser)):
+        w.write("connect", client, 1, t=t0, transport=transport, local_port=0, env="main")
+        w.write("register", client, 1, t=t0 + 1, sid="s")
+        for k in range(n):
+            w.write("resync", client, 1, t=t0 + 2 + k, reason=reason, env="main")
+        w.write("view", client, 1, t=t0 + int(secs * 1e9) - 10, env="main", win="w", ids=[["src", 0]], final=True,
+                transport=transport)
+        w.write("disconnect", client, 1, t=t0 + int(secs * 1e9), reason="end")
+    w.write("truth", "orchestrator", 0, t=t0 + int(max(replica[1], browser[1]) * 1e9), env="main", win="w",
+            ids=[["src", 0]])
+    w.close()
+    return analyze_run(tmp_path / "run")["browser"]["fidelity"]["reloads"]
+
+
+@pytest.mark.parametrize(
+    ("replica", "browser", "per_minute", "agree"),
+    [
+        ((10, 60.0), (8, 60.0), (10.0, 8.0), True),  # ×1.25: timing only
+        ((10, 60.0), (5, 30.0), (10.0, 10.0), True),  # same rate, half the connected time
+        ((20, 60.0), (8, 60.0), (20.0, 8.0), False),  # ×2.5: a mechanism missing on one side
+        ((0, 60.0), (3, 60.0), (0.0, 3.0), False),  # only one side reloads
+        ((0, 60.0), (0, 60.0), (0.0, 0.0), True),
+    ],
+)
+def test_fidelity_compares_reload_rates_per_connected_minute(tmp_path: Path, replica, browser, per_minute,
+                                                             agree) -> None:
+    reloads = _reload_run(tmp_path, replica, browser)
+    assert reloads["replica"] == {"ws-0": replica[0]} and reloads["browser"] == {"browser-0": browser[0]}
+    assert (reloads["per_minute"]["replica"], reloads["per_minute"]["browser"]) == per_minute
+    assert reloads["agree"] is agree, reloads["summary"]

@@ -12,9 +12,10 @@ Tolerance (reports/browser.py, docs/browser.md): per window, the same finding ki
 (missing, duplicate, stale) on both sides, and every final view on both sides within
 TOLERANCE_IDS = 0 ids of the server truth. Final views are read at quiescence, after the
 truth, with nothing in flight, so a correct client shows exactly the truth: any id off is a
-real difference, never timing. Full env reloads are env-wide and their count depends on
-CPU timing in the page (0.2.4's 100 ms render batch, see docs/browser.md): the sides must
-agree on whether reloads happened, not on how many.
+real difference, never timing. Full env reloads are env-wide: the sides' mean reload rates
+per connected minute within RELOAD_RATE_FACTOR (×1.5) of each other. On 0.2.4 most of them
+come from Plotly writing into rendered plot panes (replica/plot_render.py), which the
+replica did not model before this test caught it (replica 0–8 against the page's 14–30).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import pytest
 from test_browser_index import built_target  # tests/ is on sys.path (rootdir, no package)
 
 from reports.analyze import analyze_run
-from reports.browser import TOLERANCE_IDS
+from reports.browser import RELOAD_RATE_FACTOR, TOLERANCE_IDS
 from visdom_chaos.journal import read_journal
 from visdom_chaos.orchestrator import Experiment, RunOptions
 from visdom_chaos.scenario import parse_scenario
@@ -96,10 +97,13 @@ def test_replica_and_browser_agree_per_window(version: str, tmp_path: Path) -> N
         for side in ("replica", "browser"):
             for s in row[side]["subscribers"]:
                 assert s["off_by"] <= TOLERANCE_IDS and s["final_ids"] == row["truth_ids"], (side, s)
-    # Both sides noticed the dropped frames and re-fetched the env (0.2.4 hash mismatch,
-    # 0.3.0 version gap; a page journals it as `env_request`).
-    assert fid["reloads"]["agree"], fid["reloads"]
-    assert sum(fid["reloads"]["replica"].values()) > 0 and sum(fid["reloads"]["browser"].values()) > 0
+    # Both sides re-fetched the env (0.2.4: hash mismatches, from the dropped frames and from
+    # Plotly's write-back; 0.3.0: version gaps; a page journals it as `env_request`), at rates
+    # within the tolerance of each other.
+    reloads = fid["reloads"]
+    assert reloads["factor"] == RELOAD_RATE_FACTOR == 1.5
+    assert reloads["per_minute"]["replica"] > 0 and reloads["per_minute"]["browser"] > 0, reloads
+    assert reloads["agree"], reloads["summary"]
     assert fid["agree"] is True and fid["differences"] == []
 
     # Where the sides differ, the report says which: a browser that ends one point short.

@@ -61,7 +61,15 @@ def test_300_appends_reach_3_websocket_subscribers_once_in_order(tmp_path, versi
             assert seen[(client, win)] == ids, f"{client} {win}"
     assert report["totals"]["acked"] == 303
     assert report["totals"]["subscribers"] == 3
-    assert {k: report["findings"][k] for k in FINDING_KEYS} == dict.fromkeys(FINDING_KEYS, 0)
+    clean = FINDING_KEYS if version != "0.2.4" else tuple(k for k in FINDING_KEYS if k not in ("reload", "protocol_error"))
+    assert {k: report["findings"][k] for k in clean} == dict.fromkeys(clean, 0)
+    if version == "0.2.4":
+        # A stock 0.2.4 tab re-fetches the env every other plot update, fault or none:
+        # each render writes Plotly's changes into the pane, the next batch copies them into
+        # the hash copy, and the patch after fails the md5 (replica/plot_render.py; the
+        # same rate as real Chromium in test_fidelity.py). Every id still arrives once, in order.
+        assert report["findings_detail"]["protocol_error"] == {"hash_mismatch": report["findings"]["protocol_error"]}
+        assert report["findings"]["reload"] >= report["findings"]["protocol_error"] > 50
 
 
 @pytest.mark.visdom

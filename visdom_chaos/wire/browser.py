@@ -47,10 +47,14 @@ CHROMIUM_ARGS = [
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 CALL_TIMEOUT_S = 60.0
 PUMP_MS = 50  # how often the worker returns to its queue and heap sampling
-# The UI POSTs /env/<id> right after `register` (twice on 0.2.4: the register handler and
-# the first componentDidUpdate); a POST later than this after register is a re-fetch
-# (0.2.4: hash mismatch, 0.3.0: version gap), journalled as `resync` reason `env_request`.
-ENV_FETCH_GRACE_S = 2.0
+# The UI POSTs /env/<id> right after a `register`: twice after the first register of a page
+# load (0.2.4: the register handler and the first componentDidUpdate; 0.3.0: the
+# sessionInfo and mounted effects), once after a later one (the user reconnecting with the
+# navbar badge). Any further POST is a re-fetch (0.2.4: hash mismatch, 0.3.0: version
+# gap), journalled as `resync` reason `env_request`. Counted in the order the page issues
+# requests, so a re-fetch is told apart however soon it follows the register.
+INITIAL_ENV_POSTS_FIRST = 2
+INITIAL_ENV_POSTS_LATER = 1
 
 # One entry per grid pane. The window id is the React key of the grid item (the DOM
 # carries no other trace of it): React 16 hangs the fiber on the element.
@@ -160,7 +164,9 @@ class BrowserSubscriber:
         self.samples: list[dict[str, float]] = []
         self.received = 0  # WebSocket frames received, all connections
         self.sid: str | None = None  # from the last `register` message
-        self._registered_at = 0.0  # monotonic time of the last `register` message
+        self._registered_at = 0.0  # monotonic time of the last `register` message (0: none yet)
+        self._fresh_page = True  # no `register` since the page (re)loaded
+        self._initial_posts_left = 0  # the UI's own env POSTs still due after that register
         self.env_refetches = 0  # POST /env/ re-fetches after the initial ones
         self._final_written = False
         self.screenshot_path: Path | None = None
@@ -422,6 +428,8 @@ class BrowserSubscriber:
         page.on("console", self._on_console)
         page.on("pageerror", self._on_page_error)
         page.on("websocket", self._on_websocket)
+        page.on("request", self._on_request_sent)
+        page.on("framenavigated", self._on_navigated)
         page.on("requestfinished", lambda r: self._on_request(r, None))
         page.on("requestfailed", lambda r: self._on_request(r, r.failure or "failed"))
 
@@ -438,6 +446,21 @@ class BrowserSubscriber:
         self.journal.write("protocol_error", self.client_id, self.conn, kind="page_error",
                            win=None, detail=text[:1000])
 
+    def _on_navigated(self, frame: Any) -> None:
+        if frame.parent_frame is None:  # the page itself (re)loaded: a new App
+            self._fresh_page = True
+            self._registered_at = 0.0  # its env POSTs before a register carry no session
+
+    def _on_request_sent(self, request: Any) -> None:
+        path = urlsplit(request.url).path
+        if request.method != "POST" or not ("/env/" in path or "/compare/" in path) or not self._registered_at:
+            return
+        if self._initial_posts_left > 0:
+            self._initial_posts_left -= 1
+            return
+        self.env_refetches += 1
+        self.journal.write("resync", self.client_id, self.conn, reason="env_request", env=self.env)
+
     def _on_request(self, request: Any, failure: str | None) -> None:
         status = None
         if failure is None:
@@ -449,11 +472,6 @@ class BrowserSubscriber:
         method = getattr(request, "method", "GET")
         entry = {"url": request.url, "method": method, "status": status, "failure": failure}
         self.requests.append(entry)
-        path = urlsplit(request.url).path
-        if (method == "POST" and ("/env/" in path or "/compare/" in path) and self._registered_at
-                and time.monotonic() - self._registered_at > ENV_FETCH_GRACE_S):
-            self.env_refetches += 1
-            self.journal.write("resync", self.client_id, self.conn, reason="env_request", env=self.env)
         if "/socket_wrap" in request.url and (failure or (status or 0) >= 400):
             self._journal_disconnect("error", detail=f"poll failed: {failure or status}")
         elif "/socket_wrap" in request.url and status == 200 and not self._open_conns:
@@ -510,6 +528,8 @@ class BrowserSubscriber:
         if command == "register":
             self.sid = msg.get("data")
             self._registered_at = time.monotonic()
+            self._initial_posts_left = INITIAL_ENV_POSTS_FIRST if self._fresh_page else INITIAL_ENV_POSTS_LATER
+            self._fresh_page = False
             self.journal.write("register", self.client_id, conn, sid=self.sid)
         if self.record_frames:
             self.journal.write("recv", self.client_id, conn, command=command, bytes=len(payload),
