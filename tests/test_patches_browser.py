@@ -82,3 +82,39 @@ def test_patched_page_resumes_after_connection_kill(visdom_factory, version, tmp
             sub.stop()
     log = target.log_path.read_text(errors="replace")
     assert "resume" in log  # the page's resume command reached the server
+
+
+@pytest.mark.parametrize("variant", ["stock", "patched"])
+def test_plot_updates_reload_the_env_on_stock_024_and_not_with_0011(visdom_factory, variant, tmp_path: Path):
+    # 0.2.4's page copies the rendered plot pane (with Plotly's write-backs) into the copy
+    # the next patch's md5 is checked against: every other plot update re-fetches the env.
+    # Patch 0011 (visdom-hashcopy.js) keeps the copy _checkWindow computed.
+    from visdom_chaos.wire.browser import DEFAULT_CHROMIUM, BrowserSubscriber
+    from visdom_chaos.wire.training import TrainingSource
+
+    if not DEFAULT_CHROMIUM.is_file():
+        pytest.skip(f"chromium not installed at {DEFAULT_CHROMIUM}")
+    target = visdom_factory("0.2.4", variant)
+    url = target.url
+    with JournalWriter(tmp_path / "journal" / "clients.jsonl", role="clients") as journal:
+        source = TrainingSource(url, "src-0", journal, env="plot", kind="line")
+        assert source.create()
+        sub = BrowserSubscriber(url, "br-0", journal, env="plot", run_dir=tmp_path)
+        sub.start()
+        try:
+            assert sub.evaluate("window.__visdomHashCopy === true") is (variant == "patched")
+            for _ in range(30):  # 5 updates/s: further apart than the 100 ms render batch
+                assert source.append()
+                time.sleep(0.2)
+            want = truth(url, "plot", source.win)
+            assert [e.seq for e in want] == list(range(31))
+            assert wait_view(sub, source.win, want, 20) == want
+            refetches = sub.env_refetches
+            print(f"{variant}: {refetches} env re-fetches for 30 line updates")
+            assert not sub.page_errors, sub.page_errors[:3]
+        finally:
+            sub.stop()
+    if variant == "stock":
+        assert refetches >= 10, refetches  # ~15: every other update
+    else:
+        assert refetches == 0

@@ -111,10 +111,11 @@ def test_a_rendered_window_no_longer_hashes_like_the_server_window() -> None:
             assert browser_md5(window) == before
 
 
-def drive(script: list[tuple[float, str]], writeback: bool = True) -> tuple[list, FakeServer, object]:
+def drive(script: list[tuple[float, str]], writeback: bool = True, variant: str = "stock",
+          transport: str = "websocket") -> tuple[list, FakeServer, object]:
     """Line and text windows created at 1.0, then appends at the given times; every env
     request answered at once with the server's env (load_env)."""
-    r = make_replica("0.2.4")
+    r = make_replica("0.2.4", transport=transport, variant=variant)
     r.render_writeback = writeback
     srv = FakeServer("0.2.4")
     effects: list = []
@@ -188,3 +189,19 @@ def test_a_reload_that_changes_nothing_does_not_rerender_the_plot() -> None:
         errors += [(k, e.kind) for e in r.handle(srv.append_line("l", "src", k, NS + k), t) + r.tick(t + 0.15)
                    if isinstance(e, ProtocolError)]
     assert errors == [(3, "hash_mismatch")]  # not u2: the reload's pane was never rendered
+
+
+def test_patch_0011_keeps_the_checked_copy_and_the_storm_stops() -> None:
+    # the patched page (visdom-hashcopy.js) keeps _checkWindow's copy when the batch
+    # processes the rendered pane itself: renders still write into the pane, never into
+    # the copy the md5 is checked against
+    script = [(round(1.35 + 0.15 * k, 2), "line") for k in range(10)]
+    for transport in ("websocket", "polling"):  # the page loads it on both transports
+        r = make_replica("0.2.4", transport=transport, variant="patched")
+        assert r.keep_checked_copy is True
+    effects, srv, r = drive(script, variant="patched")
+    assert [e for _, e in effects if isinstance(e, ProtocolError)] == []
+    assert [e.reason for _, e in effects if isinstance(e, RequestEnv)] == ["initial", "initial"]
+    assert r.views()[("main", "l")] == ids_in_window(srv.windows["l"])
+    assert "opacity" in json.dumps(js_json_clone(r.window("main", "l")))  # the pane is still rendered into
+    assert make_replica("0.2.4").keep_checked_copy is False

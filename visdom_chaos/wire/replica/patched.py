@@ -21,6 +21,9 @@ answer it (SendSocket) or pass it to the stock tab. Mirrors the JS:
   update overtakes them, a hash mismatch and an env reload).
 
 A page refresh (`reset()`) reloads the shim too: its state starts empty.
+
+0.2.4's patched page also loads visdom-hashcopy.js (patch 0011), which changes the App
+itself: the replica's `keep_checked_copy` (v024.py), on both transports.
 """
 
 from __future__ import annotations
@@ -169,9 +172,13 @@ def patched_class(stock: type[Replica]) -> type[Replica]:
 def make_patched_replica(
     stock: type[Replica], env_ids: list[str] | tuple[str, ...] = ("main",), transport: str = "websocket"
 ) -> Replica:
-    """The shim wraps the WebSocket only: a polling page is the stock tab."""
+    """The resume shim wraps the WebSocket only: a polling page is the stock tab, but
+    with the App fix every patched page loads (0.2.4: 0011, visdom-hashcopy.js)."""
     cls = patched_class(stock) if transport == "websocket" else stock
-    return cls(env_ids=env_ids, transport=transport)
+    tab = cls(env_ids=env_ids, transport=transport)
+    if hasattr(tab, "keep_checked_copy"):
+        tab.keep_checked_copy = True
+    return tab
 
 
 __all__ = ["PatchedShim", "make_patched_replica", "patched_class"]

@@ -80,6 +80,9 @@ class ReplicaV024(Replica):
     # Off only to compare the App's own logic with the shipped main.js run under node,
     # which has no Plotly (tests/test_replica_oracle.py).
     render_writeback = True
+    # patches/0.2.4/0011 (visdom-hashcopy.js): a batch that processes the rendered pane
+    # itself (an update _checkWindow applied in place) keeps the copy _checkWindow stored
+    keep_checked_copy = False
 
     def reset(self) -> None:
         storage = getattr(self, "_storage", {})  # localStorage outlives a page refresh
@@ -294,7 +297,9 @@ class ReplicaV024(Replica):
                     current["h"] = math.ceil(grid.p2h(grid._num(height) + 14))
                 if caption:
                     current["h"] = grid._num(current.get("h")) + 1
-            self.consistent[pid] = js_json_clone(pane)
+            patched_in_place = self.keep_checked_copy and self.panes.get(pid) is pane
+            if not (patched_in_place and pid in self.consistent):
+                self.consistent[pid] = js_json_clone(pane)
 
     def _key_ls(self, pid: str) -> str:
         # main.js keyLS: state.envID + '_' + key (envID is null in compare mode)
