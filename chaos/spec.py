@@ -76,7 +76,7 @@ _WS_SELECT: dict[str, Attr] = {
     "match": (None, _match),  # subset of the decoded JSON message, e.g. {"command": "window_update"}
     "contains": ("", _str),  # substring of a text message
     "opcode": ("any", _opcode),
-    "limit": (0, _nonneg_int),  # affect at most this many messages per connection; 0 = no limit
+    "limit": (0, _nonneg_int),  # affect at most this many messages in all, over the whole proxy; 0 = no limit
 }
 _HTTP_SELECT: dict[str, Attr] = {
     "method": ("", _str),  # "" = any method
