@@ -20,7 +20,8 @@ Full env reloads are env-wide, so they are compared per side, not per window: th
 reload rate per connected minute of the replica subscribers and of the browsers must be
 within a factor RELOAD_RATE_FACTOR of each other (both zero agrees). Rates, not counts:
 a page reload leaves a browser without a socket for the page's load time, a replica for
-none. The factor covers what differs by timing only (the page's env answer lands a few
+none. Connected time counts only while the load runs (first `send` to last `ack`):
+replicas connect seconds before Chromium has started, and idle time reloads nothing. The factor covers what differs by timing only (the page's env answer lands a few
 ms later or sooner against the 100 ms render batch); a missing or extra mechanism shows
 as a factor of 2 or more, or as reloads on one side only.
 """
@@ -64,9 +65,17 @@ def browser_section(run_dir: str | os.PathLike[str], summary: Summary, report: d
     }
     finals: dict[str, dict[str, list[tuple[str, int]]]] = {}  # client -> window -> ids
     truth: dict[str, list[tuple[str, int]]] = {}
+    spans: dict[str, list[list[int | None]]] = {}  # client -> [[connect t, disconnect t | None], ...]
+    load: list[int] = []  # send and ack times: the load window is their min..max
     for path in journal_files(run_dir):
         for rec in read_journal(path, strict_header=False):
             typ, client = rec.get("type"), rec.get("client")
+            if typ in ("send", "ack") and isinstance(rec.get("t"), int):
+                load.append(rec["t"])
+            elif typ == "connect" and isinstance(rec.get("t"), int):
+                spans.setdefault(client, []).append([rec["t"], None])
+            elif typ == "disconnect" and spans.get(client) and spans[client][-1][1] is None:
+                spans[client][-1][1] = rec.get("t")
             if typ == "truth":
                 truth[_key(rec.get("env"), rec.get("win"))] = [(i[0], i[1]) for i in rec.get("ids") or []]
             elif typ == "view" and rec.get("final"):
@@ -91,8 +100,22 @@ def browser_section(run_dir: str | os.PathLike[str], summary: Summary, report: d
         heap = [s[1] for s in entry["samples"] if s[1] is not None]
         entry["heap_mib"] = ({"first": heap[0], "max": max(heap), "last": heap[-1], "samples": len(heap)}
                              if heap else None)
+    minutes = _minutes_under_load(spans, min(load), max(load), summary.t_end) if load else None
     return {"browsers": [per[b] for b in browsers],
-            "fidelity": fidelity(summary, finals, truth, replicas, browsers)}
+            "fidelity": fidelity(summary, finals, truth, replicas, browsers, minutes)}
+
+
+def _minutes_under_load(spans: dict[str, list[list[int | None]]], start: int, end: int,
+                        t_end: int | None) -> dict[str, float]:
+    """Per client, minutes connected between the first send and the last ack."""
+    out: dict[str, float] = {}
+    for client, conns in spans.items():
+        ns = 0
+        for opened, closed in conns:
+            closed = closed if isinstance(closed, int) else (t_end or end)
+            ns += max(0, min(closed, end) - max(int(opened or 0), start))
+        out[client] = ns / 60e9
+    return out
 
 
 def _compared(kind: str, detail: str) -> bool:
@@ -141,9 +164,11 @@ def _side(clients: list[str], win: str, finals: dict, truth_ids: list | None,
     return {"subscribers": subs, "kinds": kinds, "not_compared": extra}
 
 
-def _reloads(summary: Summary, replicas: list[str], browsers: list[str]) -> dict[str, Any]:
+def _reloads(summary: Summary, replicas: list[str], browsers: list[str],
+             minutes: dict[str, float] | None = None) -> dict[str, Any]:
     """Full env reloads per subscriber (env-wide, not per window), and whether the sides'
-    mean rates per connected minute are within RELOAD_RATE_FACTOR of each other."""
+    mean rates per connected minute (`minutes`: under load; else the whole run) are
+    within RELOAD_RATE_FACTOR of each other."""
     n: dict[str, int] = {}
     for g in summary.groups.values():
         if g.kind == "reload":
@@ -152,8 +177,11 @@ def _reloads(summary: Summary, replicas: list[str], browsers: list[str]) -> dict
     bro = {c: n.get(c, 0) for c in browsers}
 
     def rate(clients: list[str]) -> float | None:
-        minutes = sum(summary.subscribers.get(c, {}).get("connected_ns", 0) for c in clients) / 60e9
-        return round(sum(n.get(c, 0) for c in clients) / minutes, 1) if minutes > 0 else None
+        if minutes is not None:
+            total = sum(minutes.get(c, 0.0) for c in clients)
+        else:
+            total = sum(summary.subscribers.get(c, {}).get("connected_ns", 0) for c in clients) / 60e9
+        return round(sum(n.get(c, 0) for c in clients) / total, 1) if total > 0 else None
 
     rates = {"replica": rate(replicas), "browser": rate(browsers)}
     ratio = None
@@ -174,7 +202,8 @@ def _reloads(summary: Summary, replicas: list[str], browsers: list[str]) -> dict
             "factor": RELOAD_RATE_FACTOR, "agree": agree, "summary": text}
 
 
-def fidelity(summary: Summary, finals: dict, truth: dict, replicas: list[str], browsers: list[str]) -> dict[str, Any]:
+def fidelity(summary: Summary, finals: dict, truth: dict, replicas: list[str], browsers: list[str],
+             minutes: dict[str, float] | None = None) -> dict[str, Any]:
     found, other = _findings_by_window(summary)
     windows = sorted(set(truth) | {w for c in replicas + browsers for w in finals.get(c, {})})
     rows, differences = [], []
@@ -197,7 +226,7 @@ def fidelity(summary: Summary, finals: dict, truth: dict, replicas: list[str], b
         rows.append({"window": win, "truth_ids": None if t is None else len(t), "replica": rep, "browser": bro,
                      "agree": agree, "differences": reasons})
         differences += [f"{win}: {r}" for r in reasons]
-    reloads = _reloads(summary, replicas, browsers)
+    reloads = _reloads(summary, replicas, browsers, minutes)
     if not reloads["agree"]:
         differences.append(f"reloads: {reloads['summary']}")
     return {

@@ -66,23 +66,29 @@ def test_unreachable_server_fails_start_and_leaves_no_browser(tmp_path: Path) ->
     assert not leftovers, leftovers
 
 
-def _reload_run(tmp_path: Path, replica: tuple[int, float], browser: tuple[int, float]) -> dict:
-    """A run folder with one replica and one browser subscriber: (reloads, connected seconds)."""
+def _reload_run(tmp_path: Path, replica: tuple[int, float], browser: tuple[int, float],
+                browser_from: float = 0.0, load_from: float = 0.0) -> dict:
+    """A run folder with one replica and one browser subscriber: (reloads, seconds connected
+    until the end); the browser connects at `browser_from`, the load runs from `load_from`."""
     from reports.analyze import analyze_run
 
     t0 = 1_700_000_000_000_000_000
+    end = max(replica[1], browser[1])
     w = JournalWriter(tmp_path / "run" / "journal" / "clients.jsonl", "clients")
-    for client, transport, reason, (n, secs) in (("ws-0", "websocket", "hash_mismatch", replica),
-                                                 ("browser-0", "browser", "env_request", browser)):
-        w.write("connect", client, 1, t=t0, transport=transport, local_port=0, env="main")
-        w.write("register", client, 1, t=t0 + 1, sid="s")
+    w.write("send", "src-0", 0, t=t0 + int(load_from * 1e9), win="w", seq=0)
+    for client, transport, reason, (n, secs), start in (
+            ("ws-0", "websocket", "hash_mismatch", replica, 0.0),
+            ("browser-0", "browser", "env_request", browser, browser_from)):
+        opened = t0 + int(start * 1e9)
+        w.write("connect", client, 1, t=opened, transport=transport, local_port=0, env="main")
+        w.write("register", client, 1, t=opened + 1, sid="s")
         for k in range(n):
-            w.write("resync", client, 1, t=t0 + 2 + k, reason=reason, env="main")
+            w.write("resync", client, 1, t=t0 + int(max(start, load_from) * 1e9) + 2 + k, reason=reason, env="main")
         w.write("view", client, 1, t=t0 + int(secs * 1e9) - 10, env="main", win="w", ids=[["src", 0]], final=True,
                 transport=transport)
         w.write("disconnect", client, 1, t=t0 + int(secs * 1e9), reason="end")
-    w.write("truth", "orchestrator", 0, t=t0 + int(max(replica[1], browser[1]) * 1e9), env="main", win="w",
-            ids=[["src", 0]])
+    w.write("ack", "src-0", 0, t=t0 + int(end * 1e9), win="w", seq=0, ok=True)
+    w.write("truth", "orchestrator", 0, t=t0 + int(end * 1e9), env="main", win="w", ids=[["src", 0]])
     w.close()
     return analyze_run(tmp_path / "run")["browser"]["fidelity"]["reloads"]
 
@@ -103,3 +109,11 @@ def test_fidelity_compares_reload_rates_per_connected_minute(tmp_path: Path, rep
     assert reloads["replica"] == {"ws-0": replica[0]} and reloads["browser"] == {"browser-0": browser[0]}
     assert (reloads["per_minute"]["replica"], reloads["per_minute"]["browser"]) == per_minute
     assert reloads["agree"] is agree, reloads["summary"]
+
+
+def test_reload_rates_count_connected_time_under_load_only(tmp_path: Path) -> None:
+    # the replica connects at 0, the browser (Chromium starting) at 30 s, the load runs
+    # 30..60 s: 10 reloads each in the same 30 s of load are the same rate
+    reloads = _reload_run(tmp_path, (10, 60.0), (10, 60.0), browser_from=30.0, load_from=30.0)
+    assert reloads["per_minute"] == {"replica": 20.0, "browser": 20.0}
+    assert reloads["agree"] is True and reloads["ratio"] == 1.0
