@@ -30,6 +30,9 @@ def write_ready(path: str, data: dict[str, object]) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    # A parent may start us with SIGINT/SIGTERM blocked (a signal mask survives exec):
+    # unblock them, or a stop request is ignored until the parent resorts to SIGKILL.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     proxies = load_proxies(args.config) if args.config else []
     steps = load_schedule(args.schedule, horizon=args.horizon) if args.schedule else []
     server = ChaosServer(args.api, journal=args.journal, allow_remote=args.allow_remote, proxies=proxies)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import sys
@@ -25,8 +26,15 @@ def test_start_answers_and_stop_leaves_no_process(visdom_factory, version):
     requests.post(f"{target.url}/save", json={"data": ["main"]}, timeout=5)
     assert (target.run_dir / "visdom-env" / "main.json").exists()
     pid = target.pid
+    # spawn() holds SIGINT/SIGTERM back while it forks and the mask survives exec: the
+    # launcher must unblock them, or stop() only ever ends the server with SIGKILL
+    blocked = int(next(line for line in open(f"/proc/{pid}/status") if line.startswith("SigBlk:")).split()[1], 16)
+    assert not blocked & (1 << (signal.SIGTERM - 1) | 1 << (signal.SIGINT - 1)), hex(blocked)
+    proc = target.proc
     target.stop()
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    # ended by the SIGTERM (Visdom exits 0 on it), not by the SIGKILL after the timeout
+    assert proc is None or proc.returncode in (0, -signal.SIGTERM), proc and proc.returncode
 
 
 def test_index_page_served_with_pinned_tornado(visdom_factory):
@@ -74,3 +82,46 @@ def test_cli_start_list_stop(tmp_path):
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     bad = subprocess.run([*vc, "target", "start", "7.0"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "unknown Visdom version" in bad.stderr
+
+
+def test_interrupt_while_waiting_for_readiness_stops_the_server(tmp_path, monkeypatch):
+    # Ctrl-C (or SIGTERM, which the orchestrator turns into KeyboardInterrupt) arriving
+    # while the server starts: the caller never receives the Target, so start_built must
+    # stop the process itself (seen: a pytest run killed at that moment left Visdom up).
+    import visdom_chaos.targets.process as process
+
+    built = build_target("0.2.4")
+    spawned: list[int] = []
+    real_spawn = process.spawn
+
+    def spawn(args, **kw):
+        proc = real_spawn(args, **kw)
+        spawned.append(proc.pid)
+        return proc
+
+    def interrupted(url, proc=None, **kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(process, "spawn", spawn)
+    monkeypatch.setattr(process, "wait_ready", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        start_built(built, tmp_path)
+    assert len(spawned) == 1
+    pid = spawned[0]
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_chaos_proxy_child_takes_sigterm(tmp_path):
+    # the proxy child is spawned the same way: it must unblock SIGTERM itself
+    from visdom_chaos.proxyproc import ProxyProcess
+
+    with socket.socket() as upstream:  # any listening port: the proxy only needs an address
+        upstream.bind(("127.0.0.1", 0))
+        upstream.listen()
+        (tmp_path / "journal").mkdir()
+        proxy = ProxyProcess(tmp_path, upstream.getsockname()[1])
+        pid = proxy.proc.pid
+        blocked = int(next(line for line in open(f"/proc/{pid}/status") if line.startswith("SigBlk:")).split()[1], 16)
+        assert not blocked & (1 << (signal.SIGTERM - 1) | 1 << (signal.SIGINT - 1)), hex(blocked)
+        proxy.stop()
+    assert proxy.proc.returncode in (0, -signal.SIGTERM), proxy.proc.returncode

@@ -25,7 +25,10 @@ _children_lock = threading.Lock()
 
 def spawn(args: list[str], **popen_kw) -> subprocess.Popen:
     """Popen in its own session, with Ctrl-C/SIGTERM held back until the child is registered:
-    a signal landing between fork and Popen's return would otherwise orphan the child."""
+    a signal landing between fork and Popen's return would otherwise orphan the child.
+
+    The child inherits that mask across exec: every program started here unblocks the two
+    signals first thing (targets/launcher.py, `python -m chaos serve`)."""
     main = threading.current_thread() is threading.main_thread()
     old = signal.pthread_sigmask(signal.SIG_BLOCK, _DEFERRED) if main else None
     try:
@@ -192,6 +195,9 @@ def start_built(
                     raise TargetError(f"port {port} is in use") from exc
                 continue
             raise TargetError(f"{exc}; server log tail:\n{target.log_tail()}") from exc
+        except BaseException:
+            target.stop()  # Ctrl-C / SIGTERM while waiting: the caller never got the target
+            raise
         (run_dir / "target.json").write_text(json.dumps(target.describe(), indent=2))
         return target
     raise TargetError(f"could not start Visdom on a free port: {last_error}")
