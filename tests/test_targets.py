@@ -120,8 +120,10 @@ def test_chaos_proxy_child_takes_sigterm(tmp_path):
         upstream.listen()
         (tmp_path / "journal").mkdir()
         proxy = ProxyProcess(tmp_path, upstream.getsockname()[1])
-        pid = proxy.proc.pid
-        blocked = int(next(line for line in open(f"/proc/{pid}/status") if line.startswith("SigBlk:")).split()[1], 16)
+        try:
+            status = open(f"/proc/{proxy.proc.pid}/status").read()
+        finally:
+            proxy.stop()
+        blocked = int(next(line for line in status.splitlines() if line.startswith("SigBlk:")).split()[1], 16)
         assert not blocked & (1 << (signal.SIGTERM - 1) | 1 << (signal.SIGINT - 1)), hex(blocked)
-        proxy.stop()
     assert proxy.proc.returncode in (0, -signal.SIGTERM), proxy.proc.returncode
