@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +15,6 @@ from typing import Any
 
 import requests
 
-from visdom_chaos.netguard import free_port
 from visdom_chaos.security.common import (
     EVIL_ORIGIN,
     HTTP_TIMEOUT_S,
@@ -26,10 +23,8 @@ from visdom_chaos.security.common import (
     try_ws,
     unique,
 )
-from visdom_chaos.targets import TargetError, build_target, spawn, stop_pid
-from visdom_chaos.targets.process import LAUNCHER
+from visdom_chaos.targets import Target, TargetError, build_target, start_built
 
-READY_TIMEOUT_S = 60.0
 USERNAME = "probe"
 PASSWORD = "probe-password"  # a throwaway credential of a throwaway loopback server
 
@@ -39,12 +34,11 @@ class LoginTarget:
     url: str
     username: str
     password: str
-    pid: int | None = None
-    proc: subprocess.Popen | None = field(default=None, repr=False)
+    target: Target | None = field(default=None, repr=False)  # None: someone else's server
 
     def stop(self) -> None:
-        if self.pid is not None:
-            stop_pid(self.pid, self.proc)
+        if self.target is not None:
+            self.target.stop()
 
 
 def login_starter(version: str, variant: str, run_dir: Path) -> Callable[[], LoginTarget]:
@@ -55,38 +49,15 @@ def login_starter(version: str, variant: str, run_dir: Path) -> Callable[[], Log
         root = Path(run_dir) / "security-login"
         home = root / "home"
         (home / ".visdom").mkdir(parents=True, exist_ok=True)
-        (root / "visdom-env").mkdir(exist_ok=True)
-        port = free_port()
-        env = built.env()
-        env.update(HOME=str(home), VISDOM_USE_ENV_CREDENTIALS="1", VISDOM_USERNAME=USERNAME,
-                   VISDOM_PASSWORD=PASSWORD, VISDOM_COOKIE=unique("cookie-secret"))
-        args = [built.python, str(LAUNCHER), "-port", str(port), "-env_path", f"{root / 'visdom-env'}/",
-                "-bind_local", "-enable_login", "-force_new_cookie"]
-        with open(root / "server.log", "ab") as log:
-            proc = spawn(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=root)
-        target = LoginTarget(f"http://127.0.0.1:{port}", USERNAME, PASSWORD, proc.pid, proc)
-        try:
-            _wait_up(target, proc, root)
-        except BaseException:  # incl. Ctrl-C while waiting: never leave the child behind
-            target.stop()
-            raise
-        return target
+        # start_built treats the API's 400/401 without the cookie as "up" for -enable_login
+        target = start_built(
+            built, root, extra_args=["-enable_login", "-force_new_cookie"],
+            env_overrides={"HOME": str(home), "VISDOM_USE_ENV_CREDENTIALS": "1", "VISDOM_USERNAME": USERNAME,
+                           "VISDOM_PASSWORD": PASSWORD, "VISDOM_COOKIE": unique("cookie-secret")},
+        )
+        return LoginTarget(target.url, USERNAME, PASSWORD, target)
 
     return start
-
-
-def _wait_up(target: LoginTarget, proc: subprocess.Popen, root: Path) -> None:
-    """The usual readiness call answers 400 without the cookie: any HTTP answer means up."""
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise TargetError(f"login target exited with code {proc.returncode} (see {root / 'server.log'})")
-        try:
-            requests.get(f"{target.url}/user/style.css", timeout=2)
-            return
-        except requests.RequestException:
-            time.sleep(0.1)
-    raise TargetError(f"login target did not answer within {READY_TIMEOUT_S:.0f} s")
 
 
 def log_in(base: str, username: str, password: str) -> requests.Session:
