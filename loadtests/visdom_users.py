@@ -39,26 +39,38 @@ class TrainingUser(User):
         self.job.step()
 
 
-class BrowserUser(User):
-    """A browser tab on the WebSocket (/socket), with the scripted behaviours of --vc-…-every-s."""
+class _TabUser(User):
+    """A subscriber tab: made by `new_tab`, stepped by Locust, stopped with the user."""
 
-    vc_role = "browser"
-    transport = "websocket"
-    weight = 1
+    abstract = True  # Locust spawns only the concrete classes below
     wait_time = constant(0)
 
+    def new_tab(self) -> BrowserTab | ChromiumTab:
+        raise NotImplementedError
+
     def on_start(self) -> None:
-        self.tab = BrowserTab(_session(self), self.transport)
+        self.tab = self.new_tab()
         self.tab.start()
 
     @task
-    def behave(self) -> None:
+    def step(self) -> None:
         self.tab.step()
 
     def on_stop(self) -> None:
         tab = getattr(self, "tab", None)
         if tab is not None:
             tab.stop()
+
+
+class BrowserUser(_TabUser):
+    """A browser tab on the WebSocket (/socket), with the scripted behaviours of --vc-…-every-s."""
+
+    vc_role = "browser"
+    transport = "websocket"
+    weight = 1
+
+    def new_tab(self) -> BrowserTab:
+        return BrowserTab(_session(self), self.transport)
 
 
 class PollingBrowserUser(BrowserUser):
@@ -69,22 +81,11 @@ class PollingBrowserUser(BrowserUser):
     fixed_count = 1  # --vc-polling-users sets it; with 0 the class is dropped at start-up
 
 
-class ChromiumUser(User):
+class ChromiumUser(_TabUser):
     """A real headless Chromium tab on the Visdom UI (--vc-browsers N; 0 by default: not spawned)."""
 
     vc_role = "chromium"
     fixed_count = 1  # --vc-browsers sets it; with 0 (the default) the class is dropped at start-up
-    wait_time = constant(0)
 
-    def on_start(self) -> None:
-        self.tab = ChromiumTab(_session(self))
-        self.tab.start()
-
-    @task
-    def watch(self) -> None:
-        self.tab.step()
-
-    def on_stop(self) -> None:
-        tab = getattr(self, "tab", None)
-        if tab is not None:
-            tab.stop()
+    def new_tab(self) -> ChromiumTab:
+        return ChromiumTab(_session(self))

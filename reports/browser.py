@@ -244,6 +244,17 @@ def fidelity(summary: Summary, finals: dict, truth: dict, replicas: list[str], b
     }
 
 
+def fidelity_cells(row: dict[str, Any]) -> list[str]:
+    """One fidelity row as text, for the Markdown and HTML tables: window, truth ids,
+    replica final ids, replica findings, browser final ids, browser findings, replica only."""
+    def ids(side: dict[str, Any]) -> str:
+        return ", ".join(f"{s['id']} {s['final_ids']}" for s in side["subscribers"])
+
+    return [str(row["window"]), str(row["truth_ids"]), ids(row["replica"]), ", ".join(row["replica"]["kinds"]) or "none",
+            ids(row["browser"]), ", ".join(row["browser"]["kinds"]) or "none",
+            ", ".join(row["replica"].get("not_compared") or []) or "none"]
+
+
 def render_markdown(section: dict[str, Any]) -> list[str]:
     lines = ["## Browser (real Chromium subscribers)", "",
              "| browser | JS heap MiB first / max / last | samples | console errors | page errors | failed requests "
@@ -269,12 +280,8 @@ def render_markdown(section: dict[str, Any]) -> list[str]:
                   "| window | truth ids | replica final ids | replica findings | browser final ids | "
                   "browser findings | agree | replica only (not compared) |", "|---|---:|---|---|---|---|---|---|"]
         for r in fid["windows"]:
-            def ids(side: dict[str, Any]) -> str:
-                return ", ".join(f"{s['id']} {s['final_ids']}" for s in side["subscribers"])
-            lines.append(f"| {r['window']} | {r['truth_ids']} | {ids(r['replica'])} | "
-                         f"{', '.join(r['replica']['kinds']) or 'none'} | {ids(r['browser'])} | "
-                         f"{', '.join(r['browser']['kinds']) or 'none'} | {'yes' if r['agree'] else '**no**'} | "
-                         f"{', '.join(r['replica']['not_compared']) or 'none'} |")
+            *cells, not_compared = fidelity_cells(r)
+            lines.append("| " + " | ".join([*cells, "yes" if r["agree"] else "**no**", not_compared]) + " |")
         if fid.get("reloads"):
             lines += ["", f"Full env reloads per subscriber (env-wide): {fid['reloads']['summary']}"
                       f" — {'agree' if fid['reloads']['agree'] else '**differ**'}.", ""]

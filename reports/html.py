@@ -8,6 +8,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from reports.browser import fidelity_cells
 from reports.render import KIND_TITLES, _fmt, fault_line
 from reports.summary import FINDING_KINDS
 
@@ -56,13 +57,11 @@ def render_browser(section: dict[str, Any], run_dir: Path | None) -> str:
                      "</p><table><tr><th>window</th><th>truth ids</th><th>replica final ids</th><th>replica findings"
                      "</th><th>browser final ids</th><th>browser findings</th><th>agree</th><th>replica only (not compared)</th></tr>")
         for r in fid["windows"]:
-            def ids(side: dict[str, Any]) -> str:
-                return ", ".join(f"{s['id']} {s['final_ids']}" for s in side["subscribers"])
-            parts.append(f"<tr><td>{e(r['window'])}</td><td class=n>{r['truth_ids']}</td><td>{e(ids(r['replica']))}</td>"
-                         f"<td>{e(', '.join(r['replica']['kinds']) or 'none')}</td><td>{e(ids(r['browser']))}</td>"
-                         f"<td>{e(', '.join(r['browser']['kinds']) or 'none')}</td>"
-                         f"<td class='{'ok' if r['agree'] else 'bad'}'>{'yes' if r['agree'] else 'no'}</td>"
-                         f"<td>{e(', '.join(r['replica'].get('not_compared') or []) or 'none')}</td></tr>")
+            window, truth, *cells, not_compared = fidelity_cells(r)
+            parts.append(f"<tr><td>{e(window)}</td><td class=n>{e(truth)}</td>"
+                         + "".join(f"<td>{e(c)}</td>" for c in cells)
+                         + f"<td class='{'ok' if r['agree'] else 'bad'}'>{'yes' if r['agree'] else 'no'}</td>"
+                         f"<td>{e(not_compared)}</td></tr>")
         parts.append("</table>")
         if fid.get("reloads"):
             parts.append(f"<p>Full env reloads per subscriber (env-wide): {e(fid['reloads']['summary'])}.</p>")

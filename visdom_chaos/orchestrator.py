@@ -53,11 +53,6 @@ class BrowserStartError(RuntimeError):
     """A Chromium subscriber could not start (no chromium, no Playwright, page did not load)."""
 
 
-def _sid(s) -> str | None:
-    """The session id a subscriber registered with (replica subscribers keep it in the replica)."""
-    return getattr(s, "sid", None) or getattr(getattr(s, "replica", None), "sid", None)
-
-
 def new_run_dir(out: Path | None, scenario: str, root: Path = Path("reports")) -> Path:
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
@@ -219,7 +214,7 @@ class Experiment:
         self.start_browsers(url)
         # Wait (bounded) until each has registered, so no subscriber starts mid-stream by accident.
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not all(_sid(s) for s in self.subscribers):
+        while time.monotonic() < deadline and not all(s.sid for s in self.subscribers):
             time.sleep(0.05)
 
     def start_browsers(self, url: str) -> None:

@@ -164,9 +164,9 @@ class BrowserSubscriber:
         self.samples: list[dict[str, float]] = []
         self.received = 0  # WebSocket frames received, all connections
         self.sid: str | None = None  # from the last `register` message
-        self._registered_at = 0.0  # monotonic time of the last `register` message (0: none yet)
-        self._fresh_page = True  # no `register` since the page (re)loaded
-        self._initial_posts_left = 0  # the UI's own env POSTs still due after that register
+        # the UI's own env POSTs still due after the last `register`; None: no register since
+        # the page (re)loaded (its POSTs before one carry no session)
+        self._initial_posts_left: int | None = None
         self.env_refetches = 0  # POST /env/ re-fetches after the initial ones
         self._final_written = False
         self.screenshot_path: Path | None = None
@@ -201,7 +201,7 @@ class BrowserSubscriber:
 
     def refresh(self) -> None:
         """Reload the page (a user pressing F5): the socket closes, a new one opens."""
-        self._call(self._do_refresh)
+        self._call(lambda: self._navigate("refresh"))
 
     def read_views(self) -> dict[str, list[EventId]]:
         """What the page shows now, per window, without journalling it."""
@@ -370,24 +370,18 @@ class BrowserSubscriber:
         if self._opened_upto == before:
             raise BrowserError(f"{self.client_id}: the page opened no socket within {self.load_timeout_s:.0f} s")
 
-    def _do_refresh(self) -> None:
-        page = self._page
-        before = self._opened_upto
-        self._disc_reason = "refresh"
-        self._final_written = False
-        # Navigation tears the socket down without a reliable close event: journal it here.
-        self._journal_disconnect("refresh")
-        self.journal.write("resync", self.client_id, self.conn, reason="refresh", env=self.env)
-        page.reload(wait_until="load", timeout=self.load_timeout_s * 1000)
-        self._wait_socket(page, before)
-
     def _navigate(self, reason: str) -> None:
+        """Reload the page (`refresh`) or open `page_url` (an env switch)."""
         before = self._opened_upto
         self._disc_reason = reason
         self._final_written = False
+        # Navigation tears the socket down without a reliable close event: journal it here.
         self._journal_disconnect(reason)
         self.journal.write("resync", self.client_id, self.conn, reason=reason, env=self.env)
-        self._page.goto(self.page_url, wait_until="load", timeout=self.load_timeout_s * 1000)
+        if reason == "refresh":
+            self._page.reload(wait_until="load", timeout=self.load_timeout_s * 1000)
+        else:
+            self._page.goto(self.page_url, wait_until="load", timeout=self.load_timeout_s * 1000)
         self._wait_socket(self._page, before)
 
     def _read_panes(self) -> list[tuple[str, list[EventId]]]:
@@ -448,12 +442,11 @@ class BrowserSubscriber:
 
     def _on_navigated(self, frame: Any) -> None:
         if frame.parent_frame is None:  # the page itself (re)loaded: a new App
-            self._fresh_page = True
-            self._registered_at = 0.0  # its env POSTs before a register carry no session
+            self._initial_posts_left = None
 
     def _on_request_sent(self, request: Any) -> None:
         path = urlsplit(request.url).path
-        if request.method != "POST" or not ("/env/" in path or "/compare/" in path) or not self._registered_at:
+        if request.method != "POST" or not ("/env/" in path or "/compare/" in path) or self._initial_posts_left is None:
             return
         if self._initial_posts_left > 0:
             self._initial_posts_left -= 1
@@ -527,9 +520,8 @@ class BrowserSubscriber:
         command = msg.get("command", "?")
         if command == "register":
             self.sid = msg.get("data")
-            self._registered_at = time.monotonic()
-            self._initial_posts_left = INITIAL_ENV_POSTS_FIRST if self._fresh_page else INITIAL_ENV_POSTS_LATER
-            self._fresh_page = False
+            first = self._initial_posts_left is None
+            self._initial_posts_left = INITIAL_ENV_POSTS_FIRST if first else INITIAL_ENV_POSTS_LATER
             self.journal.write("register", self.client_id, conn, sid=self.sid)
         if self.record_frames:
             self.journal.write("recv", self.client_id, conn, command=command, bytes=len(payload),

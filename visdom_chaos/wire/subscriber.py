@@ -144,6 +144,11 @@ class Subscriber:
             return
         self._send({"cmd": "forward_to_vis", "data": {"eid": self.env, "target": win, "event_type": "Click"}})
 
+    @property
+    def sid(self) -> str | None:
+        """The session id of the last `register` (the replica holds it, as the page does)."""
+        return self.replica.sid
+
     def stall(self, seconds: float) -> None:
         self._stall_until = time.monotonic() + seconds
 
