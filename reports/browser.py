@@ -66,12 +66,12 @@ def browser_section(run_dir: str | os.PathLike[str], summary: Summary, report: d
     finals: dict[str, dict[str, list[tuple[str, int]]]] = {}  # client -> window -> ids
     truth: dict[str, list[tuple[str, int]]] = {}
     spans: dict[str, list[list[int | None]]] = {}  # client -> [[connect t, disconnect t | None], ...]
-    load: list[int] = []  # send and ack times: the load window is their min..max
+    load: list[int] = []  # [first, last] send or ack time: the load window
     for path in journal_files(run_dir):
         for rec in read_journal(path, strict_header=False):
             typ, client = rec.get("type"), rec.get("client")
             if typ in ("send", "ack") and isinstance(rec.get("t"), int):
-                load.append(rec["t"])
+                load = [min(load[0], rec["t"]), max(load[1], rec["t"])] if load else [rec["t"], rec["t"]]
             elif typ == "connect" and isinstance(rec.get("t"), int):
                 spans.setdefault(client, []).append([rec["t"], None])
             elif typ == "disconnect" and spans.get(client) and spans[client][-1][1] is None:
@@ -100,7 +100,7 @@ def browser_section(run_dir: str | os.PathLike[str], summary: Summary, report: d
         heap = [s[1] for s in entry["samples"] if s[1] is not None]
         entry["heap_mib"] = ({"first": heap[0], "max": max(heap), "last": heap[-1], "samples": len(heap)}
                              if heap else None)
-    minutes = _minutes_under_load(spans, min(load), max(load), summary.t_end) if load else None
+    minutes = _minutes_under_load(spans, load[0], load[1], summary.t_end) if load else None
     return {"browsers": [per[b] for b in browsers],
             "fidelity": fidelity(summary, finals, truth, replicas, browsers, minutes)}
 

@@ -18,6 +18,8 @@ from visdom_chaos.netguard import check_url, free_port
 from visdom_chaos.targets.build import BuiltTarget, TargetError, build_target
 
 LAUNCHER = Path(__file__).with_name("launcher.py")
+READY_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 10.0
 _DEFERRED = {signal.SIGINT, signal.SIGTERM}
 _children: dict[int, subprocess.Popen] = {}  # every child spawned here and not yet stopped
 _children_lock = threading.Lock()
@@ -53,8 +55,6 @@ def stop_all_children() -> None:
         pending = list(_children.items())
     for pid, proc in pending:
         stop_pid(pid, proc)
-READY_TIMEOUT_S = 60.0
-STOP_TIMEOUT_S = 10.0
 
 
 @dataclass
