@@ -6,6 +6,7 @@ import signal
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import psutil
 import pytest
@@ -127,3 +128,19 @@ def test_chaos_proxy_child_takes_sigterm(tmp_path):
         blocked = int(next(line for line in status.splitlines() if line.startswith("SigBlk:")).split()[1], 16)
         assert not blocked & (1 << (signal.SIGTERM - 1) | 1 << (signal.SIGINT - 1)), hex(blocked)
     assert proxy.proc.returncode in (0, -signal.SIGTERM), proxy.proc.returncode
+
+
+def test_relative_run_dir_keeps_the_env_in_the_run_folder(tmp_path, monkeypatch):
+    # `visdom-chaos run` passes reports/runs/<run> (relative) and the server runs with that
+    # folder as its cwd: a relative -env_path would land in <run>/reports/runs/<run>/visdom-env
+    monkeypatch.chdir(tmp_path)
+    target = start_built(build_target("0.2.4"), Path("reports/runs/r1"))
+    try:
+        requests.post(f"{target.url}/events", json={
+            "eid": "main", "win": "w", "data": [{"content": "x", "type": "text"}], "opts": {}}, timeout=5)
+        requests.post(f"{target.url}/save", json={"data": ["main"]}, timeout=5)
+    finally:
+        target.stop()
+    run = tmp_path / "reports" / "runs" / "r1"
+    assert (run / "visdom-env" / "main.json").exists()
+    assert not (run / "reports").exists()

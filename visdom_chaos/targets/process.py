@@ -161,7 +161,7 @@ def start_built(
     extra_args: list[str] | None = None,
     env_overrides: dict[str, str] | None = None,
 ) -> Target:
-    run_dir = Path(run_dir)
+    run_dir = Path(run_dir).resolve()  # the server runs with cwd=run_dir: relative paths would nest
     run_dir.mkdir(parents=True, exist_ok=True)
     env_path = run_dir / "visdom-env"
     env_path.mkdir(exist_ok=True)
