@@ -165,15 +165,6 @@ class _LocustSubscriberMixin(Subscriber):
         self.observer = observer
         self.journal_recv = journal_recv
 
-    def _handle(self, raw: str | bytes) -> None:
-        if self.journal_recv:
-            super()._handle(raw)
-            return
-        with self._lock:
-            self.received += 1
-            due = self._effects(self.replica.handle(raw, time.monotonic()))
-        self._post_env_requests(due)  # outside the lock, as the base does
-
     def _effects(self, effects) -> list[list[str]]:
         effects = list(effects)
         due = super()._effects(effects)
@@ -190,11 +181,10 @@ class _LocustSubscriberMixin(Subscriber):
         if self._stopped:
             return
         self._stopped = True
-        self.write_views(final=False)
-        self._stop.set()
-        self._close("clean", clean=True)
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        with self._lock:
+            self._drain()
+            self.write_views(final=False)
+        self._shutdown("clean", clean=True)
 
     def switch_env(self, env: str, mode: str = "navigate") -> None:
         """Show another env.
@@ -218,7 +208,7 @@ class _LocustSubscriberMixin(Subscriber):
             self.replica.reset()
             self.replica.sid, self.replica.readonly = sid, readonly
             self.journal.write("resync", self.client_id, self.conn, reason="initial", env=env, switch=True)
-            self._request_env([env])
+            self._queue_post([env])
 
 
 class LocustWebSocketSubscriber(_LocustSubscriberMixin, WebSocketSubscriber):

@@ -2,7 +2,15 @@
 
 Each keeps a browser replica (visdom_chaos.wire.replica) and journals what it
 receives and what the replica shows. Network I/O lives here; the replica is pure.
-A subscriber runs its own reader thread (a greenlet under Locust's gevent).
+
+Three threads per subscriber (greenlets under Locust's gevent), so the instrument
+never hides its own slowness in the figures it measures:
+- the reader only reads: it stamps each frame (`rx`) the moment its bytes leave the
+  socket, before any parsing, and hands it over (bounded);
+- the processor decodes, reads the frame's ids off the wire (visdom_chaos.wire.frames),
+  feeds the replica and journals; `t - rx` of its `recv` record is the receive backlog;
+- the poster sends the replica's env requests, as the page's fetch() does, without
+  holding up the reader or the processor.
 
 Scripted behaviour, callable from any thread:
   drop(abrupt=True)   close without a close frame (tab killed / network gone)
@@ -14,9 +22,12 @@ Scripted behaviour, callable from any thread:
 
 from __future__ import annotations
 
+import array
+import fcntl
 import json
 import socket
 import struct
+import termios
 import threading
 import time
 from collections import deque
@@ -27,6 +38,7 @@ import websocket
 
 from visdom_chaos.ids import heads
 from visdom_chaos.journal import JournalWriter
+from visdom_chaos.wire.frames import WireReader
 from visdom_chaos.wire.replica import (
     Applied,
     ProtocolError,
@@ -36,19 +48,45 @@ from visdom_chaos.wire.replica import (
     WindowClosed,
     make_replica,
 )
+from visdom_chaos.wire.replica.jsvalue import JSParseError
 
 TRAFFIC_SAMPLE = 20  # message sizes kept per window: the first and the last this many
 POLL_INTERVAL_S = 0.5  # the browser's POLLING_INTERVAL (settings.js)
 READ_TIMEOUT_S = 0.2  # socket timeout so the reader thread notices stalls and stops
 HTTP_TIMEOUT_S = 10.0
+INBOX_MAX = 100_000  # frames read but not yet processed; past this the reader waits (TCP pushes back)
+POSTS_MAX = 1_000  # env requests waiting to be posted; past this they are counted and dropped
+PROCESS_WAIT_S = 0.05  # longest the processor sleeps: replica timers are due at least this often
+DRAIN_TIMEOUT_S = 5.0  # bound on processing what is already read, before a close or the end
+CLIENT_HEADER = "X-VC-Client"  # lets the chaos proxy aim a toxic at one subscriber
 
 
 def _pairs(ids) -> list[list[Any]]:
     return [[i[0], i[1]] for i in ids]
 
 
+def kernel_backlog(sock: socket.socket | None) -> int | None:
+    """Bytes waiting in the kernel's receive buffer (FIONREAD): what the reader has not read yet."""
+    if sock is None:
+        return None
+    buf = array.array("i", [0])
+    try:
+        fcntl.ioctl(sock.fileno(), termios.FIONREAD, buf)
+    except (OSError, ValueError):
+        return None
+    return buf[0]
+
+
+def burn(ms: float) -> None:
+    """Spend `ms` of CPU (the starved-observer knob of the ground-truth tests)."""
+    end = time.perf_counter() + ms / 1000.0
+    while time.perf_counter() < end:
+        pass
+
+
 class Subscriber:
     transport = "abstract"
+    journal_recv = True  # Locust's lighter mode turns the per-frame record off
 
     def __init__(
         self,
@@ -59,6 +97,7 @@ class Subscriber:
         version: str,
         variant: str = "stock",
         env: str = "main",
+        burn_ms: float = 0.0,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.client_id = client_id
@@ -66,47 +105,72 @@ class Subscriber:
         self.version = version
         self.variant = variant
         self.env = env
+        self.burn_ms = burn_ms
         self.replica = make_replica(version, env_ids=[env], transport=self.transport, variant=variant)
+        self.wire = WireReader()
         self.conn = 0
         self.connected = False
-        self.received = 0
+        self.received = 0  # frames processed
+        self.read = 0  # frames read off the socket
         self.http = requests.Session()
-        self._lock = threading.RLock()
+        self.http.headers[CLIENT_HEADER] = client_id
+        self._lock = threading.RLock()  # replica, journal order, connection state
         self._stop = threading.Event()
         self._stall_until = 0.0
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self.last_error: str | None = None
         self._stopped = False
         self._open_reason = "initial"
         # win -> [count, bytes, first sizes, last sizes] of window/window_update messages
         self._traffic: dict[str, list] = {}
+        # what the reader handed over: ("frame", conn, rx, raw, extra) | ("closed", conn, reason, detail)
+        self._inbox: deque[tuple[Any, ...]] = deque()
+        self._wake = threading.Event()
+        self._posts: deque[list[str]] = deque()
+        self._post_wake = threading.Event()
+        self._posting = 0
+        self.inbox_full = 0  # times the reader had to wait for the processor
+        self.posts_dropped = 0
 
     # -- lifecycle ----------------------------------------------------------------
     def start(self) -> None:
         self._stop.clear()
         self._open()
-        self._thread = threading.Thread(target=self._run, name=self.client_id, daemon=True)
-        self._thread.start()
+        for name, target in (("read", self._read_loop), ("process", self._process_loop),
+                             ("post", self._post_loop)):
+            th = threading.Thread(target=target, name=f"{self.client_id}-{name}", daemon=True)
+            th.start()
+            self._threads.append(th)
 
     def stop(self, reason: str = "end") -> None:
         """Journal the final views, then disconnect for good (idempotent)."""
         if self._stopped:
             return
         self._stopped = True
-        self.write_traffic()
-        # A subscriber that left earlier is judged on the view it had when it left.
-        self.write_views(final=self.connected)
+        with self._lock:
+            self._drain()
+            self.write_traffic()
+            # A subscriber that left earlier is judged on the view it had when it left.
+            self.write_views(final=self.connected)
+        self._shutdown(reason, clean=True)
+
+    def _shutdown(self, reason: str, clean: bool) -> None:
         self._stop.set()
-        self._close(reason, clean=True)
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._wake.set()
+        self._post_wake.set()
+        self._close(reason, clean=clean)
+        for th in self._threads:
+            th.join(timeout=5)
 
     def drop(self, abrupt: bool = True) -> None:
-        self.write_views(final=False)
-        self._close("abrupt" if abrupt else "clean", clean=not abrupt)
+        with self._lock:
+            self._drain()
+            self.write_views(final=False)
+            self._close("abrupt" if abrupt else "clean", clean=not abrupt)
 
     def reconnect(self) -> None:
         with self._lock:
+            self._drain()
             if self.connected:
                 self._close("abrupt", clean=False)
             self._open_reason = "reconnect"
@@ -114,6 +178,7 @@ class Subscriber:
 
     def refresh(self) -> None:
         with self._lock:
+            self._drain()
             self.write_views(final=False)
             if self.connected:
                 self._close("refresh", clean=True)
@@ -127,7 +192,7 @@ class Subscriber:
             self.env = env
             self.replica.env_ids = [env]
             self.journal.write("resync", self.client_id, self.conn, reason="switch_env", env=env)
-        self._request_env([env])
+        self._queue_post([env])
 
     def forward_after_close(self) -> None:
         """visdom #1381: a browser event (forward_to_vis) for a pane the server has just closed,
@@ -148,6 +213,12 @@ class Subscriber:
     def sid(self) -> str | None:
         """The session id of the last `register` (the replica holds it, as the page does)."""
         return self.replica.sid
+
+    @property
+    def busy(self) -> bool:
+        """Frames read but not processed, env requests under way, or replica timers pending:
+        the tab may still change without another message from the server."""
+        return bool(self._inbox or self._posts or self._posting or self.replica.next_timer() is not None)
 
     def stall(self, seconds: float) -> None:
         self._stall_until = time.monotonic() + seconds
@@ -181,30 +252,74 @@ class Subscriber:
                     "view", self.client_id, self.conn, env=env, win=win, ids=_pairs(ids), final=final
                 )
 
-    # -- message handling ---------------------------------------------------------
-    def _handle(self, raw: str | bytes) -> None:
-        with self._lock:
-            self.received += 1
-            command, win = _peek(raw)
-            self.journal.write(
-                "recv", self.client_id, self.conn, command=command, bytes=len(raw), win=win
-            )
-            self._count_traffic(command, win, len(raw))
-            requests_due = self._effects(self.replica.handle(raw, time.monotonic()))
-        self._post_env_requests(requests_due)
+    # -- reader side: hand frames over, stamped, without parsing them -----------------
+    def _hand_over(self, item: tuple[Any, ...]) -> None:
+        while len(self._inbox) >= INBOX_MAX and not self._stop.is_set():
+            self.inbox_full += 1
+            time.sleep(0.01)  # the processor is far behind: stop reading, let TCP push back
+        self._inbox.append(item)  # deque appends are atomic: no lock, the reader never waits on one
+        self._wake.set()
+
+    # -- processor side -------------------------------------------------------------
+    def _process_loop(self) -> None:
+        while not self._stop.is_set():
+            due = self.replica.next_timer()
+            wait = PROCESS_WAIT_S if due is None else min(PROCESS_WAIT_S, max(0.0, due - time.monotonic()))
+            self._wake.wait(wait)
+            self._wake.clear()
+            with self._lock:
+                if self._stop.is_set():
+                    return
+                self._drain()
+                self._tick()
+
+    def _drain(self, timeout_s: float = DRAIN_TIMEOUT_S) -> None:
+        """Process what the reader handed over (call with the lock held)."""
+        end = time.monotonic() + timeout_s
+        inbox = self._inbox
+        while inbox and time.monotonic() < end:
+            item = inbox.popleft()
+            if item[0] == "frame":
+                self._process_frame(*item[1:])
+            else:
+                self._reader_closed(*item[1:])
+
+    def _process_frame(self, conn: int, rx: int, raw: str | bytes, extra: dict[str, Any] | None) -> None:
+        self.received += 1
+        try:
+            msg: Any = self.replica.decode(raw)
+        except JSParseError:
+            msg = None
+        if self.burn_ms:
+            burn(self.burn_ms)
+        wire = self.wire.read(msg)
+        # The tab would have handled the frame when it arrived: its timers count from there.
+        now = time.monotonic() - max(0, time.time_ns() - rx) / 1e9
+        effects = self.replica.handle(msg if isinstance(msg, dict) else raw, now)
+        command, win = _command_and_window(msg)
+        if self.journal_recv:
+            fields: dict[str, Any] = {"rx": rx, "command": command, "bytes": len(raw), "win": win}
+            if extra:
+                fields.update(extra)
+            if wire:
+                fields.update(wire)
+            self.journal.write("recv", self.client_id, conn, **fields)
+        self._count_traffic(command, win, len(raw))
+        self._queue_posts(self._effects(effects))
+
+    def _reader_closed(self, conn: int, reason: str, detail: str) -> None:
+        """The reader saw its connection end (the server closed it, or a poll was refused)."""
+        if conn == self.conn and self.connected:
+            self.connected = False
+            self.last_error = detail
+            self._forget_transport()
+            self._journal_disconnect(reason, clean=False)
 
     def _tick(self) -> None:
-        with self._lock:
-            requests_due = self._effects(self.replica.tick(time.monotonic()))
-        self._post_env_requests(requests_due)
-
-    def _post_env_requests(self, due: list[list[str]]) -> None:
-        # Outside the lock: during a reload storm these POSTs would starve scripted drops.
-        for env_ids in due:
-            self._request_env(env_ids)
+        self._queue_posts(self._effects(self.replica.tick(time.monotonic())))
 
     def _effects(self, effects) -> list[list[str]]:
-        """Journal the effects; return the env requests to post (after the lock is released)."""
+        """Journal the effects; return the env requests to post."""
         due: list[list[str]] = []
         for a in self.replica.drain_accepted():
             self.journal.write("accept", self.client_id, self.conn, env=a.env, win=a.win, head=a.head)
@@ -219,13 +334,17 @@ class Subscriber:
             elif isinstance(e, RequestEnv):
                 # The tab says "initial" after any register; name why this connection exists.
                 reason = self._open_reason if e.reason == "initial" else e.reason
-                self.journal.write("resync", self.client_id, self.conn, reason=reason, env=",".join(e.env_ids))
+                fields = {"win": e.win} if getattr(e, "win", None) else {}
+                self.journal.write("resync", self.client_id, self.conn, reason=reason, env=",".join(e.env_ids),
+                                   **fields)
                 due.append(list(e.env_ids))
             elif isinstance(e, Registered):
                 self.journal.write("register", self.client_id, self.conn, sid=e.sid)
             elif isinstance(e, ProtocolError):
+                fields = {"hint": e.hint} if getattr(e, "hint", None) else {}
                 self.journal.write(
-                    "protocol_error", self.client_id, self.conn, kind=e.kind, win=e.win, detail=str(e.detail)[:300]
+                    "protocol_error", self.client_id, self.conn, kind=e.kind, win=e.win,
+                    detail=str(e.detail)[:300], **fields,
                 )
             elif isinstance(e, SendSocket):
                 self._send(e.message)
@@ -233,6 +352,29 @@ class Subscriber:
                 self.journal.write("apply", self.client_id, self.conn, env=e.env, win=e.win, command="close",
                                    added=[], removed=[], dup=[], size=0)
         return due
+
+    # -- poster side: the page's postForEnv, off the reading and processing path ------
+    def _queue_posts(self, due: list[list[str]]) -> None:
+        for env_ids in due:
+            self._queue_post(env_ids)
+
+    def _queue_post(self, env_ids: list[str]) -> None:
+        if len(self._posts) >= POSTS_MAX:
+            self.posts_dropped += 1
+            return
+        self._posts.append(env_ids)
+        self._post_wake.set()
+
+    def _post_loop(self) -> None:
+        while not self._stop.is_set():
+            self._post_wake.wait(PROCESS_WAIT_S)
+            self._post_wake.clear()
+            while self._posts and not self._stop.is_set():
+                self._posting += 1
+                try:
+                    self._request_env(self._posts.popleft())
+                finally:
+                    self._posting -= 1
 
     def _request_env(self, env_ids: list[str]) -> None:
         """The browser's postForEnv: the server answers by pushing the env over the socket."""
@@ -255,19 +397,22 @@ class Subscriber:
     def _close(self, reason: str, clean: bool) -> None:
         raise NotImplementedError
 
-    def _run(self) -> None:
+    def _forget_transport(self) -> None:
+        raise NotImplementedError
+
+    def _read_loop(self) -> None:
         raise NotImplementedError
 
     def _journal_disconnect(self, reason: str, clean: bool) -> None:
         self.journal.write("disconnect", self.client_id, self.conn, reason=reason, clean=clean)
 
+    def _journal_connect(self, **fields: Any) -> None:
+        self.wire.reset()
+        self.journal.write("connect", self.client_id, self.conn, transport=self.transport, env=self.env, **fields)
 
-def _peek(raw: str | bytes) -> tuple[str, str | None]:
-    """Command and window of a message, for the recv record (the replica does the real parse)."""
-    try:
-        msg = json.loads(raw)
-    except (ValueError, TypeError):
-        return "undecodable", None
+
+def _command_and_window(msg: Any) -> tuple[str, str | None]:
+    """Command and window of a decoded message, for the recv record."""
     if not isinstance(msg, dict):
         return "undecodable", None
     command = str(msg.get("command", ""))
@@ -281,6 +426,7 @@ class WebSocketSubscriber(Subscriber):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._ws: websocket.WebSocket | None = None
+        self._ws_conn = 0  # the connection number of self._ws, read together by the reader
 
     def _open(self) -> None:
         url = "ws" + self.base_url[len("http"):] + "/socket"
@@ -290,19 +436,17 @@ class WebSocketSubscriber(Subscriber):
                 # The replica decodes the text itself (undecodable frames are protocol errors):
                 # websocket-client's pure-Python UTF-8 check is the client's largest CPU cost.
                 ws = websocket.create_connection(url, timeout=HTTP_TIMEOUT_S, enable_multithread=True,
-                                                 skip_utf8_validation=True)
+                                                 skip_utf8_validation=True,
+                                                 header=[f"{CLIENT_HEADER}: {self.client_id}"])
             except (OSError, websocket.WebSocketException) as exc:
                 self.last_error = f"connect failed: {exc}"
                 self.journal.write("disconnect", self.client_id, self.conn, reason="error", clean=False,
                                    detail=self.last_error)
                 return
             ws.settimeout(READ_TIMEOUT_S)
-            self._ws = ws
+            self._ws, self._ws_conn = ws, self.conn
             self.connected = True
-            self.journal.write(
-                "connect", self.client_id, self.conn, transport=self.transport, url=url,
-                local_port=ws.sock.getsockname()[1], env=self.env,
-            )
+            self._journal_connect(url=url, local_port=ws.sock.getsockname()[1])
 
     def _send(self, message: dict) -> None:
         ws = self._ws
@@ -312,6 +456,9 @@ class WebSocketSubscriber(Subscriber):
             ws.send(json.dumps(message))
         except (OSError, websocket.WebSocketException) as exc:
             self.last_error = f"send failed: {exc}"
+
+    def _forget_transport(self) -> None:
+        self._ws = None
 
     def _close(self, reason: str, clean: bool) -> None:
         with self._lock:
@@ -330,33 +477,29 @@ class WebSocketSubscriber(Subscriber):
                 pass
             self._journal_disconnect(reason, clean)
 
-    def _run(self) -> None:
+    def _read_loop(self) -> None:
         while not self._stop.is_set():
-            ws = self._ws
+            ws, conn = self._ws, self._ws_conn
             if ws is None or self.stalled:
                 time.sleep(0.05)
                 continue
             try:
                 raw = ws.recv()
             except websocket.WebSocketTimeoutException:
-                self._tick()
                 continue
             except UnicodeDecodeError as exc:  # a text frame that is not UTF-8
-                with self._lock:
-                    self.journal.write("protocol_error", self.client_id, self.conn, kind="undecodable",
-                                       win=None, detail=str(exc)[:300])
+                self._hand_over(("frame", conn, time.time_ns(), b"\xff", {"detail": str(exc)[:200]}))
                 continue
             except (OSError, websocket.WebSocketException) as exc:
-                with self._lock:
-                    if self._ws is ws and self.connected:
-                        self.connected = False
-                        self._ws = None
-                        self.last_error = str(exc)
-                        self._journal_disconnect("server_closed", clean=False)
+                if self._ws is ws:
+                    self._hand_over(("closed", conn, "server_closed", str(exc)))
+                    while self._ws is ws and not self._stop.is_set():
+                        time.sleep(0.01)  # until the processor has taken note
                 continue
+            rx = time.time_ns()  # first thing after the bytes left the socket
+            self.read += 1
             if raw:
-                self._handle(raw)
-                self._tick()
+                self._hand_over(("frame", conn, rx, raw, {"rxq": kernel_backlog(ws.sock)}))
 
 
 class PollingSubscriber(Subscriber):
@@ -368,6 +511,7 @@ class PollingSubscriber(Subscriber):
         super().__init__(*args, **kwargs)
         self.poll_interval = poll_interval
         self._sid: str | None = None
+        self._polls = 0  # poll responses on this connection
 
     def _open(self) -> None:
         url = self.base_url + "/socket_wrap"
@@ -380,10 +524,9 @@ class PollingSubscriber(Subscriber):
                 self.journal.write("disconnect", self.client_id, self.conn, reason="error", clean=False,
                                    detail=self.last_error)
                 return
-            self._sid = sid
+            self._sid, self._polls = sid, 0
             self.connected = True
-            self.journal.write("connect", self.client_id, self.conn, transport=self.transport, url=url,
-                               local_port=None, env=self.env, poll_sid=sid)
+            self._journal_connect(url=url, local_port=None, poll_sid=sid)
 
     def _send(self, message: dict) -> None:
         sid = self._sid
@@ -395,6 +538,9 @@ class PollingSubscriber(Subscriber):
         except requests.RequestException as exc:
             self.last_error = f"send failed: {exc}"
 
+    def _forget_transport(self) -> None:
+        self._sid = None
+
     def _close(self, reason: str, clean: bool) -> None:
         # Polling has nothing to close: the server forgets the sid after MAX_SOCKET_WAIT.
         with self._lock:
@@ -405,7 +551,7 @@ class PollingSubscriber(Subscriber):
             self._journal_disconnect(reason, clean)
 
     def poll_once(self) -> int:
-        sid = self._sid
+        sid, conn = self._sid, self.conn
         if sid is None:
             return 0
         try:
@@ -413,25 +559,26 @@ class PollingSubscriber(Subscriber):
                 self.base_url + "/socket_wrap",
                 data=json.dumps({"message_type": "query", "sid": sid}),
                 timeout=HTTP_TIMEOUT_S,
-            ).json()
+            )
+            rx = time.time_ns()  # the response's bytes are in: the stamp before decoding
+            body = resp.json()
         except (requests.RequestException, ValueError) as exc:
             self.last_error = str(exc)
             return 0
-        if not resp.get("success"):
-            with self._lock:
-                if self._sid == sid and self.connected:
-                    self.connected = False
-                    self._sid = None
-                    self._journal_disconnect("server_closed", clean=False)
+        if not isinstance(body, dict) or not body.get("success"):
+            if self._sid == sid:
+                self._hand_over(("closed", conn, "server_closed", "poll refused"))
             return 0
-        messages = resp.get("messages") or []
-        for raw in messages:
-            self._handle(raw)
+        messages = body.get("messages") or []
+        poll = self._polls
+        self._polls += 1
+        for pos, raw in enumerate(messages):
+            self.read += 1
+            self._hand_over(("frame", conn, rx, raw, {"poll": poll, "pos": pos}))
         return len(messages)
 
-    def _run(self) -> None:
+    def _read_loop(self) -> None:
         while not self._stop.is_set():
             if self._sid is not None and not self.stalled:
                 self.poll_once()
-            self._tick()
             self._stop.wait(self.poll_interval)

@@ -134,6 +134,11 @@ class Replica:
 
     # ----- helpers for the version classes -----
 
+    def decode(self, raw: str | bytes | dict[str, Any]) -> Any:
+        """JSON.parse of one frame as this tab does it (JSParseError where it throws), so a
+        subscriber can decode once and pass the result to `handle`."""
+        return self._decode(raw)
+
     def _decode(self, raw: str | bytes | dict[str, Any]) -> Any:
         if isinstance(raw, dict):
             return raw
