@@ -69,3 +69,57 @@ class ServerMonitor:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
+
+
+OBSERVER_INTERVAL_S = 0.5
+
+
+class HarnessMonitor:
+    """CPU and memory of the harness's own processes (orchestrator, workers, proxy), so every
+    report can say whether the observer kept headroom against the Visdom it measured."""
+
+    def __init__(self, journal: JournalWriter, interval: float = OBSERVER_INTERVAL_S) -> None:
+        self.journal = journal
+        self.interval = interval
+        self._procs: dict[int, tuple[str, str, psutil.Process]] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="harness-monitor", daemon=True)
+
+    def watch(self, pid: int, role: str, name: str) -> None:
+        try:
+            proc = psutil.Process(pid)
+            proc.cpu_percent(None)  # prime
+        except psutil.Error:
+            return
+        with self._lock:
+            self._procs[pid] = (role, name, proc)
+
+    def sample(self) -> None:
+        with self._lock:
+            procs = list(self._procs.items())
+        for pid, (role, name, proc) in procs:
+            try:
+                with proc.oneshot():
+                    cpu = proc.cpu_percent(None)
+                    rss = proc.memory_info().rss / 2**20
+                    threads = proc.num_threads()
+            except psutil.Error:
+                with self._lock:
+                    self._procs.pop(pid, None)
+                continue
+            self.journal.write("observer_sample", name, 0, pid=pid, role=role, name=name,
+                               cpu_pct=cpu, rss_mib=round(rss, 3), threads=threads)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.sample()
+
+    def start(self) -> HarnessMonitor:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.sample()  # the last interval too

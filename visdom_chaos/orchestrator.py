@@ -6,6 +6,7 @@ journals are line-buffered so an interrupted run is still analysable.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -17,13 +18,14 @@ from pathlib import Path
 
 from visdom_chaos.behaviours import BehaviourRunner
 from visdom_chaos.journal import JournalWriter
-from visdom_chaos.monitor import ServerMonitor
+from visdom_chaos.monitor import HarnessMonitor, ServerMonitor
 from visdom_chaos.proxyproc import ProxyError, ProxyProcess
 from visdom_chaos.quiescence import fetch_truth, wait_quiescent
 from visdom_chaos.scenario import Scenario, SourceSpec
 from visdom_chaos.targets import Target, TargetError, external_target, start_target
 from visdom_chaos.wire.subscriber import PollingSubscriber, Subscriber, WebSocketSubscriber
 from visdom_chaos.wire.training import TrainingSource
+from visdom_chaos.workers import SubscriberSpec, WorkerError, WorkerPool, worker_count
 
 
 @dataclass
@@ -34,6 +36,8 @@ class RunOptions:
     out: Path | None = None
     seed: int = 0
     allow_remote: bool = False
+    workers: str | int | None = "auto"  # replica subscribers in this many processes; None: in this one
+    observer_burn_ms: float = 0.0  # CPU spent per frame by worker-0's subscribers (starved-observer tests)
 
 
 @dataclass
@@ -108,6 +112,9 @@ class Experiment:
         self.behaviours: BehaviourRunner | None = None
         self.schedule = None
         self.subscribers: list[Subscriber] = []
+        self.pool: WorkerPool | None = None
+        self.harness: HarnessMonitor | None = None
+        self._deaths_noted: set[str] = set()
         self.sources: list[TrainingSource] = []
         self._source_threads: list[threading.Thread] = []
         self._stop_sources = threading.Event()
@@ -131,6 +138,7 @@ class Experiment:
                 "max_updates_per_source": sc.max_updates_per_source,
                 "target_env": sc.target_env,
             },
+            "observer": {"workers": options.workers, "observer_burn_ms": options.observer_burn_ms},
             "started_ns": time.time_ns(),
             "ended_ns": None,
             "server": None,
@@ -165,13 +173,20 @@ class Experiment:
             mon_journal = JournalWriter(self.journal_dir / "monitor.jsonl", "monitor")
             self.monitor = ServerMonitor(self.target.pid, self.target.port, mon_journal).start()
 
+    def start_harness_monitor(self) -> None:
+        journal = JournalWriter(self.journal_dir / "observer.jsonl", "observer")
+        self.harness = HarnessMonitor(journal).start()
+        self.harness.watch(os.getpid(), "orchestrator", "orchestrator")
+
     def start_proxy(self) -> None:
         """Subscribers reach Visdom through the chaos proxy; training sources go direct."""
         if not self.sc.via_proxy:
             return
         self.proxy = ProxyProcess(self.run_dir, self.target.port)
-        self.meta["proxy"] = {"api": self.proxy.api, "listen": self.proxy.listen}
+        self.meta["proxy"] = {"api": self.proxy.api, "listen": self.proxy.listen, "pid": self.proxy.proc.pid}
         self._write_meta()
+        if self.harness is not None:
+            self.harness.watch(self.proxy.proc.pid, "proxy", "proxy")
 
     @property
     def subscriber_url(self) -> str:
@@ -201,21 +216,67 @@ class Experiment:
         # Toxics stay as the schedule left them (entries with `duration` heal themselves):
         # half-open connections must outlive the run for the ghost analysis.
 
-    def start_subscribers(self) -> None:
+    def subscriber_specs(self) -> list[SubscriberSpec]:
         version = self.o.target if not self.o.target.startswith("http") else "0.2.4"
-        kw = {"version": version, "variant": self.o.variant}
         url = self.subscriber_url
-        for i in range(self.sc.websocket_subscribers):
-            self.subscribers.append(WebSocketSubscriber(url, f"ws-{i}", self.clients, **kw))
-        for i in range(self.sc.polling_subscribers):
-            self.subscribers.append(PollingSubscriber(url, f"poll-{i}", self.clients, **kw))
-        for s in self.subscribers:
-            s.start()
-        self.start_browsers(url)
+        specs = [SubscriberSpec("websocket", f"ws-{i}", url, version, self.o.variant)
+                 for i in range(self.sc.websocket_subscribers)]
+        specs += [SubscriberSpec("polling", f"poll-{i}", url, version, self.o.variant)
+                  for i in range(self.sc.polling_subscribers)]
+        return specs
+
+    def start_subscribers(self) -> None:
+        specs = self.subscriber_specs()
+        n = 0
+        if self.o.workers is not None:
+            n, note = worker_count(self.o.workers, len(specs))
+            if note:
+                self.meta.setdefault("notes", []).append(note)
+        if n:
+            if self.o.observer_burn_ms:  # worker-0 gets specs 0, n, 2n, ... (round robin)
+                specs = [dataclasses.replace(s, burn_ms=self.o.observer_burn_ms) if i % n == 0 else s
+                         for i, s in enumerate(specs)]
+            self.pool = WorkerPool(self.run_dir, specs, n)
+            try:
+                self.pool.start()
+            finally:
+                self.meta["workers"] = self.pool.describe()
+                self._write_meta()
+            for h in self.pool.handles:
+                self.orch.write("worker", "orchestrator", 0, event="start", name=h.name, pid=h.pid,
+                                clients=h.clients)
+                if self.harness is not None:
+                    self.harness.watch(h.pid, "worker", h.name)
+            self.subscribers.extend(self.pool.subscribers)  # type: ignore[arg-type]
+        else:
+            for spec in specs:
+                cls = WebSocketSubscriber if spec.transport == "websocket" else PollingSubscriber
+                sub = cls(spec.url, spec.client, self.clients, version=spec.version, variant=spec.variant,
+                          burn_ms=self.o.observer_burn_ms)
+                self.subscribers.append(sub)
+                sub.start()
+        self.start_browsers(self.subscriber_url)
         # Wait (bounded) until each has registered, so no subscriber starts mid-stream by accident.
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and not all(s.sid for s in self.subscribers):
             time.sleep(0.05)
+
+    def check_workers(self) -> None:
+        """A worker that died mid-run: say which, keep going with the others."""
+        if self.pool is None:
+            return
+        for h in self.pool.died():
+            if h.name in self._deaths_noted:
+                continue
+            self._deaths_noted.add(h.name)
+            code = h.proc.poll()
+            self.orch.write("worker", "orchestrator", 0, event="died", name=h.name, pid=h.pid,
+                            clients=h.clients, exitcode=code)
+            self.meta.setdefault("notes", []).append(
+                f"{h.name} (pid {h.pid}, exit code {code}) died mid-run: its subscribers "
+                f"{', '.join(h.clients)} stopped there; their journals are analysed up to that point")
+            self.meta["workers"] = self.pool.describe()
+            self._write_meta()
 
     def start_browsers(self, url: str) -> None:
         """Real Chromium tabs (`browser-<i>`) beside the replica subscribers, through the same URL.
@@ -277,6 +338,7 @@ class Experiment:
             time.sleep(0.25)
             self.progress(self.state(time.monotonic() - t0))
             self.check_target_alive()
+            self.check_workers()
         self.phase("sources_stopped")
         self.stop_timelines()
 
@@ -307,6 +369,10 @@ class Experiment:
         self._stop_sources.set()
         for t in self._source_threads:
             t.join(timeout=15)
+        if self.pool is not None:
+            self.check_workers()
+            self.pool.stop()
+            self.meta["workers"] = self.pool.describe()
         for s in self.subscribers:
             try:
                 s.stop()
@@ -333,6 +399,10 @@ class Experiment:
     def shutdown(self) -> None:
         """Every step in its own try: a failing step must not leave a child running."""
         steps = [self.stop_timelines]
+        if self.pool is not None:
+            steps.append(self.pool.stop)
+        if self.harness is not None:
+            steps += [self.harness.stop, self.harness.journal.close]
         if self.proxy is not None:
             steps.append(self.proxy.stop)
         if self.monitor is not None:
@@ -348,7 +418,8 @@ class Experiment:
                 self.meta.setdefault("cleanup_errors", []).append(f"{getattr(step, '__name__', step)}: {exc}")
 
     def journal_error(self) -> OSError | None:
-        writers = [self.clients, self.orch] + ([self.monitor.journal] if self.monitor else [])
+        writers = [self.clients, self.orch] + ([self.monitor.journal] if self.monitor else []) + (
+            [self.harness.journal] if self.harness else [])
         return next((w.error for w in writers if w.error is not None), None)
 
     # -- the whole thing -----------------------------------------------------------
@@ -357,6 +428,7 @@ class Experiment:
         with _SignalsToInterrupt():
             try:
                 self.phase("start")
+                self.start_harness_monitor()
                 self.start_target()
                 self.start_proxy()
                 self.start_subscribers()
@@ -369,7 +441,7 @@ class Experiment:
             except KeyboardInterrupt:
                 status = "interrupted"
                 self.phase("interrupted")
-            except (TargetError, ProxyError, TargetDied, BrowserStartError) as exc:
+            except (TargetError, ProxyError, TargetDied, BrowserStartError, WorkerError) as exc:
                 status, self.meta["error"] = "failed", str(exc)
             except Exception as exc:
                 status, self.meta["error"] = "failed", f"{type(exc).__name__}: {exc}"

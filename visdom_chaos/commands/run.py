@@ -29,6 +29,10 @@ def register(sub) -> None:
     p.add_argument("--browsers", type=int, metavar="N",
                    help="add N real Chromium subscribers (browser-0…; default: the scenario's [load] browsers)")
     p.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --target URL")
+    p.add_argument("--workers", default="auto", metavar="N|auto",
+                   help="worker processes for the replica subscribers (default auto: one per core)")
+    p.add_argument("--observer-burn-ms", type=float, default=0.0, metavar="MS",
+                   help="testing knob: worker-0's subscribers spend MS of CPU per frame (a starved observer)")
     p.set_defaults(func=_run)
 
     ls = sub.add_parser("scenarios", help="list the scenario catalogue")
@@ -68,7 +72,22 @@ def options_from_args(args) -> RunOptions:
     return RunOptions(
         scenario=scenario, target=args.target,
         variant=args.variant, out=args.out, seed=args.seed, allow_remote=args.allow_remote,
+        workers=parse_workers(getattr(args, "workers", "auto")),
+        observer_burn_ms=max(0.0, float(getattr(args, "observer_burn_ms", 0.0) or 0.0)),
     )
+
+
+def parse_workers(value: str | int | None) -> str | int:
+    """`auto` or a positive number of worker processes (a clear error otherwise)."""
+    if value in (None, "auto"):
+        return "auto"
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        raise UserError(f"--workers must be a positive number or 'auto', not {value!r}") from None
+    if n < 1:
+        raise UserError(f"--workers must be at least 1 (or 'auto'), not {n}: subscribers need a process")
+    return n
 
 
 def run_with_progress(options: RunOptions, console: Console) -> RunResult:
