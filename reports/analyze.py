@@ -11,6 +11,7 @@ from typing import Any
 
 from reports import stalls
 from reports.checkers import Config
+from reports.checkers.observer import observer_section
 from reports.checkers.traffic import traffic_section
 from reports.engine import Analyzer
 from reports.intervals import IntervalSet, union
@@ -252,6 +253,46 @@ def _latency(summary: Summary, t0: int) -> dict[str, Any]:
     return out
 
 
+def _wire_latency(summary: Summary) -> dict[str, Any]:
+    h = summary.latency_wire
+    n = h.get_total_count()
+    out: dict[str, Any] = {"p50": None, "p95": None, "p99": None, "max": None, "count": n}
+    if n:
+        out.update(
+            p50=_ms(h.get_value_at_percentile(50)), p95=_ms(h.get_value_at_percentile(95)),
+            p99=_ms(h.get_value_at_percentile(99)), max=_ms(h.get_max_value()),
+        )
+    return out
+
+
+# What an observer without headroom cannot vouch for: figures made of its own timestamps.
+TIMING_METRICS = (
+    "latency_ms", "latency_wire_ms", "findings.stale", "findings_detail.stale.lag",
+    "memory.slow_subscribers", "memory.slow_subscriber_ids", "memory.slope_per_slow_subscriber_mib_per_min",
+    "memory.growth_while_slow_mib_per_min", "memory.growth_while_none_slow_mib_per_min",
+)
+
+
+def _trust(report: dict[str, Any]) -> dict[str, Any]:
+    """Mark the timing findings untrusted when the observer lost headroom (reports/README.md)."""
+    obs = report["observer"]
+    verdict = obs["verdict"]
+    if verdict != "lost_headroom":
+        return {"timing": "trusted" if verdict == "healthy" else "unmeasured", "untrusted_metrics": [],
+                "reason": None if verdict == "healthy" else "no observer figures in the journals"}
+    lag = (report.get("findings_detail", {}).get("stale") or {}).get("lag", 0)
+    metrics = [m for m in TIMING_METRICS if not (m == "findings.stale" and not lag)]
+    reason = "observer lost headroom: " + "; ".join(obs["reasons"])
+    report["latency_ms"]["trusted"] = report["latency_wire_ms"]["trusted"] = False
+    report["memory"]["slow_subscribers_trusted"] = False
+    for e in report.get("evidence") or []:
+        if e["kind"] == "stale" and e["detail"] == "lag":
+            e["info"]["untrusted"] = True
+            e["message"] += " [untrusted: observer lost headroom]"
+    report["notes"].append(reason + "; latency, stale lag and slow-subscriber figures are untrusted")
+    return {"timing": "untrusted", "untrusted_metrics": metrics, "reason": reason}
+
+
 def _memory(summary: Summary, cfg: Config, slow: int) -> dict[str, Any]:
     steady = summary.rss_steady.n >= 2
     reg = summary.rss_steady if steady else summary.rss_all
@@ -350,6 +391,7 @@ def build_report(summary: Summary, meta: dict[str, Any], cfg: Config) -> dict[st
         "findings_detail": _details(summary),
         "memory": memory,
         "latency_ms": _latency(summary, t0),
+        "latency_wire_ms": _wire_latency(summary),
         "traffic": traffic_section(summary.traffic),
         "subscribers": [
             {
@@ -389,4 +431,8 @@ def build_report(summary: Summary, meta: dict[str, Any], cfg: Config) -> dict[st
         },
         "notes": notes,
     }
+    window = (summary.phases.get("steady"), summary.phases.get("quiescent") or summary.phases.get("end"))
+    replica_clients = {c for c, s in summary.subscribers.items() if s.get("transport") in ("websocket", "polling")}
+    report["observer"] = observer_section(summary.observer, cfg, t0, window, replica_clients)
+    report["trust"] = _trust(report)
     return report

@@ -36,7 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     g = sub.add_parser("gate", help="check a run's report against threshold rules (exit 1 on failure)",
                        description="Rules: one 'METRIC OP EXPR' per line, e.g. 'findings.missing == 0', "
-                       "'latency_ms.p99 <= baseline * 1.2'. Exit 0: all hold, 1: any fails, 2: bad input."
+                       "'latency_ms.p99 <= baseline * 1.2'. Exit 0: all hold, 1: any fails, 2: bad input, "
+                       "3: cannot judge (no rule failed, but a rule needs a timing figure the run's observer "
+                       "could not vouch for: report.json `trust`)."
                        "\n\nDefault rules:\n" + gating.DEFAULT_RULES
                        + "\nDefault rules with --baseline (and no --rules):\n" + gating.DEFAULT_BASELINE_RULES,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -115,6 +117,9 @@ def _baseline_path(arg: str) -> Path:
     return p
 
 
+EXIT_CANNOT_JUDGE = 3
+
+
 def cmd_gate(args: argparse.Namespace) -> int:
     report = _report_of(args.run_dir)
     baseline = _load_json(_baseline_path(args.baseline), "baseline") if args.baseline else None
@@ -129,16 +134,26 @@ def cmd_gate(args: argparse.Namespace) -> int:
         outcomes = gating.evaluate(gating.parse_rules(text), report, baseline)
     except gating.RuleError as exc:
         raise UserError(str(exc)) from exc
-    failed = [o for o in outcomes if not o.ok]
+    failed = [o for o in outcomes if not o.ok and not o.untrusted]
+    unjudged = [o for o in outcomes if o.untrusted]
     console = _console()
-    title = f"gate: {report.get('scenario')} · {len(outcomes) - len(failed)}/{len(outcomes)} rules hold"
+    held = len(outcomes) - len(failed) - len(unjudged)
+    title = f"gate: {report.get('scenario')} · {held}/{len(outcomes)} rules hold" + (
+        f", {len(unjudged)} cannot be judged" if unjudged else "")
     console.print(gating.outcome_table(outcomes, title))
     if args.junit:
         from reports.junit import gate_junit
 
         Path(args.junit).write_text(gate_junit(outcomes, report), encoding="utf-8")
-    console.print("[bold red]gate failed[/]" if failed else "[green]gate passed[/]")
-    return 1 if failed else 0
+    if failed:
+        console.print("[bold red]gate failed[/]")
+        return 1
+    if unjudged:
+        reason = (report.get("trust") or {}).get("reason") or "observer lost headroom"
+        console.print(f"[bold yellow]gate cannot judge[/]: {reason} (exit 3)")
+        return EXIT_CANNOT_JUDGE
+    console.print("[green]gate passed[/]")
+    return 0
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:

@@ -87,6 +87,13 @@ class Outcome:
     baseline: Any
     ok: bool
     why: str = ""
+    untrusted: bool = False  # a timing figure measured by an observer without headroom: not judged
+
+
+def untrusted_metric(report: dict[str, Any], metric: str) -> bool:
+    """True where the report says the observer could not vouch for this figure (report `trust`)."""
+    trust = report.get("trust") if isinstance(report.get("trust"), dict) else {}
+    return any(metric == m or metric.startswith(m + ".") for m in trust.get("untrusted_metrics") or [])
 
 
 def _tokens(text: str, line: int) -> list[tuple[str, str]]:
@@ -228,6 +235,10 @@ def evaluate(rules: list[Rule], report: dict[str, Any], baseline: dict[str, Any]
         limit = _Expr(rule.expr, rule.line, resolve).value()
         if isinstance(value, dict | list):
             raise RuleError(f"rules line {rule.line}: {rule.metric!r} is not a single value")
+        if untrusted_metric(report, rule.metric):
+            out.append(Outcome(rule, value, limit, base_value, False, "cannot judge: observer lost headroom",
+                               untrusted=True))
+            continue
         if value is None or limit is None:
             out.append(Outcome(rule, value, limit, base_value, False, "not measured"))
             continue
@@ -254,7 +265,10 @@ def outcome_table(outcomes: list[Outcome], title: str = "visdom-chaos gate") -> 
                       ("result", "left")):
         table.add_column(col, justify=just, no_wrap=col == "rule")  # type: ignore[arg-type]
     for o in outcomes:
-        res = "[green]pass[/]" if o.ok else f"[bold red]FAIL[/]{' (' + o.why + ')' if o.why else ''}"
+        if o.untrusted:
+            res = f"[yellow]cannot judge[/] ({o.why.split(': ', 1)[-1]})"
+        else:
+            res = "[green]pass[/]" if o.ok else f"[bold red]FAIL[/]{' (' + o.why + ')' if o.why else ''}"
         base = _show(o.baseline) if o.rule.uses_baseline else "–"
         table.add_row(o.rule.text, _show(o.value), f"{o.rule.op} {_show(o.limit)}", base, res)
     return table

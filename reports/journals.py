@@ -104,7 +104,6 @@ Record = dict[str, Any]
 _T = itemgetter("t")  # sorts are stable and by t alone: equal times keep file order
 
 
-_SKIP = b'"type":"recv"'  # JournalWriter writes t, type, client, conn first: found in the first 96 bytes
 CHUNK_BYTES = 1 << 20  # lines are read and parsed a megabyte at a time
 
 
@@ -136,12 +135,6 @@ class _File:
             return
         start = self.lineno
         self.lineno += len(lines)
-        if not self.first:  # no checker reads `recv` (one per message received): skip it undecoded
-            n = len(lines)
-            lines = [line for line in lines if line.find(_SKIP, 0, 96) < 0]
-            self.stats.skipped += n - len(lines)
-            if not lines:
-                return
         if self.first or max(map(len, lines)) > BIG_LINE:
             items = self._parse_carefully(lines, start)
         else:

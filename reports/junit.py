@@ -18,13 +18,19 @@ INVARIANTS = (  # (test case, finding kind, what must hold)
 )
 
 
+SKIP = "skip: "  # a failure text starting so is a case that could not be judged
+
+
 def _suite(name: str, cases: list[tuple[str, str | None, str]], report: dict[str, Any]) -> str:
-    failures = sum(1 for _, f, _ in cases if f)
+    failures = sum(1 for _, f, _ in cases if f and not f.startswith(SKIP))
+    skipped = sum(1 for _, f, _ in cases if f and f.startswith(SKIP))
     suite = ET.Element("testsuite", name=name, tests=str(len(cases)), failures=str(failures), errors="0",
-                       time=str(report.get("duration_s") or 0))
+                       skipped=str(skipped), time=str(report.get("duration_s") or 0))
     for case, failure, text in cases:
         tc = ET.SubElement(suite, "testcase", classname=f"visdom_chaos.{report.get('scenario')}", name=case)
-        if failure:
+        if failure and failure.startswith(SKIP):
+            ET.SubElement(tc, "skipped", message=failure[len(SKIP):]).text = text
+        elif failure:
             f = ET.SubElement(tc, "failure", message=failure)
             f.text = text
         else:
@@ -42,6 +48,8 @@ def report_junit(report: dict[str, Any]) -> str:
         n = storms if kind == "reload" else findings.get(kind, 0)
         lines = [e["message"] for e in evidence if e["kind"] == kind][:20]
         failure = f"{n} {kind} finding(s): {holds} does not hold" if n else None
+        if failure and f"findings.{kind}" in ((report.get("trust") or {}).get("untrusted_metrics") or []):
+            failure = SKIP + f"{failure}, but the observer lost headroom (report.json trust)"
         cases.append((case, failure, "\n".join(lines) or holds))
     mem = report.get("memory") or {}
     cases.append((
@@ -55,7 +63,7 @@ def report_junit(report: dict[str, Any]) -> str:
 
 def gate_junit(outcomes: list[Any], report: dict[str, Any]) -> str:
     cases = [
-        (o.rule.text, None if o.ok else f"value {o.value} vs limit {o.rule.op} {o.limit}",
+        (o.rule.text, SKIP + o.why if o.untrusted else None if o.ok else f"value {o.value} vs limit {o.rule.op} {o.limit}",
          f"value {o.value}, limit {o.rule.op} {o.limit}, baseline {o.baseline}")
         for o in outcomes
     ]

@@ -56,11 +56,19 @@ def findings_table(report: dict[str, Any]) -> Table:
         f"RSS {_fmt(mem.get('rss_start_mib'))} → {_fmt(mem.get('rss_end_mib'))} MiB, peak "
         f"{_fmt(mem.get('rss_peak_mib'))}; bound {_fmt(mem.get('bound_mib_per_min'))}",
     )
-    lat = report.get("latency_ms") or {}
-    table.add_row(
-        "latency p99 (ms)", _fmt(lat.get("p99")),
-        f"p50 {_fmt(lat.get('p50'))} · p95 {_fmt(lat.get('p95'))} · max {_fmt(lat.get('max'))}",
-    )
+    untrusted = (report.get("trust") or {}).get("timing") == "untrusted"
+    mark = " [bold yellow](untrusted)[/]" if untrusted else ""
+    for label, key in (("latency p99, view (ms)", "latency_ms"), ("latency p99, wire (ms)", "latency_wire_ms")):
+        lat = report.get(key) or {}
+        table.add_row(
+            label + mark, _fmt(lat.get("p99")),
+            f"p50 {_fmt(lat.get('p50'))} · p95 {_fmt(lat.get('p95'))} · max {_fmt(lat.get('max'))}",
+        )
+    obs = report.get("observer")
+    if obs:
+        style = {"healthy": "green", "lost_headroom": "bold yellow"}.get(obs["verdict"], "")
+        table.add_row("observer", f"[{style}]{obs['verdict']}[/]" if style else obs["verdict"],
+                      observer_summary(obs))
     tot = report.get("totals") or {}
     table.caption = (
         f"sent {tot.get('sent')} · acked {tot.get('acked')} · delivered {tot.get('delivered')}"
@@ -69,11 +77,66 @@ def findings_table(report: dict[str, Any]) -> Table:
     return table
 
 
+def observer_summary(obs: dict[str, Any]) -> str:
+    """One line: the busiest harness process, the worst receive backlog, the drain, or why not trusted."""
+    if obs.get("reasons"):
+        return "; ".join(obs["reasons"])
+    parts = []
+    procs = [p for p in obs.get("processes") or [] if p.get("cpu_p90_pct") is not None]
+    if procs:
+        top = max(procs, key=lambda p: p["cpu_p90_pct"])
+        parts.append(f"busiest {top['name']} CPU p90 {_fmt(top['cpu_p90_pct'])} % of a core")
+    subs = [s for s in obs.get("subscribers") or [] if s.get("backlog_p99_ms") is not None]
+    if subs:
+        worst = max(subs, key=lambda s: s["backlog_p99_ms"])
+        parts.append(f"worst backlog p99 {_fmt(worst['backlog_p99_ms'])} ms ({worst['client']})")
+    drain = obs.get("drain") or {}
+    if drain.get("harness_behind_at_end_s") is not None:
+        parts.append(f"last frame handled {_fmt(drain['harness_behind_at_end_s'])} s after it was read")
+    return " · ".join(parts) or "no observer figures"
+
+
+def observer_markdown(obs: dict[str, Any]) -> list[str]:
+    rule = obs.get("rule") or {}
+    lines = ["## Observer", "",
+             f"Verdict: **{obs['verdict']}**" + (": " + "; ".join(obs["reasons"]) if obs.get("reasons") else "")
+             + f". Rule: a harness process at ≥ {_fmt(rule.get('cpu_pct'))} % of a core for "
+             f"{_fmt(rule.get('cpu_sustained_s'))} s, a receive backlog p99 above "
+             f"{_fmt(rule.get('backlog_p99_ms'))} ms, or the last frame handled more than "
+             f"{_fmt(rule.get('end_lag_s'))} s after it was read makes the timing findings untrusted.", ""]
+    procs = obs.get("processes") or []
+    if procs:
+        lines += ["| harness process | CPU mean | p90 | max (% of a core) | longest ≥ bound (s) |",
+                  "|---|---:|---:|---:|---:|"]
+        for p in procs:
+            lines.append(f"| {p['name']} | {_fmt(p['cpu_mean_pct'])} | {_fmt(p['cpu_p90_pct'])} | "
+                         f"{_fmt(p['cpu_max_pct'])} | {_fmt(p['above_threshold_longest_s'])} |")
+        lines.append("")
+    subs = obs.get("subscribers") or []
+    if subs:
+        lines += ["| subscriber | frames | receive backlog p50 | p99 | max (ms) | kernel backlog max (bytes) |",
+                  "|---|---:|---:|---:|---:|---:|"]
+        for r in subs:
+            lines.append(f"| {r['client']} | {r['frames']} | {_fmt(r['backlog_p50_ms'])} | "
+                         f"{_fmt(r['backlog_p99_ms'])} | {_fmt(r['backlog_max_ms'])} | "
+                         f"{_fmt(r['kernel_backlog_max_bytes'])} |")
+        lines.append("")
+    d = obs.get("drain") or {}
+    if d:
+        lines += [f"Drain: last ack t={_fmt(d.get('last_ack_s'))} s, server busy until "
+                  f"t={_fmt(d.get('server_busy_until_s'))} s, last frame read t={_fmt(d.get('last_frame_read_s'))} s "
+                  f"and handled t={_fmt(d.get('last_frame_handled_s'))} s (drain {_fmt(d.get('drain_s'))} s, "
+                  f"harness behind at the end {_fmt(d.get('harness_behind_at_end_s'))} s).", ""]
+    return lines
+
+
 def render_markdown(report: dict[str, Any], plots: list[str] | None = None) -> str:
     target = report.get("target") or {}
     tot = report.get("totals") or {}
     mem = report.get("memory") or {}
     lat = report.get("latency_ms") or {}
+    wire = report.get("latency_wire_ms") or {}
+    untrusted = " **untrusted**" if (report.get("trust") or {}).get("timing") == "untrusted" else ""
     lines = [
         f"# visdom-chaos report: {report.get('scenario')}",
         "",
@@ -98,10 +161,15 @@ def render_markdown(report: dict[str, Any], plots: list[str] | None = None) -> s
         f"≈ {_fmt(mem.get('implied_mib_per_hour'))} MiB/h; RSS {_fmt(mem.get('rss_start_mib'))} → "
         f"{_fmt(mem.get('rss_end_mib'))}, peak {_fmt(mem.get('rss_peak_mib'))} MiB; "
         f"{mem.get('slow_subscribers', 0)} slow subscriber(s) |",
-        f"| latency (ms) | p99 {_fmt(lat.get('p99'))} | p50 {_fmt(lat.get('p50'))}, p95 "
-        f"{_fmt(lat.get('p95'))}, max {_fmt(lat.get('max'))}, n {lat.get('count', 0)} |",
+        f"| latency, view (ms){untrusted} | p99 {_fmt(lat.get('p99'))} | p50 {_fmt(lat.get('p50'))}, p95 "
+        f"{_fmt(lat.get('p95'))}, max {_fmt(lat.get('max'))}, n {lat.get('count', 0)} (send → visible in the tab) |",
+        f"| latency, wire (ms){untrusted} | p99 {_fmt(wire.get('p99'))} | p50 {_fmt(wire.get('p50'))}, p95 "
+        f"{_fmt(wire.get('p95'))}, max {_fmt(wire.get('max'))}, n {wire.get('count', 0)} (send → bytes read "
+        "off the socket) |",
         "",
     ]
+    if report.get("observer"):
+        lines += observer_markdown(report["observer"])
     evidence = report.get("evidence") or []
     if evidence:
         lines += ["## Evidence", ""]

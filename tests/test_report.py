@@ -78,11 +78,13 @@ def test_plots_are_pngs(written):
 def test_findings_table_rows(written):
     _, report = written
     table = findings_table(report)
-    assert table.row_count == len(FINDING_KINDS) + 2
+    # one row per finding kind, then memory, view and wire latency, and the observer's verdict
+    assert table.row_count == len(FINDING_KINDS) + 4
     console = Console(width=200, record=True)
     console.print(table)
     text = console.export_text()
     assert "missing ids" in text and "2 missing (final_view) for ws-1" in text
+    assert "latency p99, wire" in text and "observer" in text and "unmeasured" in text
 
 
 def test_reports_of_an_empty_run_still_render(tmp_path):

@@ -5,9 +5,10 @@ from __future__ import annotations
 from reports.checkers.base import Checker
 from reports.checkers.duplicate import DuplicateChecker
 from reports.checkers.ghost import GhostChecker
-from reports.checkers.latency import LatencyChecker
+from reports.checkers.latency import LatencyChecker, WireLatencyChecker
 from reports.checkers.memory import MemoryChecker
 from reports.checkers.missing import MissingChecker
+from reports.checkers.observer import ObserverChecker
 from reports.checkers.order import ReorderChecker
 from reports.checkers.protocol import ProtocolChecker
 from reports.checkers.reload import ReloadChecker
@@ -19,7 +20,8 @@ from reports.checkers.traffic import TrafficChecker
 def default_checkers() -> list[Checker]:
     return [
         DuplicateChecker(), ReorderChecker(), StaleChecker(), MissingChecker(), ReloadChecker(),
-        ProtocolChecker(), LatencyChecker(), GhostChecker(), MemoryChecker(), TrafficChecker(),
+        ProtocolChecker(), LatencyChecker(), WireLatencyChecker(), GhostChecker(), MemoryChecker(),
+        TrafficChecker(), ObserverChecker(),
     ]
 
 

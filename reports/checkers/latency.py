@@ -12,8 +12,11 @@ bounded memory (distinct values are at most ~2048 per power of two).
 
 from __future__ import annotations
 
+from typing import Any
+
 from reports.checkers.base import Checker
 from reports.checkers.state import Lineage, RunState, SrcView
+from reports.intervals import IntervalSet
 from reports.summary import LAT_MAX_US, new_hist
 
 FLUSH_AT = 200_000  # distinct (bucket, value) keys before folding into the histograms
@@ -56,3 +59,52 @@ class LatencyChecker(Checker):
 
     def finish(self, state: RunState) -> None:
         self._flush(state)
+
+
+class WireLatencyChecker(Checker):
+    """Wire latency: the first time an update's own id arrives on a subscriber's socket
+    (`recv` `rx`, stamped before parsing) minus its send time. What Visdom and the network
+    take, without the browser model; `latency_ms` (first visible) adds the tab's own work.
+
+    Update frames only (`kind` `update`, their `heads`): a snapshot brings old ids back
+    after a reload, which is recovery, not delivery. Ids sent before the lineage first
+    connected do not count, as for the view latency.
+    """
+
+    name = "latency_wire"
+    handles = ("recv",)
+
+    def __init__(self) -> None:
+        self.seen: dict[tuple[str, str], IntervalSet] = {}
+        self.counts: dict[int, int] = {}
+
+    def on_record(self, rec: dict[str, Any], state: RunState) -> None:
+        heads = rec.get("heads")
+        rx = rec.get("rx")
+        if not heads or rec.get("kind") != "update" or type(rx) is not int:
+            return
+        client = rec["client"]
+        lin = state.lineages.get(client)
+        first_t = lin.first_t if lin is not None else 0
+        for src, head in heads.items():
+            seq, send_ns = int(head[0]), int(head[1] or 0)
+            if not send_ns or send_ns < first_t:
+                continue
+            key = (client, src)
+            seen = self.seen.get(key)
+            if seen is None:
+                seen = self.seen[key] = IntervalSet()
+            if not seen.add(seq):
+                continue  # not the first arrival of this id
+            us = (rx - send_ns) // 1000
+            us = 1 if us < 1 else (LAT_MAX_US if us > LAT_MAX_US else us)
+            shift = us.bit_length() - 11
+            if shift > 0:
+                us = us >> shift << shift
+            self.counts[us] = self.counts.get(us, 0) + 1
+
+    def finish(self, state: RunState) -> None:
+        h = state.summary.latency_wire
+        for us, n in self.counts.items():
+            h.record_value(us, n)
+        self.counts.clear()

@@ -28,6 +28,13 @@ class Config:
     reload_storm_min: int = 3  # ...and at least this many: one reload in a 5 s connection is no storm
     fault_window_s: float = 10.0  # faults this long before a finding are "near" it
     lat_bucket_ns: int = 1_000_000_000
+    # The observer lost headroom (its timing findings are untrusted) when any of these held
+    # during the load; reports/README.md ("Observer") says why these bounds.
+    observer_backlog_p99_ms: float = 100.0  # a replica subscriber's receive backlog p99
+    observer_cpu_pct: float = 80.0  # a harness process at or above this % of one core ...
+    observer_cpu_sustained_s: float = 5.0  # ... for this long without a break
+    observer_end_lag_s: float = 1.0  # the last frame handled this long after it was read
+    observer_server_busy_pct: float = 10.0  # server CPU above this after the last ack: still working
 
 
 class AckLog:
