@@ -345,6 +345,7 @@ def build_report(summary: Summary, meta: dict[str, Any], cfg: Config) -> dict[st
         for k, v in r.items():
             counts[k] += v
     notes = list(summary.notes)
+    notes += [n for n in meta.get("notes") or [] if isinstance(n, str) and n not in notes]  # what the run noted
     if not summary.subscribers:
         notes.append("no subscriber connections in the journals: per-subscriber findings not measured")
     if summary.rss_first is None:
@@ -434,5 +435,7 @@ def build_report(summary: Summary, meta: dict[str, Any], cfg: Config) -> dict[st
     window = (summary.phases.get("steady"), summary.phases.get("quiescent") or summary.phases.get("end"))
     replica_clients = {c for c, s in summary.subscribers.items() if s.get("transport") in ("websocket", "polling")}
     report["observer"] = observer_section(summary.observer, cfg, t0, window, replica_clients)
+    if isinstance(meta.get("workers"), list):
+        report["observer"]["workers"] = meta["workers"]
     report["trust"] = _trust(report)
     return report

@@ -186,7 +186,7 @@ def test_distributed_master_merges_worker_summaries(visdom_factory, tmp_path):
     assert len(merged["workers"]) == 2
     # No raw journal travelled: the master's folder holds only its own journals.
     assert {p.name for p in (out / "journal").glob("*.jsonl")} <= {"clients.jsonl", "monitor.jsonl",
-                                                                    "orchestrator.jsonl"}
+                                                                    "orchestrator.jsonl", "observer.jsonl"}
     assert not _records(out, "send")
 
 

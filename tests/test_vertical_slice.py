@@ -10,17 +10,23 @@ from pathlib import Path
 
 import pytest
 
-from visdom_chaos.journal import read_journal
+from visdom_chaos.journal import journal_files, read_journal
 from visdom_chaos.orchestrator import Experiment, RunOptions
 from visdom_chaos.scenario import Scenario, SourceSpec
 
 FINDING_KEYS = ("duplicate", "missing", "reorder", "stale", "protocol_error", "reload", "ghost_subscribers")
 
 
+def records(run_dir: Path):
+    """Every record of the run: sources journal in the orchestrator, subscribers in their workers."""
+    for path in journal_files(run_dir):
+        yield from read_journal(path)
+
+
 def applied_sequences(run_dir: Path) -> dict[tuple[str, str], list[tuple[str, int]]]:
-    """(client, win) -> ids in the order they became visible, straight from the journal."""
+    """(client, win) -> ids in the order they became visible, straight from the journals."""
     seen: dict[tuple[str, str], list[tuple[str, int]]] = defaultdict(list)
-    for rec in read_journal(run_dir / "journal" / "clients.jsonl"):
+    for rec in records(run_dir):
         if rec["type"] == "apply":
             seen[(rec["client"], rec["win"])] += [(a[0], a[1]) for a in rec["added"]]
     return seen
@@ -28,7 +34,7 @@ def applied_sequences(run_dir: Path) -> dict[tuple[str, str], list[tuple[str, in
 
 def acked_ids(run_dir: Path) -> dict[str, list[tuple[str, int]]]:
     acked: dict[str, list[tuple[str, int]]] = defaultdict(list)
-    for rec in read_journal(run_dir / "journal" / "clients.jsonl"):
+    for rec in records(run_dir):
         if rec["type"] == "ack" and rec["ok"]:
             acked[rec["win"]].append((rec["client"], rec["seq"]))
     return acked

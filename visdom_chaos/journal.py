@@ -35,6 +35,8 @@ RECORD_TYPES = frozenset(
         "fault",
         "proxy_conn",
         "sample",
+        "observer_sample",
+        "worker",
         "browser_sample",
         "truth",
         "phase",

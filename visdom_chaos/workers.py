@@ -86,6 +86,7 @@ class WorkerHandle:
         self._lock = threading.Lock()
         self.dead = False  # not running any more (stopped, or died)
         self.stopped = False  # asked to stop: its end is not a death
+        self._died_unasked = False
         self.exitcode: int | None = None
         self.status: dict[str, dict[str, Any]] = {}
         self.status_at = 0.0
@@ -137,6 +138,7 @@ class WorkerHandle:
     def _died(self, why: str) -> None:
         if self.dead:
             return
+        self._died_unasked = not self.stopped
         try:
             self.exitcode = self.proc.wait(timeout=2)
         except subprocess.TimeoutExpired:
@@ -166,7 +168,7 @@ class WorkerHandle:
     @property
     def died(self) -> bool:
         """Gone without being asked to stop (killed, crashed)."""
-        return not self.stopped and (self.dead or self.proc.poll() is not None)
+        return self._died_unasked or (not self.stopped and self.proc.poll() is not None)
 
     # -- what the pool asks -------------------------------------------------------------
     def wait_started(self, timeout: float = START_TIMEOUT_S) -> dict[str, Any]:
@@ -191,6 +193,8 @@ class WorkerHandle:
 
     def stop(self, reason: str) -> dict[str, Any] | None:
         answer = None
+        if self.proc.poll() is not None and not self.stopped:
+            self._died_unasked = True  # gone before it was asked
         self.stopped = True
         if not self.dead:
             try:

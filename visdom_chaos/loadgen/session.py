@@ -24,7 +24,7 @@ from visdom_chaos.journal import JournalWriter
 from visdom_chaos.loadgen.clients import DeliveryObserver
 from visdom_chaos.loadgen.knobs import Knobs
 from visdom_chaos.loadgen.scenario import Plan, load_plan
-from visdom_chaos.monitor import ServerMonitor
+from visdom_chaos.monitor import HarnessMonitor, ServerMonitor
 from visdom_chaos.netguard import check_url
 from visdom_chaos.orchestrator import new_run_dir
 from visdom_chaos.wire.subscriber import Subscriber
@@ -78,6 +78,10 @@ class Session:
         # Windows left over from earlier runs carry old send times: not deliveries of this run.
         self.observer = DeliveryObserver(environment.events.request.fire, min_send_ns=started_ns - OLD_ID_SLACK_NS)
         self.monitor: ServerMonitor | None = None
+        # the Locust process is the observer here: its CPU goes into every report's observer section
+        self.harness = HarnessMonitor(JournalWriter(jdir / "observer.jsonl", "observer", locust=tag or "local"))
+        self.harness.watch(os.getpid(), "locust", f"locust-{tag}" if tag else "locust")
+        self.harness.start()
         self.report: dict[str, Any] | None = None
         self.meta: dict[str, Any] = {
             "scenario": Path(knobs.scenario).stem if knobs.scenario else "locust",
@@ -149,6 +153,8 @@ class Session:
                 time.sleep(0.2)
             self.monitor.stop()
             self.monitor.journal.close()
+        self.harness.stop()
+        self.harness.journal.close()
         self.phase("end", status=status)
         self.meta.update(status=status, error=error, ended_ns=time.time_ns())
         self.write_meta()
