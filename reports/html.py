@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from reports.browser import fidelity_cells
-from reports.render import KIND_TITLES, _fmt, fault_line
+from reports.render import KIND_TITLES, _fmt, fault_line, observer_summary
 from reports.summary import FINDING_KINDS
 
 STYLE = """
@@ -70,11 +70,38 @@ def render_browser(section: dict[str, Any], run_dir: Path | None) -> str:
     return "".join(parts)
 
 
+def render_observer(obs: dict[str, Any]) -> str:
+    e = escape
+    out = [f"<h2>Observer</h2><p>Verdict <b>{e(obs['verdict'])}</b>"
+           + (": " + e("; ".join(obs["reasons"])) if obs.get("reasons") else "") + ".</p>"]
+    procs = obs.get("processes") or []
+    if procs:
+        out.append("<table><tr><th>harness process</th><th>CPU mean</th><th>p90</th><th>max (% of a core)</th>"
+                   "<th>longest ≥ bound (s)</th></tr>")
+        out += [f"<tr><td>{e(p['name'])}</td><td class=n>{_fmt(p['cpu_mean_pct'])}</td><td class=n>"
+                f"{_fmt(p['cpu_p90_pct'])}</td><td class=n>{_fmt(p['cpu_max_pct'])}</td><td class=n>"
+                f"{_fmt(p['above_threshold_longest_s'])}</td></tr>" for p in procs]
+        out.append("</table>")
+    subs = obs.get("subscribers") or []
+    if subs:
+        out.append("<table><tr><th>subscriber</th><th>frames</th><th>backlog p50</th><th>p99</th><th>max (ms)</th>"
+                   "<th>kernel backlog max (bytes)</th></tr>")
+        out += [f"<tr><td>{e(r['client'])}</td><td class=n>{r['frames']}</td><td class=n>{_fmt(r['backlog_p50_ms'])}"
+                f"</td><td class=n>{_fmt(r['backlog_p99_ms'])}</td><td class=n>{_fmt(r['backlog_max_ms'])}</td>"
+                f"<td class=n>{_fmt(r['kernel_backlog_max_bytes'])}</td></tr>" for r in subs]
+        out.append("</table>")
+    d = obs.get("drain") or {}
+    if d:
+        out.append(f"<p>Drain: last ack t={_fmt(d.get('last_ack_s'))} s, server busy until "
+                   f"t={_fmt(d.get('server_busy_until_s'))} s, last frame read t={_fmt(d.get('last_frame_read_s'))} s, "
+                   f"handled t={_fmt(d.get('last_frame_handled_s'))} s.</p>")
+    return "".join(out)
+
+
 def render_html(report: dict[str, Any], pngs: list[Path], run_dir: Path | None = None) -> str:
     t = report.get("target") or {}
     tot = report.get("totals") or {}
     mem = report.get("memory") or {}
-    lat = report.get("latency_ms") or {}
     e = escape
     parts = [
         "<!doctype html><html lang=en><head><meta charset=utf-8>",
@@ -96,9 +123,20 @@ def render_html(report: dict[str, Any], pngs: list[Path], run_dir: Path | None =
         f"{_fmt(mem.get('slope_mib_per_min'))}</td><td>≈ {_fmt(mem.get('implied_mib_per_hour'))} MiB/h; RSS "
         f"{_fmt(mem.get('rss_start_mib'))} → {_fmt(mem.get('rss_end_mib'))} MiB, peak {_fmt(mem.get('rss_peak_mib'))}"
         f"; bound {_fmt(mem.get('bound_mib_per_min'))}</td></tr>"
-        f"<tr><td>latency p99 (ms)</td><td class=n>{_fmt(lat.get('p99'))}</td><td>p50 {_fmt(lat.get('p50'))} · "
-        f"p95 {_fmt(lat.get('p95'))} · max {_fmt(lat.get('max'))}</td></tr></table>"
     )
+    untrusted = " (untrusted)" if (report.get("trust") or {}).get("timing") == "untrusted" else ""
+    for label, key in (("latency p99, view (ms)", "latency_ms"), ("latency p99, wire (ms)", "latency_wire_ms")):
+        lat = report.get(key) or {}
+        parts.append(f"<tr><td>{label}{untrusted}</td><td class=n>{_fmt(lat.get('p99'))}</td><td>p50 "
+                     f"{_fmt(lat.get('p50'))} · p95 {_fmt(lat.get('p95'))} · max {_fmt(lat.get('max'))}</td></tr>")
+    obs = report.get("observer")
+    if obs:
+        cls = "ok" if obs["verdict"] == "healthy" else "bad" if obs["verdict"] == "lost_headroom" else ""
+        parts.append(f"<tr><td>observer</td><td class='n {cls}'>{e(obs['verdict'])}</td>"
+                     f"<td>{e(observer_summary(obs))}</td></tr>")
+    parts.append("</table>")
+    if obs:
+        parts.append(render_observer(obs))
     parts.append("<h2>Plots</h2>" + "".join(_img(p) for p in pngs))
     if evidence:
         parts.append("<h2>Evidence</h2><ul>")

@@ -210,8 +210,51 @@ def plot_browser_heap(report: dict[str, Any]) -> Figure:
     return fig
 
 
+def plot_observer(report: dict[str, Any]) -> Figure:
+    """The instrument against what it measures: CPU of each harness process beside the server's,
+    and the subscribers' receive backlog, over time."""
+    obs = report.get("observer") or {}
+    series = obs.get("series") or {}
+    fig, (ax, ax2) = plt.subplots(2, 1, figsize=(12, 6.0), dpi=DPI, sharex=True)
+    for i, (name, pts) in enumerate(sorted((series.get("cpu") or {}).items())):
+        if pts:
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], lw=1.2, color=plt.get_cmap("tab10")(i % 10), label=name)
+    server = series.get("server_cpu") or []
+    if server:
+        ax.plot([p[0] for p in server], [p[1] for p in server], lw=1.6, color="black", ls="--", label="Visdom server")
+    rule = obs.get("rule") or {}
+    if rule.get("cpu_pct"):
+        ax.axhline(rule["cpu_pct"], color=FAULT_COLOR, lw=0.8, ls=":", label=f"{rule['cpu_pct']:g} % bound")
+    if not (series.get("cpu") or server):
+        _empty(ax, "no CPU samples")
+    ax.set_ylabel("CPU (% of one core)")
+    ax.set_ylim(bottom=0)
+    ax.set_title(f"Observer: {obs.get('verdict', 'unmeasured')}" + (
+        " — " + "; ".join(obs.get("reasons") or [])[:120] if obs.get("reasons") else ""))
+    _phases(ax, report)
+    _legend(ax)
+    backlog = series.get("backlog") or []
+    if backlog:
+        ax2.plot([p[0] for p in backlog], [p[1] for p in backlog], color="#1f77b4", lw=1.2, label="backlog p99")
+        ax2.plot([p[0] for p in backlog], [p[2] for p in backlog], color="#1f77b4", lw=0.6, ls=":", label="backlog max")
+        if rule.get("backlog_p99_ms"):
+            ax2.axhline(rule["backlog_p99_ms"], color=FAULT_COLOR, lw=0.8, ls=":",
+                        label=f"{rule['backlog_p99_ms']:g} ms bound")
+    else:
+        _empty(ax2, "no receive backlog measured")
+    ax2.set_ylabel("receive backlog (ms)")
+    ax2.set_xlabel("time since start (s)")
+    ax2.set_ylim(bottom=0)
+    _legend(ax2)
+    fig.tight_layout()
+    return fig
+
+
 PLOTS = {"rss": plot_rss, "latency": plot_latency, "timeline": plot_timeline, "findings": plot_findings}
-OPTIONAL_PLOTS = {"browser_heap": (plot_browser_heap, lambda r: bool(r.get("browser")))}
+OPTIONAL_PLOTS = {
+    "browser_heap": (plot_browser_heap, lambda r: bool(r.get("browser"))),
+    "observer": (plot_observer, lambda r: (r.get("observer") or {}).get("verdict", "unmeasured") != "unmeasured"),
+}
 
 
 def write_plots(run_dir: str | os.PathLike[str], report: dict[str, Any]) -> list[Path]:

@@ -203,5 +203,6 @@ def observer_section(obs: dict[str, Any], cfg: Any, t0: int, window: tuple[int |
             "backlog": backlog_series,
             "cpu": {name: [[rel(int(t)), c] for t, c in entry.get("samples") or []][:4000]
                     for name, entry in sorted((obs.get("processes") or {}).items())},
+            "server_cpu": [[rel(int(t)), c] for t, c in obs.get("server_cpu") or []][::2][:4000],
         },
     }
