@@ -10,6 +10,7 @@ opaque bytes: toxics that need structure then simply do not apply.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 MAX_HEAD = 64 * 1024
@@ -87,6 +88,7 @@ class HttpTracker:
         self.body_left = 0
         self.buf = bytearray()
         self.passed = 0  # bytes of the buffered head already forwarded (not held)
+        self.on_head: Callable[[HttpHead], None] | None = None  # told of every head, before it is passed on
 
     def feed(self, data: bytes, hold: bool = False) -> tuple[list[Segment], int]:
         """Split `data` into segments; returns them and how many bytes were used.
@@ -141,6 +143,8 @@ class HttpTracker:
         return out, pos
 
     def _after_head(self, head: HttpHead) -> None:
+        if self.on_head is not None:
+            self.on_head(head)
         if self.is_request and head.upgrade_ws:
             self.phase = "ws"
             return

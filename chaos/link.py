@@ -17,11 +17,12 @@ import random
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
 
 from .httpstream import HttpHead, HttpTracker
 from .side import Side
-from .spec import ToxicSpec
+from .spec import CLIENT_HEADER, ToxicSpec
 from .toxics import (
     REQUEST_SIDE,
     TOXIC_CLASSES,
@@ -148,6 +149,8 @@ class Direction:
         self.held_seq = 0
         self.discard = 0  # body bytes of a request answered by http_fail
         self.messages = 0  # WebSocket data messages seen
+        # an HTTP toxic aimed at a client waits for the request that names it: hold heads
+        self.undecided_http = False
         self.bytes_in = self.bytes_out = self.dropped = 0
         self.done = False
 
@@ -156,7 +159,8 @@ class Direction:
         return self.link.frozen or any(t.pauses_reading for t in self.toxics)
 
     def direct_ok(self) -> bool:
-        return not self.toxics and not self.busy and not self.held and not self.discard and not self.pending and not self.link.frozen
+        return (not self.toxics and not self.busy and not self.held and not self.discard and not self.pending
+                and not self.link.frozen and not self.undecided_http)
 
     def update_reading(self) -> None:
         self.src.set_reading(not self.link.closed and not self.paused() and not self.blocked and self.pending_bytes < MAX_PENDING)
@@ -223,7 +227,7 @@ class Direction:
                     return
                 data, t = item
                 split = any(x.is_ws for x in self.toxics) or bool(self.held)
-                hold = any(x.is_http for x in self.toxics)
+                hold = self.undecided_http or any(x.is_http for x in self.toxics)
                 for seg in self.segmenter.feed(data, split_ws=split, hold_http=hold):
                     await self.handle(seg, t)
                 await self.release_due()
@@ -364,9 +368,34 @@ class Link:
         self.tasks: list[asyncio.Task[None]] = []
         self.downstream_port = client.port("peername")
         self.upstream_port = upstream.port("sockname")
+        # the client id the connection declares (X-VC-Client on its upgrade / each request)
+        self.client_id: str | None = None
+        self.dirs["upstream"].segmenter.http.on_head = self.on_request_head
 
     def fault(self, spec: ToxicSpec, kind: str, **detail: Any) -> None:
+        if self.client_id is not None:
+            detail["client"] = self.client_id
         self.proxy.log.fault(self.proxy.name, spec.name, kind, spec.stream, conn=self.conn, **detail)
+
+    def aim(self, spec: ToxicSpec) -> bool | None:
+        """Does a toxic act on this connection? True / False, None while its client is unknown."""
+        port = spec.downstream_port
+        if port and port != self.downstream_port:
+            return False
+        globs = spec.clients
+        if not globs:
+            return True
+        if self.client_id is None:
+            return None
+        return any(fnmatchcase(self.client_id, g) for g in globs)
+
+    def on_request_head(self, head: HttpHead) -> None:
+        """A request head on its way upstream: it may name the client (toxics aimed at it start)."""
+        cid = head.headers.get(CLIENT_HEADER)
+        if cid and cid != self.client_id and not self.closed:
+            self.client_id = cid
+            if any(s.clients for s in self.proxy.toxics):
+                self.sync(self.proxy.toxics)
 
     async def changed(self) -> None:
         await self._changed.wait()
@@ -378,9 +407,10 @@ class Link:
     def sync(self, specs: list[ToxicSpec]) -> None:
         """Bring this connection's toxics in line with the proxy's list."""
         wanted = {s.name: s for s in specs}
+        aims = {s.name: self.aim(s) for s in specs}
         for name, tox in list(self.toxics.items()):
             s = wanted.get(name)
-            if s is None or s.version != tox.spec.version or s.stream != tox.spec.stream:
+            if s is None or s.version != tox.spec.version or s.stream != tox.spec.stream or aims[name] != tox.aim:
                 del self.toxics[name]
                 if tox.started:
                     tox.stop()
@@ -389,10 +419,13 @@ class Link:
                 continue
             stream = "upstream" if s.type in REQUEST_SIDE else s.stream
             tox = TOXIC_CLASSES[s.type](s, self.dirs[stream])
-            tox.active = s.toxicity >= 1.0 or random.random() < s.toxicity
+            tox.aim = aims[s.name]
+            # toxicity is drawn when the toxic meets the connection it is aimed at
+            tox.active = tox.aim is True and (s.toxicity >= 1.0 or random.random() < s.toxicity)
             self.toxics[s.name] = tox
         for d in self.dirs.values():
             d.toxics = [self.toxics[s.name] for s in specs if self.toxics[s.name].active and self.toxics[s.name].dir is d]
+            d.undecided_http = any(t.aim is None and t.is_http and t.dir is d for t in self.toxics.values())
         self.frozen = any(t.freezes_link for d in self.dirs.values() for t in d.toxics)
         for s in specs:  # start after the lists are in place, so a start() that closes sees them
             tox = self.toxics[s.name]

@@ -131,6 +131,8 @@ class Proxy:
         conn = next(self.counter)
         down_port = client.port("peername")
         for spec in self.toxics:
+            if spec.clients or (spec.downstream_port and spec.downstream_port != down_port):
+                continue  # aimed: a client is named by its first request (Down.start resets it then)
             if spec.type == "down" and (spec.toxicity >= 1 or random.random() < spec.toxicity):
                 self.log.fault(self.name, spec.name, "down", spec.stream, conn=conn, event="refused", downstream_port=down_port)
                 client.reset()

@@ -207,6 +207,7 @@ class ChaosServer:
             for link in self.registry.get(proxy).links.values():
                 out.append({
                     "conn": link.conn,
+                    "client": link.client_id,
                     "downstream_port": link.downstream_port,
                     "upstream_port": link.upstream_port,
                     "bytes": {s: {"in": d.bytes_in, "out": d.bytes_out, "dropped": d.dropped} for s, d in link.dirs.items()},

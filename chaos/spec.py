@@ -62,6 +62,21 @@ def _opcode(v: Any) -> str:
     return v
 
 
+def _globs(v: Any) -> list[str]:
+    if isinstance(v, str):
+        v = [v]
+    if not isinstance(v, list) or not all(isinstance(p, str) and p for p in v):
+        raise ValueError('expected a list of client id patterns such as ["ws-1", "poll-*"]')
+    return list(v)
+
+
+def _port(v: Any) -> int:
+    v = _nonneg_int(v)
+    if v > 65535:
+        raise ValueError("expected a TCP port 0..65535")
+    return v
+
+
 def _status(v: Any) -> int:
     v = _nonneg_int(v)
     if not 100 <= v <= 599:
@@ -107,6 +122,12 @@ TOXIC_TYPES: dict[str, dict[str, Attr]] = {
     "http_fail": {**_HTTP_SELECT, "status": (503, _status), "body": ("", _str)},
 }
 REQUIRED: dict[str, tuple[str, ...]] = {"bandwidth": ("rate",), "slicer": ("average_size",)}
+# Aiming, accepted by every type and absent unless given (a Toxiproxy client sees its own
+# attributes only): `clients` = glob patterns matched against the client id a connection
+# declares in its `X-VC-Client` request header; `downstream_port` = the client's port.
+# A toxic with either acts only on the connections that match (all given must hold).
+AIM: dict[str, Attr] = {"clients": ([], _globs), "downstream_port": (0, _port)}
+CLIENT_HEADER = "x-vc-client"  # lower-cased, as HttpHead keeps header names
 
 
 def validate_attributes(toxic: str, type_: str, attrs: Any, base: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -118,13 +139,16 @@ def validate_attributes(toxic: str, type_: str, attrs: Any, base: dict[str, Any]
         raise ChaosError(f"toxic {toxic!r}: attributes must be an object")
     out = dict(base) if base is not None else {k: copy.deepcopy(d) for k, (d, _) in schema.items()}
     for key, value in attrs.items():
-        if key not in schema:
-            known = ", ".join(schema) or "none"
+        check = schema[key][1] if key in schema else AIM[key][1] if key in AIM else None
+        if check is None:
+            known = ", ".join([*schema, *AIM])
             raise ChaosError(f"toxic {toxic!r} ({type_}): unknown attribute {key!r} (known: {known})")
         try:
-            out[key] = schema[key][1](value)
+            out[key] = check(value)
         except ValueError as e:
             raise ChaosError(f"toxic {toxic!r} attribute {key!r}: {e}, got {value!r}") from None
+        if key in AIM and not out[key]:
+            del out[key]  # [] / 0: aimed at no one in particular
     if base is None:
         for key in REQUIRED.get(type_, ()):
             if key not in attrs:
@@ -140,6 +164,16 @@ class ToxicSpec:
     toxicity: float = 1.0
     attributes: dict[str, Any] = field(default_factory=dict)
     version: int = 0  # bumped on every update so links rebuild their state
+
+    @property
+    def clients(self) -> list[str]:
+        """Client id patterns this toxic is aimed at ([] = every connection)."""
+        return self.attributes.get("clients") or []
+
+    @property
+    def downstream_port(self) -> int:
+        """The one client port this toxic is aimed at (0 = any)."""
+        return self.attributes.get("downstream_port") or 0
 
     @classmethod
     def from_json(cls, body: Any) -> ToxicSpec:

@@ -41,6 +41,7 @@ class Toxic:
         self.link = direction.link
         self.tasks: list[asyncio.Task[None]] = []
         self.active = False  # toxicity drawn for this connection
+        self.aim: bool | None = True  # aimed at this connection (None: its client is not known yet)
         self.started = False
 
     def fault(self, kind: str, **detail: Any) -> None:
@@ -48,7 +49,7 @@ class Toxic:
 
     def start(self) -> None:
         """Attached to the connection (connection opened, or toxic added/updated)."""
-        self.fault("toxic_attach", type=self.spec.type, attributes=self.a)
+        self.fault("toxic_attach", type=self.spec.type, attributes=self.a, downstream_port=self.link.downstream_port)
 
     def stop(self) -> None:
         for task in self.tasks:

@@ -21,10 +21,15 @@ class RequestEnv:
 
     reason: initial | hash_mismatch | missing_window | gap (0.3.0 version gap) | compare
     (compare mode got a non-compare window) .
+    trigger_win: the window whose message triggered the request (None for initial loads),
+    journaled as the resync record's `win`; not part of equality, like ProtocolError.hint
+    (and not called `win`: effects are summarised by their `.win` elsewhere, and a resync
+    is env-wide).
     """
 
     reason: str
     env_ids: list[str]
+    trigger_win: str | None = field(default=None, compare=False)
 
     @property
     def path(self) -> str:
@@ -68,11 +73,24 @@ class WindowClosed:
 @dataclass(frozen=True)
 class ProtocolError:
     """kind: patch_conflict | hash_mismatch | undecodable | unknown_command |
-    version_gap (0.3.0) | render_error (the batch threw: the tab stops updating)."""
+    version_gap (0.3.0) | render_error (the batch threw: the tab stops updating).
+
+    hint: the browser-side mechanism the model saw behind it, when it saw one (one of
+    HINTS): `render_writeback` (0.2.4: Plotly/PlotPane wrote into the pane and a batch
+    copied it into the consistent copy), `relayout` (0.2.4: relayout renumbered `i` and a
+    batch copied it), `render_batch_race` (the update was checked out of arrival order
+    inside the tab: it overtook, or was overtaken by, another update of that window
+    waiting on the 100 ms batch), `server_version` (0.3.0: the server's `version` skipped
+    or repeated while the ids on the wire were consecutive). Not part of equality.
+    """
 
     kind: str
     win: str | None
     detail: str
+    hint: str | None = field(default=None, compare=False)
+
+
+HINTS = ("render_writeback", "relayout", "render_batch_race", "server_version")
 
 
 @dataclass(frozen=True)

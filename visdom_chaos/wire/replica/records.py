@@ -33,9 +33,15 @@ def journal_fields(effect: Effect) -> tuple[str, dict[str, Any]] | None:
             "size": 0,
         }
     if isinstance(effect, RequestEnv):
-        return "resync", {"reason": effect.reason, "env": "+".join(effect.env_ids)}
+        fields: dict[str, Any] = {"reason": effect.reason, "env": "+".join(effect.env_ids)}
+        if effect.trigger_win is not None:
+            fields["win"] = effect.trigger_win
+        return "resync", fields
     if isinstance(effect, ProtocolError):
-        return "protocol_error", {"kind": effect.kind, "win": effect.win, "detail": effect.detail}
+        fields = {"kind": effect.kind, "win": effect.win, "detail": effect.detail}
+        if effect.hint is not None:
+            fields["hint"] = effect.hint
+        return "protocol_error", fields
     if isinstance(effect, Registered):
         return "register", {"sid": effect.sid}
     return None

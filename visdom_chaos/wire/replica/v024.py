@@ -97,6 +97,16 @@ class ReplicaV024(Replica):
         # win -> ((contentID, w, h), content object) of each plot pane's last render:
         # React.memo's props check and usePrevious in PlotPane
         self._plots: dict[str, tuple[tuple[str, Any, Any], Any]] = {}
+        # Hints for protocol errors (ProtocolError.hint), bookkeeping only: what the
+        # consistent copy of a window was last copied from (`render_writeback`: a pane
+        # render_plot had written into; `relayout`: a pane relayout renumbered), cleared when
+        # a fresh window replaces the copy; panes whose `i` relayout changed; and each
+        # window_update's arrival index per window, to see checks out of arrival order.
+        self._taint: dict[str, str] = {}
+        self._relaid: dict[str, Any] = {}  # win -> the pane object whose i relayout changed
+        self._arrived: dict[str, int] = {}  # win -> window_updates dispatched so far
+        self._checked: dict[str, int] = {}  # win -> highest arrival index checked on the copy
+        self._waiting: dict[str, set[int]] = {}  # win -> arrival indices waiting for a retry
 
     # mirrors main.js _handleMessage
     def _dispatch(self, cmd: Any) -> list[Effect]:
@@ -119,13 +129,15 @@ class ReplicaV024(Replica):
             return effects + self._render_plots()  # setState: an App render
         if command in ("pane", "window"):
             if compare:
-                return [RequestEnv("compare", list(self.env_ids))]
+                return [RequestEnv("compare", list(self.env_ids), trigger_win=_win_of(cmd))]
             self.accepted.append(Accepted(self.env_label, js_to_string(cmd.get("id", UNDEFINED)), heads_of(cmd)))
             return self._add_pane_batched(cmd)
         if command == "window_update":
             if compare:
-                return [RequestEnv("compare", list(self.env_ids))]
-            self._set_timeout(0.0, self._check_window, cmd, CHECK_TRIES)
+                return [RequestEnv("compare", list(self.env_ids), trigger_win=_win_of(cmd))]
+            win = js_to_string(cmd.get("win", UNDEFINED))
+            arrival = self._arrived[win] = self._arrived.get(win, 0) + 1
+            self._set_timeout(0.0, self._check_window, cmd, CHECK_TRIES, arrival)
             return []
         if command == "reload":
             data = cmd.get("data")
@@ -147,18 +159,22 @@ class ReplicaV024(Replica):
         ]
 
     # mirrors main.js _checkWindow
-    def _check_window(self, cmd: dict[str, Any], num_tries: int) -> list[Effect]:
+    def _check_window(self, cmd: dict[str, Any], num_tries: int, arrival: int = 0) -> list[Effect]:
         win = js_to_string(cmd.get("win", UNDEFINED))
+        waiting = self._waiting.get(win)
+        if waiting:
+            waiting.discard(arrival)
         if win in self.consistent:
+            hint = self._hint(win, arrival)
             content = cmd.get("content", UNDEFINED)
             try:
                 final = apply_patch(self.consistent[win], content)
             except JSPatchError as exc:
-                return [ProtocolError("patch_conflict", win, str(exc)[:200])]
+                return [ProtocolError("patch_conflict", win, str(exc)[:200], hint=hint)]
             try:
                 hashed = browser_md5(final)
             except HashError as exc:
-                return [ProtocolError("patch_conflict", win, f"md5: {exc}")]
+                return [ProtocolError("patch_conflict", win, f"md5: {exc}", hint=hint)]
             if hashed == cmd.get("finalHash"):
                 self.consistent[win] = final
                 self.accepted.append(Accepted(self.env_label, win, heads_of(final)))
@@ -166,21 +182,52 @@ class ReplicaV024(Replica):
                     modified = apply_patch(self.panes.get(win, UNDEFINED), content)
                 except JSPatchError as exc:
                     self._touch(win, "window_update")  # in-place ops before the throw stay
-                    return [ProtocolError("patch_conflict", win, "panes: " + str(exc)[:200])]
+                    return [ProtocolError("patch_conflict", win, "panes: " + str(exc)[:200], hint=hint)]
                 return self._add_pane_batched(modified, command="window_update")
             return [
                 ProtocolError(
                     "hash_mismatch",
                     win,
                     f"finalHash {cmd.get('finalHash')} != {hashed}",
+                    hint=hint,
                 ),
-                RequestEnv("hash_mismatch", list(self.env_ids)),
+                RequestEnv("hash_mismatch", list(self.env_ids), trigger_win=win),
             ]
         num_tries -= 1
         if num_tries:
-            self._set_timeout(CHECK_RETRY_S, self._check_window, cmd, num_tries)
+            if arrival:
+                self._waiting.setdefault(win, set()).add(arrival)
+            self._set_timeout(CHECK_RETRY_S, self._check_window, cmd, num_tries, arrival)
             return []
-        return [RequestEnv("missing_window", list(self.env_ids))]
+        return [RequestEnv("missing_window", list(self.env_ids), trigger_win=win)]
+
+    def _hint(self, win: str, arrival: int) -> str | None:
+        """The mechanism behind a failure of this check, as far as the model saw one (bookkeeping
+        for ProtocolError.hint; the check itself does not depend on it). Called once per check
+        that reaches the copy, before it is patched."""
+        checked = self._checked.get(win, 0)
+        raced = bool(arrival) and (
+            arrival < checked or any(a < arrival for a in self._waiting.get(win, ()))
+        ) or any(  # a newer full window of it still waits in the batch: the copy lags behind
+            c == "window" and isinstance(p, dict) and js_to_string(p.get("id", UNDEFINED)) == win
+            for p, c in self._pending
+        )
+        if arrival > checked:
+            self._checked[win] = arrival
+        if raced:
+            return "render_batch_race"
+        return self._taint.get(win)
+
+    def _copy_into_consistent(self, pid: str, pane: Any) -> None:
+        """consistent_pane_copy[pid] = a deep copy of pane, remembering what it was copied from."""
+        self.consistent[pid] = js_json_clone(pane)
+        content = pane.get("content") if isinstance(pane, dict) else None
+        if self._relaid.get(pid) is pane:
+            self._taint[pid] = "relayout"
+        elif content is not None and (plot := self._plots.get(pid)) is not None and plot[1] is content:
+            self._taint[pid] = "render_writeback"
+        else:
+            self._taint.pop(pid, None)  # a fresh window: a clean copy
 
     # mirrors main.js addPaneBatched
     def _add_pane_batched(self, pane: Any, command: str = "window") -> list[Effect]:
@@ -251,7 +298,7 @@ class ReplicaV024(Replica):
         caption = isinstance(content, dict) and js_truthy(content.get("caption"))
         if not exists:
             # a deep copy via JSON.parse(JSON.stringify(newPane))
-            self.consistent[pid] = js_json_clone(pane)
+            self._copy_into_consistent(pid, pane)
             stored = self._storage.get(self._key_ls(pid))
             if self._bin is None:
                 self._rebin()
@@ -299,7 +346,7 @@ class ReplicaV024(Replica):
                     current["h"] = grid._num(current.get("h")) + 1
             patched_in_place = self.keep_checked_copy and self.panes.get(pid) is pane
             if not (patched_in_place and pid in self.consistent):
-                self.consistent[pid] = js_json_clone(pane)
+                self._copy_into_consistent(pid, pane)
 
     def _key_ls(self, pid: str) -> str:
         # main.js keyLS: state.envID + '_' + key (envID is null in compare mode)
@@ -335,9 +382,12 @@ class ReplicaV024(Replica):
         new_layout = []
         for idx, it in enumerate(ordered):
             pos = self._bin.position(idx, grid.COLS)
-            pane = self.panes.get(js_to_string(it.get("i", UNDEFINED)))
+            pid = js_to_string(it.get("i", UNDEFINED))
+            pane = self.panes.get(pid)
             if not isinstance(pane, dict):
                 raise TypeError("Cannot set properties of undefined (setting 'i')")
+            if pane.get("i", UNDEFINED) != idx:
+                self._relaid[pid] = pane  # hint bookkeeping: this pane's copy would differ
             pane["i"] = idx
             new_layout.append({**it, **pos})
         self._layout = new_layout
@@ -362,6 +412,8 @@ class ReplicaV024(Replica):
         effects: list[Effect] = [SendSocket({"cmd": "close", "data": pane_id, "eid": eid})]
         self.panes = {k: v for k, v in self.panes.items() if k != pid}
         self.consistent = {k: v for k, v in self.consistent.items() if k != pid}
+        self._taint.pop(pid, None)
+        self._relaid.pop(pid, None)
         self._layout = [
             it for it in self._layout if not (isinstance(it, dict) and it.get("i") == pane_id)
         ]

@@ -51,6 +51,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from visdom_chaos.ids import TOKEN_RE, heads_of
+
 from .base import Replica
 from .effects import Effect, ProtocolError, Registered, RequestEnv, SendSocket
 from .jspatch import JSPatchError, apply_patch
@@ -85,6 +87,10 @@ class ReplicaV030(Replica):
         self._reload_in_flight = False
         self._mounted = False
         self._stored_layouts: set[str] = set()
+        # Hint bookkeeping (ProtocolError.hint `server_version`): per window, the last full
+        # window message received (its heads computed only when needed) and the newest seq
+        # per source the updates received since then carried, accepted or dropped.
+        self._wire: dict[str, tuple[Any, dict[str, int]]] = {}
 
     def request(self, effect: RequestEnv) -> tuple[str, dict[str, Any]]:
         # ApiProvider.js sendEnvQuery: compare posts also carry show_all (false by default)
@@ -140,10 +146,11 @@ class ReplicaV030(Replica):
         if len(self.env_ids) == 1 and eid is not UNDEFINED and eid != self.env_ids[0]:
             return []
         if len(self.env_ids) > 1 and cmd.get("has_compare") is not True:
-            return [RequestEnv("compare", list(self.env_ids))]
+            return [RequestEnv("compare", list(self.env_ids), trigger_win=_win_of(cmd))]
         if update:
             return self._update_window(cmd)
         self._reload_in_flight = False
+        self._wire[js_to_string(cmd.get("id", UNDEFINED))] = (cmd, {})
         return self._add_pane_batched(cmd)
 
     # mirrors main.js updateWindow
@@ -158,23 +165,99 @@ class ReplicaV030(Replica):
         pending_ok = win in self._pending_versions and js_loose_number_equals(
             version, js_add(self._pending_versions[win], 1)
         )
+        carried = self._update_heads(win, cmd)
         if rendered_ok or pending_ok:
+            self._wire_seen(win, carried)
             return self._add_pane_batched(cmd)
         have = self._pending_versions.get(
             win, pane.get("version") if isinstance(pane, dict) else None
         )
+        before = self._wire_heads(win)
+        # the ids on the wire follow on from the last ones of this window: the server's
+        # version numbering skipped or repeated, not the network
+        consecutive = bool(carried) and all(
+            src in before and seq == before[src] + 1 for src, seq in carried.items()
+        )
+        self._wire_seen(win, carried)
         effects: list[Effect] = [
             ProtocolError(
                 "version_gap",
                 win,
                 f"version {js_to_string(version)} after {js_to_string(have)}"
                 + ("; dropped, env reload in flight" if self._reload_in_flight else ""),
+                hint="server_version" if consecutive else None,
             )
         ]
         if not self._reload_in_flight:
             self._reload_in_flight = True
-            effects.append(RequestEnv("gap", list(self.env_ids)))
+            effects.append(RequestEnv("gap", list(self.env_ids), trigger_win=win))
         return effects
+
+    # -- hint bookkeeping: what the wire carried for a window -------------------------
+    def _wire_heads(self, win: str) -> dict[str, int]:
+        entry = self._wire.get(win)
+        if entry is None:
+            return {}
+        window, seen = entry
+        if window is None:
+            return seen
+        base = heads_of(window)  # once per full window, and only when a gap asks
+        for src, seq in seen.items():
+            if seq > base.get(src, -1):
+                base[src] = seq
+        self._wire[win] = (None, base)
+        return base
+
+    def _wire_seen(self, win: str, carried: dict[str, int]) -> None:
+        if not carried:
+            return
+        entry = self._wire.get(win)
+        seen = entry[1] if entry is not None else {}
+        if entry is None:
+            self._wire[win] = (None, seen)
+        for src, seq in carried.items():
+            if seq > seen.get(src, -1):
+                seen[src] = seq
+
+    def _update_heads(self, win: str, cmd: dict[str, Any]) -> dict[str, int]:
+        """Newest seq per source a window_update's own ops carry (cheap: a text append's
+        newest token is its last one; a plot op's trace is named by the window the tab has)."""
+        ops = cmd.get("content")
+        if not isinstance(ops, list):
+            return {}
+        out: dict[str, int] = {}
+        names: list[Any] | None = None
+        for op in ops:
+            if not isinstance(op, dict) or op.get("op") not in ("add", "replace"):
+                continue
+            path, value = op.get("path"), op.get("value")
+            if path == "/content" and isinstance(value, str):
+                m = TOKEN_RE.match(value, max(0, value.rfind("[")))
+                if m is not None:
+                    src, seq = m.group(1), int(m.group(2))
+                    if seq > out.get(src, -1):
+                        out[src] = seq
+            elif isinstance(path, str) and path.startswith("/content/data/") and path.count("/") == 5:
+                _, _, _, index, field, _ = path.split("/")
+                if field != "x" or not index.isdigit() or isinstance(value, bool) or not isinstance(value, int | float):
+                    continue
+                if names is None:
+                    names = self._trace_names(win)
+                i = int(index)
+                if i < len(names) and isinstance(names[i], str) and value == value:
+                    seq = int(value)
+                    if seq > out.get(names[i], -1):
+                        out[names[i]] = seq
+        return out
+
+    def _trace_names(self, win: str) -> list[Any]:
+        entry = self._wire.get(win)
+        pane = entry[0] if entry is not None and entry[0] is not None else self.panes.get(win)
+        content = pane.get("content") if isinstance(pane, dict) else None
+        data = content.get("data") if isinstance(content, dict) else None
+        if not isinstance(data, list):
+            return []
+        return [t.get("name") if isinstance(t, dict) else None for t in data]
 
     # mirrors main.js addPaneBatched
     def _add_pane_batched(self, pane: dict[str, Any]) -> list[Effect]:
