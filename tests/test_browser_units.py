@@ -117,3 +117,75 @@ def test_reload_rates_count_connected_time_under_load_only(tmp_path: Path) -> No
     reloads = _reload_run(tmp_path, (10, 60.0), (10, 60.0), browser_from=30.0, load_from=30.0)
     assert reloads["per_minute"] == {"replica": 20.0, "browser": 20.0}
     assert reloads["agree"] is True and reloads["ratio"] == 1.0
+
+
+# --- first-seen stamps (browser_seen) and the latency row --------------------------------------
+
+def test_seen_stamps_reads_text_and_plot_stamps_and_takes_the_clock_offset_off() -> None:
+    from visdom_chaos.wire.browser import seen_stamps
+
+    stamps = [
+        ["src-1", 4, "1700000000123456789", 1_700_000_000_200.5],  # text: send ns as a string
+        ["src-0", 7, 1_700_000_000_100.25, 1_700_000_000_150.0],  # plot: y = send ms
+        ["src-0", 8.0, 1_700_000_000_101.0, 1_700_000_000_151.0],  # x as a float, as Plotly may keep it
+    ]
+    assert seen_stamps(stamps, offset_ns=500_000) == [
+        ["src-1", 4, 1_700_000_000_123_456_789, 1_700_000_000_200_000_000],
+        ["src-0", 7, 1_700_000_000_100_250_000, 1_700_000_000_149_500_000],
+        ["src-0", 8, 1_700_000_000_101_000_000, 1_700_000_000_150_500_000],
+    ]
+    bad = [["src", True, "1", 1.0], ["src", float("nan"), "1", 1.0], ["src", 1, "x", 1.0], [3, 1, "1", 1.0],
+           ["src", 1, "1"], "junk", ["src", 1, None, 1.0], ["src", 1, "1", "soon"]]
+    assert seen_stamps(bad) == [] and seen_stamps(None) == [] and seen_stamps({"a": 1}) == []
+
+
+def test_clock_sample_is_the_page_clock_minus_the_midpoint() -> None:
+    from visdom_chaos.wire.browser import clock_sample
+
+    assert clock_sample(1_001.5, 999_000_000, 1_003_000_000) == (500_000, 4_000_000)  # midpoint 1001 ms
+    assert clock_sample(1_000.0, 1_000_000_000, 1_000_000_000) == (0, 0)
+
+
+class _FakePage:
+    def __init__(self, answers: list) -> None:
+        self.answers = answers
+
+    def evaluate(self, _js: str):
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+def test_poll_seen_journals_stamps_corrected_chunked_and_keeps_no_ids(tmp_path: Path, monkeypatch) -> None:
+    import time as time_mod
+    from types import SimpleNamespace
+
+    from visdom_chaos.journal import read_journal
+    from visdom_chaos.wire import browser as mod
+
+    monkeypatch.setattr(mod, "SEEN_CHUNK", 2)
+    clock = iter([1_000_000_000, 1_002_000_000, 2_000_000_000, 2_010_000_000, 3_000_000_000])
+    monkeypatch.setattr(mod, "time", SimpleNamespace(time_ns=lambda: next(clock), monotonic=time_mod.monotonic))
+    path = tmp_path / "journal" / "c.jsonl"
+    with JournalWriter(path, role="clients") as journal:
+        sub = BrowserSubscriber("http://127.0.0.1:9", "browser-0", journal)
+        stamps = [["src-1", k, str(10**18 + k), 1_001.0 + k] for k in range(3)]
+        sub._page = _FakePage([
+            {"now": 1_001.0 + 0.25, "wins": {"w": stamps}, "dropped": 2, "givenUp": 0, "scanMs": 1.5, "errors": 0},
+            # a slower reading (10 ms round trip) does not replace the better one
+            {"now": 2_005.0 + 3.0, "wins": {}, "dropped": 0, "givenUp": 1, "scanMs": 0, "errors": 0},
+            RuntimeError("Execution context was destroyed"),  # navigating: skipped, nothing raised
+        ])
+        sub._poll_seen()
+        sub._poll_seen()
+        sub._poll_seen()
+    recs = [r for r in read_journal(path) if r["type"] == "browser_seen"]
+    offset = 250_000  # page 1001.25 ms at the midpoint 1001 ms
+    assert sub.clock == {"offset_ns": offset, "rtt_ns": 2_000_000, "samples": 2}
+    assert [len(r["ids"]) for r in recs] == [2, 1, 0]
+    assert recs[0]["ids"][0] == ["src-1", 0, 10**18, 1_001_000_000 - offset]
+    assert recs[0]["dropped"] == 2 and recs[0]["page_ms"] == 1.5 and "dropped" not in recs[1]
+    assert all(r["clock_offset_ns"] == offset and r["clock_rtt_ns"] == 2_000_000 for r in recs)
+    assert recs[2]["win"] is None and recs[2]["given_up"] == 1  # counters without stamps
+    assert sub.seen_stats == {"stamped": 3, "dropped": 2, "given_up": 1, "page_ms": 1.5, "polls": 2, "errors": 0}

@@ -36,6 +36,7 @@ RECORD_TYPES = frozenset(
         "proxy_conn",
         "sample",
         "browser_sample",
+        "browser_seen",
         "truth",
         "phase",
     }
