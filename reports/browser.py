@@ -38,9 +38,10 @@ reports/checkers/latency.py). A row agrees when each of p50 and p99 is within
     and Plotly's draw, which the replica's zero-time JS does not (a Plotly redraw of a few
     hundred points takes tens of ms on a loaded 2-core machine), hence ×0.5;
   - the replica has no reason to be slower than the page it models: anything beyond timing
-    noise (×1.5) is the instrument — its timers firing late, a starved process, a receive
-    backlog — and is reported as `replica_slower`, the known gap of a harness without
-    headroom (DESIGN.md, "The observer must be faster than what it observes");
+    noise (×1.5) is reported as `replica_slower` — the instrument lagging (its timers, a
+    starved process, a receive backlog: the known gap of a harness without headroom,
+    DESIGN.md "The observer must be faster than what it observes"), or the replica showing
+    ids at a later render than the page;
   - LATENCY_SLACK_MS keeps small numbers from flagging: p50 within 25 ms (a quarter of the
     batch, about one Plotly draw), p99 within 100 ms (one batch).
 Bounded memory: at most LATENCY_MAX_IDS ids per window are joined; past it only every
@@ -259,10 +260,10 @@ def _judge(rep: dict[str, Any], bro: dict[str, Any]) -> tuple[dict[str, float | 
 
 
 VERDICT_WORDS = {
-    "replica_slower": "replica slower: the instrument lags (late timers, a starved process, a receive "
-                      "backlog), not Visdom",
-    "replica_faster": "replica faster: the page spends more than its render and draw allow, or the replica "
-                      "misses a delay the page has",
+    "replica_slower": "replica slower than the page: the instrument lagging (its timers, its CPU, a receive "
+                      "backlog) or the replica showing ids at a later render than the page does; not Visdom",
+    "replica_faster": "replica faster than the page by more than the page's render and draw: a delay the "
+                      "replica does not model (or a starved page)",
     "mixed": "replica slower at one percentile, faster at the other",
 }
 

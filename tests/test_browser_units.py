@@ -276,7 +276,7 @@ def test_latency_tolerance(tmp_path: Path, rep_ms: float, bro_ms: float, verdict
         assert fid["agree"] is False and fid["latency"]["agree"] is False
         assert fid["differences"] == fid["latency"]["differences"]
         assert fid["differences"][0].startswith(f"main/w: latency: replica p50 {rep_ms} ms vs browser {bro_ms} ms")
-        assert ("instrument lags" in fid["differences"][0]) is (verdict == "replica_slower")
+        assert ("the instrument lagging" in fid["differences"][0]) is (verdict == "replica_slower")
 
 
 def test_latency_p99_tail_is_judged_too(tmp_path: Path) -> None:
