@@ -735,8 +735,9 @@ class BrowserSubscriber:
         self.requests.append(entry)
         if "/socket_wrap" in request.url and (failure or (status or 0) >= 400):
             self._journal_disconnect("error", detail=f"poll failed: {failure or status}")
-        elif "/socket_wrap" in request.url and status == 200 and not self._open_conns:
-            # Polling UI (USE_POLLING): its first answered poll is this page's "socket open".
+        elif "/socket_wrap" in request.url and status == 200 and not self._open_conns and not self._stopping.is_set():
+            # Polling UI (USE_POLLING): its first answered poll is this page's "socket open"
+            # (not one answered while the browser closes, after stop() journalled the end).
             self.conn += 1
             self._opened_upto = self.conn
             self._journal_connect(self.conn, request.url.split("?")[0], polling=True)
