@@ -44,7 +44,7 @@ from reports.browser import (
     latency_cells,
     latency_rows,
 )
-from visdom_chaos.journal import read_journal
+from visdom_chaos.journal import journal_files, read_journal
 from visdom_chaos.orchestrator import Experiment, RunOptions
 from visdom_chaos.scenario import parse_scenario
 
@@ -105,7 +105,7 @@ def test_replica_and_browser_agree_per_window(version: str, tmp_path: Path) -> N
     port_of = {r["conn"]: r["downstream_port"] for r in proxy if r["type"] == "proxy_conn" and r["event"] == "open"}
     hit = {port_of.get(r["conn"]) for r in proxy if r.get("kind") == "ws_drop"}
     sides = {"replica": set(), "browser": set()}
-    for r in read_journal(run / "journal" / "clients.jsonl"):
+    for r in (r for path in journal_files(run) for r in read_journal(path)):  # replicas may sit in workers
         if r["type"] == "connect":
             side = "browser" if r["transport"] == "browser" else "replica"
             sides[side] |= {r["local_port"], *r.get("local_ports", [])} - {0}
