@@ -8,7 +8,14 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from reports.browser import fidelity_cells
+from reports.browser import (
+    LATENCY_HEADER,
+    fidelity_cells,
+    latency_cells,
+    latency_rows,
+    seen_text,
+    subscriber_latency_text,
+)
 from reports.render import KIND_TITLES, _fmt, fault_line, observer_summary
 from reports.summary import FINDING_KINDS
 
@@ -31,14 +38,15 @@ def render_browser(section: dict[str, Any], run_dir: Path | None) -> str:
     """Browser section: per browser heap, errors, the screenshot embedded; the fidelity table."""
     e = escape
     parts = ["<h2>Browser (real Chromium subscribers)</h2><table><tr><th>browser</th><th>JS heap MiB first / max / last"
-             "</th><th>console errors</th><th>page errors</th><th>failed requests</th><th>env re-fetches</th></tr>"]
+             "</th><th>console errors</th><th>page errors</th><th>failed requests</th><th>env re-fetches</th>"
+             "<th>first-seen stamps</th></tr>"]
     for b in section.get("browsers") or []:
         h = b.get("heap_mib") or {}
         heap = f"{h.get('first')} / {h.get('max')} / {h.get('last')}" if h else "n/a"
         errs = b.get("errors") or {}
         parts.append(f"<tr><td>{e(b['id'])}</td><td>{e(heap)}</td><td class=n>{errs.get('console_error', 0)}</td>"
                      f"<td class=n>{errs.get('page_error', 0)}</td><td class=n>{errs.get('request_failed', 0)}</td>"
-                     f"<td class=n>{b.get('env_refetches', 0)}</td></tr>")
+                     f"<td class=n>{b.get('env_refetches', 0)}</td><td>{e(seen_text(b.get('seen')))}</td></tr>")
     parts.append("</table>")
     for b in section.get("browsers") or []:
         errors = (b.get("console_errors") or []) + (b.get("page_errors") or [])
@@ -63,6 +71,16 @@ def render_browser(section: dict[str, Any], run_dir: Path | None) -> str:
                          + f"<td class='{'ok' if r['agree'] else 'bad'}'>{'yes' if r['agree'] else 'no'}</td>"
                          f"<td>{e(not_compared)}</td></tr>")
         parts.append("</table>")
+        lat = fid.get("latency")
+        if lat:
+            parts.append("<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in LATENCY_HEADER) + "</tr>")
+            for r in latency_rows(lat):
+                *cells, verdict = latency_cells(r)
+                cls = "ok" if r["agree"] else "dim" if r["verdict"] == "not_measured" else "bad"
+                parts.append("<tr>" + "".join(f"<td>{e(c)}</td>" for c in cells) + f"<td class={cls}>{e(verdict)}</td></tr>")
+            parts.append("</table>")
+            if subscriber_latency_text(lat):
+                parts.append(f"<p>Latency per subscriber, p50 / p99 (ids): {e(subscriber_latency_text(lat))}.</p>")
         if fid.get("reloads"):
             parts.append(f"<p>Full env reloads per subscriber (env-wide): {e(fid['reloads']['summary'])}.</p>")
         if fid.get("differences"):

@@ -16,6 +16,14 @@ real difference, never timing. Full env reloads are env-wide: the sides' mean re
 per connected minute within RELOAD_RATE_FACTOR (×1.5) of each other. On 0.2.4 most of them
 come from Plotly writing into rendered plot panes (replica/plot_render.py), which the
 replica did not model before this test caught it (replica 0–8 against the page's 14–30).
+
+Latency of the same ids (`fidelity.latency`): each side's first-visible latency, replica
+`apply` vs the page's `browser_seen` stamps, p50 and p99 per window within ×0.5–×1.5 of
+each other (or 25 / 100 ms apart). Both sides must measure every window; a row may differ
+only the known way — the replica slower than the page (the instrument lagging: its timers,
+its CPU; or a render the replica shows later: 0.2.4's text window, docs/browser.md) — and is
+then reported as such in the differences. A replica *faster* than the page beyond the
+tolerance would be a delay the replica does not model: that fails.
 """
 
 from __future__ import annotations
@@ -27,8 +35,16 @@ import pytest
 from test_browser_index import built_target  # tests/ is on sys.path (rootdir, no package)
 
 from reports.analyze import analyze_run
-from reports.browser import RELOAD_RATE_FACTOR, TOLERANCE_IDS
-from visdom_chaos.journal import read_journal
+from reports.browser import (
+    LATENCY_RATIO_MAX,
+    LATENCY_RATIO_MIN,
+    LATENCY_SLACK_MS,
+    RELOAD_RATE_FACTOR,
+    TOLERANCE_IDS,
+    latency_cells,
+    latency_rows,
+)
+from visdom_chaos.journal import journal_files, read_journal
 from visdom_chaos.orchestrator import Experiment, RunOptions
 from visdom_chaos.scenario import parse_scenario
 
@@ -71,6 +87,12 @@ def test_replica_and_browser_agree_per_window(version: str, tmp_path: Path) -> N
         {"window": r["window"], "truth": r["truth_ids"],
          "replica": {s["id"]: s["final_ids"] for s in r["replica"]["subscribers"]},
          "browser": {s["id"]: s["final_ids"] for s in r["browser"]["subscribers"]}} for r in fid["windows"]]}))
+    lat = fid["latency"]
+    seen = {b["id"]: b["seen"] for b in result.report["browser"]["browsers"]}
+    print(json.dumps({"version": version, "latency": [latency_cells(r) for r in latency_rows(lat)],
+                      "per_subscriber": {c: [d["p50_ms"], d["p99_ms"], d["n"]]
+                                         for c, d in lat["overall"]["subscribers"].items()},
+                      "across_reconnect": lat["across_reconnect"], "seen": seen}, ensure_ascii=False))
 
     # The scripted refresh (pattern "browser-1") reloaded the real page: a second socket.
     recs = [r for r in read_journal(run / "journal" / "clients.jsonl") if r["client"] == "browser-1"]
@@ -83,7 +105,7 @@ def test_replica_and_browser_agree_per_window(version: str, tmp_path: Path) -> N
     port_of = {r["conn"]: r["downstream_port"] for r in proxy if r["type"] == "proxy_conn" and r["event"] == "open"}
     hit = {port_of.get(r["conn"]) for r in proxy if r.get("kind") == "ws_drop"}
     sides = {"replica": set(), "browser": set()}
-    for r in read_journal(run / "journal" / "clients.jsonl"):
+    for r in (r for path in journal_files(run) for r in read_journal(path)):  # replicas may sit in workers
         if r["type"] == "connect":
             side = "browser" if r["transport"] == "browser" else "replica"
             sides[side] |= {r["local_port"], *r.get("local_ports", [])} - {0}
@@ -104,7 +126,26 @@ def test_replica_and_browser_agree_per_window(version: str, tmp_path: Path) -> N
     assert reloads["factor"] == RELOAD_RATE_FACTOR == 1.5
     assert reloads["per_minute"]["replica"] > 0 and reloads["per_minute"]["browser"] > 0, reloads
     assert reloads["agree"], reloads["summary"]
-    assert fid["agree"] is True and fid["differences"] == []
+
+    # Latency of the same ids: both tabs stamped every id they showed, the page clock agrees
+    # with time.time_ns() (same wall clock), and every window was measured on both sides.
+    for b, st in seen.items():
+        assert st["ids"] >= 100 and st["dropped"] == st["given_up"] == st["errors"] == 0, (b, st)
+        assert abs(st["clock_offset_ms"]) < 5 and st["clock_rtt_ms"] < 50, (b, st)
+    assert lat["tolerance"]["ratio_min"] == LATENCY_RATIO_MIN == 0.5
+    assert lat["tolerance"]["ratio_max"] == LATENCY_RATIO_MAX == 1.5 and LATENCY_SLACK_MS == {"p50": 25, "p99": 100}
+    assert [r["window"] for r in lat["windows"]] == ["main/vc_line_src-0", "main/vc_text_src-1"]
+    for row in lat["windows"]:
+        assert row["ids"] >= 40 and row["sampled_every"] == 1, row  # ~61 per window, minus a refresh's
+        assert row["replica"]["n"] >= 1.5 * row["ids"] and row["browser"]["n"] >= 1.5 * row["ids"], row
+        assert row["replica"]["p50_ms"] > 0 and row["browser"]["p50_ms"] > 0, row
+        # within the tolerance, or the known gap: the replica slower (the instrument), reported
+        assert row["verdict"] in ("agree", "replica_slower"), (version, row)
+    lat_diffs = [d for d in fid["differences"] if ": latency: " in d]
+    assert lat_diffs == lat["differences"] and len(lat_diffs) == sum(not r["agree"] for r in lat["windows"])
+    assert all("replica slower than the page" in d for d in lat_diffs), lat_diffs
+    assert lat["agree"] is (not lat_diffs)
+    assert fid["agree"] is (not lat_diffs) and fid["differences"] == lat_diffs
 
     # Where the sides differ, the report says which: a browser that ends one point short.
     clients = run / "journal" / "clients.jsonl"

@@ -38,6 +38,7 @@ RECORD_TYPES = frozenset(
         "observer_sample",
         "worker",
         "browser_sample",
+        "browser_seen",
         "truth",
         "phase",
     }

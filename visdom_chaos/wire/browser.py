@@ -7,7 +7,10 @@ panes, with event ids extracted by visdom_chaos.ids, journalled as `view` record
 page's WebSocket lifecycle (`connect`/`register`/`recv`/`disconnect`), console errors
 and uncaught exceptions (`protocol_error` kinds `console_error`, `page_error`,
 `request_failed`), the JS heap over time (`browser_sample`, from CDP
-Performance.getMetrics) and leaves a screenshot in the run folder at the end.
+Performance.getMetrics) and leaves a screenshot in the run folder at the end. And when
+each tagged id first shows in the page (`browser_seen`: an init script's MutationObserver
+stamps it with the page clock; polled every SEEN_POLL_S and corrected to time.time_ns()),
+so the report can set the page's latency beside the replica's for the same ids.
 
 Playwright's sync API must stay on the thread that created it, and its events are
 only dispatched while that thread is inside a Playwright call; so one worker thread
@@ -30,7 +33,7 @@ from urllib.parse import quote, urlsplit
 
 import psutil
 
-from visdom_chaos.ids import EventId, ids_in_text, ids_in_traces
+from visdom_chaos.ids import EventId, ids_in_text, ids_in_traces, ns_from_ms
 from visdom_chaos.journal import JournalWriter
 
 DEFAULT_CHROMIUM = Path("/usr/bin/chromium")
@@ -69,6 +72,148 @@ PANES_JS = """() => Array.from(document.querySelectorAll('.react-grid-item')).ma
   return {win: win || ('pane-' + i), kind: plot ? 'plot' : 'text',
           traces: traces, text: plot ? null : (content ? content.textContent : '')};
 })"""
+
+
+# When each tagged id first becomes visible: an init script (it runs in every document the
+# tab loads, before Visdom's own scripts) installs a MutationObserver on the document. After
+# each batch of DOM mutations (React's commit of a pane, Plotly's redraw of its SVG) it reads
+# the changed panes as PANES_JS does — text panes' `[src#seq@send_ns]` tokens, plot panes'
+# trace name / x = seq / y = send ms from the graph div's `data` (also on `plotly_afterplot`) —
+# and stamps the ids it has not seen before with `performance.timeOrigin + performance.now()`
+# (wall clock, ms). `take()` hands the pending stamps to Python (SEEN_POLL_S) and clears them.
+# Bounded memory, per window: each source keeps a floor (every seq at or below it was seen)
+# and the seqs seen above it; past SEEN_CAP of those (a hole that never fills) the floor
+# jumps to the lowest one and the hole counts as `given_up`. Stamps wait for the next poll in
+# a list of at most SEEN_PENDING_CAP per window; beyond it they are dropped and counted.
+# Text panes are parsed only past the part seen last time (length and tail remembered),
+# plot traces only past the points seen last time. Ids sent before `since_ms` (before the
+# subscriber started: history, not delivery) are marked seen without a stamp.
+SEEN_POLL_S = 0.25
+SEEN_CAP = 10_000
+SEEN_PENDING_CAP = 20_000
+SEEN_CHUNK = 2_000  # ids per `browser_seen` record
+CLOCK_PROBES = 10  # back-to-back page clock readings when the page has loaded
+NOW_JS = "() => performance.timeOrigin + performance.now()"
+SEEN_INIT_JS = r"""(cfg) => {
+  if (window.__vcSeen) return;
+  const RE = /\[([A-Za-z0-9_.:-]+)#(\d+)@(\d+)\]/g;
+  const now = () => performance.timeOrigin + performance.now();
+  const st = {wins: new Map(), pending: new Map(), dropped: 0, givenUp: 0, scanMs: 0, stamped: 0};
+  const winCache = new WeakMap();
+  function winOf(el) {
+    let w = winCache.get(el);
+    if (w) return w;
+    const k = Object.keys(el).find(k => k.startsWith('__reactInternalInstance$') || k.startsWith('__reactFiber$'));
+    let f = k ? el[k] : null;
+    for (let n = 0; f && n < 20; n++, f = f.return) { if (f.key != null) { w = String(f.key); break; } }
+    if (w) winCache.set(el, w);
+    return w || null;
+  }
+  function win(name) {
+    let w = st.wins.get(name);
+    if (!w) { w = {srcs: new Map(), textLen: 0, textTail: '', traces: new Map(), hooked: new WeakSet()}; st.wins.set(name, w); }
+    return w;
+  }
+  function mark(name, w, src, seq, send, t, stamp) {
+    let s = w.srcs.get(src);
+    if (!s) { s = {floor: -1, above: new Set()}; w.srcs.set(src, s); }
+    if (seq <= s.floor || s.above.has(seq)) return;
+    s.above.add(seq);
+    while (s.above.has(s.floor + 1)) { s.above.delete(s.floor + 1); s.floor++; }
+    if (s.above.size > cfg.cap) {
+      let m = Infinity;
+      for (const q of s.above) if (q < m) m = q;
+      st.givenUp += m - s.floor - 1;
+      s.floor = m - 1;
+      while (s.above.has(s.floor + 1)) { s.above.delete(s.floor + 1); s.floor++; }
+    }
+    if (!stamp) return;
+    let p = st.pending.get(name);
+    if (!p) { p = []; st.pending.set(name, p); }
+    if (p.length >= cfg.pendingCap) { st.dropped++; return; }
+    p.push([src, seq, send, t]);
+    st.stamped++;
+  }
+  function scanText(name, w, text, t) {
+    let from = 0;
+    const tail = w.textTail;
+    if (w.textLen && text.length >= w.textLen && text.substr(w.textLen - tail.length, tail.length) === tail) {
+      if (text.length === w.textLen) return;
+      from = Math.max(0, w.textLen - 128);  // a token is far shorter: none straddles the cut unseen
+    }
+    w.textLen = text.length;
+    w.textTail = text.substr(Math.max(0, text.length - 64));
+    RE.lastIndex = from;
+    let m;
+    while ((m = RE.exec(text)) !== null) {
+      mark(name, w, m[1], Number(m[2]), m[3], t, Number(m[3]) / 1e6 >= cfg.sinceMs);
+    }
+  }
+  function scanPlot(name, w, gd, t) {
+    const data = gd.data;
+    if (!Array.isArray(data)) return;
+    data.forEach((tr, i) => {
+      if (!tr || typeof tr.name !== 'string' || !tr.x || !tr.y) return;
+      const xs = tr.x, ys = tr.y, n = Math.min(xs.length, ys.length), key = i + ':' + tr.name;
+      const prev = w.traces.get(key);
+      let from = 0;
+      if (prev && prev.n && n >= prev.n && xs[prev.n - 1] === prev.x && ys[prev.n - 1] === prev.y) from = prev.n;
+      for (let j = from; j < n; j++) {
+        const x = xs[j], y = ys[j];
+        if (typeof x !== 'number' || typeof y !== 'number' || x !== x) continue;
+        mark(name, w, tr.name, Math.trunc(x), y, t, y >= cfg.sinceMs);
+      }
+      w.traces.set(key, n ? {n: n, x: xs[n - 1], y: ys[n - 1]} : null);
+    });
+  }
+  function scanPane(el, t) {
+    const name = winOf(el);
+    if (!name) return;
+    const w = win(name);
+    const gd = el.querySelector('.js-plotly-plot');
+    if (gd) {
+      if (typeof gd.on === 'function' && !w.hooked.has(gd)) {
+        w.hooked.add(gd);
+        gd.on('plotly_afterplot', () => { const t0 = now(); scanPlot(name, w, gd, t0); st.scanMs += now() - t0; });
+      }
+      scanPlot(name, w, gd, t);
+    } else {
+      const c = el.querySelector('.content');
+      if (c) scanText(name, w, c.textContent || '', t);
+    }
+  }
+  function scanAll(t) { document.querySelectorAll('.react-grid-item').forEach(el => scanPane(el, t)); }
+  const obs = new MutationObserver(records => {
+    const t = now();
+    const panes = new Set(), targets = new Set();
+    let all = false;
+    for (const r of records) {
+      let node = r.target;
+      if (targets.has(node)) continue;
+      targets.add(node);
+      if (node.nodeType !== 1) node = node.parentElement;
+      const pane = node && node.closest ? node.closest('.react-grid-item') : null;
+      if (pane) panes.add(pane); else if (r.addedNodes && r.addedNodes.length) all = true;
+    }
+    try {
+      if (all) scanAll(t); else panes.forEach(el => scanPane(el, t));
+    } catch (e) { st.errors = (st.errors || 0) + 1; }
+    st.scanMs += now() - t;
+  });
+  obs.observe(document, {childList: true, subtree: true, characterData: true});
+  window.__vcSeen = {
+    take() {
+      const out = {now: now(), origin: performance.timeOrigin, wins: {}, dropped: st.dropped, givenUp: st.givenUp,
+                   scanMs: st.scanMs, errors: st.errors || 0};
+      st.pending.forEach((p, name) => { if (p.length) out.wins[name] = p; });
+      st.pending = new Map();
+      st.dropped = 0; st.givenUp = 0; st.scanMs = 0; st.errors = 0;
+      return out;
+    },
+  };
+}"""
+TAKE_SEEN_JS = "() => window.__vcSeen ? window.__vcSeen.take() : {now: performance.timeOrigin + performance.now(), " \
+    "origin: performance.timeOrigin, wins: {}, dropped: 0, givenUp: 0, scanMs: 0, errors: 0, missing: true}"
 
 
 # The navbar's connection badge: Visdom's own control to go offline / reconnect.
@@ -114,6 +259,46 @@ def pane_ids(pane: dict[str, Any]) -> list[EventId]:
     return ids_in_text(pane.get("text") or "")
 
 
+def seen_init_script(since_ms: float, cap: int = SEEN_CAP, pending_cap: int = SEEN_PENDING_CAP) -> str:
+    """SEEN_INIT_JS as an init script: ids sent before `since_ms` (wall clock) are not stamped;
+    `cap` seqs remembered per window and source above its floor, `pending_cap` stamps per
+    window between two polls."""
+    cfg = {"sinceMs": float(since_ms), "cap": int(cap), "pendingCap": int(pending_cap)}
+    return f"({SEEN_INIT_JS})({json.dumps(cfg)})"
+
+
+def seen_stamps(stamps: Any, offset_ns: int = 0) -> list[list[Any]]:
+    """The page's stamps `[src, seq, send, seen_ms]` as `[src, seq, send_ns, seen_ns]`.
+
+    `send` is a text token's send time in ns as a string (it exceeds a double's 53 bits) or a
+    plot point's y in ms (read like ids_in_traces does); `seen_ms` is the page's
+    `performance.timeOrigin + performance.now()`, and `offset_ns` (page clock minus
+    Python's `time.time_ns()`) is taken off it. Malformed stamps are skipped, never raised.
+    """
+    out: list[list[Any]] = []
+    if not isinstance(stamps, list):
+        return out
+    for st in stamps:
+        if not isinstance(st, list | tuple) or len(st) != 4:
+            continue
+        src, seq, send, seen = st
+        if not isinstance(src, str) or isinstance(seq, bool) or not isinstance(seq, int | float) or seq != seq:
+            continue
+        try:
+            send_ns = int(send) if isinstance(send, str) else ns_from_ms(send)
+            seen_ns = ns_from_ms(seen) - offset_ns  # via µs: a double holds ms since 1970 to ~0.2 µs
+        except (TypeError, ValueError, OverflowError):
+            continue
+        out.append([src, int(seq), send_ns, seen_ns])
+    return out
+
+
+def clock_sample(page_ms: float, before_ns: int, after_ns: int) -> tuple[int, int]:
+    """(offset_ns, rtt_ns) of one page clock reading taken between two time.time_ns() calls:
+    the page's clock minus Python's at the midpoint, uncertain by rtt / 2."""
+    return ns_from_ms(page_ms) - (before_ns + after_ns) // 2, after_ns - before_ns
+
+
 class BrowserSubscriber:
     """One Chromium tab subscribed to one Visdom env. Not reusable after stop().
 
@@ -137,6 +322,8 @@ class BrowserSubscriber:
         load_timeout_s: float = 30.0,
         viewport: tuple[int, int] = (1280, 900),
         record_frames: bool = True,
+        stamp_seen: bool = True,
+        seen_poll_s: float = SEEN_POLL_S,
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -152,6 +339,14 @@ class BrowserSubscriber:
         self.load_timeout_s = load_timeout_s
         self.viewport = viewport
         self.record_frames = record_frames
+        self.stamp_seen = stamp_seen  # journal `browser_seen`: when each id first shows in the page
+        self.seen_poll_s = seen_poll_s
+        self._next_seen = 0.0
+        self._since_ms = 0.0  # ids sent before start() are history: marked seen, not stamped
+        # best (lowest round trip) reading of the page clock against time.time_ns():
+        # {offset_ns (page minus Python), rtt_ns, samples}
+        self.clock: dict[str, Any] | None = None
+        self.seen_stats = {"stamped": 0, "dropped": 0, "given_up": 0, "page_ms": 0.0, "polls": 0, "errors": 0}
         self.page_url = f"{self.base_url}/env/{quote(env, safe='')}"
         self._server_port = urlsplit(self.base_url).port or 80
         self.conn = 0
@@ -185,6 +380,7 @@ class BrowserSubscriber:
         if self._thread is not None:
             raise BrowserError("BrowserSubscriber.start() called twice")
         check_chromium(self.chromium)
+        self._since_ms = time.time_ns() / 1e6
         ready: Future = Future()
         self._thread = threading.Thread(target=self._run, args=(ready,), name=f"browser-{self.client_id}", daemon=True)
         self._thread.start()
@@ -318,10 +514,14 @@ class BrowserSubscriber:
                     )
                     page = context.new_page()
                     self._page = page
+                    if self.stamp_seen:
+                        page.add_init_script(script=seen_init_script(self._since_ms))
                     self._hook(page)
                     self._cdp = context.new_cdp_session(page)
                     self._cdp.send("Performance.enable")
                     self._open(page, "initial")
+                    if self.stamp_seen:
+                        self._probe_clock()
                     ready.set_result(None)
                     self._loop(page)
                 finally:
@@ -354,6 +554,8 @@ class BrowserSubscriber:
                 continue
             if time.monotonic() >= self._next_sample:
                 self._sample()
+            if self.stamp_seen and time.monotonic() >= self._next_seen:
+                self._poll_seen()
             page.wait_for_timeout(PUMP_MS)  # lets Playwright dispatch page events
 
     def _open(self, page: Any, reason: str) -> None:
@@ -373,6 +575,8 @@ class BrowserSubscriber:
     def _navigate(self, reason: str) -> None:
         """Reload the page (`refresh`) or open `page_url` (an env switch)."""
         before = self._opened_upto
+        if self.stamp_seen:
+            self._poll_seen()  # the document goes away with its stamps
         self._disc_reason = reason
         self._final_written = False
         # Navigation tears the socket down without a reliable close event: journal it here.
@@ -389,6 +593,8 @@ class BrowserSubscriber:
         return [(str(p["win"]), pane_ids(p)) for p in panes]
 
     def _do_stop(self, screenshot: bool, reason: str) -> None:
+        if self.stamp_seen:
+            self._poll_seen()
         if screenshot:
             path = self.run_dir / "screenshots" / f"{self.client_id}.png"
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -398,6 +604,68 @@ class BrowserSubscriber:
         self._disc_reason = reason
         self._journal_disconnect(reason)
         self._stopping.set()
+
+    def _clock_update(self, page_ms: float, before: int, after: int) -> dict[str, Any]:
+        """Keep the lowest-round-trip reading of the page clock against time.time_ns().
+
+        One reading for the tab's life, not per document: the page clock is the wall clock
+        (offsets per document agree within 0.1 ms, timeOrigin's own resolution), and a
+        document's first readings can take tens of ms while it loads."""
+        offset, rtt = clock_sample(page_ms, before, after)
+        c = self.clock
+        if c is None or rtt < c["rtt_ns"]:
+            self.clock = c = {"offset_ns": offset, "rtt_ns": rtt, "samples": 1 + (c["samples"] if c else 0)}
+        else:
+            c["samples"] += 1
+        return c
+
+    def _probe_clock(self, n: int = CLOCK_PROBES) -> None:
+        """A few back-to-back readings, so the first stamps are corrected by a good one."""
+        for _ in range(n):
+            before = time.time_ns()
+            try:
+                page_ms = self._page.evaluate(NOW_JS)
+            except Exception:
+                return
+            self._clock_update(float(page_ms), before, time.time_ns())
+
+    def _poll_seen(self) -> None:
+        """Take the page's pending first-seen stamps, correct them for the page clock's offset
+        (measured by the same call) and journal them as `browser_seen`. Keeps no ids."""
+        self._next_seen = time.monotonic() + self.seen_poll_s
+        before = time.time_ns()
+        try:
+            got = self._page.evaluate(TAKE_SEEN_JS)
+        except Exception:  # navigating: the next poll (or the one before a navigation) takes them
+            return
+        after = time.time_ns()
+        if not isinstance(got, dict) or not isinstance(got.get("now"), int | float):
+            return
+        c = self._clock_update(got["now"], before, after)
+        stats = self.seen_stats
+        stats["polls"] += 1
+        extra: dict[str, Any] = {}
+        for key, field in (("dropped", "dropped"), ("givenUp", "given_up"), ("errors", "errors")):
+            n = got.get(key)
+            if isinstance(n, int) and n > 0:
+                extra[field] = n
+                stats[field] += n
+        page_ms = got.get("scanMs")
+        if isinstance(page_ms, int | float) and page_ms > 0:
+            extra["page_ms"] = round(page_ms, 3)
+            stats["page_ms"] += page_ms
+        wins = got.get("wins") if isinstance(got.get("wins"), dict) else {}
+        clock = {"clock_offset_ns": c["offset_ns"], "clock_rtt_ns": c["rtt_ns"]}
+        for win, raw in wins.items():
+            ids = seen_stamps(raw, c["offset_ns"])
+            stats["stamped"] += len(ids)
+            for k in range(0, len(ids), SEEN_CHUNK):
+                self.journal.write("browser_seen", self.client_id, self.conn, env=self.env, win=str(win),
+                                   ids=ids[k:k + SEEN_CHUNK], **clock, **extra)
+                extra = {}
+        if extra:  # counters with no stamp to carry them
+            self.journal.write("browser_seen", self.client_id, self.conn, env=self.env, win=None, ids=[],
+                               **clock, **extra)
 
     def _sample(self) -> None:
         self._next_sample = time.monotonic() + self.sample_interval_s
@@ -467,8 +735,9 @@ class BrowserSubscriber:
         self.requests.append(entry)
         if "/socket_wrap" in request.url and (failure or (status or 0) >= 400):
             self._journal_disconnect("error", detail=f"poll failed: {failure or status}")
-        elif "/socket_wrap" in request.url and status == 200 and not self._open_conns:
-            # Polling UI (USE_POLLING): its first answered poll is this page's "socket open".
+        elif "/socket_wrap" in request.url and status == 200 and not self._open_conns and not self._stopping.is_set():
+            # Polling UI (USE_POLLING): its first answered poll is this page's "socket open"
+            # (not one answered while the browser closes, after stop() journalled the end).
             self.conn += 1
             self._opened_upto = self.conn
             self._journal_connect(self.conn, request.url.split("?")[0], polling=True)
@@ -589,6 +858,10 @@ def main(argv: list[str] | None = None) -> int:
     if heap:
         print(f"JS heap MiB: first {heap[0]:.1f}, max {max(heap):.1f}, last {heap[-1]:.1f} ({len(heap)} samples)")
     print(f"console errors: {len(sub.console_errors)}, page errors: {len(sub.page_errors)}")
+    st, clock = sub.seen_stats, sub.clock or {}
+    print(f"first-seen stamps: {st['stamped']} ({st['dropped']} dropped, page time {st['page_ms']:.1f} ms); "
+          f"page clock - time.time_ns(): {clock.get('offset_ns', 0) / 1e6:+.3f} ms "
+          f"(round trip {clock.get('rtt_ns', 0) / 1e6:.3f} ms)")
     print(f"screenshot: {sub.screenshot_path}\njournal: {journal.path}")
     return 0
 
