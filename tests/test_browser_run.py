@@ -86,8 +86,10 @@ def test_run_refresh_during_training_with_two_browsers(tmp_path: Path) -> None:
     assert "screenshots/browser-0.png" in md and "### Fidelity: replica vs browser" in md
     html = (out / "report.html").read_text()
     assert "Browser (real Chromium subscribers)" in html and "Fidelity: replica vs browser" in html
-    # plots (rss, latency, timeline, findings, browser_heap) + the two screenshots, embedded
-    assert html.count("data:image/png;base64,") == 7
+    # every plot (rss, latency, timeline, findings, browser_heap, observer, ...) + the two screenshots, embedded
+    plots = sorted(p.name for p in (out / "plots").glob("*.png"))
+    assert {"browser_heap.png", "observer.png", "rss.png"} <= set(plots), plots
+    assert html.count("data:image/png;base64,") == len(plots) + 2
 
 
 @pytest.mark.browser

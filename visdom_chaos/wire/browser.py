@@ -35,6 +35,7 @@ import psutil
 
 from visdom_chaos.ids import EventId, ids_in_text, ids_in_traces, ns_from_ms
 from visdom_chaos.journal import JournalWriter
+from visdom_chaos.wire.frames import WireReader
 
 DEFAULT_CHROMIUM = Path("/usr/bin/chromium")
 # Keep Chromium off the (closed) network: no QUIC, no background fetches or updates.
@@ -339,6 +340,7 @@ class BrowserSubscriber:
         self.load_timeout_s = load_timeout_s
         self.viewport = viewport
         self.record_frames = record_frames
+        self._wire: dict[int, WireReader] = {}  # conn -> what that socket's frames carried
         self.stamp_seen = stamp_seen  # journal `browser_seen`: when each id first shows in the page
         self.seen_poll_s = seen_poll_s
         self._next_seen = 0.0
@@ -793,8 +795,16 @@ class BrowserSubscriber:
             self._initial_posts_left = INITIAL_ENV_POSTS_FIRST if first else INITIAL_ENV_POSTS_LATER
             self.journal.write("register", self.client_id, conn, sid=self.sid)
         if self.record_frames:
+            # What reached the page, read off the frame as for the replicas: a page that heals itself
+            # (0.2.4 re-fetches the env on a hash mismatch) must not hide what the server sent it.
+            # No `rx`: Playwright's event comes late and out of band, not when the bytes were read.
+            reader = self._wire.get(conn)
+            if reader is None:
+                reader = self._wire[conn] = WireReader()
+                for old in [c for c in self._wire if c < conn - 1]:
+                    del self._wire[old]  # a page has one live socket: keep the last two
             self.journal.write("recv", self.client_id, conn, command=command, bytes=len(payload),
-                               win=msg.get("id") or msg.get("win"))
+                               win=msg.get("id") or msg.get("win"), **reader.read(msg))
 
     def _journal_disconnect(self, reason: str, conn: int | None = None, detail: str = "") -> None:
         # Called from close events and from stop(): journal each connection once.
