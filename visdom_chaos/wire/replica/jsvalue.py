@@ -207,11 +207,47 @@ def js_json_clone(value: Any) -> Any:
     """JSON.parse(JSON.stringify(value)): the browser's deep copy.
 
     Holes become null, undefined properties vanish, NaN/Infinity become null, -0 becomes 0.
+    A list of plain numbers that none of that touches (a plot trace's x or y) is copied in
+    one C-speed step; everything else as `js_json_clone_reference` does it.
     """
+    if type(value) is list:
+        numbers = _clone_numbers(value)
+        if numbers is not None:
+            return numbers
+        return [None if v is UNDEFINED else js_json_clone(v) for v in value]
     if isinstance(value, dict):
         return {k: js_json_clone(v) for k, v in value.items() if v is not UNDEFINED}
+    return js_json_clone_reference(value)
+
+
+def _clone_numbers(items: list[Any]) -> list[Any] | None:
+    """The clone of a list of exact ints and finite floats (None for any other list)."""
+    types = set(map(type, items))
+    if not types <= _NUMBER_TYPES:
+        return None
+    out = list(items)
+    if float in types:
+        try:
+            if not math.isfinite(sum(items)):  # NaN/inf anywhere make the sum non-finite
+                return None
+        except OverflowError:  # an int too large for a float next to a float
+            return None
+        i = -1
+        try:
+            while True:  # 0.0 and -0.0 become int 0 (an int 0 stays 0)
+                i = items.index(0, i + 1)
+                out[i] = 0
+        except ValueError:
+            pass
+    return out
+
+
+def js_json_clone_reference(value: Any) -> Any:
+    """js_json_clone, the exact (slow) way: element by element."""
+    if isinstance(value, dict):
+        return {k: js_json_clone_reference(v) for k, v in value.items() if v is not UNDEFINED}
     if isinstance(value, list):
-        return [None if v is UNDEFINED else js_json_clone(v) for v in value]
+        return [None if v is UNDEFINED else js_json_clone_reference(v) for v in value]
     if isinstance(value, float):
         if value != value or math.isinf(value):
             return None
