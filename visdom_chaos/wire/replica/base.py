@@ -136,7 +136,14 @@ class Replica:
 
     def decode(self, raw: str | bytes | dict[str, Any]) -> Any:
         """JSON.parse of one frame as this tab does it (JSParseError where it throws), so a
-        subscriber can decode once and pass the result to `handle`."""
+        subscriber can decode once and pass the result to `handle`.
+
+        Only a dict gives `handle` the same effects as the frame: pass the raw frame for
+        anything else (JSON null, a list, a number: `handle` reports those as the tab does
+        only from the text). The replica keeps and changes the dict (it becomes the pane,
+        later patches change it in place): read what you need from it before `handle`, or
+        copy it.
+        """
         return self._decode(raw)
 
     def _decode(self, raw: str | bytes | dict[str, Any]) -> Any:
