@@ -16,6 +16,8 @@ import heapq
 import itertools
 from collections import Counter
 from collections.abc import Callable
+from itertools import compress, filterfalse
+from operator import itemgetter, not_
 from typing import Any
 
 from visdom_chaos.ids import EventId, ids_in_window
@@ -187,8 +189,7 @@ class Replica:
                 continue
             ids = ids_in_window(self.panes[win])
             before = self._shown.get(win, [])
-            self._shown[win] = ids
-            applied = diff_views(env, win, command, before, ids)
+            applied, self._shown[win] = _diff_render(env, win, command, before, ids)
             if applied is not None:
                 effects.append(applied)
         self._touched.clear()
@@ -199,10 +200,116 @@ class Replica:
             self._touched[win] = command
 
 
+_KEY = itemgetter(0, 1)  # EventId -> (source, seq)
+_NOT_APPEND: Any = object()
+
+
+class _View(list):  # type: ignore[type-arg]
+    """A rendered view (ids in view order) with the set of its keys, kept by `_render` so
+    that the next render of a grown window diffs only the new ids. `keys` is None where
+    the view holds a key twice; it is handed on to the next view (`_diff_render`)."""
+
+    __slots__ = ("keys",)
+
+    def __init__(self, ids: list[EventId], keys: set[tuple[str, int]] | None) -> None:
+        super().__init__(ids)
+        self.keys = keys
+
+
+def _append_only(
+    env: str,
+    win: str,
+    command: str,
+    before: list[EventId],
+    after: list[EventId],
+    keys: set[tuple[str, int]],
+) -> Applied | None:
+    """What diff_views finds when `after` is `before` plus ids of new keys, none twice
+    (`keys`: before's keys, none twice; the new ones are added to it); else _NOT_APPEND.
+
+    Then nothing is removed, no key repeats, and the new ids are what was added, in
+    order; no new ids is no change. The prefix is compared with C-speed list equality.
+    """
+    n = len(before)
+    if len(after) < n or (n and after[:n] != before):
+        return _NOT_APPEND
+    tail = after[n:]
+    tail_keys = set(map(_KEY, tail))
+    if len(tail_keys) != len(tail) or not keys.isdisjoint(tail_keys):
+        return _NOT_APPEND
+    keys |= tail_keys
+    if not tail:
+        return None
+    return Applied(env, win, command, tail, [], [], len(after))
+
+
+def _diff(
+    env: str,
+    win: str,
+    command: str,
+    before: list[EventId],
+    after: list[EventId],
+    keys: set[tuple[str, int]] | None,
+) -> tuple[Applied | None, set[tuple[str, int]] | None]:
+    """diff_views(...) and after's key set (None: after holds a key twice).
+
+    `keys`: before's key set where before holds no key twice (it may be reused and
+    changed), else None. An appended view costs O(new ids) (_append_only); views without
+    repeated keys take C-speed steps (map/compress/filterfalse over the keys); a view with
+    a key twice goes to diff_views_reference.
+    """
+    if keys is not None:
+        applied = _append_only(env, win, command, before, after, keys)
+        if applied is not _NOT_APPEND:
+            return applied, keys
+    keys_after = list(map(_KEY, after))
+    after_keys = set(keys_after)
+    if len(after_keys) != len(keys_after):
+        return diff_views_reference(env, win, command, before, after), None
+    if keys is None:
+        return diff_views_reference(env, win, command, before, after), after_keys
+    # neither view holds a key twice: no dup, every id added or removed once
+    keys_before = list(map(_KEY, before))
+    if keys_before == keys_after:
+        return None, after_keys
+    added = list(compress(after, map(not_, map(keys.__contains__, keys_after))))
+    removed = list(filterfalse(after_keys.__contains__, keys_before))
+    return Applied(env, win, command, added, removed, [], len(after)), after_keys
+
+
+def _diff_render(
+    env: str, win: str, command: str, before: list[EventId], after: list[EventId]
+) -> tuple[Applied | None, _View]:
+    """diff_views(...) for a render, and the view to keep for the next one (with its key
+    set, so that the next render of a grown window diffs only the new ids)."""
+    if isinstance(before, _View):
+        keys = before.keys
+        before.keys = None  # the set moves on to the new view (or is dropped)
+    else:
+        keys = _keys_if_distinct(before)
+    applied, after_keys = _diff(env, win, command, before, after, keys)
+    return applied, _View(after, after_keys)
+
+
+def _keys_if_distinct(ids: list[EventId]) -> set[tuple[str, int]] | None:
+    keys = set(map(_KEY, ids))
+    return keys if len(keys) == len(ids) else None
+
+
 def diff_views(
     env: str, win: str, command: str, before: list[EventId], after: list[EventId]
 ) -> Applied | None:
-    """An Applied effect when the view changed or holds duplicates, else None."""
+    """An Applied effect when the view changed or holds duplicates, else None.
+
+    Same result as diff_views_reference, in C-speed steps where no key repeats (_diff).
+    """
+    return _diff(env, win, command, before, after, _keys_if_distinct(before))[0]
+
+
+def diff_views_reference(
+    env: str, win: str, command: str, before: list[EventId], after: list[EventId]
+) -> Applied | None:
+    """diff_views, the exact (slow) way."""
     keys_after = [(i.source, i.seq) for i in after]
     counts = Counter(keys_after)
     dup = [k for k, n in counts.items() if n > 1]
