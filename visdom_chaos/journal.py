@@ -8,12 +8,15 @@ The full record contract is in visdom_chaos/JOURNAL.md. In short, every record h
 from __future__ import annotations
 
 import json
+import math
 import os
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 SCHEMA = "visdom-chaos/journal/1"
 
@@ -52,15 +55,15 @@ class JournalError(ValueError):
 class JournalWriter:
     """Thread-safe, line-buffered JSON Lines writer.
 
-    Each record is written with one `write()` call on a line-buffered file, so a
-    crash loses at most the line being written; readers skip a torn last line.
+    Each record is written with one `write()` call and flushed, so a crash loses at
+    most the line being written; readers skip a torn last line.
     """
 
     def __init__(self, path: str | os.PathLike[str], role: str, **meta: Any) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._file = open(self.path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115
+        self._file = open(self.path, "ab")  # noqa: SIM115
         self._closed = False
         self.error: OSError | None = None  # first write failure (disk full...): the run reports it
         self.write("header", client="", conn=0, schema=SCHEMA, role=role, pid=os.getpid(), meta=meta)
@@ -68,12 +71,13 @@ class JournalWriter:
     def write(self, type_: str, client: str = "", conn: int = 0, t: int | None = None, **fields: Any) -> None:
         record = {"t": time.time_ns() if t is None else t, "type": type_, "client": client, "conn": conn}
         record.update(fields)
-        line = json.dumps(record, separators=(",", ":"), default=str) + "\n"
+        line = record_line(record)
         with self._lock:
             if self._closed:
                 return
             try:
                 self._file.write(line)
+                self._file.flush()
             except OSError as exc:
                 # Writers are client threads: never raise there. Stop writing, keep what is on disk.
                 self.error, self._closed = exc, True
@@ -96,6 +100,56 @@ class JournalWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+_ORJSON_OPTS = (
+    orjson.OPT_APPEND_NEWLINE
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
+_SCALARS = frozenset((str, int, bool, type(None)))
+
+
+def _refuse(obj: Any) -> Any:
+    raise TypeError  # not plain JSON: record_line_reference decides (default=str)
+
+
+def record_line(record: dict[str, Any]) -> bytes:
+    """One journal line: JSON with "," and ":" separators, ASCII, ending in a newline.
+
+    orjson writes it (several times faster) where its line parses back to exactly what
+    `record_line_reference` (json.dumps, default=str) writes, else the reference does:
+    a value orjson does not take as plain JSON (a dataclass, datetime, subclass, bytes...:
+    `default` sends it back), a non-str key, an int beyond 64 bits, a lone surrogate, a
+    non-ASCII line (json.dumps escapes it: the bytes stay what readers such as
+    reports/journals.py saw), and a `null` that may be a NaN/Infinity (orjson writes null
+    for those, json.dumps NaN). Plain Enum members are the one thing orjson writes by value
+    where json.dumps would str() them; no journal record holds one.
+    """
+    try:
+        line = orjson.dumps(record, default=_refuse, option=_ORJSON_OPTS)
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return record_line_reference(record)
+    if not line.isascii() or (b"null" in line and _maybe_nonfinite(record)):
+        return record_line_reference(record)
+    return line
+
+
+def _maybe_nonfinite(record: dict[str, Any]) -> bool:
+    """False only where no value can be a NaN/Infinity (all top-level, none a float that is)."""
+    for v in record.values():
+        t = type(v)
+        if t is float:
+            if not math.isfinite(v):
+                return True
+        elif t not in _SCALARS:
+            return True
+    return False
+
+
+def record_line_reference(record: dict[str, Any]) -> bytes:
+    return (json.dumps(record, separators=(",", ":"), default=str) + "\n").encode("utf-8")
 
 
 def read_journal(path: str | os.PathLike[str], *, strict_header: bool = True) -> Iterator[dict[str, Any]]:
