@@ -329,7 +329,7 @@ class Subscriber:
                     "apply", self.client_id, self.conn, env=e.env, win=e.win, command=e.command,
                     added=[[i.source, i.seq, i.send_ns] for i in e.added],
                     removed=_pairs(e.removed), dup=_pairs(e.dup), size=e.size,
-                    head=heads(self.replica.views().get((e.env, e.win), [])),
+                    head=heads(self.replica.view(e.env, e.win)),
                 )
             elif isinstance(e, RequestEnv):
                 # The tab says "initial" after any register; name why this connection exists.

@@ -122,6 +122,10 @@ class Replica:
     def env_label(self) -> str:
         return self.env_ids[0] if len(self.env_ids) == 1 else "+".join(self.env_ids)
 
+    def view(self, env: str, win: str) -> list[EventId]:
+        """One window's ids in view order, as last rendered (not a copy: do not change it)."""
+        return self._shown.get(win, []) if env == self.env_label else []
+
     def views(self) -> dict[tuple[str, str], list[EventId]]:
         """(env, win) -> ids in view order, as last rendered."""
         env = self.env_label

@@ -225,6 +225,9 @@ def write_axes(layout: dict[str, Any], traces: list[dict[str, Any]]) -> None:
             ax["autorange"] = True
 
 
+_PLAIN_NUMBERS = frozenset({int, float})  # not bool: is_number excludes it
+
+
 def _extent(traces: list[dict[str, Any]], letter: str) -> list[float]:
     values: list[float] = []
     cells: list[float] = []
@@ -236,7 +239,10 @@ def _extent(traces: list[dict[str, Any]], letter: str) -> list[float]:
                 n = len(z[0]) if letter == "x" and isinstance(z[0], list) else len(z)
                 cells += [-0.5, n - 0.5]
             continue
-        values += [v for v in column if is_number(v) and math.isfinite(v)]
+        if column and set(map(type, column)) <= _PLAIN_NUMBERS and math.isfinite(sum(column)):
+            values += (min(column), max(column))  # all finite numbers: C-speed, same extent
+        else:
+            values += [v for v in column if is_number(v) and math.isfinite(v)]
     if not values:
         return [min(cells), max(cells)] if cells else [-1, 1]
     lo, hi = min(values + cells), max(values + cells)
