@@ -13,6 +13,7 @@ from reports import stalls
 from reports.checkers import Config
 from reports.checkers.observer import observer_section
 from reports.checkers.traffic import traffic_section
+from reports.checkers.wire import causes_section, odd_one_out, wire_section
 from reports.engine import Analyzer
 from reports.intervals import IntervalSet, union
 from reports.journals import DEFAULT_SLACK_NS, ReadStats, RunFolderError, load_run_meta, run_records
@@ -109,7 +110,8 @@ def _ms(us: float) -> float:
     return round(us / 1000.0, 3)
 
 
-ID_KINDS = ("duplicate", "missing", "reorder", "stale")  # counted as distinct (id, subscriber) pairs
+# counted as distinct (id, subscriber) pairs
+ID_KINDS = ("duplicate", "missing", "reorder", "stale", "wire_duplicate", "wire_reorder", "wire_gap")
 
 
 def counts_by_client(summary: Summary) -> dict[str, dict[str, int]]:
@@ -167,22 +169,36 @@ class FaultIndex:
         self.t0 = t0
         self.window_ns = int(window_s * 1e9)
 
-    def near(self, t_first: int | None, t_last: int | None, limit: int = 3) -> list[dict[str, Any]]:
-        """The nearest fault at or before t_first (within the window), then faults during the span."""
+    def near(self, t_first: int | None, t_last: int | None, limit: int = 3,
+             client: str | None = None) -> list[dict[str, Any]]:
+        """The nearest fault at or before t_first (within the window), then faults during the span.
+
+        With `client`, faults another client's connection took (a toxic aimed at it: the
+        fault's `client`) are passed over: they cannot explain this client's finding."""
         if t_first is None or not self.ts:
             return []
         t_last = t_first if t_last is None else t_last
+
+        def mine(f: dict[str, Any]) -> bool:
+            c = f.get("client")
+            return client is None or c in (None, "", "proxy") or c == client
+
         out = []
         i = bisect_right(self.ts, t_first) - 1
-        if i >= 0 and t_first - self.ts[i] <= self.window_ns:
-            out.append(self.faults[i])
-        j = i + 1
+        while i >= 0 and t_first - self.ts[i] <= self.window_ns:
+            if mine(self.faults[i]):
+                out.append(self.faults[i])
+                break
+            i -= 1
+        j = bisect_right(self.ts, t_first)
         while j < len(self.ts) and self.ts[j] <= t_last and len(out) < limit:
-            out.append(self.faults[j])
+            if mine(self.faults[j]):
+                out.append(self.faults[j])
             j += 1
         return [
             {"t_s": _s(f["t"], self.t0), "label": fault_label(f), "kind": f.get("kind"), "toxic": f.get("toxic"),
              "proxy": f.get("proxy"), "stream": f.get("stream"), "detail": f.get("detail"),
+             "client": f.get("client") if f.get("client") not in (None, "", "proxy") else None,
              "ms_before_first": round((t_first - f["t"]) / 1e6, 1)}
             for f in out
         ]
@@ -196,8 +212,9 @@ def _message(kind: str, detail: str, count: int, who: str, span: tuple[float | N
     if near:
         f = near[0]
         rel = f["ms_before_first"]
-        text += (f"; {rel:.0f} ms after {f['label']} at t={f['t_s']:.1f} s" if rel >= 0
-                 else f"; during {f['label']} at t={f['t_s']:.1f} s")
+        label = f["label"] + (f" ({f['toxic']}, aimed at {f['client']})" if f.get("client") else "")
+        text += (f"; {rel:.0f} ms after {label} at t={f['t_s']:.1f} s" if rel >= 0
+                 else f"; during {label} at t={f['t_s']:.1f} s")
     return text
 
 
@@ -211,7 +228,7 @@ def _evidence(summary: Summary, t0: int, faults: FaultIndex) -> tuple[list[dict[
         count = g.count() if g.ids else g.observations
         if count == 0:
             continue
-        near = faults.near(g.t_first, g.t_last)
+        near = faults.near(g.t_first, g.t_last, client=g.client)
         span = (_s(g.t_first, t0), _s(g.t_last, t0))
         where = "/".join(x for x in (g.env, g.win) if x)
         who = g.client + (f" in {where}" if where else "")
@@ -438,4 +455,44 @@ def build_report(summary: Summary, meta: dict[str, Any], cfg: Config) -> dict[st
     if isinstance(meta.get("workers"), list):
         report["observer"]["workers"] = meta["workers"]
     report["trust"] = _trust(report)
+    _wire_sections(report, summary, cfg, per_client)
     return report
+
+
+def _wire_sections(report: dict[str, Any], summary: Summary, cfg: Config,
+                   per_client: dict[str, dict[str, int]]) -> None:
+    """`wire`, `causes`, `singled_out`, `normal_behaviour` (reports/SCHEMA.md, issue 14)."""
+    measured = bool(summary.wire)
+    report["wire"] = wire_section(summary.wire, per_client, report["findings_detail"], measured)
+    causes = causes_section(summary.causes, cfg.unknown_cause_share, cfg.unknown_cause_min)
+    report["causes"] = causes
+    report["config"]["unknown_cause_share"] = cfg.unknown_cause_share
+    for sub in report["subscribers"]:
+        sub["causes"] = causes["by_subscriber"].get(sub["id"], {})
+        sub["wire"] = report["wire"]["subscribers"].get(sub["id"])
+    if causes["unknown_flagged"]:
+        text = (f"{causes['unknown']} of {causes['attributed']} protocol errors and reloads "
+                f"({causes['unknown_share']:.1%}) have no known cause (bound {cfg.unknown_cause_share:.0%})")
+        report["notes"].append(text)
+        whom = sorted(c for c, per in causes["by_subscriber"].items()
+                      if any(v.get("unknown") for v in per.values()))
+        report["evidence"].append({
+            "kind": "unknown_cause", "detail": "share", "clients": whom, "windows": [],
+            "count": causes["unknown"], "ids": [], "ids_total": 0, "t_first_s": None, "t_last_s": None,
+            "faults_near": [], "info": {"share": causes["unknown_share"], "bound": cfg.unknown_cause_share},
+            "message": text,
+        })
+    rows: dict[str, dict[str, Any]] = {}
+    for sub in report["subscribers"]:
+        counts = {k: v for k, v in sub["findings"].items() if k != "ghost_subscribers"}
+        for klass, label in (("reload", "reloads_by_cause"), ("protocol_error", "errors_by_cause")):
+            for cause, n in (sub["causes"].get(klass) or {}).items():
+                if cause not in ("user_action", "not_observed"):
+                    counts[f"{label}.{cause}"] = n
+        rows[sub["id"]] = {"transport": sub["transport"], "counts": counts}
+    # timing findings of an observer without headroom say nothing about one tab against another
+    exclude = frozenset({"stale"}) if report["trust"].get("timing") == "untrusted" else frozenset()
+    singled, normal, normal_why = odd_one_out(rows, exclude)
+    report["singled_out"] = singled
+    report["normal_behaviour"] = normal
+    report["normal_behaviour_detail"] = normal_why

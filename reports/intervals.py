@@ -93,6 +93,11 @@ class IntervalSet:
             self._ends.append(e)
             self._n += e - s
             return
+        if s >= self._starts[-1]:  # fast path: inside or extending the newest run
+            if e > self._ends[-1]:
+                self._n += e - self._ends[-1]
+                self._ends[-1] = e
+            return
         merged = union(self, IntervalSet._raw([s], [e]))
         self._starts, self._ends, self._n = merged._starts, merged._ends, merged._n
 

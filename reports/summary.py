@@ -18,7 +18,11 @@ from hdrh.histogram import HdrHistogram
 from reports.intervals import IntervalSet, union
 
 # kinds reported in report.json `findings` (issue 2 schema v1), in display order
-FINDING_KINDS = ("duplicate", "missing", "reorder", "stale", "protocol_error", "reload", "ghost_subscribers")
+FINDING_KINDS = (
+    "duplicate", "missing", "reorder", "stale", "protocol_error", "reload", "ghost_subscribers",
+    # the wire level (issue 14): what each connection received, before the replica
+    "wire_duplicate", "wire_reorder", "wire_gap", "undecodable",
+)
 LAT_MAX_US = 3_600_000_000  # 1 h: anything slower is clamped
 SAMPLE_IDS = 20
 MAX_SERIES = 4000
@@ -209,6 +213,8 @@ class Summary:
     notes: list[str] = field(default_factory=list)
     counters: dict[str, int] = field(default_factory=dict)  # records, torn, ...
     traffic: dict[str, dict[str, Any]] = field(default_factory=dict)  # "client/win" -> growth figures
+    wire: dict[str, dict[str, Any]] = field(default_factory=dict)  # client -> wire frame counts (checkers/wire.py)
+    causes: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)  # client -> class -> cause -> n
 
     def group(self, kind: str, detail: str, client: str, env: str, win: str) -> FindingGroup:
         key = (kind, detail, client, env, win)
@@ -248,7 +254,7 @@ class Summary:
             "rss_first": self.rss_first, "rss_last": self.rss_last, "rss_peak": self.rss_peak,
             "rss_series": self.rss_series, "phases": self.phases,
             "timeline": self.timeline, "faults": self.faults, "notes": self.notes,
-            "counters": self.counters, "traffic": self.traffic,
+            "counters": self.counters, "traffic": self.traffic, "wire": self.wire, "causes": self.causes,
         }
 
     @classmethod
@@ -272,6 +278,8 @@ class Summary:
             timeline={k: [tuple(e) for e in v] for k, v in d["timeline"].items()},  # type: ignore[misc]
             faults=list(d["faults"]), notes=list(d["notes"]), counters=dict(d["counters"]),
             traffic=dict(d.get("traffic") or {}),
+            wire={k: dict(v) for k, v in (d.get("wire") or {}).items()},
+            causes={k: {c: dict(n) for c, n in v.items()} for k, v in (d.get("causes") or {}).items()},
         )
         for gd in d["groups"]:
             g = FindingGroup.from_dict(gd)
@@ -373,6 +381,8 @@ def merge(a: Summary, b: Summary) -> Summary:
     out.counters = _merge_counts(a.counters, b.counters)
     # keys name a client or a source, each of which lives in one worker: a union
     out.traffic = dict(sorted({**b.traffic, **a.traffic}.items()))
+    out.wire = dict(sorted(_merge_counts(a.wire, b.wire).items()))
+    out.causes = dict(sorted(_merge_counts(a.causes, b.causes).items()))
     return out
 
 

@@ -49,6 +49,19 @@ class Inject:
     final_views: bool = True
     stale_bound_ms: float = 2000.0
     extra_records: int = 0  # recv records per apply (bench: realistic record mix)
+    # -- the wire (issue 14): recv records carrying wire ids, one per update per subscriber,
+    # in order, plus exactly the wire faults asked for (each anomaly but an undecodable frame
+    # makes the tab fail a hash and reload, and the reload's snapshot heals it)
+    wire: bool = True
+    wire_duplicates: dict[str, list[int]] = field(default_factory=dict)  # client -> update frames received twice
+    wire_reorders: dict[str, list[int]] = field(default_factory=dict)  # client -> frame k received after k+1
+    wire_gaps: dict[str, list[int]] = field(default_factory=dict)  # client -> frames never received
+    wire_gap_reload: bool = True  # a gap makes the tab reload (its snapshot heals it); else it stays
+    undecodable: dict[str, int] = field(default_factory=dict)  # client -> frames that are not JSON
+    writeback_every: int = 0  # every n-th update, every subscriber fails a hash (hint render_writeback)
+    unknown_errors: dict[str, int] = field(default_factory=dict)  # client -> hash mismatches of no known cause
+    newest_first: int = 0  # polling subscribers get responses of this many updates, newest first
+    rx: bool = False  # recv records carry `rx` (then the observer section measures their backlog too)
 
 
 class _Sorted:
@@ -67,8 +80,16 @@ class _Sorted:
         self.writer.close()
 
 
-def build_run(run_dir: str | os.PathLike[str], inj: Inject, t0: int = 1_700_000_000 * SEC) -> dict[str, int]:
-    """Write a run folder; return the expected `findings` counts."""
+def build_run(run_dir: str | os.PathLike[str], inj: Inject, t0: int = 1_700_000_000 * SEC,
+              causes_out: dict[str, dict[str, dict[str, int]]] | None = None) -> dict[str, int]:
+    """Write a run folder; return the expected `findings` counts (and fill `causes_out` with the
+    expected `causes.by_subscriber`)."""
+    causes: dict[str, dict[str, dict[str, int]]] = {} if causes_out is None else causes_out
+
+    def cause(client: str, klass: str, why: str) -> None:
+        per = causes.setdefault(client, {}).setdefault(klass, {})
+        per[why] = per.get(why, 0) + 1
+
     run = Path(run_dir)
     jdir = run / "journal"
     clients = _Sorted(jdir / "clients.jsonl", "clients")
@@ -116,6 +137,7 @@ def build_run(run_dir: str | os.PathLike[str], inj: Inject, t0: int = 1_700_000_
             if seq - 1 in inj.gaps.get(c, []):  # the client notices the gap and reloads at once
                 k = seq - 1
                 clients.write("resync", c, 1, t=ta + MS, reason="gap", env=ENV)
+                cause(c, "reload", "unknown")  # the view lost it, the wire did not: nothing to blame
                 clients.write("apply", c, 1, t=ta + 2 * MS, env=ENV, win=WIN, command="window",
                               added=[[SRC, k, ts - step]], removed=[], dup=[], size=seq)
             h = held[c]
@@ -139,9 +161,14 @@ def build_run(run_dir: str | os.PathLike[str], inj: Inject, t0: int = 1_700_000_
                           added=[[s, q, start + (q - 1) * step] for s, q in ids], removed=[], dup=[], size=inj.events)
         for i in range(inj.reloads.get(c, 0)):
             clients.write("resync", c, 1, t=t + (10 + i) * MS, reason="hash_mismatch", env=ENV)
+            cause(c, "reload", "unknown")
         for i in range(inj.protocol_errors.get(c, 0)):
             clients.write("protocol_error", c, 1, t=t + (10 + i) * MS, kind="hash_mismatch", env=ENV,
                           win=WIN, detail="finalHash differs")
+            cause(c, "protocol_error", "unknown" if inj.wire else "user_action")
+    if inj.wire:
+        for c in subs:
+            _wire_frames(clients, c, inj, t0, start, step, lat, cause)
     t += SEC
     orch.write("phase", t=t, name="sources_stopped")
 
@@ -206,10 +233,106 @@ def build_run(run_dir: str | os.PathLike[str], inj: Inject, t0: int = 1_700_000_
         "stale": sum(n for c, n in inj.late_tail.items() if c in sub_ids)
         + sum(n for c, n in inj.regression.items() if c in sub_ids)
         + sum(n for c, n in inj.divergent.items() if c in sub_ids),
-        "protocol_error": sum(inj.protocol_errors.values()),
-        "reload": sum(inj.reloads.values()) + sum(len(set(v)) for c, v in inj.gaps.items() if c in sub_ids),
+        "protocol_error": sum(n for per in causes.values() for n in (per.get("protocol_error") or {}).values()),
+        "reload": sum(n for per in causes.values() for n in (per.get("reload") or {}).values()),
         "ghost_subscribers": inj.ghosts,
+        **_wire_expected(inj, sub_ids),
     }
+
+
+def _wire_expected(inj: Inject, subs: set[str]) -> dict[str, int]:
+    if not inj.wire:
+        return {"wire_duplicate": 0, "wire_reorder": 0, "wire_gap": 0, "undecodable": 0}
+    reorder = sum(len(set(v)) for c, v in inj.wire_reorders.items() if c in subs)
+    if inj.newest_first > 1:  # each response of n updates, newest first: n - 1 arrive after a newer one
+        n = inj.newest_first
+        full, rest = divmod(inj.events, n)
+        per_sub = full * (n - 1) + max(0, rest - 1)
+        reorder += per_sub * sum(1 for c in subs if c.startswith("poll"))
+    return {
+        "wire_duplicate": sum(len(set(v)) for c, v in inj.wire_duplicates.items() if c in subs),
+        "wire_reorder": reorder,
+        "wire_gap": sum(len(set(v)) for c, v in inj.wire_gaps.items() if c in subs),
+        "undecodable": sum(n for c, n in inj.undecodable.items() if c in subs),
+    }
+
+
+def _wire_frames(w: _Sorted, c: str, inj: Inject, t0: int, start: int, step: int, lat: int, cause: Any) -> None:
+    """What subscriber c's connection received: a snapshot after the initial load, then one update
+    frame per append (in order unless injected otherwise), with the errors and reloads they cause."""
+    polling = c.startswith("poll")
+
+    def recv(t: int, kind: str, seq: int | None, poll: int | None = None, pos: int | None = None,
+             rx: int | None = None, **extra: Any) -> None:
+        fields: dict[str, Any] = {"command": "window" if kind == "snapshot" else "window_update", "bytes": 300,
+                                  "win": WIN, "kind": kind}
+        if inj.rx:
+            fields["rx"] = rx if rx is not None else t - 200_000
+        if seq is None:
+            fields.update(heads={}, ids={})
+        elif kind == "snapshot":
+            fields.update(heads={SRC: [seq, start + (seq - 1) * step]}, ids={SRC: [[1, seq + 1]]})
+        else:
+            send = start + (seq - 1) * step
+            fields.update(heads={SRC: [seq, send]}, ids={SRC: [[seq, seq + 1]]})
+        if polling:
+            fields.update(poll=poll, pos=pos)
+        w.write("recv", c, 1, t=t, **{**fields, **extra})
+
+    def fails(t: int, seq: int, why: str, hint: str | None = None, reload: bool = True) -> None:
+        extra = {"hint": hint} if hint else {}
+        w.write("protocol_error", c, 1, t=t, kind="hash_mismatch", env=ENV, win=WIN, detail="finalHash differs",
+                **extra)
+        cause(c, "protocol_error", why)
+        if reload:
+            w.write("resync", c, 1, t=t + 100_000, reason="hash_mismatch", env=ENV)
+            cause(c, "reload", why)
+            recv(t + 3 * MS, "snapshot", seq)
+
+    recv(t0 + 12 * MS, "snapshot", None, poll=0, pos=0)  # after the connect and the initial resync
+    dups, swaps, lost = (set(inj.wire_duplicates.get(c, [])), set(inj.wire_reorders.get(c, [])),
+                         set(inj.wire_gaps.get(c, [])))
+    bad = inj.undecodable.get(c, 0)
+    unknown = inj.unknown_errors.get(c, 0)
+    special = dups | swaps | lost | {s + 1 for s in swaps | lost}
+    if polling and inj.newest_first > 1:
+        n = inj.newest_first
+        for k, first in enumerate(range(1, inj.events + 1, n)):
+            seqs = list(range(first, min(first + n, inj.events + 1)))
+            rx = start + (seqs[-1] - 1) * step + lat - 2 * MS
+            for pos, seq in enumerate(reversed(seqs)):
+                recv(rx + (pos + 1) * 10_000, "update", seq, poll=k + 1, pos=pos, rx=rx)
+        return
+    for seq in range(1, inj.events + 1):
+        t = start + (seq - 1) * step + lat - 2 * MS
+        poll = seq if polling else None
+        if seq in lost:
+            continue
+        if seq in swaps:  # held back: arrives right after seq + 1
+            continue
+        recv(t, "update", seq, poll=poll, pos=0)
+        if seq - 1 in swaps:  # seq fails on the copy; the tab reloads; then seq - 1 comes late
+            fails(t + 50_000, seq, "wire_reorder")
+            recv(t + 500_000, "update", seq - 1, poll=poll, pos=1)
+        elif seq - 1 in lost:
+            fails(t + 100_000, seq, "wire_gap", reload=inj.wire_gap_reload)
+        elif seq in dups:
+            recv(t + 500_000, "update", seq, poll=poll, pos=1)
+            fails(t + 600_000, seq, "wire_duplicate")
+        elif bad and seq % 7 == 3:
+            bad -= 1
+            w.write("recv", c, 1, t=t + 300_000, command="undecodable", bytes=12, win=None, undecodable=True,
+                    **({"poll": poll, "pos": 1} if polling else {}), **({"rx": t + 250_000} if inj.rx else {}))
+            w.write("protocol_error", c, 1, t=t + 400_000, kind="undecodable", win=None, detail="bad JSON")
+            cause(c, "protocol_error", "wire_undecodable")
+        elif unknown and seq % 5 == 1 and seq not in special:
+            unknown -= 1
+            fails(t + 100_000, seq, "unknown")
+        elif inj.writeback_every and seq % inj.writeback_every == 0 and seq not in special:
+            fails(t + 100_000, seq, "render_writeback", hint="render_writeback")
+    if bad or unknown:
+        raise ValueError(f"{c}: too few events for the injected undecodable frames / unknown errors")
+
 
 
 def _apply(w: _Sorted, client: str, t: int, added: list[list[Any]], extra: int) -> None:

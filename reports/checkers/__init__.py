@@ -15,13 +15,14 @@ from reports.checkers.reload import ReloadChecker
 from reports.checkers.stale import StaleChecker
 from reports.checkers.state import Config
 from reports.checkers.traffic import TrafficChecker
+from reports.checkers.wire import CauseChecker, WireChecker
 
 
 def default_checkers() -> list[Checker]:
     return [
         DuplicateChecker(), ReorderChecker(), StaleChecker(), MissingChecker(), ReloadChecker(),
         ProtocolChecker(), LatencyChecker(), WireLatencyChecker(), GhostChecker(), MemoryChecker(),
-        TrafficChecker(), ObserverChecker(),
+        TrafficChecker(), ObserverChecker(), wire := WireChecker(), CauseChecker(wire),
     ]
 
 

@@ -35,6 +35,10 @@ class Config:
     observer_cpu_sustained_s: float = 5.0  # ... for this long without a break
     observer_end_lag_s: float = 1.0  # the last frame handled this long after it was read
     observer_server_busy_pct: float = 10.0  # server CPU above this after the last ack: still working
+    # errors and reloads of unknown cause above this share (and at least unknown_cause_min of
+    # them) are a finding of their own: the report cannot say why they happened
+    unknown_cause_share: float = 0.05
+    unknown_cause_min: int = 3
 
 
 class AckLog:
@@ -263,9 +267,11 @@ class RunState:
 
     def on_fault(self, rec: dict[str, Any]) -> None:
         if len(self.summary.faults) < MAX_FAULTS:
-            self.summary.faults.append(
-                {k: rec.get(k) for k in ("t", "client", "proxy", "toxic", "kind", "stream", "detail")}
-            )
+            f = {k: rec.get(k) for k in ("t", "client", "proxy", "toxic", "kind", "stream", "detail")}
+            detail = f["detail"]
+            if isinstance(detail, dict) and isinstance(detail.get("client"), str):
+                f["client"] = detail["client"]  # a toxic aimed at one client: whose connection it touched
+            self.summary.faults.append(f)
         elif "faults truncated" not in " ".join(self.summary.notes):
             self.summary.note(f"faults truncated to the first {MAX_FAULTS}")
 

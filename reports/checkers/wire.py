@@ -1,0 +1,467 @@
+"""The wire level: what each subscriber connection received, and a cause for every reload.
+
+`WireChecker` reads the wire fields of `recv` records (visdom_chaos.wire.frames: `kind`,
+`heads`, `ids`, `poll`, `undecodable`), per subscriber connection × window × source, in
+arrival order (the order the subscriber's one processing thread journaled them; `rx`
+for times). Only update frames (`kind` `update`) form the stream that is judged: a
+stock server broadcasts every update to every subscribed connection, so each update's
+own id (its `heads`) arrives once, in ack order, whatever snapshots come in between.
+
+- `wire_duplicate`: an update whose own id already arrived as an update on this
+  connection (not counted while a patched server replays after a `resumed`).
+- `wire_reorder`: an update whose own id arrives after a newer update's: against ack
+  order. Polling: detail `within_response` (the newer one came in the same poll
+  response) or `across_responses`; WebSocket: `stream`.
+- `wire_gap`: ids an update's head skipped (k+2 arrived before k+1) that never arrived
+  as an update on this connection later (those that did are reorders). Detail
+  `healed` when a later (or the same) payload on the connection carried them (a
+  snapshot after a reload, a text append that carries the whole text, a patched
+  server's replay after a resume), else `unhealed`.
+- `undecodable`: frames that are not JSON (`frame`) or whose ids could not all be read
+  (`ids`).
+
+`CauseChecker` gives every protocol error and every resync but the initial one a cause
+(in this order): a wire anomaly on that connection and window since its last snapshot
+and before the error (`wire_gap`, `wire_reorder`, `wire_duplicate`; an undecodable frame
+is `wire_undecodable`); the replica's `hint` (`render_writeback`, `relayout`,
+`render_batch_race`, `version_gap` for `server_version`); a user action (the page was
+opened, refreshed, reconnected or switched env and that window's snapshot had not
+arrived yet on this connection; a resync for a refresh, reconnect, env switch or
+compare view); else `unknown`. A resync takes the cause of the protocol error the same
+message raised. Real browsers carry no wire ids: their errors and reloads are
+`not_observed`. Counts per subscriber go to `summary.causes` (mergeable).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reports.checkers.base import Checker
+from reports.checkers.state import RunState
+from reports.intervals import IntervalSet
+
+WIRE_KINDS = ("wire_duplicate", "wire_reorder", "wire_gap", "undecodable")
+CAUSES = (
+    "wire_gap", "wire_reorder", "wire_duplicate", "wire_undecodable", "render_writeback", "relayout",
+    "render_batch_race", "version_gap", "user_action", "unknown", "not_observed",
+)
+WIRE_CAUSES = frozenset({"wire_gap", "wire_reorder", "wire_duplicate", "wire_undecodable"})
+HINT_CAUSE = {
+    "render_writeback": "render_writeback", "relayout": "relayout",
+    "render_batch_race": "render_batch_race", "server_version": "version_gap",
+}
+USER_RESYNCS = frozenset({"refresh", "switch_env", "reconnect", "compare"})
+
+
+class _Key:
+    """One source's update stream in one window on one connection."""
+
+    __slots__ = ("uhead", "uhead_poll", "seen", "pending", "gaps", "covered_snap", "covered_upd",
+                 "resumed", "round", "in_replay")
+
+    def __init__(self) -> None:
+        self.uhead = -1  # newest own id of an update frame so far (-1: none yet)
+        self.uhead_poll: Any = None  # poll response that brought it (polling)
+        self.seen = IntervalSet()  # own ids of update frames received
+        self.pending = IntervalSet()  # skipped ids not (yet) arrived as updates
+        self.gaps: list[list[Any]] = []  # [lo, hi, t noticed, anomaly] per skip
+        self.covered_snap = IntervalSet()  # ids any snapshot on this connection carried
+        self.covered_upd = IntervalSet()  # ids any update payload carried
+        self.resumed = IntervalSet()  # skipped ids a replay after `resumed` brought
+        self.round = 0  # the connection's replay round this key has seen
+        self.in_replay = False  # replayed frames still coming for this key
+
+
+class _Conn:
+    __slots__ = ("keys", "anomaly", "snapshots", "replay_round", "transport")
+
+    def __init__(self, transport: str) -> None:
+        self.keys: dict[tuple[str, str], _Key] = {}
+        self.anomaly: dict[str, list[Any]] = {}  # win -> latest anomaly since its last snapshot
+        self.snapshots: set[str] = set()  # windows with a snapshot on this connection (since a switch)
+        self.replay_round = 0  # bumped by each `resumed` (a patched server replays)
+        self.transport = transport
+
+
+class WireChecker(Checker):
+    name = "wire"
+    handles = ("recv", "resync")
+
+    def __init__(self) -> None:
+        self.conns: dict[tuple[str, int], _Conn] = {}
+        self.measured = False  # some recv record carried wire fields
+
+    # -- what the cause checker asks ---------------------------------------------------
+    def anomaly(self, client: str, conn: int, win: str) -> list[Any] | None:
+        c = self.conns.get((client, conn))
+        return c.anomaly.get(win) if c is not None else None
+
+    def has_snapshot(self, client: str, conn: int, win: str) -> bool:
+        c = self.conns.get((client, conn))
+        return c is not None and win in c.snapshots
+
+    # -- records ---------------------------------------------------------------------
+    def on_record(self, rec: dict[str, Any], state: RunState) -> None:
+        if rec["type"] == "resync":
+            if rec.get("reason") == "switch_env":  # the tab starts over on another env
+                for (client, _), c in self.conns.items():
+                    if client == rec["client"]:
+                        c.snapshots.clear()
+                        c.anomaly.clear()
+            return
+        kind = rec.get("kind")
+        if kind is None:
+            if rec.get("undecodable"):
+                self.measured = True
+                self._undecodable(rec, state, "frame")
+            elif rec.get("command") == "resumed":
+                c = self._conn(rec, state)
+                c.replay_round += 1
+            return
+        self.measured = True
+        c = self._conn(rec, state)
+        wire = self._wire(state, rec["client"])
+        win = rec.get("win")
+        if not isinstance(win, str):
+            win = ""
+        if rec.get("undecodable"):
+            self._undecodable(rec, state, "ids")
+        heads = rec.get("heads") or {}
+        ids = rec.get("ids") or {}
+        if kind == "snapshot":
+            wire["snapshots"] = wire.get("snapshots", 0) + 1
+            c.snapshots.add(win)
+            c.anomaly.pop(win, None)
+            for src, runs in ids.items():
+                k = c.keys.get((win, src))
+                if k is None:
+                    k = c.keys[(win, src)] = _Key()
+                cov = k.covered_snap
+                for r in runs:
+                    cov.add_range(r[0], r[1])
+            return
+        wire["updates"] = wire.get("updates", 0) + 1
+        t = rec.get("rx")
+        if type(t) is not int:
+            t = rec["t"]
+        poll = rec.get("poll")
+        for src, head in heads.items():
+            k = c.keys.get((win, src))
+            if k is None:
+                k = c.keys[(win, src)] = _Key()
+            runs = ids.get(src)
+            if runs:
+                cov = k.covered_upd
+                for r in runs:
+                    cov.add_range(r[0], r[1])
+            self._update(rec, state, c, k, win, src, int(head[0]), t, poll)
+
+    def _update(self, rec: dict[str, Any], state: RunState, c: _Conn, k: _Key, win: str, src: str,
+                s: int, t: int, poll: Any) -> None:
+        if k.round != c.replay_round:  # a `resumed` came: what it replays is no anomaly
+            k.round, k.in_replay = c.replay_round, True
+        if k.in_replay:
+            if s <= k.uhead:
+                if s not in k.seen:
+                    k.seen.add(s)
+                    if k.pending.discard(s):
+                        k.resumed.add(s)
+                return
+            k.in_replay = False  # past the replay: a live update again
+        uhead = k.uhead
+        if uhead < 0:  # the first update on this connection: nothing to judge it against
+            k.uhead, k.uhead_poll = s, poll
+            k.seen.add(s)
+            return
+        if s == uhead + 1:  # the common case
+            k.uhead, k.uhead_poll = s, poll
+            k.seen.add(s)
+            return
+        detail = "stream" if poll is None else ("within_response" if poll == k.uhead_poll else "across_responses")
+        if s > uhead:
+            # k+2 before k+1: the skipped ids are pending (a gap, or a reorder if they come late)
+            anomaly = ["wire_gap", s - uhead - 1]
+            k.gaps.append([uhead + 1, s, t, anomaly])
+            k.pending.add_range(uhead + 1, s)
+            c.anomaly[win] = anomaly
+            k.uhead, k.uhead_poll = s, poll
+            k.seen.add(s)
+            return
+        env = self._env(state, rec["client"])
+        if s in k.seen:
+            state.summary.group("wire_duplicate", detail, rec["client"], env, win).add(src, s, t)
+            c.anomaly[win] = ["wire_duplicate", 0]
+            return
+        k.seen.add(s)  # older than one already here: out of order on the wire
+        state.summary.group("wire_reorder", detail, rec["client"], env, win).add(src, s, t)
+        if k.pending.discard(s):
+            for gap in k.gaps:  # the gap it was part of shrinks; all late: that was a reorder
+                if gap[0] <= s < gap[1]:
+                    gap[3][1] -= 1
+                    if gap[3][1] <= 0:
+                        gap[3][0] = "wire_reorder"
+                    break
+        c.anomaly[win] = ["wire_reorder", 0]
+
+    def _undecodable(self, rec: dict[str, Any], state: RunState, detail: str) -> None:
+        win = rec.get("win") if isinstance(rec.get("win"), str) else ""
+        client = rec["client"]
+        state.summary.group("undecodable", detail, client, self._env(state, client), win).touch(rec["t"])
+        wire = self._wire(state, client)
+        wire["undecodable"] = wire.get("undecodable", 0) + 1
+        if rec.get("bad_ids"):
+            wire["bad_ids"] = wire.get("bad_ids", 0) + int(rec["bad_ids"])
+        c = self._conn(rec, state)
+        c.anomaly[win] = ["wire_undecodable", 0]
+        c.anomaly[""] = c.anomaly[win]
+
+    # -- helpers ---------------------------------------------------------------------
+    def _conn(self, rec: dict[str, Any], state: RunState) -> _Conn:
+        key = (rec["client"], rec.get("conn") or 0)
+        c = self.conns.get(key)
+        if c is None:
+            lin = state.lineages.get(rec["client"])
+            c = self.conns[key] = _Conn(lin.transport if lin is not None else "")
+        return c
+
+    @staticmethod
+    def _wire(state: RunState, client: str) -> dict[str, Any]:
+        w = state.summary.wire.get(client)
+        if w is None:
+            w = state.summary.wire[client] = {}
+        return w
+
+    @staticmethod
+    def _env(state: RunState, client: str) -> str:
+        lin = state.lineages.get(client)
+        return str(lin.env) if lin is not None and lin.env else ""
+
+    def finish(self, state: RunState) -> None:
+        """Skipped ids that never came as updates are gaps: healed when a payload carried them."""
+        for (client, _), c in self.conns.items():
+            env = self._env(state, client)
+            for (win, src), k in c.keys.items():
+                for lo, hi, t, _ in k.gaps:
+                    for seq in range(lo, hi):
+                        if seq in k.resumed:
+                            how = "resume"
+                        elif seq not in k.pending:
+                            continue  # it came late: a reorder
+                        elif seq in k.covered_snap:
+                            how = "snapshot"
+                        elif seq in k.covered_upd:
+                            how = "payload"
+                        else:
+                            how = ""
+                        g = state.summary.group("wire_gap", "healed" if how else "unhealed", client, env, win)
+                        g.add(src, seq, t)
+                        if how:
+                            g.info[f"by_{how}"] = g.info.get(f"by_{how}", 0) + 1
+        if not self.measured:
+            subs = [c for c, lin in state.lineages.items() if lin.transport in ("websocket", "polling")]
+            if subs:
+                state.summary.note(
+                    "no wire ids in the journals (recv records without kind/heads): wire findings not measured"
+                )
+
+
+class CauseChecker(Checker):
+    """A cause for every protocol error and every non-initial resync (see the module docstring)."""
+
+    name = "causes"
+    handles = ("recv", "protocol_error", "resync")
+
+    def __init__(self, wire: WireChecker) -> None:
+        self.wire = wire
+        self.last_error: dict[tuple[str, int], Any] = {}  # (client, conn) -> cause of an error since its last frame
+        self.deferred: list[tuple[str, str, list[Any]]] = []  # (client, class, anomaly) resolved at the end
+
+    def on_record(self, rec: dict[str, Any], state: RunState) -> None:
+        typ = rec["type"]
+        client = rec["client"]
+        key = (client, rec.get("conn") or 0)
+        if typ == "recv":
+            self.last_error.pop(key, None)
+            return
+        if typ == "protocol_error":
+            cause = self._cause(rec, state, key, str(rec.get("win") or ""))
+            if rec.get("kind") == "undecodable" and cause not in ("not_observed",):
+                cause = "wire_undecodable"
+            self.last_error[key] = cause
+            self._count(state, client, "protocol_error", cause)
+            return
+        reason = str(rec.get("reason", ""))
+        if reason == "initial":
+            return
+        lin = state.lineages.get(client)
+        if lin is not None and lin.transport == "browser":
+            cause: Any = "not_observed"
+        elif reason in USER_RESYNCS:
+            cause = "user_action"
+        elif key in self.last_error:  # the error the same message raised
+            cause = self.last_error.pop(key)
+        else:
+            win = rec.get("win")
+            cause = self._cause(rec, state, key, win) if isinstance(win, str) and win else "unknown"
+        self._count(state, client, "reload", cause)
+
+    def _cause(self, rec: dict[str, Any], state: RunState, key: tuple[str, int], win: str) -> Any:
+        lin = state.lineages.get(key[0])
+        if lin is not None and lin.transport == "browser":
+            return "not_observed"
+        anomaly = self.wire.anomaly(key[0], key[1], win) if win else None
+        if anomaly is None and not win:
+            anomaly = self.wire.anomaly(key[0], key[1], "")  # an undecodable frame of no known window
+        if anomaly is not None:
+            return anomaly  # resolved at the end: a pending gap may turn out to be a reorder
+        hint = rec.get("hint")
+        if isinstance(hint, str) and hint in HINT_CAUSE:
+            return HINT_CAUSE[hint]
+        if win and not self.wire.has_snapshot(key[0], key[1], win):
+            return "user_action"  # the page (re)opened or switched env: this window was not loaded yet
+        return "unknown"
+
+    def _count(self, state: RunState, client: str, klass: str, cause: Any) -> None:
+        if isinstance(cause, list):
+            self.deferred.append((client, klass, cause))
+            return
+        per = state.summary.causes.setdefault(client, {}).setdefault(klass, {})
+        per[cause] = per.get(cause, 0) + 1
+
+    def finish(self, state: RunState) -> None:
+        for client, klass, anomaly in self.deferred:
+            self._count(state, client, klass, anomaly[0])
+        self.deferred.clear()
+
+
+# -- report sections (from a summary, so merged Locust summaries render the same way) ------
+
+def causes_section(summary_causes: dict[str, dict[str, dict[str, int]]], unknown_bound: float,
+                   unknown_min: int) -> dict[str, Any]:
+    """report.json `causes`: totals per class and cause, per subscriber, and the unknown share."""
+    totals: dict[str, dict[str, int]] = {"protocol_error": {}, "reload": {}}
+    for per in summary_causes.values():
+        for klass, counts in per.items():
+            t = totals.setdefault(klass, {})
+            for cause, n in counts.items():
+                t[cause] = t.get(cause, 0) + n
+    order = {c: i for i, c in enumerate(CAUSES)}
+
+    def ordered(d: dict[str, int]) -> dict[str, int]:
+        return dict(sorted(d.items(), key=lambda kv: (order.get(kv[0], 99), kv[0])))
+
+    attributed = sum(n for t in totals.values() for c, n in t.items() if c != "not_observed")
+    unknown = sum(t.get("unknown", 0) for t in totals.values())
+    share = round(unknown / attributed, 4) if attributed else 0.0
+    return {
+        "protocol_error": ordered(totals["protocol_error"]),
+        "reload": ordered(totals["reload"]),
+        "by_subscriber": {c: {k: ordered(v) for k, v in sorted(per.items())} for c, per in sorted(summary_causes.items())},
+        "attributed": attributed,
+        "unknown": unknown,
+        "unknown_share": share,
+        "unknown_bound": unknown_bound,
+        "unknown_flagged": bool(unknown >= unknown_min and share > unknown_bound),
+        "not_observed": sum(t.get("not_observed", 0) for t in totals.values()),
+    }
+
+
+def wire_section(summary_wire: dict[str, dict[str, Any]], per_client: dict[str, dict[str, int]],
+                 details: dict[str, dict[str, int]], measured: bool) -> dict[str, Any]:
+    """report.json `wire`: per subscriber frames and wire findings, and the healed/unhealed split."""
+    subs = {}
+    for client, w in sorted(summary_wire.items()):
+        row = {k: w.get(k, 0) for k in ("updates", "snapshots", "undecodable", "bad_ids")}
+        row.update({k: (per_client.get(client) or {}).get(k, 0) for k in WIRE_KINDS[:3]})
+        subs[client] = row
+    gap = details.get("wire_gap") or {}
+    return {
+        "measured": measured,
+        "gaps_healed": gap.get("healed", 0),
+        "gaps_unhealed": gap.get("unhealed", 0),
+        "subscribers": subs,
+    }
+
+
+# -- the odd one out -----------------------------------------------------------------------
+
+ODD_Z = 3.5  # robust z-score (0.6745 (x - median) / MAD) beyond which a count stands out ...
+ODD_RATIO = 2.0  # ... and at least this far from the median (x >= 2 median or x <= median / 2) ...
+ODD_ABS = 5  # ... and by at least this many
+ODD_MIN = {"wire": 1, "other": 3}  # a lone non-zero count this large singles a subscriber out
+
+
+def _median(xs: list[float]) -> float:
+    s = sorted(xs)
+    n = len(s)
+    return float(s[n // 2]) if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
+
+
+def odd_one_out(rows: dict[str, dict[str, Any]], exclude: frozenset[str] = frozenset()) -> tuple[
+        list[dict[str, Any]], list[str], dict[str, str]]:
+    """Compare each subscriber with the others of the same run and transport, kind by kind.
+
+    rows: client -> {"transport": str, "counts": {kind: n}}. Rules, per transport group of
+    at least two subscribers and per kind:
+    - most of the others show 0 and this one shows >= ODD_MIN (1 for wire kinds and wire
+      causes, whose ids are exact; 3 for the rest): singled out (`only_one`);
+    - most show it: a robust z-score beyond ODD_Z and a ratio to the median of at least
+      ODD_RATIO (either way) and ODD_ABS apart: singled out (`outlier`); otherwise, if
+      every subscriber of the group shows it, it is the target's normal behaviour.
+    Returns (singled_out, normal_behaviour kinds, {kind: why it is normal}).
+    """
+    groups: dict[str, list[str]] = {}
+    for client, row in rows.items():
+        groups.setdefault(row.get("transport") or "unknown", []).append(client)
+    why: dict[str, list[str]] = {}
+    kinds_of: dict[str, list[str]] = {}
+    rule_of: dict[str, set[str]] = {}
+    normal: dict[str, str] = {}
+    for transport, clients in sorted(groups.items()):
+        if len(clients) < 2:
+            continue
+        # findings first, then the pseudo-kinds of causes (`reloads_by_cause.wire_gap`)
+        kinds = sorted({k for c in clients for k in rows[c]["counts"]} - exclude, key=lambda k: ("." in k, k))
+        for kind in kinds:
+            values = {c: rows[c]["counts"].get(kind, 0) for c in clients}
+            nonzero = [c for c, v in values.items() if v > 0]
+            if not nonzero:
+                continue
+            wire_kind = kind.startswith("wire_") or kind == "undecodable" or kind.rsplit(".", 1)[-1] in WIRE_CAUSES
+            floor = ODD_MIN["wire" if wire_kind else "other"]
+            singled: list[tuple[str, str, str]] = []
+            if len(nonzero) * 2 <= len(clients):  # most others show none
+                for c in nonzero:
+                    others = [v for o, v in values.items() if o != c]
+                    zeros = sum(1 for v in others if v == 0)
+                    if values[c] >= floor and zeros * 2 > len(others):
+                        whom = (f"the {len(others)} other {transport} subscriber{'s' if len(others) > 1 else ''}"
+                                if zeros == len(others) else f"{zeros} of the {len(others)} other {transport} subscribers")
+                        singled.append((c, "only_one", f"{kind} {values[c]} while {whom} show none"))
+            else:
+                vals = [float(v) for v in values.values()]
+                med = _median(vals)
+                mad = _median([abs(v - med) for v in vals])
+                for c, v in values.items():
+                    dev = v - med
+                    z = (0.6745 * dev / mad) if mad else (float("inf") if dev else 0.0)
+                    ratio = v / med if med else float("inf")
+                    if abs(z) > ODD_Z and abs(dev) >= ODD_ABS and (ratio >= ODD_RATIO or ratio <= 1 / ODD_RATIO):
+                        rel = f"{ratio:.1f}× the median" if med else "above a median of 0"
+                        singled.append((c, "outlier", (
+                            f"{kind} {v} against a median of {med:g} over the {len(values)} {transport} "
+                            f"subscribers ({rel})")))
+                if not singled and len(nonzero) == len(values):
+                    lo, hi = min(vals), max(vals)
+                    normal[kind] = (f"every {transport} subscriber ({len(values)}) shows it: "
+                                    f"{lo:g}–{hi:g}, median {med:g}")
+            for c, rule, text in singled:
+                why.setdefault(c, []).append(text)
+                kinds_of.setdefault(c, []).append(kind)
+                rule_of.setdefault(c, set()).add(rule)
+    singled_out = [
+        {"client": c, "transport": rows[c].get("transport"), "kinds": kinds_of[c], "rules": sorted(rule_of[c]),
+         "why": "; ".join(why[c]), "reasons": why[c]}
+        for c in sorted(why)
+    ]
+    return singled_out, sorted(normal), dict(sorted(normal.items()))

@@ -1,0 +1,211 @@
+"""Wire findings, causes and the odd one out, against synthetic journals with known ground truth
+(reports/synth.py: N injected wire duplicates / reorders / gaps on one subscriber, N found)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from reports.analyze import analyze_run, build_report, config_for, summarize_run
+from reports.checkers.wire import odd_one_out
+from reports.engine import Analyzer
+from reports.journals import ReadStats, run_records
+from reports.render import write_reports
+from reports.summary import Summary, merge
+from reports.synth import ENV, SRC, WIN, Inject, build_run
+from visdom_chaos.journal import JournalWriter
+
+WIRE = ("wire_duplicate", "wire_reorder", "wire_gap", "undecodable")
+
+
+def run(tmp_path: Path, **kw) -> tuple[dict, dict, dict]:
+    causes: dict = {}
+    expected = build_run(tmp_path / "run", Inject(**kw), causes_out=causes)
+    return expected, causes, analyze_run(tmp_path / "run")
+
+
+def by_client(report: dict) -> dict[str, dict[str, int]]:
+    return {s["id"]: s["findings"] for s in report["subscribers"]}
+
+
+def test_clean_wire_with_uniform_writeback_reloads_is_normal_behaviour(tmp_path):
+    expected, causes, report = run(tmp_path, events=200, subscribers=4, writeback_every=10)
+    assert report["findings"] == expected
+    assert {k: report["findings"][k] for k in WIRE} == dict.fromkeys(WIRE, 0)
+    assert report["findings"]["reload"] == report["findings"]["protocol_error"] == 4 * 20
+    assert report["causes"]["by_subscriber"] == causes
+    assert report["causes"]["reload"] == {"render_writeback": 80}
+    assert report["causes"]["unknown_flagged"] is False
+    assert report["singled_out"] == []
+    assert {"protocol_error", "reload", "reloads_by_cause.render_writeback"} <= set(report["normal_behaviour"])
+    assert "every websocket subscriber (4)" in report["normal_behaviour_detail"]["reload"]
+    assert report["wire"]["measured"] is True
+    assert report["wire"]["subscribers"]["ws-0"]["updates"] == 200
+
+
+def test_wire_faults_on_one_subscriber_are_found_exactly_and_single_it_out(tmp_path):
+    expected, causes, report = run(
+        tmp_path, events=300, subscribers=4, writeback_every=10,
+        wire_duplicates={"ws-1": [13, 33]}, wire_reorders={"ws-1": [55, 75, 95]},
+        wire_gaps={"ws-1": [115, 116, 135]}, undecodable={"ws-1": 2},
+    )
+    assert report["findings"] == expected
+    assert (report["findings"]["wire_duplicate"], report["findings"]["wire_reorder"],
+            report["findings"]["wire_gap"], report["findings"]["undecodable"]) == (2, 3, 3, 2)
+    rows = by_client(report)
+    for c in ("ws-0", "ws-2", "ws-3"):
+        assert {k: rows[c][k] for k in WIRE} == dict.fromkeys(WIRE, 0), c
+    assert {k: rows["ws-1"][k] for k in WIRE} == {"wire_duplicate": 2, "wire_reorder": 3, "wire_gap": 3,
+                                                 "undecodable": 2}
+    detail = report["findings_detail"]
+    assert detail["wire_gap"] == {"healed": 3}
+    assert detail["wire_reorder"] == {"stream": 3} and detail["wire_duplicate"] == {"stream": 2}
+    assert report["wire"]["gaps_healed"] == 3 and report["wire"]["gaps_unhealed"] == 0
+    # every reload and error has its cause; the ones the wire faults made are laid at them
+    assert report["causes"]["by_subscriber"] == causes
+    ws1 = report["causes"]["by_subscriber"]["ws-1"]
+    assert ws1["reload"]["wire_gap"] == 2 and ws1["reload"]["wire_reorder"] == 3
+    assert ws1["reload"]["wire_duplicate"] == 2 and ws1["protocol_error"]["wire_undecodable"] == 2
+    assert report["causes"]["unknown"] == 0
+    # ws-1 is singled out, and why; the uniform write-back reloads stay the target's normal behaviour
+    assert [s["client"] for s in report["singled_out"]] == ["ws-1"]
+    out = report["singled_out"][0]
+    assert {"wire_duplicate", "wire_reorder", "wire_gap", "undecodable", "reloads_by_cause.wire_gap"} <= set(out["kinds"])
+    assert "wire_reorder 3 while the 3 other websocket subscribers show none" in out["why"]
+    assert "reloads_by_cause.render_writeback" in report["normal_behaviour"]
+    # evidence like every finding's: client, window, ids, span
+    ev = [e for e in report["evidence"] if e["kind"] == "wire_reorder"]
+    assert ev and ev[0]["clients"] == ["ws-1"] and ev[0]["windows"] == [f"{ENV}/{WIN}"]
+    assert ev[0]["ids"] == [[SRC, 55], [SRC, 75], [SRC, 95]] and ev[0]["t_first_s"] < ev[0]["t_last_s"]
+
+
+def test_an_unhealed_gap(tmp_path):
+    expected, _, report = run(tmp_path, events=80, subscribers=2, wire_gaps={"ws-0": [40, 41]},
+                              wire_gap_reload=False)
+    assert report["findings"] == expected
+    assert report["findings_detail"]["wire_gap"] == {"unhealed": 2}
+    assert report["causes"]["by_subscriber"]["ws-0"] == {"protocol_error": {"wire_gap": 1}}
+    assert [s["client"] for s in report["singled_out"]] == ["ws-0"]
+
+
+def test_polling_newest_first_is_uniform_across_polling_tabs(tmp_path):
+    expected, _, report = run(tmp_path, events=103, subscribers=2, polling=3, newest_first=5)
+    assert report["findings"] == expected
+    rows = by_client(report)
+    assert all(rows[f"poll-{i}"]["wire_reorder"] == 20 * 4 + 2 for i in range(3))
+    assert rows["ws-0"]["wire_reorder"] == rows["ws-1"]["wire_reorder"] == 0
+    assert report["findings_detail"]["wire_reorder"] == {"within_response": 3 * 82}
+    assert report["findings"]["wire_gap"] == 0  # every skipped id came, late
+    assert report["singled_out"] == []
+    assert "wire_reorder" in report["normal_behaviour"]
+    assert "every polling subscriber (3)" in report["normal_behaviour_detail"]["wire_reorder"]
+
+
+def test_unknown_causes_above_the_bound_are_a_finding(tmp_path):
+    _, causes, report = run(tmp_path, events=100, subscribers=2, unknown_errors={"ws-0": 4})
+    c = report["causes"]
+    assert c["by_subscriber"] == causes and c["unknown"] == 8  # 4 errors, 4 reloads
+    assert c["unknown_flagged"] is True and c["unknown_share"] == 1.0
+    assert any(e["kind"] == "unknown_cause" for e in report["evidence"])
+    assert any("no known cause" in n for n in report["notes"])
+
+
+def test_without_wire_fields_nothing_is_measured_and_noted(tmp_path):
+    _, _, report = run(tmp_path, events=50, subscribers=2, wire=False, protocol_errors={"ws-0": 1})
+    assert report["wire"]["measured"] is False
+    assert any("wire findings not measured" in n for n in report["notes"])
+    assert report["causes"]["by_subscriber"]["ws-0"]["protocol_error"] == {"user_action": 1}
+
+
+def _partial(run_dir: Path, keep) -> Summary:
+    meta = json.loads((run_dir / "run.json").read_text())
+    an = Analyzer(config_for(meta), t0=meta["started_ns"])
+    an.feed_all(r for r in run_records(run_dir, ReadStats()) if keep(r))
+    return an.finish()
+
+
+def test_wire_and_causes_merge_across_workers(tmp_path):
+    build_run(tmp_path / "run", Inject(events=150, subscribers=4, writeback_every=10,
+                                       wire_reorders={"ws-1": [20]}, wire_gaps={"ws-2": [40]}))
+    whole, meta, _ = summarize_run(tmp_path / "run")
+
+    def worker(mine):
+        return lambda r: r["client"] in mine or r["type"] in ("send", "ack", "truth", "phase", "fault", "sample")
+
+    parts = [_partial(tmp_path / "run", worker(c)) for c in ({"ws-0", "ws-1"}, {"ws-2", "ws-3"})]
+    parts = [Summary.from_dict(json.loads(json.dumps(p.to_dict()))) for p in parts]
+    merged = merge(parts[0], parts[1])
+    cfg = config_for(meta)
+    a, b = build_report(merged, meta, cfg), build_report(whole, meta, cfg)
+    for key in ("findings", "wire", "causes", "singled_out", "normal_behaviour"):
+        assert a[key] == b[key], key
+    assert [s["client"] for s in a["singled_out"]] == ["ws-1", "ws-2"]
+
+
+def test_a_tab_that_switches_env_and_bad_wire_fields(tmp_path):
+    """Switching env mid-run: the new env's windows arrive as snapshots, in-flight updates of the
+    old one still come; an error before the new window's snapshot is the user's action. Records
+    with garbage wire fields are skipped and noted, never fatal."""
+    t0 = 1_700_000_000 * 10**9
+    w = JournalWriter(tmp_path / "run" / "journal" / "clients.jsonl", "clients")
+    ms = 10**6
+    w.write("connect", "ws-0", 1, t=t0, transport="websocket", url="ws://x/socket", local_port=1, env="a")
+    w.write("resync", "ws-0", 1, t=t0 + ms, reason="initial", env="a")
+    w.write("recv", "ws-0", 1, t=t0 + 2 * ms, command="window", win="wa", kind="snapshot",
+            heads={"s-a": [0, 0]}, ids={"s-a": [[0, 1]]})
+    for k in range(1, 6):
+        w.write("recv", "ws-0", 1, t=t0 + (10 + k) * ms, command="window_update", win="wa", kind="update",
+                heads={"s-a": [k, 0]}, ids={"s-a": [[k, k + 1]]})
+    w.write("resync", "ws-0", 1, t=t0 + 20 * ms, reason="switch_env", env="b")
+    w.write("recv", "ws-0", 1, t=t0 + 21 * ms, command="window_update", win="wa", kind="update",
+            heads={"s-a": [6, 0]}, ids={"s-a": [[6, 7]]})  # in flight before the switch
+    w.write("recv", "ws-0", 1, t=t0 + 22 * ms, command="window_update", win="wb", kind="update",
+            heads={"s-b": [9, 0]}, ids={"s-b": [[9, 10]]})
+    w.write("protocol_error", "ws-0", 1, t=t0 + 23 * ms, kind="hash_mismatch", win="wb", detail="x")
+    w.write("resync", "ws-0", 1, t=t0 + 23 * ms + 1, reason="hash_mismatch", env="b")
+    w.write("recv", "ws-0", 1, t=t0 + 30 * ms, command="window", win="wb", kind="snapshot",
+            heads={"s-b": [9, 0]}, ids={"s-b": [[0, 10]]})
+    for k in range(10, 13):
+        w.write("recv", "ws-0", 1, t=t0 + (30 + k) * ms, command="window_update", win="wb", kind="update",
+                heads={"s-b": [k, 0]}, ids={"s-b": [[k, k + 1]]})
+    w.write("recv", "ws-0", 1, t=t0 + 50 * ms, command="window_update", win="wb", kind="update",
+            heads={"s-b": ["x"]}, ids={"s-b": [[0, 1]]})  # garbage
+    w.write("recv", "ws-0", 1, t=t0 + 51 * ms, command="window_update", win="wb", kind="update",
+            heads="nope", ids=None)  # garbage
+    w.write("recv", "ws-0", 1, t=t0 + 52 * ms, command="undecodable", bytes=3, win=None, undecodable=True)
+    w.close()
+    report = analyze_run(tmp_path / "run")
+    assert {k: report["findings"][k] for k in WIRE} == {**dict.fromkeys(WIRE, 0), "undecodable": 1}
+    assert report["causes"]["by_subscriber"]["ws-0"] == {
+        "protocol_error": {"user_action": 1}, "reload": {"user_action": 2}}
+    assert any("malformed recv" in n for n in report["notes"])
+    write_reports(tmp_path / "run", report, plots=False)
+
+
+# -- the odd one out, directly ---------------------------------------------------------------
+
+def rows(transport: str, **counts: dict[str, int]) -> dict[str, dict]:
+    return {c: {"transport": transport, "counts": v} for c, v in counts.items()}
+
+
+def test_odd_one_out_rules():
+    # reload counts every tab has, a little apart (276 against 297-301): normal, no one singled out
+    r = rows("websocket", **{f"ws-{i}": {"reload": n, "reorder": o} for i, (n, o) in
+                             enumerate([(276, 2), (297, 3), (299, 4), (301, 3)])})
+    singled, normal, why = odd_one_out(r)
+    assert singled == [] and normal == ["reload", "reorder"]
+    # one tab with many more: an outlier; one tab with none of them while the rest have hundreds too
+    r["ws-4"] = {"transport": "websocket", "counts": {"reload": 1200, "reorder": 3}}
+    r["ws-5"] = {"transport": "websocket", "counts": {"reload": 0, "reorder": 3}}
+    singled, normal, _ = odd_one_out(r)
+    assert [(s["client"], s["rules"]) for s in singled] == [("ws-4", ["outlier"]), ("ws-5", ["outlier"])]
+    assert "reorder" in normal and "reload" not in normal
+    # a lone wire finding singles out at 1, a lone view finding only from 3
+    r = rows("websocket", a={"wire_gap": 1, "stale": 2}, b={}, c={})
+    assert [(s["client"], s["kinds"]) for s in odd_one_out(r)[0]] == [("a", ["wire_gap"])]
+    # transports are compared apart, and a lone subscriber is compared with no one
+    r = {**rows("polling", p0={"wire_reorder": 40}, p1={"wire_reorder": 38}), **rows("websocket", w0={"reload": 9})}
+    assert odd_one_out(r)[0] == [] and odd_one_out(r)[1] == ["wire_reorder"]
+    # half of them: both stand out against the zeros
+    r = rows("websocket", a={"wire_duplicate": 2}, b={"wire_duplicate": 1}, c={}, d={})
+    assert [s["client"] for s in odd_one_out(r)[0]] == ["a", "b"]
