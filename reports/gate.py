@@ -33,6 +33,10 @@ findings.reorder == 0
 findings.stale == 0
 findings.protocol_error == 0
 findings.ghost_subscribers == 0
+findings.wire_duplicate == 0
+findings.wire_reorder == 0
+findings.wire_gap == 0
+findings.undecodable == 0
 memory.growth_flagged == false
 latency_ms.p99 < 1000
 """

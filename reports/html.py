@@ -16,7 +16,16 @@ from reports.browser import (
     seen_text,
     subscriber_latency_text,
 )
-from reports.render import KIND_TITLES, _fmt, fault_line, observer_summary
+from reports.render import (
+    CAUSE_TITLES,
+    KIND_TITLES,
+    _fmt,
+    cause_table,
+    causes_line,
+    fault_line,
+    observer_summary,
+    singled_line,
+)
 from reports.summary import FINDING_KINDS
 
 STYLE = """
@@ -116,6 +125,40 @@ def render_observer(obs: dict[str, Any]) -> str:
     return "".join(out)
 
 
+def render_causes(report: dict[str, Any]) -> str:
+    """Reloads and protocol errors by cause per subscriber; who is singled out, what is normal."""
+    e = escape
+    parts: list[str] = []
+    causes = report.get("causes") or {}
+    if causes.get("reload") or causes.get("protocol_error"):
+        parts.append("<h2>Reloads and protocol errors by cause</h2>")
+        for klass, title in (("reload", "reloads"), ("protocol_error", "protocol errors")):
+            cols, rows = cause_table(causes, klass)
+            if len(rows) == 1 and rows[0][1] == "0":
+                continue
+            parts.append(f"<table><tr><th>{title} by subscriber</th><th>total</th>"
+                         + "".join(f"<th>{e(CAUSE_TITLES.get(c, c))}</th>" for c in cols) + "</tr>")
+            for r in rows:
+                parts.append(f"<tr><td>{e(r[0])}</td>" + "".join(f"<td class=n>{x}</td>" for x in r[1:]) + "</tr>")
+            parts.append("</table><p></p>")
+        share = causes.get("unknown_share", 0.0)
+        cls = "bad" if causes.get("unknown_flagged") else "dim"
+        parts.append(f"<p class={cls}>Unknown: {causes.get('unknown', 0)} of {causes.get('attributed', 0)} "
+                     f"({share:.1%}; bound {causes.get('unknown_bound', 0):.0%}).</p>")
+    if "singled_out" in report:
+        parts.append("<h2>Singled out</h2><ul>")
+        out = report.get("singled_out") or []
+        parts += [f"<li><b>{e(s['client'])}</b> ({e(str(s.get('transport')))}): {e(s['why'])}</li>" for s in out]
+        if not out:
+            parts.append("<li>No subscriber stands out against the others of its transport.</li>")
+        parts.append("</ul>")
+        normal = report.get("normal_behaviour_detail") or {}
+        if normal:
+            parts.append("<p>Uniform across the tabs of this run, so the target's normal behaviour:</p><ul>"
+                         + "".join(f"<li>{e(k)}: {e(v)}</li>" for k, v in normal.items()) + "</ul>")
+    return "".join(parts)
+
+
 def render_html(report: dict[str, Any], pngs: list[Path], run_dir: Path | None = None) -> str:
     t = report.get("target") or {}
     tot = report.get("totals") or {}
@@ -152,7 +195,17 @@ def render_html(report: dict[str, Any], pngs: list[Path], run_dir: Path | None =
         cls = "ok" if obs["verdict"] == "healthy" else "bad" if obs["verdict"] == "lost_headroom" else ""
         parts.append(f"<tr><td>observer</td><td class='n {cls}'>{e(obs['verdict'])}</td>"
                      f"<td>{e(observer_summary(obs))}</td></tr>")
+    causes = report.get("causes") or {}
+    if causes:
+        unknown = causes.get("unknown_flagged")
+        parts.append(f"<tr><td>reloads by cause</td><td class='n {'bad' if unknown else 'ok'}'>"
+                     f"{sum((causes.get('reload') or {}).values())}</td><td>{e(causes_line(causes.get('reload')))}</td></tr>")
+    if "singled_out" in report:
+        n = len(report["singled_out"])
+        parts.append(f"<tr><td>singled out</td><td class='n {'bad' if n else 'ok'}'>{n}</td>"
+                     f"<td>{e(singled_line(report))}</td></tr>")
     parts.append("</table>")
+    parts.append(render_causes(report))
     if obs:
         parts.append(render_observer(obs))
     parts.append("<h2>Plots</h2>" + "".join(_img(p) for p in pngs))

@@ -15,6 +15,10 @@ INVARIANTS = (  # (test case, finding kind, what must hold)
     ("no_protocol_errors", "protocol_error", "no patch conflicts, hash mismatches or bad frames"),
     ("no_reload_storm", "reload", "no reload storms"),
     ("no_ghost_subscribers", "ghost_subscribers", "no server socket outlives its client"),
+    ("wire_no_duplicates", "wire_duplicate", "every update frame at most once on every connection"),
+    ("wire_in_order", "wire_reorder", "update frames arrive in ack order on every connection"),
+    ("wire_no_gaps", "wire_gap", "no update frame skipped on any connection"),
+    ("wire_decodable", "undecodable", "every frame is JSON with readable ids"),
 )
 
 
@@ -51,6 +55,15 @@ def report_junit(report: dict[str, Any]) -> str:
         if failure and f"findings.{kind}" in ((report.get("trust") or {}).get("untrusted_metrics") or []):
             failure = SKIP + f"{failure}, but the observer lost headroom (report.json trust)"
         cases.append((case, failure, "\n".join(lines) or holds))
+    causes = report.get("causes") or {}
+    if causes:
+        cases.append((
+            "causes_known",
+            f"{causes.get('unknown')} of {causes.get('attributed')} protocol errors and reloads have no known cause"
+            f" ({causes.get('unknown_share', 0):.1%} > {causes.get('unknown_bound', 0):.0%})"
+            if causes.get("unknown_flagged") else None,
+            "reloads by cause: " + ", ".join(f"{k} {v}" for k, v in (causes.get("reload") or {}).items()),
+        ))
     mem = report.get("memory") or {}
     cases.append((
         "bounded_memory",

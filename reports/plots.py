@@ -173,7 +173,7 @@ def plot_findings(report: dict[str, Any]) -> Figure:
     ax.bar_label(bars, labels=[str(n) for n in counts], fontsize=9)
     ax.set_ylabel("count")
     ax.set_title("Findings by kind (ids × subscribers; reloads, errors and sockets as counts)")
-    ax.tick_params(axis="x", labelsize=8)
+    ax.tick_params(axis="x", labelsize=8, labelrotation=20)
     ax.set_ylim(0, max(counts + [1]) * 1.2)
     fig.tight_layout()
     return fig
@@ -250,8 +250,48 @@ def plot_observer(report: dict[str, Any]) -> Figure:
     return fig
 
 
+CAUSE_COLORS = {
+    "wire_gap": "#d62728", "wire_reorder": "#e377c2", "wire_duplicate": "#8c564b", "wire_undecodable": "#7f7f7f",
+    "render_writeback": "#1f77b4", "relayout": "#17becf", "render_batch_race": "#9467bd", "version_gap": "#ff7f0e",
+    "user_action": "#2ca02c", "unknown": "#000000", "not_observed": "#c7c7c7",
+}
+
+
+def plot_reload_causes(report: dict[str, Any]) -> Figure:
+    """Reloads (and protocol errors) per subscriber, stacked by cause: who reloads, and why."""
+    causes = report.get("causes") or {}
+    by = causes.get("by_subscriber") or {}
+    clients = sorted(by)[:40]
+    singled = {s["client"] for s in report.get("singled_out") or []}
+    fig, axes = plt.subplots(1, 2, figsize=(12, max(3.2, 0.4 * len(clients) + 1.6)), dpi=DPI, sharey=True)
+    for ax, klass, title in ((axes[0], "reload", "Reloads by cause"), (axes[1], "protocol_error", "Protocol errors by cause")):
+        order = [c for c in CAUSE_COLORS if (causes.get(klass) or {}).get(c)]
+        order += sorted(c for c in (causes.get(klass) or {}) if c not in CAUSE_COLORS)
+        left = [0] * len(clients)
+        for cause in order:
+            vals = [(by[c].get(klass) or {}).get(cause, 0) for c in clients]
+            ax.barh(range(len(clients)), vals, left=left, color=CAUSE_COLORS.get(cause, "#bcbd22"), label=cause)
+            left = [a + b for a, b in zip(left, vals, strict=True)]
+        if not order:
+            _empty(ax, "none")
+        ax.set_title(title)
+        ax.set_xlabel("count")
+    axes[0].set_yticks(range(len(clients)))
+    axes[0].set_yticklabels([c + (" ◀ singled out" if c in singled else "") for c in clients], fontsize=8)
+    handles, labels = [], []
+    for ax in axes:
+        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    _legend(axes[1], handles, labels)
+    fig.tight_layout()
+    return fig
+
+
 PLOTS = {"rss": plot_rss, "latency": plot_latency, "timeline": plot_timeline, "findings": plot_findings}
 OPTIONAL_PLOTS = {
+    "reload_causes": (plot_reload_causes, lambda r: bool((r.get("causes") or {}).get("by_subscriber"))),
     "browser_heap": (plot_browser_heap, lambda r: bool(r.get("browser"))),
     "observer": (plot_observer, lambda r: (r.get("observer") or {}).get("verdict", "unmeasured") != "unmeasured"),
 }

@@ -23,7 +23,42 @@ KIND_TITLES = {
     "protocol_error": "protocol errors",
     "reload": "full reloads (non-initial resyncs)",
     "ghost_subscribers": "ghost subscribers (sockets)",
+    "wire_duplicate": "wire duplicates (id × subscriber)",
+    "wire_reorder": "wire reorders (id × subscriber)",
+    "wire_gap": "wire gaps (id × subscriber)",
+    "undecodable": "undecodable frames",
 }
+CAUSE_TITLES = {
+    "wire_gap": "wire gap",
+    "wire_reorder": "wire reorder",
+    "wire_duplicate": "wire duplicate",
+    "wire_undecodable": "undecodable frame",
+    "render_writeback": "render write-back (0.2.4 Plotly)",
+    "relayout": "relayout (0.2.4)",
+    "render_batch_race": "render-batch race",
+    "version_gap": "version gap (0.3.0 server numbering)",
+    "user_action": "user action (open, refresh, reconnect, env switch)",
+    "unknown": "unknown",
+    "not_observed": "not observed (real browser)",
+}
+
+
+def causes_line(counts: dict[str, int] | None, limit: int = 6) -> str:
+    """`render_writeback 4,012 · wire_gap 3 · unknown 12`, largest first."""
+    items = sorted((counts or {}).items(), key=lambda kv: -kv[1])
+    text = " · ".join(f"{c} {n:,}" for c, n in items[:limit] if n)
+    return text + (f" · … {len(items) - limit} more" if len(items) > limit else "")
+
+
+def singled_line(report: dict[str, Any]) -> str:
+    out = report.get("singled_out") or []
+    if out:
+        def one(s: dict[str, Any]) -> str:
+            reasons = s.get("reasons") or [s["why"]]
+            return f"{s['client']}: {reasons[0]}" + (f" (+{len(reasons) - 1} more)" if len(reasons) > 1 else "")
+        return "; ".join(one(s) for s in out)
+    normal = report.get("normal_behaviour") or []
+    return "none" + (f"; uniform across tabs (the target's normal behaviour): {', '.join(normal)}" if normal else "")
 
 
 def _fmt(v: Any, unit: str = "") -> str:
@@ -48,6 +83,17 @@ def findings_table(report: dict[str, Any]) -> Table:
         first = next((e["message"] for e in evidence if e["kind"] == kind), "")
         style = "bold red" if n else "green"
         table.add_row(KIND_TITLES.get(kind, kind), f"[{style}]{n}[/]", first)
+    causes = report.get("causes") or {}
+    if causes:
+        unknown = causes.get("unknown_flagged")
+        table.add_row(
+            "reloads by cause", f"[{'bold red' if unknown else 'green'}]{sum((causes.get('reload') or {}).values())}[/]",
+            causes_line(causes.get("reload")) + (
+                f" [bold red](unknown {causes['unknown_share']:.0%} of errors and reloads)[/]" if unknown else ""),
+        )
+    if "singled_out" in report:
+        n = len(report["singled_out"])
+        table.add_row("singled out", f"[{'bold red' if n else 'green'}]{n}[/]", singled_line(report))
     mem = report.get("memory") or {}
     flagged = mem.get("growth_flagged")
     table.add_row(
@@ -130,6 +176,62 @@ def observer_markdown(obs: dict[str, Any]) -> list[str]:
     return lines
 
 
+def cause_table(causes: dict[str, Any], klass: str) -> tuple[list[str], list[list[str]]]:
+    """Columns and rows (one per subscriber, then the total) of one class's counts by cause."""
+    total = causes.get(klass) or {}
+    cols = [c for c in CAUSE_TITLES if total.get(c)] + sorted(c for c in total if c not in CAUSE_TITLES)
+    rows = []
+    for client, per in (causes.get("by_subscriber") or {}).items():
+        counts = per.get(klass) or {}
+        if counts:
+            rows.append([client, str(sum(counts.values()))] + [str(counts.get(c, 0)) for c in cols])
+    rows.append(["all", str(sum(total.values()))] + [str(total.get(c, 0)) for c in cols])
+    return cols, rows
+
+
+def causes_markdown(report: dict[str, Any]) -> list[str]:
+    causes = report.get("causes")
+    if not causes or not (causes.get("reload") or causes.get("protocol_error")):
+        return []
+    lines = ["## Reloads and protocol errors by cause", "",
+             "Each hash mismatch, version gap or other protocol error and each reload (a resync other than "
+             "the initial load) is laid at one cause: a wire anomaly on that connection and window since its "
+             "last snapshot, else the mechanism the browser replica saw, else a user action, else unknown "
+             "(reports/README.md).", ""]
+    for klass, title in (("reload", "reloads"), ("protocol_error", "protocol errors")):
+        cols, rows = cause_table(causes, klass)
+        if len(rows) == 1 and rows[0][1] == "0":
+            continue
+        lines += [f"| {title} by subscriber | total | " + " | ".join(CAUSE_TITLES.get(c, c) for c in cols) + " |",
+                  "|---|---:|" + "---:|" * len(cols)]
+        lines += ["| " + " | ".join(r) + " |" for r in rows]
+        lines.append("")
+    share = causes.get("unknown_share", 0.0)
+    lines += [f"Unknown: {causes.get('unknown', 0)} of {causes.get('attributed', 0)} ({share:.1%}; bound "
+              f"{causes.get('unknown_bound', 0):.0%})" + (" — **a finding: the report cannot say why these "
+                                                          "happened**" if causes.get("unknown_flagged") else "")
+              + ".", ""]
+    return lines
+
+
+def singled_markdown(report: dict[str, Any]) -> list[str]:
+    if "singled_out" not in report:
+        return []
+    lines = ["## Singled out", ""]
+    out = report.get("singled_out") or []
+    if out:
+        for s in out:
+            lines.append(f"- **{s['client']}** ({s.get('transport')}): {s['why']}")
+    else:
+        lines.append("- No subscriber stands out against the others of its transport.")
+    normal = report.get("normal_behaviour_detail") or {}
+    if normal:
+        lines += ["", "Uniform across the tabs of this run, so the target's normal behaviour, not one tab's fault:", ""]
+        lines += [f"- {kind}: {why}" for kind, why in normal.items()]
+    lines.append("")
+    return lines
+
+
 def render_markdown(report: dict[str, Any], plots: list[str] | None = None) -> str:
     target = report.get("target") or {}
     tot = report.get("totals") or {}
@@ -168,6 +270,7 @@ def render_markdown(report: dict[str, Any], plots: list[str] | None = None) -> s
         "off the socket) |",
         "",
     ]
+    lines += causes_markdown(report) + singled_markdown(report)
     if report.get("observer"):
         lines += observer_markdown(report["observer"])
     evidence = report.get("evidence") or []

@@ -45,7 +45,7 @@ def runs(tmp_path_factory) -> dict[str, Path]:
 def test_clean_run_passes_the_default_rules(runs, capsys):
     assert vc("gate", str(runs["clean"])) == 0
     out = capsys.readouterr().out
-    assert "gate passed" in out and "8/8 rules hold" in out
+    assert "gate passed" in out and f"{len(parse_rules(DEFAULT_RULES))}/{len(parse_rules(DEFAULT_RULES))} rules hold" in out
 
 
 def test_failing_run_exits_1_with_a_table(runs, capsys):

@@ -61,7 +61,7 @@ def test_junit_has_one_case_per_invariant(written):
     run, report = written
     suite = ET.parse(run / "junit.xml").getroot()
     cases = {c.get("name"): c for c in suite.iter("testcase")}
-    assert set(cases) == {name for name, _, _ in INVARIANTS} | {"bounded_memory"}
+    assert set(cases) == {name for name, _, _ in INVARIANTS} | {"bounded_memory", "causes_known"}
     failed = {n for n, c in cases.items() if c.find("failure") is not None}
     assert failed == {"no_missing", "in_order", "no_ghost_subscribers", "bounded_memory"}
     assert suite.get("failures") == str(len(failed))
@@ -78,8 +78,9 @@ def test_plots_are_pngs(written):
 def test_findings_table_rows(written):
     _, report = written
     table = findings_table(report)
-    # one row per finding kind, then memory, view and wire latency, and the observer's verdict
-    assert table.row_count == len(FINDING_KINDS) + 4
+    # one row per finding kind, reloads by cause, who is singled out, then memory, view and wire
+    # latency, and the observer's verdict
+    assert table.row_count == len(FINDING_KINDS) + 6
     console = Console(width=200, record=True)
     console.print(table)
     text = console.export_text()
@@ -118,6 +119,7 @@ def test_html_report_renders_every_plot_in_chromium(written, tmp_path):
             page.screenshot(path=str(shot), full_page=True)
         finally:
             browser.close()
-    assert sorted(alt for alt, _, _ in sizes) == sorted(PLOTS)
+    assert sorted(alt for alt, _, _ in sizes) == sorted(p.stem for p in (run / "plots").glob("*.png"))
+    assert set(PLOTS) <= {alt for alt, _, _ in sizes}
     assert all(done and width > 0 for _, done, width in sizes), sizes
     assert shot.stat().st_size > 10_000

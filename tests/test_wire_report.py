@@ -10,8 +10,8 @@ from reports.analyze import analyze_run, build_report, config_for, summarize_run
 from reports.checkers.wire import odd_one_out
 from reports.engine import Analyzer
 from reports.journals import ReadStats, run_records
-from reports.render import write_reports
-from reports.summary import Summary, merge
+from reports.render import findings_table, render_markdown, write_reports
+from reports.summary import FINDING_KINDS, Summary, merge
 from reports.synth import ENV, SRC, WIN, Inject, build_run
 from visdom_chaos.journal import JournalWriter
 
@@ -209,3 +209,20 @@ def test_odd_one_out_rules():
     # half of them: both stand out against the zeros
     r = rows("websocket", a={"wire_duplicate": 2}, b={"wire_duplicate": 1}, c={}, d={})
     assert [s["client"] for s in odd_one_out(r)[0]] == ["a", "b"]
+
+
+def test_outputs_show_causes_and_who_is_singled_out(tmp_path):
+    _, _, report = run(tmp_path, events=200, subscribers=3, writeback_every=10, wire_reorders={"ws-2": [50]})
+    md = render_markdown(report)
+    assert "## Reloads and protocol errors by cause" in md and "render write-back" in md
+    assert "## Singled out" in md and "ws-2" in md.split("## Singled out")[1]
+    assert "normal behaviour" in md.lower()
+    from rich.console import Console
+
+    console = Console(width=220, record=True)
+    console.print(findings_table(report))
+    text = console.export_text()
+    assert "reloads by cause" in text and "render_writeback 59 · wire_reorder 1" in text
+    assert "singled out" in text and "ws-2" in text
+    for kind in FINDING_KINDS:
+        assert kind in report["findings"]
