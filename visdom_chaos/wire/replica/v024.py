@@ -214,9 +214,9 @@ class ReplicaV024(Replica):
         )
         if arrival > checked:
             self._checked[win] = arrival
-        if raced:
-            return "render_batch_race"
-        return self._taint.get(win)
+        # a tainted copy fails whatever else happens: the write-back is the mechanism; a clean
+        # copy checked out of order, or lagging behind a pending window, is the race
+        return self._taint.get(win) or ("render_batch_race" if raced else None)
 
     def _copy_into_consistent(self, pid: str, pane: Any) -> None:
         """consistent_pane_copy[pid] = a deep copy of pane, remembering what it was copied from."""
