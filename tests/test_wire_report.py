@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from reports.analyze import analyze_run, build_report, config_for, summarize_run
 from reports.checkers.wire import odd_one_out
 from reports.engine import Analyzer
@@ -180,6 +182,84 @@ def test_a_tab_that_switches_env_and_bad_wire_fields(tmp_path):
         "protocol_error": {"user_action": 1}, "reload": {"user_action": 2}}
     assert any("malformed recv" in n for n in report["notes"])
     write_reports(tmp_path / "run", report, plots=False)
+
+
+def _journal(tmp_path: Path, frames: list) -> dict:
+    """ws-0's frames on one connection: ("u", seq) updates, ("s", seq) snapshots, ("resumed",)."""
+    t0 = 1_700_000_000 * 10**9
+    w = JournalWriter(tmp_path / "run" / "journal" / "clients.jsonl", "clients")
+    w.write("connect", "ws-0", 1, t=t0, transport="websocket", url="ws://x/socket", local_port=1, env="main")
+    for i, f in enumerate(frames):
+        t = t0 + (i + 1) * 10**6
+        if f[0] == "resumed":
+            w.write("recv", "ws-0", 1, t=t, rx=t, command="resumed", bytes=9, win=None)
+        elif f[0] == "s":
+            w.write("recv", "ws-0", 1, t=t, rx=t, command="window", win="w", kind="snapshot",
+                    heads={"a": [f[1], 0]}, ids={"a": [[0, f[1] + 1]]}, seq=100 + f[1])
+        else:
+            w.write("recv", "ws-0", 1, t=t, rx=t, command="window_update", win="w", kind="update",
+                    heads={"a": [f[1], 0]}, ids={"a": [[f[1], f[1] + 1]]}, seq=100 + f[1])
+    w.close()
+    return analyze_run(tmp_path / "run")
+
+
+@pytest.mark.parametrize(("frames", "want", "detail"), [
+    # a dropped frame a patched server replays after the tab's resume: a gap, healed by the resume
+    ([("s", 0), ("u", 1), ("u", 2), ("u", 4), ("resumed",), ("u", 3), ("u", 4), ("u", 5)],
+     {"wire_gap": 1}, {"wire_gap": {"healed": 1}}),
+    # a reordered frame: the replay brings it, then the original arrives late: a reorder, no gap
+    ([("s", 0), ("u", 1), ("u", 2), ("u", 4), ("resumed",), ("u", 3), ("u", 4), ("u", 3), ("u", 5)],
+     {"wire_reorder": 1}, {"wire_reorder": {"stream": 1}}),
+    ([("s", 0), ("u", 1), ("u", 2), ("u", 4), ("u", 3), ("resumed",), ("u", 3), ("u", 4), ("u", 5)],
+     {"wire_reorder": 1}, {"wire_reorder": {"stream": 1}}),
+    # outside a replay, the same update twice is a duplicate; a replay of what came is not
+    ([("s", 0), ("u", 1), ("u", 1), ("u", 2), ("resumed",), ("u", 1), ("u", 2), ("u", 3)],
+     {"wire_duplicate": 1}, {"wire_duplicate": {"stream": 1}}),
+    # snapshots do not hide a lost update (the stream of updates skips it) but heal it
+    ([("s", 0), ("u", 1), ("s", 2), ("u", 3), ("u", 4)], {"wire_gap": 1}, {"wire_gap": {"healed": 1}}),
+    ([("s", 0), ("u", 1), ("u", 4), ("u", 5)], {"wire_gap": 2}, {"wire_gap": {"unhealed": 2}}),
+])
+def test_replays_gaps_and_late_frames_on_one_connection(tmp_path, frames, want, detail):
+    report = _journal(tmp_path, frames)
+    assert {k: report["findings"][k] for k in WIRE} == {**dict.fromkeys(WIRE, 0), **want}
+    for kind, d in detail.items():
+        assert report["findings_detail"][kind] == d
+
+
+def _patched(tmp_path: Path, frames: list) -> dict:
+    """Two windows on one connection of a patched server: ("l"|"t", id, broadcast seq), ("resumed", seq)."""
+    t0 = 1_700_000_000 * 10**9
+    w = JournalWriter(tmp_path / "run" / "journal" / "clients.jsonl", "clients")
+    w.write("connect", "ws-0", 1, t=t0, transport="websocket", url="ws://x/socket", local_port=1, env="main")
+    for i, f in enumerate(frames):
+        t = t0 + (i + 1) * 10**6
+        if f[0] == "resumed":
+            w.write("recv", "ws-0", 1, t=t, rx=t, command="resumed", bytes=9, win=None, seq=f[1], epoch="e")
+            continue
+        win, src = ("line", "l") if f[0] == "l" else ("text", "t")
+        ids = [[f[1], f[1] + 1]] if f[0] == "l" else [[0, f[1] + 1]]
+        w.write("recv", "ws-0", 1, t=t, rx=t, command="window_update", win=win, kind="update",
+                heads={src: [f[1], 0]}, ids={src: ids}, seq=f[2], epoch="e")
+    w.close()
+    return analyze_run(tmp_path / "run")
+
+
+@pytest.mark.parametrize(("frames", "want"), [
+    # line 8 (seq 17) dropped: text 8 shows the shim the seq gap, it resumes, the replay brings line 8:
+    # the line window's own stream never skipped, yet the frame was lost on the wire
+    ([("l", 7, 15), ("t", 7, 16), ("t", 8, 18), ("resumed", 18), ("l", 8, 17), ("t", 8, 18), ("l", 9, 19)],
+     {"wire_gap": 1}),
+    # held (reordered), replayed, then the original arrives late: a reorder
+    ([("l", 7, 15), ("t", 7, 16), ("t", 8, 18), ("resumed", 18), ("l", 8, 17), ("t", 8, 18), ("l", 9, 19),
+      ("l", 8, 17)], {"wire_reorder": 1}),
+    # a duplicate the shim dropped by its seq: still a duplicate on the wire
+    ([("l", 7, 15), ("l", 7, 15), ("t", 7, 16)], {"wire_duplicate": 1}),
+])
+def test_a_patched_servers_replay_by_broadcast_seq(tmp_path, frames, want):
+    report = _patched(tmp_path, frames)
+    assert {k: report["findings"][k] for k in WIRE} == {**dict.fromkeys(WIRE, 0), **want}
+    if "wire_gap" in want:
+        assert report["findings_detail"]["wire_gap"] == {"healed": 1}
 
 
 # -- the odd one out, directly ---------------------------------------------------------------

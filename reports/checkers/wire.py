@@ -73,13 +73,14 @@ class _Key:
 
 
 class _Conn:
-    __slots__ = ("keys", "anomaly", "snapshots", "replay_round", "transport")
+    __slots__ = ("keys", "anomaly", "snapshots", "replay_round", "replay_until", "transport")
 
     def __init__(self, transport: str) -> None:
         self.keys: dict[tuple[str, str], _Key] = {}
         self.anomaly: dict[str, list[Any]] = {}  # win -> latest anomaly since its last snapshot
         self.snapshots: set[str] = set()  # windows with a snapshot on this connection (since a switch)
         self.replay_round = 0  # bumped by each `resumed` (a patched server replays)
+        self.replay_until: int | None = None  # the broadcast seq the replay ends at (`resumed` seq)
         self.transport = transport
 
 
@@ -117,6 +118,8 @@ class WireChecker(Checker):
             elif rec.get("command") == "resumed":
                 c = self._conn(rec, state)
                 c.replay_round += 1
+                seq = rec.get("seq")
+                c.replay_until = seq if type(seq) is int else None
             return
         self.measured = True
         c = self._conn(rec, state)
@@ -145,6 +148,10 @@ class WireChecker(Checker):
         if type(t) is not int:
             t = rec["t"]
         poll = rec.get("poll")
+        fseq = rec.get("seq")
+        replayed = None  # a patched server's replay frame after `resumed` (None: not known by seq)
+        if c.replay_until is not None and type(fseq) is int:
+            replayed = fseq <= c.replay_until
         for src, head in heads.items():
             k = c.keys.get((win, src))
             if k is None:
@@ -154,18 +161,30 @@ class WireChecker(Checker):
                 cov = k.covered_upd
                 for r in runs:
                     cov.add_range(r[0], r[1])
-            self._update(rec, state, c, k, win, src, int(head[0]), t, poll)
+            self._update(rec, state, c, k, win, src, int(head[0]), t, poll, replayed)
 
     def _update(self, rec: dict[str, Any], state: RunState, c: _Conn, k: _Key, win: str, src: str,
-                s: int, t: int, poll: Any) -> None:
+                s: int, t: int, poll: Any, replayed: bool | None) -> None:
         if k.round != c.replay_round:  # a `resumed` came: what it replays is no anomaly
             k.round, k.in_replay = c.replay_round, True
+        if s in k.resumed:
+            # a skipped id a replay brought arrives again: the original frame, late (reordered)
+            k.resumed.discard(s)
+            self._reorder(rec, state, c, k, win, src, s, t, poll)
+            return
         if k.in_replay:
-            if s <= k.uhead:
-                if s not in k.seen:
+            if replayed is None:  # no seq to tell: what this connection had already is the replay
+                replayed = s <= k.uhead
+            if replayed:
+                if s not in k.seen:  # lost on the wire, and brought by the resume: a gap it healed
                     k.seen.add(s)
-                    if k.pending.discard(s):
-                        k.resumed.add(s)
+                    if not k.pending.discard(s):
+                        anomaly = ["wire_gap", 1]
+                        k.gaps.append([s, s + 1, t, anomaly])
+                        c.anomaly[win] = anomaly
+                    k.resumed.add(s)
+                    if s > k.uhead:
+                        k.uhead, k.uhead_poll = s, poll
                 return
             k.in_replay = False  # past the replay: a live update again
         uhead = k.uhead
@@ -187,20 +206,28 @@ class WireChecker(Checker):
             k.uhead, k.uhead_poll = s, poll
             k.seen.add(s)
             return
-        env = self._env(state, rec["client"])
         if s in k.seen:
+            env = self._env(state, rec["client"])
             state.summary.group("wire_duplicate", detail, rec["client"], env, win).add(src, s, t)
             c.anomaly[win] = ["wire_duplicate", 0]
             return
         k.seen.add(s)  # older than one already here: out of order on the wire
-        state.summary.group("wire_reorder", detail, rec["client"], env, win).add(src, s, t)
-        if k.pending.discard(s):
-            for gap in k.gaps:  # the gap it was part of shrinks; all late: that was a reorder
-                if gap[0] <= s < gap[1]:
-                    gap[3][1] -= 1
-                    if gap[3][1] <= 0:
-                        gap[3][0] = "wire_reorder"
-                    break
+        k.pending.discard(s)
+        self._reorder(rec, state, c, k, win, src, s, t, poll)
+
+    def _reorder(self, rec: dict[str, Any], state: RunState, c: _Conn, k: _Key, win: str, src: str, s: int,
+                 t: int, poll: Any) -> None:
+        detail = "stream" if poll is None else ("within_response" if poll == k.uhead_poll else "across_responses")
+        state.summary.group("wire_reorder", detail, rec["client"], self._env(state, rec["client"]), win).add(src, s, t)
+        gaps = k.gaps
+        for i in range(len(gaps) - 1, -1, -1):  # the gap it was part of (mostly the newest) shrinks
+            gap = gaps[i]
+            if gap[0] <= s < gap[1]:
+                gap[3][1] -= 1
+                if gap[3][1] <= 0:  # all of it came late: that was a reorder, and nothing is left to judge
+                    gap[3][0] = "wire_reorder"
+                    del gaps[i]
+                break
         c.anomaly[win] = ["wire_reorder", 0]
 
     def _undecodable(self, rec: dict[str, Any], state: RunState, detail: str) -> None:
@@ -408,6 +435,8 @@ def odd_one_out(rows: dict[str, dict[str, Any]], exclude: frozenset[str] = froze
     - most show it: a robust z-score beyond ODD_Z and a ratio to the median of at least
       ODD_RATIO (either way) and ODD_ABS apart: singled out (`outlier`); otherwise, if
       every subscriber of the group shows it, it is the target's normal behaviour.
+    Counts by a cause of the replica's own (`reloads_by_cause.render_writeback`, ...) can
+    only be normal behaviour: how a tab's timing splits them says nothing about the server.
     Returns (singled_out, normal_behaviour kinds, {kind: why it is normal}).
     """
     groups: dict[str, list[str]] = {}
@@ -427,8 +456,12 @@ def odd_one_out(rows: dict[str, dict[str, Any]], exclude: frozenset[str] = froze
             nonzero = [c for c, v in values.items() if v > 0]
             if not nonzero:
                 continue
-            wire_kind = kind.startswith("wire_") or kind == "undecodable" or kind.rsplit(".", 1)[-1] in WIRE_CAUSES
+            cause = kind.rsplit(".", 1)[-1] if "." in kind else None
+            wire_kind = kind.startswith("wire_") or kind == "undecodable" or cause in WIRE_CAUSES
             floor = ODD_MIN["wire" if wire_kind else "other"]
+            # how the replica's own mechanisms split a tab's reloads (write-back or batch race) is
+            # timing inside the tab: it tells what is normal, never who is odd
+            judge = cause is None or cause in WIRE_CAUSES or cause == "unknown"
             singled: list[tuple[str, str, str]] = []
             if len(nonzero) * 2 <= len(clients):  # most others show none
                 for c in nonzero:
@@ -451,10 +484,13 @@ def odd_one_out(rows: dict[str, dict[str, Any]], exclude: frozenset[str] = froze
                         singled.append((c, "outlier", (
                             f"{kind} {v} against a median of {med:g} over the {len(values)} {transport} "
                             f"subscribers ({rel})")))
-                if not singled and len(nonzero) == len(values):
-                    lo, hi = min(vals), max(vals)
-                    normal[kind] = (f"every {transport} subscriber ({len(values)}) shows it: "
-                                    f"{lo:g}–{hi:g}, median {med:g}")
+            if not judge:
+                singled = []
+            if not singled and len(nonzero) == len(values):
+                vals = [float(v) for v in values.values()]
+                text = (f"every {transport} subscriber ({len(values)}) shows it: "
+                        f"{min(vals):g}–{max(vals):g}, median {_median(vals):g}")
+                normal[kind] = f"{normal[kind]}; {text}" if kind in normal else text
             for c, rule, text in singled:
                 why.setdefault(c, []).append(text)
                 kinds_of.setdefault(c, []).append(kind)

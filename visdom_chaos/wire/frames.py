@@ -17,6 +17,9 @@ the wire fields a `recv` record carries (visdom_chaos/JOURNAL.md):
 - `undecodable: true` when the frame is not JSON or some of its ids cannot be read;
   `bad_ids`: how many ids could not be read
 
+A patched server's `resumed` (no window content) gives its `seq` / `epoch`: the replay
+that follows ends at that seq.
+
 Only the payload is read, never replica state. Plot appends are ops such as
 `add /content/data/0/x/5` (value: the seq) and `add /content/data/0/y/5` (value: the
 send time in ms); the trace index names its source through the last snapshot of that
@@ -194,6 +197,10 @@ class WireReader:
                 return self._snapshot(msg)
             if command == "window_update":
                 return self._update(msg)
+            if command == "resumed":  # a patched server's answer to a resume: the replay ends at `seq`
+                out: dict[str, Any] = {}
+                _stamps(out, msg, None)
+                return out
         except (TypeError, ValueError, AttributeError, KeyError, IndexError, RecursionError, OverflowError):
             return {"kind": "update" if msg.get("command") == "window_update" else "snapshot",
                     "undecodable": True}
