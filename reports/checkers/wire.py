@@ -72,10 +72,15 @@ class _Key:
         self.in_replay = False  # replayed frames still coming for this key
 
 
+_EMPTY: dict[str, Any] = {}
+
+
 class _Conn:
-    __slots__ = ("keys", "anomaly", "snapshots", "replay_round", "replay_until", "transport")
+    __slots__ = ("keys", "anomaly", "snapshots", "replay_round", "replay_until", "transport", "frames",
+                 "updates", "snapshots_n", "undecodable", "bad_ids")
 
     def __init__(self, transport: str) -> None:
+        self.frames = self.updates = self.snapshots_n = self.undecodable = self.bad_ids = 0
         self.keys: dict[tuple[str, str], _Key] = {}
         self.anomaly: dict[str, list[Any]] = {}  # win -> latest anomaly since its last snapshot
         self.snapshots: set[str] = set()  # windows with a snapshot on this connection (since a switch)
@@ -90,7 +95,6 @@ class WireChecker(Checker):
 
     def __init__(self) -> None:
         self.conns: dict[tuple[str, int], _Conn] = {}
-        self.measured = False  # some recv record carried wire fields
 
     # -- what the cause checker asks ---------------------------------------------------
     def anomaly(self, client: str, conn: int, win: str) -> list[Any] | None:
@@ -103,65 +107,79 @@ class WireChecker(Checker):
 
     # -- records ---------------------------------------------------------------------
     def on_record(self, rec: dict[str, Any], state: RunState) -> None:
+        # the hot path (one call per frame per subscriber): lookups are inlined on purpose
+        kind = rec.get("kind")
+        if kind is None:
+            self._other(rec, state)
+            return
+        key = (rec["client"], rec.get("conn") or 0)
+        c = self.conns.get(key)
+        if c is None:
+            c = self._conn(rec, state)
+        c.frames += 1
+        win = rec.get("win")
+        if type(win) is not str:
+            win = ""
+        if rec.get("undecodable"):
+            self._undecodable(rec, state, "ids")
+        heads = rec.get("heads") or _EMPTY
+        ids = rec.get("ids") or _EMPTY
+        keys = c.keys
+        if kind == "snapshot":
+            c.snapshots_n += 1
+            c.snapshots.add(win)
+            c.anomaly.pop(win, None)
+            for src, runs in ids.items():
+                k = keys.get((win, src))
+                if k is None:
+                    k = keys[(win, src)] = _Key()
+                cov = k.covered_snap
+                for r in runs:
+                    cov.add_range(r[0], r[1])
+            return
+        c.updates += 1
+        poll = rec.get("poll")
+        rnd = c.replay_round
+        for src, head in heads.items():
+            k = keys.get((win, src))
+            if k is None:
+                k = keys[(win, src)] = _Key()
+            s = head[0]
+            if type(s) is not int:
+                s = int(s)
+            runs = ids.get(src)
+            if runs and not (len(runs) == 1 and runs[0][0] == s and runs[0][1] == s + 1):
+                cov = k.covered_upd  # ids beyond its own (a text append carries the whole text)
+                for r in runs:
+                    cov.add_range(r[0], r[1])
+            if s == k.uhead + 1 and k.uhead >= 0 and k.round == rnd and not k.in_replay and not k.resumed:
+                k.uhead, k.uhead_poll = s, poll  # the common case: the next update, in order
+                k.seen.add(s)
+                continue
+            t = rec.get("rx")
+            if type(t) is not int:
+                t = rec["t"]
+            replayed = None  # a patched server's replay frame after `resumed` (None: not known by seq)
+            fseq = rec.get("seq")
+            if c.replay_until is not None and type(fseq) is int:
+                replayed = fseq <= c.replay_until
+            self._update(rec, state, c, k, win, src, s, t, poll, replayed)
+
+    def _other(self, rec: dict[str, Any], state: RunState) -> None:
+        """A record without wire ids: a resync, an undecodable frame, a `resumed`, or nothing to do."""
         if rec["type"] == "resync":
             if rec.get("reason") == "switch_env":  # the tab starts over on another env
                 for (client, _), c in self.conns.items():
                     if client == rec["client"]:
                         c.snapshots.clear()
                         c.anomaly.clear()
-            return
-        kind = rec.get("kind")
-        if kind is None:
-            if rec.get("undecodable"):
-                self.measured = True
-                self._undecodable(rec, state, "frame")
-            elif rec.get("command") == "resumed":
-                c = self._conn(rec, state)
-                c.replay_round += 1
-                seq = rec.get("seq")
-                c.replay_until = seq if type(seq) is int else None
-            return
-        self.measured = True
-        c = self._conn(rec, state)
-        wire = self._wire(state, rec["client"])
-        win = rec.get("win")
-        if not isinstance(win, str):
-            win = ""
-        if rec.get("undecodable"):
-            self._undecodable(rec, state, "ids")
-        heads = rec.get("heads") or {}
-        ids = rec.get("ids") or {}
-        if kind == "snapshot":
-            wire["snapshots"] = wire.get("snapshots", 0) + 1
-            c.snapshots.add(win)
-            c.anomaly.pop(win, None)
-            for src, runs in ids.items():
-                k = c.keys.get((win, src))
-                if k is None:
-                    k = c.keys[(win, src)] = _Key()
-                cov = k.covered_snap
-                for r in runs:
-                    cov.add_range(r[0], r[1])
-            return
-        wire["updates"] = wire.get("updates", 0) + 1
-        t = rec.get("rx")
-        if type(t) is not int:
-            t = rec["t"]
-        poll = rec.get("poll")
-        fseq = rec.get("seq")
-        replayed = None  # a patched server's replay frame after `resumed` (None: not known by seq)
-        if c.replay_until is not None and type(fseq) is int:
-            replayed = fseq <= c.replay_until
-        for src, head in heads.items():
-            k = c.keys.get((win, src))
-            if k is None:
-                k = c.keys[(win, src)] = _Key()
-            runs = ids.get(src)
-            if runs:
-                cov = k.covered_upd
-                for r in runs:
-                    cov.add_range(r[0], r[1])
-            self._update(rec, state, c, k, win, src, int(head[0]), t, poll, replayed)
+        elif rec.get("undecodable"):
+            self._undecodable(rec, state, "frame")
+        elif rec.get("command") == "resumed":
+            c = self._conn(rec, state)
+            c.replay_round += 1
+            seq = rec.get("seq")
+            c.replay_until = seq if type(seq) is int else None
 
     def _update(self, rec: dict[str, Any], state: RunState, c: _Conn, k: _Key, win: str, src: str,
                 s: int, t: int, poll: Any, replayed: bool | None) -> None:
@@ -234,11 +252,12 @@ class WireChecker(Checker):
         win = rec.get("win") if isinstance(rec.get("win"), str) else ""
         client = rec["client"]
         state.summary.group("undecodable", detail, client, self._env(state, client), win).touch(rec["t"])
-        wire = self._wire(state, client)
-        wire["undecodable"] = wire.get("undecodable", 0) + 1
-        if rec.get("bad_ids"):
-            wire["bad_ids"] = wire.get("bad_ids", 0) + int(rec["bad_ids"])
         c = self._conn(rec, state)
+        c.undecodable += 1
+        if type(rec.get("bad_ids")) is int:
+            c.bad_ids += rec["bad_ids"]
+        if detail == "frame":
+            c.frames += 1
         c.anomaly[win] = ["wire_undecodable", 0]
         c.anomaly[""] = c.anomaly[win]
 
@@ -252,20 +271,23 @@ class WireChecker(Checker):
         return c
 
     @staticmethod
-    def _wire(state: RunState, client: str) -> dict[str, Any]:
-        w = state.summary.wire.get(client)
-        if w is None:
-            w = state.summary.wire[client] = {}
-        return w
-
-    @staticmethod
     def _env(state: RunState, client: str) -> str:
         lin = state.lineages.get(client)
         return str(lin.env) if lin is not None and lin.env else ""
 
+    def frames(self, client: str, conn: int) -> int:
+        """Frames with window content (or undecodable) read so far on a connection."""
+        c = self.conns.get((client, conn))
+        return c.frames if c is not None else 0
+
     def finish(self, state: RunState) -> None:
         """Skipped ids that never came as updates are gaps: healed when a payload carried them."""
         for (client, _), c in self.conns.items():
+            w = state.summary.wire.setdefault(client, {})
+            for name, n in (("updates", c.updates), ("snapshots", c.snapshots_n), ("undecodable", c.undecodable),
+                            ("bad_ids", c.bad_ids)):
+                if n:
+                    w[name] = w.get(name, 0) + n
             env = self._env(state, client)
             for (win, src), k in c.keys.items():
                 for lo, hi, t, _ in k.gaps:
@@ -284,7 +306,7 @@ class WireChecker(Checker):
                         g.add(src, seq, t)
                         if how:
                             g.info[f"by_{how}"] = g.info.get(f"by_{how}", 0) + 1
-        if not self.measured:
+        if not self.conns:
             subs = [c for c, lin in state.lineages.items() if lin.transport in ("websocket", "polling")]
             if subs:
                 state.summary.note(
@@ -296,25 +318,24 @@ class CauseChecker(Checker):
     """A cause for every protocol error and every non-initial resync (see the module docstring)."""
 
     name = "causes"
-    handles = ("recv", "protocol_error", "resync")
+    handles = ("protocol_error", "resync")
 
     def __init__(self, wire: WireChecker) -> None:
         self.wire = wire
-        self.last_error: dict[tuple[str, int], Any] = {}  # (client, conn) -> cause of an error since its last frame
+        # (client, conn) -> (cause, frames read then) of its last error: a resync before the
+        # next frame is the one the same message raised
+        self.last_error: dict[tuple[str, int], tuple[Any, int]] = {}
         self.deferred: list[tuple[str, str, list[Any]]] = []  # (client, class, anomaly) resolved at the end
 
     def on_record(self, rec: dict[str, Any], state: RunState) -> None:
         typ = rec["type"]
         client = rec["client"]
         key = (client, rec.get("conn") or 0)
-        if typ == "recv":
-            self.last_error.pop(key, None)
-            return
         if typ == "protocol_error":
             cause = self._cause(rec, state, key, str(rec.get("win") or ""))
             if rec.get("kind") == "undecodable" and cause not in ("not_observed",):
                 cause = "wire_undecodable"
-            self.last_error[key] = cause
+            self.last_error[key] = (cause, self.wire.frames(*key))
             self._count(state, client, "protocol_error", cause)
             return
         reason = str(rec.get("reason", ""))
@@ -325,8 +346,8 @@ class CauseChecker(Checker):
             cause: Any = "not_observed"
         elif reason in USER_RESYNCS:
             cause = "user_action"
-        elif key in self.last_error:  # the error the same message raised
-            cause = self.last_error.pop(key)
+        elif key in self.last_error and self.last_error[key][1] == self.wire.frames(*key):
+            cause = self.last_error.pop(key)[0]  # the error the same message raised
         else:
             win = rec.get("win")
             cause = self._cause(rec, state, key, win) if isinstance(win, str) and win else "unknown"
