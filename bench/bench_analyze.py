@@ -31,8 +31,11 @@ STEP_NS = 5_000_000  # one update every 5 ms
 TARGET_RPS = 200_000
 
 
-def generate(run: Path, records: int) -> int:
-    """Write a run folder of about `records` journal records; returns the exact count."""
+def generate(run: Path, records: int, wire: bool = True) -> int:
+    """Write a run folder of about `records` journal records; returns the exact count.
+
+    `wire`: recv records carry what a real subscriber journals (rx and the frame's wire ids,
+    visdom_chaos.wire.frames); without, the older record of command, bytes and window only."""
     events = max(1, records // RECORDS_PER_EVENT)
     jdir = run / "journal"
     for role in ("clients", "monitor", "orchestrator"):
@@ -55,7 +58,9 @@ def generate(run: Path, records: int) -> int:
             for k, c in enumerate(subs):
                 ta = ts + 1_200_000 + k * 10_000
                 lines.append(f'{{"t":{ta},"type":"recv","client":"{c}","conn":1,"command":"window_update",'
-                             f'"bytes":240,"win":"w"}}\n')
+                             f'"bytes":240,"win":"w"' + (
+                                 f',"rx":{ta - 300_000},"rxq":0,"kind":"update","heads":{{"src-0":[{seq},{ts}]}},'
+                                 f'"ids":{{"src-0":[[{seq},{seq + 1}]]}}' if wire else '') + '}\n')
                 lines.append(f'{{"t":{ta + 5_000},"type":"apply","client":"{c}","conn":1,"env":"main",'
                              f'"win":"w","command":"window_update","added":[["src-0",{seq},{ts}]],'
                              f'"removed":[],"dup":[],"size":{seq}}}\n')
@@ -128,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", default="500000,1000000,2000000", help="journal sizes in records")
     ap.add_argument("--keep", action="store_true", help="keep the generated run folders")
     ap.add_argument("--heap", action="store_true", help="also measure the Python heap peak (tracemalloc, slower)")
+    ap.add_argument("--no-wire", action="store_true", help="recv records without wire ids (the older record mix)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
@@ -140,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         for size in sizes:
             run = tmp / f"run-{size}"
             t = time.perf_counter()
-            n = generate(run, size)
+            n = generate(run, size, wire=not args.no_wire)
             gen = time.perf_counter() - t
             mb = sum(p.stat().st_size for p in (run / "journal").iterdir()) / 2**20
             child = [sys.executable, os.path.abspath(__file__), "--child", str(run)] + (["--heap"] if args.heap else [])
