@@ -7,6 +7,7 @@ import os
 from bisect import bisect_right
 from collections.abc import Iterator
 from contextlib import contextmanager
+from fnmatch import fnmatchcase
 from typing import Any
 
 from reports import stalls
@@ -181,7 +182,17 @@ class FaultIndex:
 
         def mine(f: dict[str, Any]) -> bool:
             c = f.get("client")
-            return client is None or c in (None, "", "proxy") or c == client
+            if client is None or c == client:
+                return True
+            if c not in (None, "", "proxy"):
+                return False  # it touched another client's connection
+            detail = f.get("detail")
+            if isinstance(detail, dict) and isinstance(detail.get("args"), dict):
+                detail = detail["args"]  # a schedule step: its toxic's attributes are in its args
+            attrs = detail.get("attributes") if isinstance(detail, dict) else None
+            globs = attrs.get("clients") if isinstance(attrs, dict) else None
+            # adding or changing a toxic aimed at other clients explains nothing about this one
+            return not isinstance(globs, list) or any(fnmatchcase(client, str(g)) for g in globs)
 
         out = []
         i = bisect_right(self.ts, t_first) - 1

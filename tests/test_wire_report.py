@@ -306,3 +306,23 @@ def test_outputs_show_causes_and_who_is_singled_out(tmp_path):
     assert "singled out" in text and "ws-2" in text
     for kind in FINDING_KINDS:
         assert kind in report["findings"]
+
+
+def test_evidence_passes_over_faults_aimed_at_other_clients():
+    from reports.analyze import FaultIndex
+
+    s = 10**9
+    faults = [
+        {"t": 1 * s, "client": "proxy", "kind": "toxic_add", "toxic": "r", "detail": {"attributes": {"clients": ["ws-1"]}}},
+        {"t": 2 * s, "client": "ws-1", "kind": "ws_reorder", "toxic": "r", "detail": {"client": "ws-1"}},
+        {"t": 3 * s, "client": "proxy", "kind": "schedule", "toxic": "r",
+         "detail": {"op": "add_toxic", "args": {"type": "ws_drop", "attributes": {"clients": ["poll-*"]}}}},
+        {"t": 4 * s, "client": "proxy", "kind": "reset_peer", "toxic": "x", "detail": {}},
+    ]
+    idx = FaultIndex(faults, 0, 10.0)
+    assert [f["kind"] for f in idx.near(5 * s, 5 * s, client="ws-0")] == ["reset_peer"]
+    assert [f["kind"] for f in idx.near(int(2.5 * s), 5 * s, client="ws-1")] == ["ws_reorder", "reset_peer"]
+    assert idx.near(int(2.5 * s), None, client="ws-1")[0]["client"] == "ws-1"
+    assert [f["kind"] for f in idx.near(int(1.5 * s), int(1.5 * s), client="ws-1")] == ["toxic_add"]
+    assert [f["kind"] for f in idx.near(int(3.5 * s), int(3.5 * s), client="poll-0")] == ["schedule"]
+    assert idx.near(int(1.5 * s), int(1.5 * s), client="ws-0") == []
