@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-KEY_FINDINGS = ("duplicate", "missing", "reorder", "stale", "protocol_error", "reload", "ghost_subscribers")
+KEY_FINDINGS = ("duplicate", "missing", "reorder", "stale", "protocol_error", "reload", "ghost_subscribers",
+                "wire_duplicate", "wire_reorder", "wire_gap", "undecodable")
 
 
 @dataclass
@@ -24,6 +25,8 @@ class Cell:
     server_exceptions: int | None = None
     vulnerable: list[str] = field(default_factory=list)  # security checks found vulnerable
     traffic_growth: float | None = None
+    singled_out: list[str] = field(default_factory=list)  # subscribers standing out against the others
+    reload_causes: dict[str, int] = field(default_factory=dict)  # reloads by cause (reports/checkers/wire.py)
     expectations: list[dict[str, Any]] = field(default_factory=list)  # {rule, ok, value}
     error: str | None = None
 
@@ -35,6 +38,11 @@ class Cell:
         if self.status not in ("complete", "interrupted") and self.error:
             return f"error: {self.error[:60]}"
         parts = [f"{k} {v}" for k, v in self.findings.items() if v]
+        if self.findings.get("reload") and self.reload_causes:
+            top = sorted(self.reload_causes.items(), key=lambda kv: -kv[1])[:2]
+            parts.append("reloads by " + " · ".join(f"{c} {n}" for c, n in top))
+        if self.singled_out:
+            parts.append("singled out " + ", ".join(self.singled_out))
         if self.memory_flagged and self.memory_slope is not None:
             parts.append(f"RSS +{self.memory_slope:.0f} MiB/min")
         if self.server_exceptions:
@@ -62,6 +70,8 @@ def cell_from_report(scenario: str, target: str, run_dir: Path, status: str, rep
     cell.server_exceptions = (report.get("server") or {}).get("exceptions")
     cell.vulnerable = list((report.get("security") or {}).get("vulnerable") or [])
     cell.traffic_growth = (report.get("traffic") or {}).get("bytes_per_update_growth")
+    cell.singled_out = [s["client"] for s in report.get("singled_out") or []]
+    cell.reload_causes = dict((report.get("causes") or {}).get("reload") or {})
     if rules:
         from reports.gate import RuleError, evaluate, parse_rules
 
