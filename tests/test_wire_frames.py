@@ -106,15 +106,15 @@ def test_plot_append_names_its_source_through_the_last_snapshot():
     assert "undecodable" not in out
 
 
-def test_plot_append_without_a_snapshot_is_undecodable_ids():
+def test_plot_append_without_a_snapshot_has_unnamed_ids():
     r = WireReader()
     out = r.read(plot_append("w", 0, 5, 5))
-    assert out["kind"] == "update" and out["undecodable"] is True and out["bad_ids"] == 1
+    assert out["kind"] == "update" and out["unnamed_ids"] == 1 and "undecodable" not in out
     assert out["ids"] == {} and out["heads"] == {}
     r.read(plot_window("w", {"a": [0]}))
-    assert r.read(plot_append("w", 3, 0, 7))["bad_ids"] == 1  # trace index 3 unknown
+    assert r.read(plot_append("w", 3, 0, 7))["unnamed_ids"] == 1  # trace index 3 unknown
     r.reset()  # a new connection knows no windows
-    assert r.read(plot_append("w", 0, 1, 1))["bad_ids"] == 1
+    assert r.read(plot_append("w", 0, 1, 1))["unnamed_ids"] == 1
 
 
 def test_new_trace_added_by_an_op_names_itself():
@@ -226,7 +226,7 @@ def test_garbage_inside_a_frame_counts_bad_ids():
         {"op": "add", "path": "/content/data/0/y/3", "value": float("inf")},
         {"op": "add", "path": "/content/data/zz/x/1", "value": 1.0},
         {"op": "remove", "path": "/content/data/0/x/0"}]})
-    assert out["bad_ids"] == 4 and out["undecodable"] is True
+    assert out["bad_ids"] == 4 and out["undecodable"] is True and "unnamed_ids" not in out
     assert out["ids"] == {"a": [[3, 4]]} and out["heads"] == {"a": [3, 0]}
     # a window whose trace list is garbage still names what it can
     out = r.read({"command": "window", "id": "w", "type": "plot", "content": {"data": [5, {"x": [1], "y": [2]}]}})

@@ -16,6 +16,9 @@ the wire fields a `recv` record carries (visdom_chaos/JOURNAL.md):
 - `version` (0.3.0), `seq` / `epoch` (a patched server's per-env broadcast seq)
 - `undecodable: true` when the frame is not JSON or some of its ids cannot be read;
   `bad_ids`: how many ids could not be read
+- `unnamed_ids`: ids of plot ops whose trace index no snapshot of that window on this
+  connection has named yet (after a connect or reconnect, updates can arrive before the
+  env's windows do): the frame is fine, its source unknown, so they are not in `ids`
 
 A patched server's `resumed` (no window content) gives its `seq` / `epoch`: the replay
 that follows ends at that seq.
@@ -23,7 +26,8 @@ that follows ends at that seq.
 Only the payload is read, never replica state. Plot appends are ops such as
 `add /content/data/0/x/5` (value: the seq) and `add /content/data/0/y/5` (value: the
 send time in ms); the trace index names its source through the last snapshot of that
-window seen on this connection (only the names are kept). Text appends replace
+window seen on this connection (only the names are kept; an op that adds a whole trace
+names it itself). Text appends replace
 `/content` with the whole text: parsed incrementally, only what was appended since
 the last text of that window on this connection. Pure and cheap: no I/O, no copies
 of windows, never raises. One reader per subscriber connection (`reset()` for a new
@@ -80,12 +84,13 @@ def _add(runs: Runs, seq: int) -> None:
 class _Ids:
     """Ids of one payload being read: runs and heads per source, and unreadable ones."""
 
-    __slots__ = ("runs", "heads", "bad")
+    __slots__ = ("runs", "heads", "bad", "unnamed")
 
     def __init__(self) -> None:
         self.runs: dict[str, Runs] = {}
         self.heads: dict[str, list[int]] = {}
         self.bad = 0
+        self.unnamed = 0
 
     def add(self, src: str, seq: int, send_ns: int) -> None:
         runs = self.runs.get(src)
@@ -141,6 +146,8 @@ class _Ids:
         if self.bad:
             out["undecodable"] = True
             out["bad_ids"] = self.bad
+        if self.unnamed:
+            out["unnamed_ids"] = self.unnamed
         return out
 
 
@@ -299,8 +306,8 @@ class WireReader:
             names = self._names.get(win)
             for i, (xs, ys) in points.items():
                 src = names[i] if names is not None and i < len(names) else None
-                if src is None:
-                    ids.bad += len(xs)  # a trace this connection has no snapshot of
+                if src is None:  # a trace this connection has no snapshot of (yet): readable, not nameable
+                    ids.unnamed += len(xs)
                     continue
                 for key, x in xs.items():
                     ids.point(src, x, ys.get(key))
