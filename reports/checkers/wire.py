@@ -27,8 +27,9 @@ is `wire_undecodable`); the replica's `hint` (`render_writeback`, `relayout`,
 `render_batch_race`, `version_gap` for `server_version`); a user action (the page was
 opened, refreshed, reconnected or switched env and that window's snapshot had not
 arrived yet on this connection; a resync for a refresh, reconnect, env switch or
-compare view); else `unknown`. A resync takes the cause of the protocol error the same
-message raised. Real browsers carry no wire ids: their errors and reloads are
+compare view); else the cause of that window's first error since its last snapshot (a
+failed check leaves the tab's copy broken until a full window replaces it); else
+`unknown`. A resync takes the cause of the protocol error the same message raised. Real browsers carry no wire ids: their errors and reloads are
 `not_observed`. Counts per subscriber go to `summary.causes` (mergeable).
 """
 
@@ -76,13 +77,14 @@ _EMPTY: dict[str, Any] = {}
 
 
 class _Conn:
-    __slots__ = ("keys", "anomaly", "snapshots", "replay_round", "replay_until", "transport", "frames",
-                 "updates", "snapshots_n", "undecodable", "bad_ids")
+    __slots__ = ("keys", "anomaly", "first_error", "snapshots", "replay_round", "replay_until", "transport",
+                 "frames", "updates", "snapshots_n", "undecodable", "bad_ids", "unnamed_ids")
 
     def __init__(self, transport: str) -> None:
-        self.frames = self.updates = self.snapshots_n = self.undecodable = self.bad_ids = 0
+        self.frames = self.updates = self.snapshots_n = self.undecodable = self.bad_ids = self.unnamed_ids = 0
         self.keys: dict[tuple[str, str], _Key] = {}
         self.anomaly: dict[str, list[Any]] = {}  # win -> latest anomaly since its last snapshot
+        self.first_error: dict[str, Any] = {}  # win -> cause of its first error since its last snapshot
         self.snapshots: set[str] = set()  # windows with a snapshot on this connection (since a switch)
         self.replay_round = 0  # bumped by each `resumed` (a patched server replays)
         self.replay_until: int | None = None  # the broadcast seq the replay ends at (`resumed` seq)
@@ -100,6 +102,19 @@ class WireChecker(Checker):
     def anomaly(self, client: str, conn: int, win: str) -> list[Any] | None:
         c = self.conns.get((client, conn))
         return c.anomaly.get(win) if c is not None else None
+
+    def follow_up(self, client: str, conn: int, win: str, cause: Any) -> Any:
+        """A window's first error since its last snapshot sets the cause of the ones after it that
+        have none of their own: a failed check leaves the tab's copy broken until a snapshot
+        (0.2.4 patches its consistent copy in place; 0.3.0 drops updates until the reload)."""
+        c = self.conns.get((client, conn))
+        if c is None or not win:
+            return cause
+        first = c.first_error.get(win)
+        if first is None:
+            c.first_error[win] = cause
+            return cause
+        return first if cause == "unknown" else cause
 
     def has_snapshot(self, client: str, conn: int, win: str) -> bool:
         c = self.conns.get((client, conn))
@@ -122,6 +137,8 @@ class WireChecker(Checker):
             win = ""
         if rec.get("undecodable"):
             self._undecodable(rec, state, "ids")
+        if "unnamed_ids" in rec and type(rec["unnamed_ids"]) is int:
+            c.unnamed_ids += rec["unnamed_ids"]  # the window's snapshot had not come yet
         heads = rec.get("heads") or _EMPTY
         ids = rec.get("ids") or _EMPTY
         keys = c.keys
@@ -129,6 +146,7 @@ class WireChecker(Checker):
             c.snapshots_n += 1
             c.snapshots.add(win)
             c.anomaly.pop(win, None)
+            c.first_error.pop(win, None)
             for src, runs in ids.items():
                 k = keys.get((win, src))
                 if k is None:
@@ -173,6 +191,7 @@ class WireChecker(Checker):
                     if client == rec["client"]:
                         c.snapshots.clear()
                         c.anomaly.clear()
+                        c.first_error.clear()
         elif rec.get("undecodable"):
             self._undecodable(rec, state, "frame")
         elif rec.get("command") == "resumed":
@@ -285,7 +304,7 @@ class WireChecker(Checker):
         for (client, _), c in self.conns.items():
             w = state.summary.wire.setdefault(client, {})
             for name, n in (("updates", c.updates), ("snapshots", c.snapshots_n), ("undecodable", c.undecodable),
-                            ("bad_ids", c.bad_ids)):
+                            ("bad_ids", c.bad_ids), ("unnamed_ids", c.unnamed_ids)):
                 if n:
                     w[name] = w.get(name, 0) + n
             env = self._env(state, client)
@@ -332,9 +351,11 @@ class CauseChecker(Checker):
         client = rec["client"]
         key = (client, rec.get("conn") or 0)
         if typ == "protocol_error":
-            cause = self._cause(rec, state, key, str(rec.get("win") or ""))
+            win = str(rec.get("win") or "")
+            cause = self._cause(rec, state, key, win)
             if rec.get("kind") == "undecodable" and cause not in ("not_observed",):
                 cause = "wire_undecodable"
+            cause = self.wire.follow_up(key[0], key[1], win, cause)
             self.last_error[key] = (cause, self.wire.frames(*key))
             self._count(state, client, "protocol_error", cause)
             return
@@ -419,7 +440,7 @@ def wire_section(summary_wire: dict[str, dict[str, Any]], per_client: dict[str, 
     """report.json `wire`: per subscriber frames and wire findings, and the healed/unhealed split."""
     subs = {}
     for client, w in sorted(summary_wire.items()):
-        row = {k: w.get(k, 0) for k in ("updates", "snapshots", "undecodable", "bad_ids")}
+        row = {k: w.get(k, 0) for k in ("updates", "snapshots", "undecodable", "bad_ids", "unnamed_ids")}
         row.update({k: (per_client.get(client) or {}).get(k, 0) for k in WIRE_KINDS[:3]})
         subs[client] = row
     gap = details.get("wire_gap") or {}
@@ -435,7 +456,7 @@ def wire_section(summary_wire: dict[str, dict[str, Any]], per_client: dict[str, 
 
 ODD_Z = 3.5  # robust z-score (0.6745 (x - median) / MAD) beyond which a count stands out ...
 ODD_RATIO = 2.0  # ... and at least this far from the median (x >= 2 median or x <= median / 2) ...
-ODD_ABS = 5  # ... and by at least this many
+ODD_ABS = 10  # ... and by at least this many
 ODD_MIN = {"wire": 1, "other": 3}  # a lone non-zero count this large singles a subscriber out
 
 
