@@ -116,7 +116,8 @@ def test_polling_order_on_the_wire(tmp_path, version):
     if version == "0.2.4":  # get_messages() pops newest-first (fixed upstream in PR #1248)
         assert all(rows[c]["wire_reorder"] > 0 for c in ("poll-0", "poll-1")), rows
         assert set(report["findings_detail"]["wire_reorder"]) <= {"within_response", "across_responses"}
-        assert "wire_reorder" in report["normal_behaviour"] and report["singled_out"] == []
+        assert "wire_reorder" in report["normal_behaviour"], report["normal_behaviour_detail"]
+        assert report["singled_out"] == [], report["singled_out"]
     else:
         assert report["findings"]["wire_reorder"] == 0
     assert report["findings"]["wire_gap"] == report["findings"]["wire_duplicate"] == 0

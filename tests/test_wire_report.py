@@ -196,6 +196,9 @@ def _journal(tmp_path: Path, frames: list) -> dict:
         elif f[0] == "s":
             w.write("recv", "ws-0", 1, t=t, rx=t, command="window", win="w", kind="snapshot",
                     heads={"a": [f[1], 0]}, ids={"a": [[0, f[1] + 1]]}, seq=100 + f[1])
+        elif f[0] == "n":  # a plot update before any snapshot named its trace
+            w.write("recv", "ws-0", 1, t=t, rx=t, command="window_update", win="w", kind="update",
+                    heads={}, ids={}, unnamed_ids=1)
         else:
             w.write("recv", "ws-0", 1, t=t, rx=t, command="window_update", win="w", kind="update",
                     heads={"a": [f[1], 0]}, ids={"a": [[f[1], f[1] + 1]]}, seq=100 + f[1])
@@ -218,6 +221,13 @@ def _journal(tmp_path: Path, frames: list) -> dict:
     # snapshots do not hide a lost update (the stream of updates skips it) but heal it
     ([("s", 0), ("u", 1), ("s", 2), ("u", 3), ("u", 4)], {"wire_gap": 1}, {"wire_gap": {"healed": 1}}),
     ([("s", 0), ("u", 1), ("u", 4), ("u", 5)], {"wire_gap": 2}, {"wire_gap": {"unhealed": 2}}),
+    # a poll response newest-first before any snapshot: updates 10..2 unnamed, then the window (10),
+    # then update 1; the next response 13, 12, 11: the unnamed ones were 2..10, no gap
+    ([("n",)] * 9 + [("s", 10), ("u", 1), ("u", 13), ("u", 12), ("u", 11)], {"wire_reorder": 2},
+     {"wire_reorder": {"stream": 2}}),
+    # ... or they were older than the first named one (1..3, window 3, then 8, 7): nothing to place
+    ([("n",)] * 3 + [("s", 3), ("u", 8), ("u", 7), ("u", 12), ("u", 11), ("u", 10), ("u", 9)],
+     {"wire_reorder": 4}, {"wire_reorder": {"stream": 4}}),
 ])
 def test_replays_gaps_and_late_frames_on_one_connection(tmp_path, frames, want, detail):
     report = _journal(tmp_path, frames)
@@ -280,8 +290,12 @@ def test_odd_one_out_rules():
     singled, normal, _ = odd_one_out(r)
     assert [(s["client"], s["rules"]) for s in singled] == [("ws-4", ["outlier"]), ("ws-5", ["outlier"])]
     assert "reorder" in normal and "reload" not in normal
-    # a lone wire finding singles out at 1, a lone view finding only from 3
-    r = rows("websocket", a={"wire_gap": 1, "stale": 2}, b={}, c={})
+    # a lone wire finding singles out at 1, a lone view finding only from 10, and among 3 or more
+    r = rows("websocket", a={"wire_gap": 1, "stale": 9}, b={}, c={})
+    assert [(s["client"], s["kinds"]) for s in odd_one_out(r)[0]] == [("a", ["wire_gap"])]
+    r = rows("websocket", a={"wire_gap": 1, "stale": 12}, b={}, c={})
+    assert [(s["client"], s["kinds"]) for s in odd_one_out(r)[0]] == [("a", ["stale", "wire_gap"])]
+    r = rows("polling", a={"wire_gap": 1, "stale": 12}, b={})
     assert [(s["client"], s["kinds"]) for s in odd_one_out(r)[0]] == [("a", ["wire_gap"])]
     # transports are compared apart, and a lone subscriber is compared with no one
     r = {**rows("polling", p0={"wire_reorder": 40}, p1={"wire_reorder": 38}), **rows("websocket", w0={"reload": 9})}

@@ -20,6 +20,13 @@ own id (its `heads`) arrives once, in ack order, whatever snapshots come in betw
 - `undecodable`: frames that are not JSON (`frame`) or whose ids could not all be read
   (`ids`).
 
+Ids a frame carried but could not name (`unnamed_ids`: a plot op before any snapshot of
+its window on that connection, as after a connect, or in a stock 0.2.4 poll response
+handed back newest-first) arrived all the same: the next skip in that window's stream
+takes them for its lowest skipped ids, up to the newest id a snapshot of the window has
+carried (they came before a snapshot could name them), instead of counting a gap; their
+order is unknown.
+
 `CauseChecker` gives every protocol error and every resync but the initial one a cause
 (in this order): a wire anomaly on that connection and window since its last snapshot
 and before the error (`wire_gap`, `wire_reorder`, `wire_duplicate`; an undecodable frame
@@ -58,10 +65,11 @@ class _Key:
     """One source's update stream in one window on one connection."""
 
     __slots__ = ("uhead", "uhead_poll", "seen", "pending", "gaps", "covered_snap", "covered_upd",
-                 "resumed", "round", "in_replay")
+                 "resumed", "round", "in_replay", "snap_head")
 
     def __init__(self) -> None:
         self.uhead = -1  # newest own id of an update frame so far (-1: none yet)
+        self.snap_head = -1  # newest id a snapshot of this window on this connection carried
         self.uhead_poll: Any = None  # poll response that brought it (polling)
         self.seen = IntervalSet()  # own ids of update frames received
         self.pending = IntervalSet()  # skipped ids not (yet) arrived as updates
@@ -78,13 +86,14 @@ _EMPTY: dict[str, Any] = {}
 
 class _Conn:
     __slots__ = ("keys", "anomaly", "first_error", "snapshots", "replay_round", "replay_until", "transport",
-                 "frames", "updates", "snapshots_n", "undecodable", "bad_ids", "unnamed_ids")
+                 "frames", "updates", "snapshots_n", "undecodable", "bad_ids", "unnamed_ids", "unnamed")
 
     def __init__(self, transport: str) -> None:
         self.frames = self.updates = self.snapshots_n = self.undecodable = self.bad_ids = self.unnamed_ids = 0
         self.keys: dict[tuple[str, str], _Key] = {}
         self.anomaly: dict[str, list[Any]] = {}  # win -> latest anomaly since its last snapshot
         self.first_error: dict[str, Any] = {}  # win -> cause of its first error since its last snapshot
+        self.unnamed: dict[str, int] = {}  # win -> ids of update frames no snapshot had named, not yet placed
         self.snapshots: set[str] = set()  # windows with a snapshot on this connection (since a switch)
         self.replay_round = 0  # bumped by each `resumed` (a patched server replays)
         self.replay_until: int | None = None  # the broadcast seq the replay ends at (`resumed` seq)
@@ -138,7 +147,10 @@ class WireChecker(Checker):
         if rec.get("undecodable"):
             self._undecodable(rec, state, "ids")
         if "unnamed_ids" in rec and type(rec["unnamed_ids"]) is int:
-            c.unnamed_ids += rec["unnamed_ids"]  # the window's snapshot had not come yet
+            # the window's snapshot had not come yet (a connect; polling 0.2.4 hands a response back
+            # newest-first, updates before their window): ids that arrived, unnamed
+            c.unnamed_ids += rec["unnamed_ids"]
+            c.unnamed[win] = c.unnamed.get(win, 0) + rec["unnamed_ids"]
         heads = rec.get("heads") or _EMPTY
         ids = rec.get("ids") or _EMPTY
         keys = c.keys
@@ -154,6 +166,9 @@ class WireChecker(Checker):
                 cov = k.covered_snap
                 for r in runs:
                     cov.add_range(r[0], r[1])
+                head = heads.get(src)
+                if head and type(head[0]) is int and head[0] > k.snap_head:
+                    k.snap_head = head[0]
             return
         c.updates += 1
         poll = rec.get("poll")
@@ -235,13 +250,22 @@ class WireChecker(Checker):
             return
         detail = "stream" if poll is None else ("within_response" if poll == k.uhead_poll else "across_responses")
         if s > uhead:
-            # k+2 before k+1: the skipped ids are pending (a gap, or a reorder if they come late)
-            anomaly = ["wire_gap", s - uhead - 1]
-            k.gaps.append([uhead + 1, s, t, anomaly])
-            k.pending.add_range(uhead + 1, s)
-            c.anomaly[win] = anomaly
+            lo = uhead + 1
+            unnamed = c.unnamed.get(win, 0)
+            if unnamed and k.snap_head >= lo:
+                # frames that carried ids before a snapshot named them (so ids that snapshot holds):
+                # take them for the lowest skipped ones up to it
+                n = min(unnamed, s - lo, k.snap_head + 1 - lo)
+                c.unnamed[win] = unnamed - n
+                k.seen.add_range(lo, lo + n)
+                lo += n
             k.uhead, k.uhead_poll = s, poll
             k.seen.add(s)
+            if lo < s:  # k+2 before k+1: the skipped ids are pending (a gap, or a reorder if they come late)
+                anomaly = ["wire_gap", s - lo]
+                k.gaps.append([lo, s, t, anomaly])
+                k.pending.add_range(lo, s)
+                c.anomaly[win] = anomaly
             return
         if s in k.seen:
             env = self._env(state, rec["client"])
@@ -457,7 +481,8 @@ def wire_section(summary_wire: dict[str, dict[str, Any]], per_client: dict[str, 
 ODD_Z = 3.5  # robust z-score (0.6745 (x - median) / MAD) beyond which a count stands out ...
 ODD_RATIO = 2.0  # ... and at least this far from the median (x >= 2 median or x <= median / 2) ...
 ODD_ABS = 10  # ... and by at least this many
-ODD_MIN = {"wire": 1, "other": 3}  # a lone non-zero count this large singles a subscriber out
+ODD_MIN = {"wire": 1, "other": 10}  # a lone non-zero count this large singles a subscriber out ...
+ODD_GROUP = {"wire": 2, "other": 3}  # ... among at least this many subscribers of its transport
 
 
 def _median(xs: list[float]) -> float:
@@ -473,7 +498,8 @@ def odd_one_out(rows: dict[str, dict[str, Any]], exclude: frozenset[str] = froze
     rows: client -> {"transport": str, "counts": {kind: n}}. Rules, per transport group of
     at least two subscribers and per kind:
     - most of the others show 0 and this one shows >= ODD_MIN (1 for wire kinds and wire
-      causes, whose ids are exact; 3 for the rest): singled out (`only_one`);
+      causes, whose ids are exact; 10 for the rest, and only among 3 or more): singled out
+      (`only_one`);
     - most show it: a robust z-score beyond ODD_Z and a ratio to the median of at least
       ODD_RATIO (either way) and ODD_ABS apart: singled out (`outlier`); otherwise, if
       every subscriber of the group shows it, it is the target's normal behaviour.
@@ -501,6 +527,10 @@ def odd_one_out(rows: dict[str, dict[str, Any]], exclude: frozenset[str] = froze
             cause = kind.rsplit(".", 1)[-1] if "." in kind else None
             wire_kind = kind.startswith("wire_") or kind == "undecodable" or cause in WIRE_CAUSES
             floor = ODD_MIN["wire" if wire_kind else "other"]
+            if len(clients) < ODD_GROUP["wire" if wire_kind else "other"]:
+                # two tabs whose view findings differ cannot say which of them is odd: their ids
+                # are the tabs' own timing; the wire's are exact
+                floor = 10**18
             # how the replica's own mechanisms split a tab's reloads (write-back or batch race) is
             # timing inside the tab: it tells what is normal, never who is odd
             judge = cause is None or cause in WIRE_CAUSES or cause == "unknown"
