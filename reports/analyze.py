@@ -474,6 +474,9 @@ def _wire_sections(report: dict[str, Any], summary: Summary, cfg: Config,
                    per_client: dict[str, dict[str, int]]) -> None:
     """`wire`, `causes`, `singled_out`, `normal_behaviour` (reports/SCHEMA.md, issue 14)."""
     measured = bool(summary.wire)
+    gap = report["findings_detail"].setdefault("wire_gap", {})  # both always there for the gate
+    gap.setdefault("healed", 0)
+    gap.setdefault("unhealed", 0)
     report["wire"] = wire_section(summary.wire, per_client, report["findings_detail"], measured)
     causes = causes_section(summary.causes, cfg.unknown_cause_share, cfg.unknown_cause_min)
     report["causes"] = causes

@@ -23,8 +23,8 @@ own id (its `heads`) arrives once, in ack order, whatever snapshots come in betw
 Ids a frame carried but could not name (`unnamed_ids`: a plot op before any snapshot of
 its window on that connection, as after a connect, or in a stock 0.2.4 poll response
 handed back newest-first) arrived all the same: the next skip in that window's stream
-takes them for its lowest skipped ids, up to the newest id a snapshot of the window has
-carried (they came before a snapshot could name them), instead of counting a gap; their
+takes them for its lowest skipped ids, up to the head of the snapshot that came after them
+(they came before it could name them, so it holds them), instead of counting a gap; their
 order is unknown.
 
 `CauseChecker` gives every protocol error and every resync but the initial one a cause
@@ -36,7 +36,11 @@ opened, refreshed, reconnected or switched env and that window's snapshot had no
 arrived yet on this connection; a resync for a refresh, reconnect, env switch or
 compare view); else the cause of that window's first error since its last snapshot (a
 failed check leaves the tab's copy broken until a full window replaces it); else
-`unknown`. A resync takes the cause of the protocol error the same message raised. Real browsers carry no wire ids: their errors and reloads are
+`unknown`. A resync takes the cause of the protocol error the same message raised. A
+`render_batch_race` within STORM_NS of a reload on that connection is a race with the window
+that reload brought: it takes the reload's cause, the storm's root (0.2.4: the write-back
+starts the storm, its reloads' windows wait in the batch, the next update races them), and
+is counted apart in `races_in_reload_storms` so the split stays visible. Real browsers carry no wire ids: their errors and reloads are
 `not_observed`. Counts per subscriber go to `summary.causes` (mergeable).
 """
 
@@ -54,6 +58,8 @@ CAUSES = (
     "render_batch_race", "version_gap", "user_action", "unknown", "not_observed",
 )
 WIRE_CAUSES = frozenset({"wire_gap", "wire_reorder", "wire_duplicate", "wire_undecodable"})
+STORM_NS = 300_000_000  # a reload's window waits 100 ms in the tab's batch, after an env round trip
+RACES_IN_STORMS = "races_in_reload_storms"  # summary.causes class: races laid at their storm's cause
 HINT_CAUSE = {
     "render_writeback": "render_writeback", "relayout": "relayout",
     "render_batch_race": "render_batch_race", "server_version": "version_gap",
@@ -65,11 +71,10 @@ class _Key:
     """One source's update stream in one window on one connection."""
 
     __slots__ = ("uhead", "uhead_poll", "seen", "pending", "gaps", "covered_snap", "covered_upd",
-                 "resumed", "round", "in_replay", "snap_head")
+                 "resumed", "round", "in_replay")
 
     def __init__(self) -> None:
         self.uhead = -1  # newest own id of an update frame so far (-1: none yet)
-        self.snap_head = -1  # newest id a snapshot of this window on this connection carried
         self.uhead_poll: Any = None  # poll response that brought it (polling)
         self.seen = IntervalSet()  # own ids of update frames received
         self.pending = IntervalSet()  # skipped ids not (yet) arrived as updates
@@ -93,7 +98,9 @@ class _Conn:
         self.keys: dict[tuple[str, str], _Key] = {}
         self.anomaly: dict[str, list[Any]] = {}  # win -> latest anomaly since its last snapshot
         self.first_error: dict[str, Any] = {}  # win -> cause of its first error since its last snapshot
-        self.unnamed: dict[str, int] = {}  # win -> ids of update frames no snapshot had named, not yet placed
+        # win -> [[ids, limit]...]: ids of update frames no snapshot had named yet, not yet placed;
+        # limit = the head of the snapshot that came next (they are ids it holds), None until then
+        self.unnamed: dict[str, list[list[Any]]] = {}
         self.snapshots: set[str] = set()  # windows with a snapshot on this connection (since a switch)
         self.replay_round = 0  # bumped by each `resumed` (a patched server replays)
         self.replay_until: int | None = None  # the broadcast seq the replay ends at (`resumed` seq)
@@ -150,7 +157,11 @@ class WireChecker(Checker):
             # the window's snapshot had not come yet (a connect; polling 0.2.4 hands a response back
             # newest-first, updates before their window): ids that arrived, unnamed
             c.unnamed_ids += rec["unnamed_ids"]
-            c.unnamed[win] = c.unnamed.get(win, 0) + rec["unnamed_ids"]
+            entries = c.unnamed.setdefault(win, [])
+            if entries and entries[-1][1] is None:
+                entries[-1][0] += rec["unnamed_ids"]
+            else:
+                entries.append([rec["unnamed_ids"], None])
         heads = rec.get("heads") or _EMPTY
         ids = rec.get("ids") or _EMPTY
         keys = c.keys
@@ -159,6 +170,9 @@ class WireChecker(Checker):
             c.snapshots.add(win)
             c.anomaly.pop(win, None)
             c.first_error.pop(win, None)
+            entries = c.unnamed.get(win)
+            if entries and entries[-1][1] is None:
+                entries[-1][1] = max((h[0] for h in heads.values() if h and type(h[0]) is int), default=-1)
             for src, runs in ids.items():
                 k = keys.get((win, src))
                 if k is None:
@@ -166,9 +180,6 @@ class WireChecker(Checker):
                 cov = k.covered_snap
                 for r in runs:
                     cov.add_range(r[0], r[1])
-                head = heads.get(src)
-                if head and type(head[0]) is int and head[0] > k.snap_head:
-                    k.snap_head = head[0]
             return
         c.updates += 1
         poll = rec.get("poll")
@@ -251,14 +262,17 @@ class WireChecker(Checker):
         detail = "stream" if poll is None else ("within_response" if poll == k.uhead_poll else "across_responses")
         if s > uhead:
             lo = uhead + 1
-            unnamed = c.unnamed.get(win, 0)
-            if unnamed and k.snap_head >= lo:
-                # frames that carried ids before a snapshot named them (so ids that snapshot holds):
-                # take them for the lowest skipped ones up to it
-                n = min(unnamed, s - lo, k.snap_head + 1 - lo)
-                c.unnamed[win] = unnamed - n
+            for entry in c.unnamed.get(win) or ():
+                # frames that carried ids before a snapshot named them, so ids that snapshot holds:
+                # take them for the lowest skipped ones up to its head
+                if entry[1] is None or entry[0] <= 0 or entry[1] < lo:
+                    continue
+                n = min(entry[0], s - lo, entry[1] + 1 - lo)
+                entry[0] -= n
                 k.seen.add_range(lo, lo + n)
                 lo += n
+                if lo >= s:
+                    break
             k.uhead, k.uhead_poll = s, poll
             k.seen.add(s)
             if lo < s:  # k+2 before k+1: the skipped ids are pending (a gap, or a reorder if they come late)
@@ -369,6 +383,7 @@ class CauseChecker(Checker):
         # next frame is the one the same message raised
         self.last_error: dict[tuple[str, int], tuple[Any, int]] = {}
         self.deferred: list[tuple[str, str, list[Any]]] = []  # (client, class, anomaly) resolved at the end
+        self.storm: dict[tuple[str, int], tuple[int, Any]] = {}  # (client, conn) -> (t, cause) of its last reload
 
     def on_record(self, rec: dict[str, Any], state: RunState) -> None:
         typ = rec["type"]
@@ -380,6 +395,13 @@ class CauseChecker(Checker):
             if rec.get("kind") == "undecodable" and cause not in ("not_observed",):
                 cause = "wire_undecodable"
             cause = self.wire.follow_up(key[0], key[1], win, cause)
+            if cause == "render_batch_race":
+                storm = self.storm.get(key)
+                if storm is not None and rec["t"] - storm[0] <= STORM_NS and storm[1] != "render_batch_race":
+                    # a race with the window a reload brought: part of that reload's storm, whose
+                    # cause it takes (counted apart too: the split stays visible)
+                    cause = storm[1]
+                    self._count(state, client, RACES_IN_STORMS, cause)
             self.last_error[key] = (cause, self.wire.frames(*key))
             self._count(state, client, "protocol_error", cause)
             return
@@ -396,6 +418,8 @@ class CauseChecker(Checker):
         else:
             win = rec.get("win")
             cause = self._cause(rec, state, key, win) if isinstance(win, str) and win else "unknown"
+        if cause != "user_action":
+            self.storm[key] = (rec["t"], cause)
         self._count(state, client, "reload", cause)
 
     def _cause(self, rec: dict[str, Any], state: RunState, key: tuple[str, int], win: str) -> Any:
@@ -433,9 +457,10 @@ def causes_section(summary_causes: dict[str, dict[str, dict[str, int]]], unknown
                    unknown_min: int) -> dict[str, Any]:
     """report.json `causes`: totals per class and cause, per subscriber, and the unknown share."""
     totals: dict[str, dict[str, int]] = {"protocol_error": {}, "reload": {}}
+    storms: dict[str, int] = {}
     for per in summary_causes.values():
         for klass, counts in per.items():
-            t = totals.setdefault(klass, {})
+            t = storms if klass == RACES_IN_STORMS else totals.setdefault(klass, {})
             for cause, n in counts.items():
                 t[cause] = t.get(cause, 0) + n
     order = {c: i for i, c in enumerate(CAUSES)}
@@ -446,6 +471,9 @@ def causes_section(summary_causes: dict[str, dict[str, dict[str, int]]], unknown
     attributed = sum(n for t in totals.values() for c, n in t.items() if c != "not_observed")
     unknown = sum(t.get("unknown", 0) for t in totals.values())
     share = round(unknown / attributed, 4) if attributed else 0.0
+    for t in totals.values():  # every cause a key, so a gate rule on one is never "no metric"
+        for cause in CAUSES:
+            t.setdefault(cause, 0)
     return {
         "protocol_error": ordered(totals["protocol_error"]),
         "reload": ordered(totals["reload"]),
@@ -456,6 +484,7 @@ def causes_section(summary_causes: dict[str, dict[str, dict[str, int]]], unknown
         "unknown_bound": unknown_bound,
         "unknown_flagged": bool(unknown >= unknown_min and share > unknown_bound),
         "not_observed": sum(t.get("not_observed", 0) for t in totals.values()),
+        RACES_IN_STORMS: ordered(storms),
     }
 
 
