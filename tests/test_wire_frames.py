@@ -236,4 +236,4 @@ def test_garbage_inside_a_frame_counts_bad_ids():
     for msg in ({"command": "register", "data": "s"}, {"command": "layout"}, {"command": "close", "data": "w"}, {}):
         assert r.read(msg) == {}
     resumed = {"command": "resumed", "mode": "replay", "sid": "s", "eid": "main", "from": 3, "seq": 9, "epoch": "e"}
-    assert r.read(resumed) == {"seq": 9, "epoch": "e"}
+    assert r.read(resumed) == {"seq": 9, "epoch": "e", "replay_from": 3, "mode": "replay"}

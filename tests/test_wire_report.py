@@ -248,7 +248,9 @@ def _patched(tmp_path: Path, frames: list) -> dict:
     for i, f in enumerate(frames):
         t = t0 + (i + 1) * 10**6
         if f[0] == "resumed":
-            w.write("recv", "ws-0", 1, t=t, rx=t, command="resumed", bytes=9, win=None, seq=f[1], epoch="e")
+            extra = {"replay_from": f[2], "mode": "replay"} if len(f) > 2 else {}
+            w.write("recv", "ws-0", 1, t=t, rx=t, command="resumed", bytes=9, win=None, seq=f[1], epoch="e",
+                    **extra)
             continue
         win, src = ("line", "l") if f[0] == "l" else ("text", "t")
         ids = [[f[1], f[1] + 1]] if f[0] == "l" else [[0, f[1] + 1]]
@@ -268,6 +270,14 @@ def _patched(tmp_path: Path, frames: list) -> dict:
       ("l", 8, 17)], {"wire_reorder": 1}),
     # a duplicate the shim dropped by its seq: still a duplicate on the wire
     ([("l", 7, 15), ("l", 7, 15), ("t", 7, 16)], {"wire_duplicate": 1}),
+    # a reconnect: the new connection's resume replays what it missed while away (no anomaly), a
+    # replayed frame is lost (line 86), the next resume brings it again with what came after
+    ([("l", 92, 277), ("resumed", 277, 246)] + [("l", i, 247 + 3 * (i - 82)) for i in range(82, 92) if i != 86]
+     + [("resumed", 280, 258)] + [("l", i, 247 + 3 * (i - 82)) for i in range(86, 93)] + [("l", 93, 280)],
+     {"wire_gap": 1}),
+    # ... and a replay that lost nothing, then more replays of the same: nothing either
+    ([("l", 92, 277), ("resumed", 277, 246)] + [("l", i, 247 + 3 * (i - 82)) for i in range(82, 93)]
+     + [("resumed", 280, 270)] + [("l", i, 247 + 3 * (i - 82)) for i in range(90, 93)] + [("l", 93, 280)], {}),
 ])
 def test_a_patched_servers_replay_by_broadcast_seq(tmp_path, frames, want):
     report = _patched(tmp_path, frames)

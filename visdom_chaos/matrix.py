@@ -39,7 +39,7 @@ class Cell:
             return f"error: {self.error[:60]}"
         parts = [f"{k} {v}" for k, v in self.findings.items() if v]
         if self.findings.get("reload") and self.reload_causes:
-            top = sorted(self.reload_causes.items(), key=lambda kv: -kv[1])[:2]
+            top = sorted(((c, n) for c, n in self.reload_causes.items() if n), key=lambda kv: -kv[1])[:2]
             parts.append("reloads by " + " · ".join(f"{c} {n}" for c, n in top))
         if self.singled_out:
             parts.append("singled out " + ", ".join(self.singled_out))

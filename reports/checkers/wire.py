@@ -90,8 +90,9 @@ _EMPTY: dict[str, Any] = {}
 
 
 class _Conn:
-    __slots__ = ("keys", "anomaly", "first_error", "snapshots", "replay_round", "replay_until", "transport",
-                 "frames", "updates", "snapshots_n", "undecodable", "bad_ids", "unnamed_ids", "unnamed")
+    __slots__ = ("keys", "anomaly", "first_error", "snapshots", "replay_round", "replay_until", "replay_from",
+                 "replay_done", "last_seq", "seqs", "lost", "transport", "frames", "updates", "snapshots_n",
+                 "undecodable", "bad_ids", "unnamed_ids", "unnamed")
 
     def __init__(self, transport: str) -> None:
         self.frames = self.updates = self.snapshots_n = self.undecodable = self.bad_ids = self.unnamed_ids = 0
@@ -102,8 +103,16 @@ class _Conn:
         # limit = the head of the snapshot that came next (they are ids it holds), None until then
         self.unnamed: dict[str, list[list[Any]]] = {}
         self.snapshots: set[str] = set()  # windows with a snapshot on this connection (since a switch)
-        self.replay_round = 0  # bumped by each `resumed` (a patched server replays)
+        # a patched server's broadcast seq on this connection (update frames): the last live one,
+        # all received, and those sent here but never received (a live skip, or missing from a
+        # replay); a `resumed` starts a replay of (replay_from, replay_until]
+        self.last_seq: int | None = None
+        self.seqs = IntervalSet()
+        self.lost = IntervalSet()
+        self.replay_round = 0  # bumped by each `resumed`
         self.replay_until: int | None = None  # the broadcast seq the replay ends at (`resumed` seq)
+        self.replay_from: int | None = None  # ... and starts after (`resumed` from)
+        self.replay_done = True  # a live frame came after it
         self.transport = transport
 
 
@@ -183,7 +192,25 @@ class WireChecker(Checker):
             return
         c.updates += 1
         poll = rec.get("poll")
-        rnd = c.replay_round
+        fseq = rec.get("seq")
+        replayed: bool | None = None  # None: no broadcast seq to tell (a stock server)
+        if type(fseq) is int:
+            replayed = False
+            if not c.replay_done:
+                if c.replay_until is None:
+                    replayed = None  # a `resumed` without its seq: judged by what the connection had
+                elif fseq <= c.replay_until:
+                    replayed = True
+                else:
+                    self._end_replay(c)
+            if replayed is False:
+                last = c.last_seq
+                if last is not None and fseq > last + 1:
+                    c.lost.add_range(last + 1, fseq)  # skipped on the live stream
+                if last is None or fseq > last:
+                    c.last_seq = fseq
+            c.seqs.add(fseq)
+        fast = replayed is False or (replayed is None and not c.replay_round)
         for src, head in heads.items():
             k = keys.get((win, src))
             if k is None:
@@ -196,18 +223,14 @@ class WireChecker(Checker):
                 cov = k.covered_upd  # ids beyond its own (a text append carries the whole text)
                 for r in runs:
                     cov.add_range(r[0], r[1])
-            if s == k.uhead + 1 and k.uhead >= 0 and k.round == rnd and not k.in_replay and not k.resumed:
+            if fast and s == k.uhead + 1 and k.uhead >= 0 and not k.resumed:
                 k.uhead, k.uhead_poll = s, poll  # the common case: the next update, in order
                 k.seen.add(s)
                 continue
             t = rec.get("rx")
             if type(t) is not int:
                 t = rec["t"]
-            replayed = None  # a patched server's replay frame after `resumed` (None: not known by seq)
-            fseq = rec.get("seq")
-            if c.replay_until is not None and type(fseq) is int:
-                replayed = fseq <= c.replay_until
-            self._update(rec, state, c, k, win, src, s, t, poll, replayed)
+            self._update(rec, state, c, k, win, src, s, t, poll, replayed, fseq)
 
     def _other(self, rec: dict[str, Any], state: RunState) -> None:
         """A record without wire ids: a resync, an undecodable frame, a `resumed`, or nothing to do."""
@@ -222,34 +245,60 @@ class WireChecker(Checker):
             self._undecodable(rec, state, "frame")
         elif rec.get("command") == "resumed":
             c = self._conn(rec, state)
+            self._end_replay(c)
             c.replay_round += 1
-            seq = rec.get("seq")
+            seq, start = rec.get("seq"), rec.get("replay_from")
             c.replay_until = seq if type(seq) is int else None
+            c.replay_from = start if type(start) is int else None
+            c.replay_done = rec.get("mode") == "snapshot"  # a snapshot follows, no replay
+
+    @staticmethod
+    def _end_replay(c: _Conn) -> None:
+        """A replay ended (a live frame, or another `resumed`): what it should have brought and this
+        connection never received was lost here too."""
+        if c.replay_done:
+            return
+        c.replay_done = True
+        lo, hi = c.replay_from, c.replay_until
+        if lo is not None and hi is not None and hi - lo <= 100_000:
+            for q in range(lo + 1, hi + 1):
+                if q not in c.seqs:
+                    c.lost.add(q)
 
     def _update(self, rec: dict[str, Any], state: RunState, c: _Conn, k: _Key, win: str, src: str,
-                s: int, t: int, poll: Any, replayed: bool | None) -> None:
-        if k.round != c.replay_round:  # a `resumed` came: what it replays is no anomaly
-            k.round, k.in_replay = c.replay_round, True
-        if s in k.resumed:
-            # a skipped id a replay brought arrives again: the original frame, late (reordered)
-            k.resumed.discard(s)
-            self._reorder(rec, state, c, k, win, src, s, t, poll)
-            return
-        if k.in_replay:
-            if replayed is None:  # no seq to tell: what this connection had already is the replay
-                replayed = s <= k.uhead
-            if replayed:
-                if s not in k.seen:  # lost on the wire, and brought by the resume: a gap it healed
-                    k.seen.add(s)
-                    if not k.pending.discard(s):
+                s: int, t: int, poll: Any, replayed: bool | None, fseq: Any) -> None:
+        if replayed is None and c.replay_round:  # no seq to tell: what the connection had is the replay
+            if s in k.resumed:  # ... but a lost id it brought, again: the original, late
+                k.resumed.discard(s)
+                self._reorder(rec, state, c, k, win, src, s, t, poll)
+                return
+            if k.round != c.replay_round:
+                k.round, k.in_replay = c.replay_round, True
+            if k.in_replay:
+                if s <= k.uhead:
+                    replayed = True
+                else:
+                    k.in_replay = False
+        if replayed:
+            if s not in k.seen:
+                k.seen.add(s)
+                was_pending = k.pending.discard(s)
+                if was_pending or fseq in c.lost or (type(fseq) is not int and s < k.uhead):
+                    # sent here, lost on the wire, brought by the resume: a gap it healed
+                    if not was_pending:
                         anomaly = ["wire_gap", 1]
                         k.gaps.append([s, s + 1, t, anomaly])
                         c.anomaly[win] = anomaly
                     k.resumed.add(s)
-                    if s > k.uhead:
-                        k.uhead, k.uhead_poll = s, poll
-                return
-            k.in_replay = False  # past the replay: a live update again
+                # else: from before this connection's stream (a reconnect's resume catching up)
+                if s > k.uhead:
+                    k.uhead, k.uhead_poll = s, poll
+            return
+        if s in k.resumed:
+            # a lost id a replay brought arrives again, live: the original frame, late (reordered)
+            k.resumed.discard(s)
+            self._reorder(rec, state, c, k, win, src, s, t, poll)
+            return
         uhead = k.uhead
         if uhead < 0:  # the first update on this connection: nothing to judge it against
             k.uhead, k.uhead_poll = s, poll

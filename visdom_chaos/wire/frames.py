@@ -20,8 +20,8 @@ the wire fields a `recv` record carries (visdom_chaos/JOURNAL.md):
   connection has named yet (after a connect or reconnect, updates can arrive before the
   env's windows do): the frame is fine, its source unknown, so they are not in `ids`
 
-A patched server's `resumed` (no window content) gives its `seq` / `epoch`: the replay
-that follows ends at that seq.
+A patched server's `resumed` (no window content) gives its `seq` / `epoch`, `replay_from`
+(its `from`) and `mode`: a `replay` of the broadcasts after `replay_from` up to `seq` follows.
 
 Only the payload is read, never replica state. Plot appends are ops such as
 `add /content/data/0/x/5` (value: the seq) and `add /content/data/0/y/5` (value: the
@@ -204,9 +204,13 @@ class WireReader:
                 return self._snapshot(msg)
             if command == "window_update":
                 return self._update(msg)
-            if command == "resumed":  # a patched server's answer to a resume: the replay ends at `seq`
+            if command == "resumed":  # a patched server's answer to a resume: a replay of (from, seq]
                 out: dict[str, Any] = {}
                 _stamps(out, msg, None)
+                if type(msg.get("from")) is int:
+                    out["replay_from"] = msg["from"]
+                if isinstance(msg.get("mode"), str):
+                    out["mode"] = msg["mode"]
                 return out
         except (TypeError, ValueError, AttributeError, KeyError, IndexError, RecursionError, OverflowError):
             return {"kind": "update" if msg.get("command") == "window_update" else "snapshot",
