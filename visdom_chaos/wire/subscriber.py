@@ -334,14 +334,14 @@ class Subscriber:
             elif isinstance(e, RequestEnv):
                 # The tab says "initial" after any register; name why this connection exists.
                 reason = self._open_reason if e.reason == "initial" else e.reason
-                fields = {"win": e.win} if getattr(e, "win", None) else {}
+                fields = {"win": e.trigger_win} if e.trigger_win else {}
                 self.journal.write("resync", self.client_id, self.conn, reason=reason, env=",".join(e.env_ids),
                                    **fields)
                 due.append(list(e.env_ids))
             elif isinstance(e, Registered):
                 self.journal.write("register", self.client_id, self.conn, sid=e.sid)
             elif isinstance(e, ProtocolError):
-                fields = {"hint": e.hint} if getattr(e, "hint", None) else {}
+                fields = {"hint": e.hint} if e.hint else {}
                 self.journal.write(
                     "protocol_error", self.client_id, self.conn, kind=e.kind, win=e.win,
                     detail=str(e.detail)[:300], **fields,
