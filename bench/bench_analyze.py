@@ -98,7 +98,9 @@ def generate(run: Path, records: int, wire: bool = True) -> int:
 
 def _child(run_dir: str, heap: bool) -> None:
     """Analyse one run folder; print records, seconds and peak RSS (and Python heap peak) as JSON."""
-    from reports.analyze import analyze_run  # imported before measuring the baseline RSS
+    from visdom_chaos.reports.analyze import (
+        analyze_run,  # imported before measuring the baseline RSS
+    )
 
     heap_peak = None
     if heap:  # a separate, slower pass: tracemalloc's peak of Python allocations
@@ -115,7 +117,7 @@ def _child(run_dir: str, heap: bool) -> None:
     secs, cpu = time.perf_counter() - t, time.process_time() - cpu
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     # side by side: only parsing the same lines (the floor any Python analysis stands on)
-    from reports.journals import _loads
+    from visdom_chaos.reports.journals import _loads
 
     parse = time.process_time()
     for path in sorted(Path(run_dir, "journal").glob("*.jsonl")):

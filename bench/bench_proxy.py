@@ -3,7 +3,7 @@
 Everything runs side by side in one run, rounds interleaved (direct, chaos, other
 proxies, direct, ...) so that load from elsewhere on the machine hits every
 target alike; medians over rounds. Each target is a separate process: the
-WebSocket server (aiohttp), our proxy (`python -m chaos serve`), and other Python
+WebSocket server (aiohttp), our proxy (`python -m visdom_chaos.chaos serve`), and other Python
 chaos proxies from PyPI installed into a throwaway venv (never the project's).
 
 - throughput: the server pushes N messages of 1 KiB (Visdom's direction); msgs/s at the client
@@ -282,11 +282,11 @@ def main(argv: list[str] | None = None) -> int:
         procs.append(ws)
         ws_port = wait_file(tmp / "ws.json", ws)["port"]
 
-        chaos = subprocess.Popen([sys.executable, "-m", "chaos", "serve", "--api", "127.0.0.1:0", "--ready-file", str(tmp / "chaos.json"), "--quiet"], env=env, cwd=ROOT)
+        chaos = subprocess.Popen([sys.executable, "-m", "visdom_chaos.chaos", "serve", "--api", "127.0.0.1:0", "--ready-file", str(tmp / "chaos.json"), "--quiet"], env=env, cwd=ROOT)
         procs.append(chaos)
         api = wait_file(tmp / "chaos.json", chaos)["api"]
         sys.path.insert(0, str(ROOT))
-        from chaos import ChaosClient
+        from visdom_chaos.chaos import ChaosClient
 
         proxy = ChaosClient(api).add_proxy("bench", f"127.0.0.1:{ws_port}")
         chaos_port = int(proxy["listen"].rsplit(":", 1)[1])

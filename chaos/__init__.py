@@ -1,6 +1,6 @@
 """chaos: a TCP / HTTP / WebSocket fault-injection proxy with a Toxiproxy-shaped API.
 
-Generic: nothing here knows about Visdom. `python -m chaos serve` runs it alone;
+Generic: nothing here knows about Visdom. `python -m visdom_chaos.chaos serve` runs it alone;
 `ChaosServer` runs it in-process (background thread), `ChaosClient` drives it
 (or a real Toxiproxy) over HTTP. See docs/chaos.md.
 """

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from patches import apply as patch_apply
+from visdom_chaos.patches import apply as patch_apply
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -10,17 +10,29 @@ from contextlib import contextmanager
 from fnmatch import fnmatchcase
 from typing import Any
 
-from reports import stalls
-from reports.checkers import Config
-from reports.checkers.observer import observer_section
-from reports.checkers.traffic import traffic_section
-from reports.checkers.wire import causes_section, odd_one_out, wire_section
-from reports.engine import Analyzer
-from reports.intervals import IntervalSet, union
-from reports.journals import DEFAULT_SLACK_NS, ReadStats, RunFolderError, load_run_meta, run_records
-from reports.serverlog import scan_server_log
-from reports.summary import CONTROL_KINDS, FINDING_KINDS, FindingGroup, Summary, fault_label
 from visdom_chaos.journal import JournalError
+from visdom_chaos.reports import stalls
+from visdom_chaos.reports.checkers import Config
+from visdom_chaos.reports.checkers.observer import observer_section
+from visdom_chaos.reports.checkers.traffic import traffic_section
+from visdom_chaos.reports.checkers.wire import causes_section, odd_one_out, wire_section
+from visdom_chaos.reports.engine import Analyzer
+from visdom_chaos.reports.intervals import IntervalSet, union
+from visdom_chaos.reports.journals import (
+    DEFAULT_SLACK_NS,
+    ReadStats,
+    RunFolderError,
+    load_run_meta,
+    run_records,
+)
+from visdom_chaos.reports.serverlog import scan_server_log
+from visdom_chaos.reports.summary import (
+    CONTROL_KINDS,
+    FINDING_KINDS,
+    FindingGroup,
+    Summary,
+    fault_label,
+)
 
 SCHEMA = "visdom-chaos/report/1"
 MAX_EVIDENCE = 200
@@ -90,7 +102,7 @@ def analyze_run(run_dir: str | os.PathLike[str], config: Config | None = None) -
     # what the faults made the server throw; null where the run has no server log (external target)
     log = os.path.join(run_dir, "server.log")
     report["server"] = scan_server_log(log) if os.path.exists(log) else {"exceptions": None}
-    from reports.browser import browser_section
+    from visdom_chaos.reports.browser import browser_section
 
     if (browser := browser_section(run_dir, summary, report)) is not None:
         report["browser"] = browser

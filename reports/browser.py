@@ -56,8 +56,8 @@ from bisect import bisect_right
 from pathlib import Path
 from typing import Any
 
-from reports.summary import Summary
 from visdom_chaos.journal import journal_files, read_journal
+from visdom_chaos.reports.summary import Summary
 
 TOLERANCE_IDS = 0
 RELOAD_RATE_FACTOR = 1.5

@@ -10,11 +10,11 @@ from typing import Any
 
 from rich.console import Console
 
-from reports import gate as gating
-from reports.analyze import analyze_run, config_for
-from reports.journals import RunFolderError, load_run_meta
-from reports.render import findings_table, write_reports
 from visdom_chaos.cli import UserError
+from visdom_chaos.reports import gate as gating
+from visdom_chaos.reports.analyze import analyze_run, config_for
+from visdom_chaos.reports.journals import RunFolderError, load_run_meta
+from visdom_chaos.reports.render import findings_table, write_reports
 
 BASELINE_DIR = Path(__file__).resolve().parent / "baselines"
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -142,7 +142,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
         f", {len(unjudged)} cannot be judged" if unjudged else "")
     console.print(gating.outcome_table(outcomes, title))
     if args.junit:
-        from reports.junit import gate_junit
+        from visdom_chaos.reports.junit import gate_junit
 
         Path(args.junit).write_text(gate_junit(outcomes, report), encoding="utf-8")
     if failed:

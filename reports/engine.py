@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from reports.checkers import Checker, Config, default_checkers
-from reports.checkers.state import RunState, SrcView
-from reports.summary import Summary
+from visdom_chaos.reports.checkers import Checker, Config, default_checkers
+from visdom_chaos.reports.checkers.state import RunState, SrcView
+from visdom_chaos.reports.summary import Summary
 
 Handler = Callable[[dict[str, Any]], None]
 

@@ -8,7 +8,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from reports.browser import (
+from visdom_chaos.reports.browser import (
     LATENCY_HEADER,
     fidelity_cells,
     latency_cells,
@@ -16,7 +16,7 @@ from reports.browser import (
     seen_text,
     subscriber_latency_text,
 )
-from reports.render import (
+from visdom_chaos.reports.render import (
     CAUSE_TITLES,
     KIND_TITLES,
     _fmt,
@@ -26,7 +26,7 @@ from reports.render import (
     observer_summary,
     singled_line,
 )
-from reports.summary import FINDING_KINDS
+from visdom_chaos.reports.summary import FINDING_KINDS
 
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:1100px;color:#222}

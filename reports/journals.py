@@ -19,8 +19,8 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from reports.intervals import IntervalSet
 from visdom_chaos.journal import SCHEMA, journal_files
+from visdom_chaos.reports.intervals import IntervalSet
 
 DEFAULT_SLACK_NS = 50_000_000  # 50 ms: larger than any thread interleaving we have seen
 

@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from reports.summary import CONTROL_KINDS, FINDING_KINDS, fault_label  # noqa: E402
+from visdom_chaos.reports.summary import CONTROL_KINDS, FINDING_KINDS, fault_label  # noqa: E402
 
 FAULT_COLOR = "#d62728"
 DPI = 100

@@ -13,7 +13,7 @@ from typing import Any
 
 from rich.table import Table
 
-from reports.summary import FINDING_KINDS, fault_label
+from visdom_chaos.reports.summary import FINDING_KINDS, fault_label
 
 KIND_TITLES = {
     "duplicate": "duplicate ids (id × subscriber)",
@@ -303,7 +303,7 @@ def render_markdown(report: dict[str, Any], plots: list[str] | None = None) -> s
             lines.append(f"- … {len(faults) - 30} more in report.json")
         lines.append("")
     if report.get("browser"):
-        from reports.browser import render_markdown as browser_markdown
+        from visdom_chaos.reports.browser import render_markdown as browser_markdown
 
         lines += browser_markdown(report["browser"])
     if plots:
@@ -339,8 +339,8 @@ def write_reports(run_dir: str | os.PathLike[str], report: dict[str, Any], *, pl
     extra: list[Path] = []
     if plots:
         try:
-            from reports import html, junit
-            from reports import plots as plotting
+            from visdom_chaos.reports import html, junit
+            from visdom_chaos.reports import plots as plotting
 
             pngs = plotting.write_plots(run, report)
             plot_files = [str(p.relative_to(run)) for p in pngs]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reports.summary import Summary
+from visdom_chaos.reports.summary import Summary
 
 Interval = tuple[int, int]
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
-from reports.intervals import IntervalSet, union
+from visdom_chaos.reports.intervals import IntervalSet, union
 
 # kinds reported in report.json `findings` (issue 2 schema v1), in display order
 FINDING_KINDS = (
@@ -349,7 +349,7 @@ def merge(a: Summary, b: Summary) -> Summary:
     out.latency_wire = new_hist(3)
     out.latency_wire.add(a.latency_wire)
     out.latency_wire.add(b.latency_wire)
-    from reports.checkers.observer import merge_observer
+    from visdom_chaos.reports.checkers.observer import merge_observer
 
     out.observer = merge_observer(a.observer, b.observer)
     for k in sorted(set(a.lat_buckets) | set(b.lat_buckets)):

@@ -10,13 +10,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reports.analyze import analyze_run, build_report, config_for, finding_counts, summarize_run
-from reports.engine import Analyzer
-from reports.intervals import IntervalSet, difference, intersection, union
-from reports.journals import ReadStats, RunFolderError, run_records
-from reports.summary import FINDING_KINDS, Summary, merge
-from reports.synth import Inject, build_run
 from visdom_chaos.journal import JournalWriter
+from visdom_chaos.reports.analyze import (
+    analyze_run,
+    build_report,
+    config_for,
+    finding_counts,
+    summarize_run,
+)
+from visdom_chaos.reports.engine import Analyzer
+from visdom_chaos.reports.intervals import IntervalSet, difference, intersection, union
+from visdom_chaos.reports.journals import ReadStats, RunFolderError, run_records
+from visdom_chaos.reports.summary import FINDING_KINDS, Summary, merge
+from visdom_chaos.reports.synth import Inject, build_run
 
 
 def run(tmp_path: Path, **kw) -> tuple[dict, dict]:
@@ -238,7 +244,7 @@ def test_truncated_journal_is_read_to_its_last_complete_line(tmp_path):
 
 @pytest.mark.parametrize("chunk", [200, 1 << 20])
 def test_small_inversions_across_threads_are_repaired(tmp_path, monkeypatch, chunk):
-    from reports import journals
+    from visdom_chaos.reports import journals
 
     monkeypatch.setattr(journals, "CHUNK_BYTES", chunk)  # many chunk boundaries, or one
     t0, slack = 10**18, 100
@@ -345,7 +351,7 @@ def test_interval_set_behaves_like_a_set(ops, other):
 
 def test_long_view_lines_take_the_compact_path(tmp_path):
     # a final view longer than BIG_LINE is parsed straight into interval sets: same findings as the list path
-    from reports import journals
+    from visdom_chaos.reports import journals
 
     n = 6000
     lost = {17, 4000, 5999}

@@ -70,7 +70,7 @@ def _reload_run(tmp_path: Path, replica: tuple[int, float], browser: tuple[int, 
                 browser_from: float = 0.0, load_from: float = 0.0) -> dict:
     """A run folder with one replica and one browser subscriber: (reloads, seconds connected
     until the end); the browser connects at `browser_from`, the load runs from `load_from`."""
-    from reports.analyze import analyze_run
+    from visdom_chaos.reports.analyze import analyze_run
 
     t0 = 1_700_000_000_000_000_000
     end = max(replica[1], browser[1])
@@ -200,7 +200,7 @@ def _latency_run(tmp_path: Path, replica: dict[str, list[float]], browser: dict[
     """A run folder with replica `apply` and browser `browser_seen` records: per subscriber,
     the latency in ms of seq 0, 1, … (None: never seen). Sends every 100 ms from t0 + 1 s;
     `early` ids are sent before anyone connected; `outage` (s, s) disconnects browser-0 then."""
-    from reports.analyze import analyze_run
+    from visdom_chaos.reports.analyze import analyze_run
 
     n = max(len(v) for v in [*replica.values(), *browser.values()])
     send = [T0 + (1000 + 100 * (k - early)) * MS for k in range(n)]
@@ -317,7 +317,7 @@ def test_latency_not_measured_without_both_sides(tmp_path: Path) -> None:
 
 
 def test_latency_join_is_bounded_and_samples_the_same_seqs_on_both_sides() -> None:
-    from reports.browser import LatencyJoin, latency_comparison
+    from visdom_chaos.reports.browser import LatencyJoin, latency_comparison
 
     join = LatencyJoin(cap=100)
     for k in range(1000):
@@ -333,8 +333,8 @@ def test_latency_join_is_bounded_and_samples_the_same_seqs_on_both_sides() -> No
 
 
 def test_latency_row_renders_in_markdown_and_html(tmp_path: Path) -> None:
-    from reports.browser import render_markdown
-    from reports.html import render_browser
+    from visdom_chaos.reports.browser import render_markdown
+    from visdom_chaos.reports.html import render_browser
 
     report = _latency_run(tmp_path, {"ws-0": [300.0] * 20}, {"browser-0": [100.0] * 20})
     md = "\n".join(render_markdown(report["browser"]))

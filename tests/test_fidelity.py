@@ -34,8 +34,10 @@ from pathlib import Path
 import pytest
 from test_browser_index import built_target  # tests/ is on sys.path (rootdir, no package)
 
-from reports.analyze import analyze_run
-from reports.browser import (
+from visdom_chaos.journal import journal_files, read_journal
+from visdom_chaos.orchestrator import Experiment, RunOptions
+from visdom_chaos.reports.analyze import analyze_run
+from visdom_chaos.reports.browser import (
     LATENCY_RATIO_MAX,
     LATENCY_RATIO_MIN,
     LATENCY_SLACK_MS,
@@ -44,8 +46,6 @@ from reports.browser import (
     latency_cells,
     latency_rows,
 )
-from visdom_chaos.journal import journal_files, read_journal
-from visdom_chaos.orchestrator import Experiment, RunOptions
 from visdom_chaos.scenario import parse_scenario
 
 pytestmark = [pytest.mark.browser, pytest.mark.visdom, pytest.mark.slow]

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from reports import commands
-from reports.analyze import analyze_run
-from reports.gate import DEFAULT_RULES, RuleError, evaluate, parse_rules
-from reports.render import write_reports
-from reports.synth import Inject, build_run
 from visdom_chaos.cli import UserError
+from visdom_chaos.reports import commands
+from visdom_chaos.reports.analyze import analyze_run
+from visdom_chaos.reports.gate import DEFAULT_RULES, RuleError, evaluate, parse_rules
+from visdom_chaos.reports.render import write_reports
+from visdom_chaos.reports.synth import Inject, build_run
 
 
 def vc(*argv: str) -> int:

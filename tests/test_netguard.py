@@ -126,10 +126,10 @@ def test_chaos_serve_refuses_a_remote_upstream_and_listen(netns: str, tmp_path: 
     cfg = tmp_path / "proxies.json"
     cfg.write_text(json.dumps([{"name": "v", "listen": "127.0.0.1:0", "upstream": f"{REMOTE}:8097"}]))
     before = tx_packets(netns)
-    proc = in_ns(netns, sys.executable, "-m", "chaos", "serve", "--api", "127.0.0.1:0", "--config", str(cfg))
+    proc = in_ns(netns, sys.executable, "-m", "visdom_chaos.chaos", "serve", "--api", "127.0.0.1:0", "--config", str(cfg))
     assert proc.returncode == 2, proc.stderr
     assert REMOTE in proc.stderr and "not a loopback address" in proc.stderr, proc.stderr
-    api = in_ns(netns, sys.executable, "-m", "chaos", "serve", "--api", "10.255.255.2:0")
+    api = in_ns(netns, sys.executable, "-m", "visdom_chaos.chaos", "serve", "--api", "10.255.255.2:0")
     assert api.returncode == 2 and "not a loopback address" in api.stderr, api.stderr
     assert tx_packets(netns) == before
 

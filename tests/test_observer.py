@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from reports import gate
 from visdom_chaos.orchestrator import Experiment, RunOptions
+from visdom_chaos.reports import gate
 from visdom_chaos.scenario import Scenario, SourceSpec
 from visdom_chaos.workers import WorkerError, worker_count
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from patches import apply as patch_apply
-from patches import commands
+from visdom_chaos.patches import apply as patch_apply
+from visdom_chaos.patches import commands
 
 
 def stock_package(version: str) -> Path:

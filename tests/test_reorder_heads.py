@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 
-from reports.analyze import analyze_run
 from visdom_chaos.journal import JournalWriter
+from visdom_chaos.reports.analyze import analyze_run
 
 MS = 1_000_000
 

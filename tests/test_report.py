@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from reports.analyze import analyze_run, config_for
-from reports.junit import INVARIANTS
-from reports.plots import PLOTS
-from reports.render import findings_table, write_reports
-from reports.summary import FINDING_KINDS
-from reports.synth import Inject, build_run
+from visdom_chaos.reports.analyze import analyze_run, config_for
+from visdom_chaos.reports.junit import INVARIANTS
+from visdom_chaos.reports.plots import PLOTS
+from visdom_chaos.reports.render import findings_table, write_reports
+from visdom_chaos.reports.summary import FINDING_KINDS
+from visdom_chaos.reports.synth import Inject, build_run
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from reports.analyze import analyze_run
-from reports.serverlog import scan_server_log
 from visdom_chaos.journal import JournalWriter
+from visdom_chaos.reports.analyze import analyze_run
+from visdom_chaos.reports.serverlog import scan_server_log
 
 MS = 1_000_000
 

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from reports.analyze import analyze_run, build_report, config_for, summarize_run
-from reports.checkers.wire import odd_one_out
-from reports.engine import Analyzer
-from reports.journals import ReadStats, run_records
-from reports.render import findings_table, render_markdown, write_reports
-from reports.summary import FINDING_KINDS, Summary, merge
-from reports.synth import ENV, SRC, WIN, Inject, build_run
 from visdom_chaos.journal import JournalWriter
+from visdom_chaos.reports.analyze import analyze_run, build_report, config_for, summarize_run
+from visdom_chaos.reports.checkers.wire import odd_one_out
+from visdom_chaos.reports.engine import Analyzer
+from visdom_chaos.reports.journals import ReadStats, run_records
+from visdom_chaos.reports.render import findings_table, render_markdown, write_reports
+from visdom_chaos.reports.summary import FINDING_KINDS, Summary, merge
+from visdom_chaos.reports.synth import ENV, SRC, WIN, Inject, build_run
 
 WIRE = ("wire_duplicate", "wire_reorder", "wire_gap", "undecodable")
 
@@ -337,7 +337,7 @@ def test_outputs_show_causes_and_who_is_singled_out(tmp_path):
 
 
 def test_evidence_passes_over_faults_aimed_at_other_clients():
-    from reports.analyze import FaultIndex
+    from visdom_chaos.reports.analyze import FaultIndex
 
     s = 10**9
     faults = [

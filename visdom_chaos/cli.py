@@ -17,8 +17,8 @@ COMMAND_MODULES = [
     "visdom_chaos.commands.target",
     "visdom_chaos.commands.compare",
     "visdom_chaos.security.command",
-    "patches.commands",
-    "reports.commands",
+    "visdom_chaos.patches.commands",
+    "visdom_chaos.reports.commands",
 ]
 
 

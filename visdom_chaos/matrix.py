@@ -73,7 +73,7 @@ def cell_from_report(scenario: str, target: str, run_dir: Path, status: str, rep
     cell.singled_out = [s["client"] for s in report.get("singled_out") or []]
     cell.reload_causes = dict((report.get("causes") or {}).get("reload") or {})
     if rules:
-        from reports.gate import RuleError, evaluate, parse_rules
+        from visdom_chaos.reports.gate import RuleError, evaluate, parse_rules
 
         try:
             for outcome in evaluate(parse_rules("\n".join(rules)), report):

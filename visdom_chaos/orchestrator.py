@@ -198,8 +198,8 @@ class Experiment:
         if self.sc.behaviours:
             self.behaviours = BehaviourRunner(self.subscribers, self.sc.behaviours, horizon, self.clients).start()
         if self.proxy and self.sc.faults:
-            from chaos.faultlog import FaultLog
-            from chaos.schedule import ScheduleRunner, parse_entries
+            from visdom_chaos.chaos.faultlog import FaultLog
+            from visdom_chaos.chaos.schedule import ScheduleRunner, parse_entries
 
             steps = parse_entries(self.sc.faults, horizon=horizon)
             log = FaultLog(self.journal_dir / "schedule.jsonl", scenario=self.sc.name)
@@ -483,8 +483,8 @@ def _main() -> bool:
 
 
 def analyze_and_write(run_dir: Path) -> dict | None:
-    from reports.analyze import analyze_run
-    from reports.render import write_reports
+    from visdom_chaos.reports.analyze import analyze_run
+    from visdom_chaos.reports.render import write_reports
 
     report = analyze_run(run_dir)
     write_reports(run_dir, report)

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from chaos import ChaosClient
+from visdom_chaos.chaos import ChaosClient
 from visdom_chaos.targets import spawn, stop_pid
 
 READY_TIMEOUT_S = 20.0
@@ -20,7 +20,7 @@ class ProxyError(RuntimeError):
 
 
 class ProxyProcess:
-    """`python -m chaos serve` on free ports; one proxy named "visdom" to the upstream."""
+    """`python -m visdom_chaos.chaos serve` on free ports; one proxy named "visdom" to the upstream."""
 
     def __init__(self, run_dir: Path, upstream_port: int) -> None:
         self.run_dir = Path(run_dir)
@@ -28,7 +28,7 @@ class ProxyProcess:
         ready.unlink(missing_ok=True)
         self.log_path = self.run_dir / "proxy.log"
         cmd = [
-            sys.executable, "-m", "chaos", "serve", "--api", "127.0.0.1:0", "--ready-file", str(ready),
+            sys.executable, "-m", "visdom_chaos.chaos", "serve", "--api", "127.0.0.1:0", "--ready-file", str(ready),
             "--journal", str(self.run_dir / "journal" / "faults.jsonl"), "--quiet",
         ]
         with open(self.log_path, "ab") as log:

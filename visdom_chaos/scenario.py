@@ -266,7 +266,7 @@ def _behaviour(b: Any, i: int, path, loc: _Locator) -> Behaviour:
 
 
 def _check_faults(faults: list, path, loc: _Locator) -> None:
-    from chaos.schedule import parse_entries
+    from visdom_chaos.chaos.schedule import parse_entries
 
     try:
         parse_entries(faults, horizon=3600)
@@ -279,7 +279,7 @@ def _check_faults(faults: list, path, loc: _Locator) -> None:
 
 
 def _check_rules(rules: list[str], path, line, label) -> None:
-    from reports.gate import parse_rules
+    from visdom_chaos.reports.gate import parse_rules
 
     for rule in rules:
         try:

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from reports.checkers.base import Checker
-from reports.checkers.duplicate import DuplicateChecker
-from reports.checkers.ghost import GhostChecker
-from reports.checkers.latency import LatencyChecker, WireLatencyChecker
-from reports.checkers.memory import MemoryChecker
-from reports.checkers.missing import MissingChecker
-from reports.checkers.observer import ObserverChecker
-from reports.checkers.order import ReorderChecker
-from reports.checkers.protocol import ProtocolChecker
-from reports.checkers.reload import ReloadChecker
-from reports.checkers.stale import StaleChecker
-from reports.checkers.state import Config
-from reports.checkers.traffic import TrafficChecker
-from reports.checkers.wire import CauseChecker, WireChecker
+from visdom_chaos.reports.checkers.base import Checker
+from visdom_chaos.reports.checkers.duplicate import DuplicateChecker
+from visdom_chaos.reports.checkers.ghost import GhostChecker
+from visdom_chaos.reports.checkers.latency import LatencyChecker, WireLatencyChecker
+from visdom_chaos.reports.checkers.memory import MemoryChecker
+from visdom_chaos.reports.checkers.missing import MissingChecker
+from visdom_chaos.reports.checkers.observer import ObserverChecker
+from visdom_chaos.reports.checkers.order import ReorderChecker
+from visdom_chaos.reports.checkers.protocol import ProtocolChecker
+from visdom_chaos.reports.checkers.reload import ReloadChecker
+from visdom_chaos.reports.checkers.stale import StaleChecker
+from visdom_chaos.reports.checkers.state import Config
+from visdom_chaos.reports.checkers.traffic import TrafficChecker
+from visdom_chaos.reports.checkers.wire import CauseChecker, WireChecker
 
 
 def default_checkers() -> list[Checker]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reports.checkers.state import Lineage, RunState, SrcView
+from visdom_chaos.reports.checkers.state import Lineage, RunState, SrcView
 
 
 class Checker:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from reports.checkers.base import Checker
-from reports.checkers.state import Lineage, RunState, SrcView, record_ids
+from visdom_chaos.reports.checkers.base import Checker
+from visdom_chaos.reports.checkers.state import Lineage, RunState, SrcView, record_ids
 
 
 class DuplicateChecker(Checker):

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from reports.checkers.base import Checker
-from reports.checkers.state import Lineage, RunState, SrcView
-from reports.intervals import IntervalSet
-from reports.summary import LAT_MAX_US, new_hist
+from visdom_chaos.reports.checkers.base import Checker
+from visdom_chaos.reports.checkers.state import Lineage, RunState, SrcView
+from visdom_chaos.reports.intervals import IntervalSet
+from visdom_chaos.reports.summary import LAT_MAX_US, new_hist
 
 FLUSH_AT = 200_000  # distinct (bucket, value) keys before folding into the histograms
 

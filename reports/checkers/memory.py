@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from reports.checkers.base import Checker
-from reports.checkers.state import RunState
-from reports.summary import MAX_SERIES
+from visdom_chaos.reports.checkers.base import Checker
+from visdom_chaos.reports.checkers.state import RunState
+from visdom_chaos.reports.summary import MAX_SERIES
 
 
 class MemoryChecker(Checker):

@@ -10,10 +10,10 @@ what is absent at the end counts.
 
 from __future__ import annotations
 
-from reports.checkers.base import Checker
-from reports.checkers.state import Lineage, RunState
-from reports.intervals import IntervalSet, difference, intersection, union
-from reports.summary import FindingGroup
+from visdom_chaos.reports.checkers.base import Checker
+from visdom_chaos.reports.checkers.state import Lineage, RunState
+from visdom_chaos.reports.intervals import IntervalSet, difference, intersection, union
+from visdom_chaos.reports.summary import FindingGroup
 
 
 def _add_set(g: FindingGroup, src: str, ids: IntervalSet, state: RunState) -> None:

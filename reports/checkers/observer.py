@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from reports.checkers.base import Checker
-from reports.checkers.state import RunState
-from reports.summary import _hist_from, _hist_to, new_hist
+from visdom_chaos.reports.checkers.base import Checker
+from visdom_chaos.reports.checkers.state import RunState
+from visdom_chaos.reports.summary import _hist_from, _hist_to, new_hist
 
 MAX_CPU_SAMPLES = 20_000  # per process: 2.8 h at 0.5 s
 BACKLOG_BUCKET_NS = 1_000_000_000

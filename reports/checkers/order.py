@@ -10,8 +10,8 @@ in-stream reordering (`in_stream`) and never as missing.
 
 from __future__ import annotations
 
-from reports.checkers.base import Checker
-from reports.checkers.state import Lineage, RunState, SrcView
+from visdom_chaos.reports.checkers.base import Checker
+from visdom_chaos.reports.checkers.state import Lineage, RunState, SrcView
 
 
 class ReorderChecker(Checker):

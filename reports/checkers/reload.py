@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from reports.checkers.base import Checker
-from reports.checkers.state import RunState
+from visdom_chaos.reports.checkers.base import Checker
+from visdom_chaos.reports.checkers.state import RunState
 
 # a page's first load, a user's refresh and an env switch are loads the user asked for, not reloads
 USER_DRIVEN = frozenset({"initial", "refresh", "switch_env"})

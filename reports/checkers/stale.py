@@ -14,8 +14,8 @@ differs from the server's truth.
 
 from __future__ import annotations
 
-from reports.checkers.base import Checker
-from reports.checkers.state import Lineage, RunState, SrcView
+from visdom_chaos.reports.checkers.base import Checker
+from visdom_chaos.reports.checkers.state import Lineage, RunState, SrcView
 
 
 class StaleChecker(Checker):

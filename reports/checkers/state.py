@@ -12,8 +12,8 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Any
 
-from reports.intervals import IntervalSet
-from reports.summary import MAX_FAULTS, MAX_TIMELINE, Summary
+from visdom_chaos.reports.intervals import IntervalSet
+from visdom_chaos.reports.summary import MAX_FAULTS, MAX_TIMELINE, Summary
 
 ACK_INDEX_NS = 10_000_000  # ack times are known to within 10 ms
 

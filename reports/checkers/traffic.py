@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-from reports.checkers.base import Checker
-from reports.checkers.state import RunState
+from visdom_chaos.reports.checkers.base import Checker
+from visdom_chaos.reports.checkers.state import RunState
 
 SAMPLE = 20
 

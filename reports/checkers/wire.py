@@ -48,9 +48,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from reports.checkers.base import Checker
-from reports.checkers.state import RunState
-from reports.intervals import IntervalSet
+from visdom_chaos.reports.checkers.base import Checker
+from visdom_chaos.reports.checkers.state import RunState
+from visdom_chaos.reports.intervals import IntervalSet
 
 WIRE_KINDS = ("wire_duplicate", "wire_reorder", "wire_gap", "undecodable")
 CAUSES = (

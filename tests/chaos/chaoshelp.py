@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,15 +18,9 @@ from typing import Any
 import pytest
 from aiohttp import WSMsgType, web
 
-# tests/ has a conftest without __init__.py, so pytest puts tests/ on sys.path and
-# tests/chaos/ would shadow the real `chaos` package as a namespace package.
-ROOT = str(Path(__file__).resolve().parents[2])
-if sys.path[0] != ROOT:
-    sys.path.insert(0, ROOT)
-if "chaos" in sys.modules and getattr(sys.modules["chaos"], "__file__", None) is None:
-    del sys.modules["chaos"]
+from visdom_chaos.chaos import ChaosServer
 
-from chaos import ChaosServer  # noqa: E402
+ROOT = str(Path(__file__).resolve().parents[2])  # the checkout: cwd of the proxy processes
 
 
 class ThreadedServer:

@@ -13,8 +13,8 @@ import websocket
 from chaoshelp import journal, recv_exactly, wait_for
 from test_chaos_http import HttpServer
 
-from chaos import ChaosError
-from chaos.spec import ToxicSpec
+from visdom_chaos.chaos import ChaosError
+from visdom_chaos.chaos.spec import ToxicSpec
 
 pytest_plugins = ["chaoshelp"]  # fixtures: real servers on loopback, a ChaosServer per test
 

@@ -15,7 +15,7 @@ import time
 import requests
 from chaoshelp import journal, recv_exactly
 
-from chaos import ChaosClient
+from visdom_chaos.chaos import ChaosClient
 
 pytest_plugins = ["chaoshelp"]  # fixtures: real servers on loopback, a ChaosServer per test
 

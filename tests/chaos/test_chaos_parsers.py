@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import struct
 
-import chaoshelp  # noqa: F401  (puts the real `chaos` package first on sys.path)
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chaos.httpstream import HttpHead, HttpTracker
-from chaos.link import Segmenter
-from chaos.wsframe import (
+from visdom_chaos.chaos.httpstream import HttpHead, HttpTracker
+from visdom_chaos.chaos.link import Segmenter
+from visdom_chaos.chaos.wsframe import (
     OP_BINARY,
     OP_CLOSE,
     OP_CONT,

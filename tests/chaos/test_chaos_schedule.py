@@ -1,4 +1,4 @@
-"""Fault schedules: parsing ([[faults]]), expansion, the runner, and `python -m chaos serve`."""
+"""Fault schedules: parsing ([[faults]]), expansion, the runner, and `python -m visdom_chaos.chaos serve`."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import pytest
 import requests
 from chaoshelp import ROOT, journal, wait_for
 
-from chaos import ChaosClient, ChaosError
-from chaos.schedule import ScheduleRunner, load_schedule, parse_entries
+from visdom_chaos.chaos import ChaosClient, ChaosError
+from visdom_chaos.chaos.schedule import ScheduleRunner, load_schedule, parse_entries
 
 pytest_plugins = ["chaoshelp"]  # fixtures: real servers on loopback, a ChaosServer per test
 
@@ -118,7 +118,7 @@ def test_load_schedule_reads_faults_from_a_scenario_file(tmp_path):
 def _serve(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[bytes], dict]:
     ready = tmp_path / "ready.json"
     env = {**os.environ, "PYTHONPATH": ROOT}
-    proc = subprocess.Popen([sys.executable, "-m", "chaos", "serve", "--api", "127.0.0.1:0", "--ready-file", str(ready), "--quiet", *extra], env=env, cwd=ROOT, stderr=subprocess.PIPE)
+    proc = subprocess.Popen([sys.executable, "-m", "visdom_chaos.chaos", "serve", "--api", "127.0.0.1:0", "--ready-file", str(ready), "--quiet", *extra], env=env, cwd=ROOT, stderr=subprocess.PIPE)
     try:
         assert wait_for(ready.exists, timeout=15), proc.stderr.read() if proc.poll() is not None else "no ready file"
     except BaseException:
@@ -154,9 +154,9 @@ def test_cli_rejects_bad_input_with_one_line(tmp_path):
     bad.write_text('[[faults]]\nproxy = "p"\ntype = "latency"\nattributes = { latency = "slow" }\nevery = 1\ncount = 2\nduration = 3\n')
     env = {**os.environ, "PYTHONPATH": ROOT}
     t0 = time.monotonic()
-    r = subprocess.run([sys.executable, "-m", "chaos", "check", str(bad)], env=env, cwd=ROOT, capture_output=True, text=True, timeout=30)
+    r = subprocess.run([sys.executable, "-m", "visdom_chaos.chaos", "check", str(bad)], env=env, cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert r.returncode == 2
     assert r.stderr.count("\n") == 1 and "faults[0] (add) field 'duration'" in r.stderr
-    r = subprocess.run([sys.executable, "-m", "chaos", "serve", "--api", "10.1.2.3:0"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=30)
+    r = subprocess.run([sys.executable, "-m", "visdom_chaos.chaos", "serve", "--api", "10.1.2.3:0"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert r.returncode == 2 and "not a loopback address" in r.stderr
     assert time.monotonic() - t0 < 30

@@ -10,7 +10,7 @@ import psutil
 import pytest
 from chaoshelp import connect, journal, recv_all, recv_exactly, wait_for
 
-from chaos import ChaosError
+from visdom_chaos.chaos import ChaosError
 
 pytest_plugins = ["chaoshelp"]  # fixtures: real servers on loopback, a ChaosServer per test
 
@@ -343,7 +343,9 @@ def test_chaos_package_does_not_import_the_harness():
 
     from chaoshelp import ROOT
 
-    code = "import chaos, chaos.__main__, chaos.schedule, sys; print(sorted(m for m in sys.modules if m.startswith('visdom')))"
+    code = ("import visdom_chaos.chaos, visdom_chaos.chaos.__main__, visdom_chaos.chaos.schedule, sys; "
+            "print(sorted(m for m in sys.modules if m.startswith('visdom')"
+            " and m != 'visdom_chaos' and not m.startswith('visdom_chaos.chaos')))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": ROOT})
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"

@@ -1,6 +1,6 @@
 """Fuzzing the chaos proxy: it must outlive whatever crosses it, in both directions.
 
-A real `python -m chaos serve` process with WebSocket-aware toxics on both streams sits in
+A real `python -m visdom_chaos.chaos serve` process with WebSocket-aware toxics on both streams sits in
 front of a real TCP upstream that speaks just enough WebSocket: `/healthy` echoes frames,
 `/fuzz` swallows what the client sends, `/down/<id>` answers the handshake with bytes the
 test chose (then FIN or RST), `/raw/<id>` answers with those bytes instead of a handshake. Hypothesis feeds random bytes, malformed HTTP, invalid and
@@ -188,7 +188,7 @@ def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
     cfg = tmp / "proxies.json"
     cfg.write_text(json.dumps([{"name": "fz", "listen": "127.0.0.1:0", "upstream": server.addr}]))
     with open(tmp / "proxy.log", "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "chaos", "serve", "--api", "127.0.0.1:0", "--config",
+        proc = subprocess.Popen([sys.executable, "-m", "visdom_chaos.chaos", "serve", "--api", "127.0.0.1:0", "--config",
                                  str(cfg), "--ready-file", str(ready), "--journal", str(tmp / "faults.jsonl"),
                                  "--quiet"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL)

@@ -114,7 +114,7 @@ def run_with_progress(options: RunOptions, console: Console) -> RunResult:
 
 
 def print_result(result: RunResult, console: Console) -> int:
-    from reports.render import findings_table
+    from visdom_chaos.reports.render import findings_table
 
     if result.report is not None:
         console.print(findings_table(result.report))

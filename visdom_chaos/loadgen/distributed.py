@@ -94,7 +94,7 @@ def master_finish(environment: Any) -> None:
 
 def merged_summary(environment: Any, own: Any) -> tuple[Any, list[dict[str, Any]]]:
     """The master's own summary merged with every worker's; and the workers' totals."""
-    from reports.summary import Summary, merge
+    from visdom_chaos.reports.summary import Summary, merge
 
     state = master_state(environment)
     merged = own

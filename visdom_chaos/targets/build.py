@@ -206,7 +206,7 @@ def _build_stock(version: str, progress) -> BuiltTarget:
 
 
 def _build_patched(version: str, stock: BuiltTarget, progress) -> BuiltTarget:
-    from patches.apply import PatchError, apply_series
+    from visdom_chaos.patches.apply import PatchError, apply_series
 
     root = targets_dir() / f"{version}-patched"
     if root.exists():

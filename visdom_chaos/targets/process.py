@@ -30,7 +30,7 @@ def spawn(args: list[str], **popen_kw) -> subprocess.Popen:
     a signal landing between fork and Popen's return would otherwise orphan the child.
 
     The child inherits that mask across exec: every program started here unblocks the two
-    signals first thing (targets/launcher.py, `python -m chaos serve`)."""
+    signals first thing (targets/launcher.py, `python -m visdom_chaos.chaos serve`)."""
     main = threading.current_thread() is threading.main_thread()
     old = signal.pthread_sigmask(signal.SIG_BLOCK, _DEFERRED) if main else None
     try:
