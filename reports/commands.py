@@ -16,7 +16,9 @@ from visdom_chaos.reports.analyze import analyze_run, config_for
 from visdom_chaos.reports.journals import RunFolderError, load_run_meta
 from visdom_chaos.reports.render import findings_table, write_reports
 
-BASELINE_DIR = Path(__file__).resolve().parent / "baselines"
+# `baseline` writes here, relative to the current folder (run folders go to ./reports/runs/);
+# `gate --baseline NAME` looks here first, then among the baselines shipped with the package
+BASELINE_DIR = Path("reports") / "baselines"
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 # parts of a report a baseline does not need (large, run-specific)
 BASELINE_DROP = ("series", "timeline", "evidence", "faults")
@@ -43,7 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        + "\nDefault rules with --baseline (and no --rules):\n" + gating.DEFAULT_BASELINE_RULES,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     g.add_argument("run_dir", metavar="RUN_DIR", help="run folder (or its report.json)")
-    g.add_argument("--baseline", metavar="FILE", help="baseline report (reports/baselines/NAME.json or a name)")
+    g.add_argument("--baseline", metavar="FILE", help="baseline report: a file, or NAME for reports/baselines/NAME.json "
+                        "(of the current folder, else shipped with visdom-chaos)")
     g.add_argument("--rules", metavar="FILE", help="rules file (default: the built-in rule set)")
     g.add_argument("--junit", metavar="FILE", help="also write the outcomes as JUnit XML")
     g.set_defaults(func=cmd_gate)
@@ -51,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     b = sub.add_parser("baseline", help="store a run's report as reports/baselines/NAME.json")
     b.add_argument("run_dir", metavar="RUN_DIR")
     b.add_argument("name", metavar="NAME")
-    b.add_argument("--dir", default=str(BASELINE_DIR), help=argparse.SUPPRESS)
+    b.add_argument("--dir", default=str(BASELINE_DIR), help="folder to write to (default: reports/baselines/ of the current folder)")
     b.set_defaults(func=cmd_baseline)
 
 
@@ -112,8 +115,11 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 def _baseline_path(arg: str) -> Path:
     p = Path(arg)
-    if not p.exists() and NAME_RE.match(arg) and (BASELINE_DIR / f"{arg}.json").exists():
-        return BASELINE_DIR / f"{arg}.json"
+    if p.exists() or not NAME_RE.match(arg):
+        return p
+    for folder in (BASELINE_DIR, gating.BASELINES_DIR):
+        if (folder / f"{arg}.json").exists():
+            return folder / f"{arg}.json"
     return p
 
 

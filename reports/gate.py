@@ -21,9 +21,14 @@ import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from rich.table import Table
+
+# shipped with the package: rules files (e.g. rules/ci-stock.rules) and committed baselines
+RULES_DIR = Path(__file__).resolve().parent / "rules"
+BASELINES_DIR = Path(__file__).resolve().parent / "baselines"
 
 DEFAULT_RULES = """\
 # default gate: every transport invariant holds, memory is bounded, delivery is prompt

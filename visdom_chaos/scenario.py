@@ -9,12 +9,14 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from visdom_chaos.wire.training import KINDS
 
-SCENARIO_DIR = Path(__file__).resolve().parents[1] / "scenarios"
+# the catalogue ships as the package visdom_chaos.scenarios (scenarios/ in a checkout)
+SCENARIO_DIR = Path(str(resources.files("visdom_chaos.scenarios")))
 PROBES = ("security",)
 ACTIONS = ("stall", "drop", "close", "reconnect", "refresh", "flap", "switch_env", "forward_after_close")
 

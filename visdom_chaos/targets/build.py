@@ -22,6 +22,9 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import visdom_chaos
+from visdom_chaos.patches.apply import PATCHES_DIR, PatchError, apply_series
+
 VERSIONS = ("0.2.4", "0.3.0")
 VARIANTS = ("stock", "patched")
 
@@ -73,15 +76,26 @@ class BuiltTarget:
         return env
 
 
+def checkout_root() -> Path | None:
+    """The source checkout this package runs from (an editable install, or the checkout's
+    root on sys.path), or None for an installed copy."""
+    root = Path(visdom_chaos.__file__).resolve().parent.parent
+    if (root / "pyproject.toml").is_file() and (root / "Makefile").is_file():
+        return root
+    return None
+
+
 def cache_dir() -> Path:
-    """$VISDOM_CHAOS_CACHE; else the checkout's .cache/ (where `make setup` builds); else
-    ~/.cache/visdom-chaos for an installed copy."""
+    """$VISDOM_CHAOS_CACHE; else the checkout's .cache/ (where `make setup` builds); else,
+    for an installed copy, the user's cache folder: $XDG_CACHE_HOME/visdom-chaos or
+    ~/.cache/visdom-chaos."""
     if root := os.environ.get("VISDOM_CHAOS_CACHE"):
         return Path(root)
-    checkout = Path(__file__).resolve().parents[2]
-    if (checkout / "Makefile").exists() and (checkout / "visdom_chaos").is_dir():
+    if (checkout := checkout_root()) is not None:
         return checkout / ".cache"
-    return Path(os.path.expanduser("~")) / ".cache" / "visdom-chaos"
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    base = Path(xdg) if os.path.isabs(xdg) else Path(os.path.expanduser("~")) / ".cache"
+    return base / "visdom-chaos"
 
 
 def targets_dir() -> Path:
@@ -125,7 +139,7 @@ def _stamp_path(version: str, variant: str) -> Path:
 
 def series_digest(version: str) -> str:
     """Digest of patches/<version>/ so a changed series rebuilds the patched target."""
-    folder = Path(__file__).resolve().parents[2] / "patches" / version
+    folder = PATCHES_DIR / version
     h = hashlib.sha256()
     for f in sorted(folder.glob("*")) if folder.is_dir() else []:
         h.update(f.name.encode() + b"\0" + f.read_bytes())
@@ -206,8 +220,6 @@ def _build_stock(version: str, progress) -> BuiltTarget:
 
 
 def _build_patched(version: str, stock: BuiltTarget, progress) -> BuiltTarget:
-    from visdom_chaos.patches.apply import PatchError, apply_series
-
     root = targets_dir() / f"{version}-patched"
     if root.exists():
         shutil.rmtree(root)
