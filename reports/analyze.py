@@ -12,6 +12,7 @@ from typing import Any
 
 from visdom_chaos.journal import JournalError
 from visdom_chaos.reports import stalls
+from visdom_chaos.reports.browser import browser_section
 from visdom_chaos.reports.checkers import Config
 from visdom_chaos.reports.checkers.observer import observer_section
 from visdom_chaos.reports.checkers.traffic import traffic_section
@@ -25,6 +26,7 @@ from visdom_chaos.reports.journals import (
     load_run_meta,
     run_records,
 )
+from visdom_chaos.reports.security import load_security, report_section
 from visdom_chaos.reports.serverlog import scan_server_log
 from visdom_chaos.reports.summary import (
     CONTROL_KINDS,
@@ -102,12 +104,8 @@ def analyze_run(run_dir: str | os.PathLike[str], config: Config | None = None) -
     # what the faults made the server throw; null where the run has no server log (external target)
     log = os.path.join(run_dir, "server.log")
     report["server"] = scan_server_log(log) if os.path.exists(log) else {"exceptions": None}
-    from visdom_chaos.reports.browser import browser_section
-
     if (browser := browser_section(run_dir, summary, report)) is not None:
         report["browser"] = browser
-    from visdom_chaos.security.probe import load_security, report_section
-
     if (security := load_security(run_dir)) is not None:
         report["security"] = report_section(security)
     return report

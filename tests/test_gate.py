@@ -9,9 +9,16 @@ from pathlib import Path
 import pytest
 
 from visdom_chaos.cli import UserError
-from visdom_chaos.reports import commands
+from visdom_chaos.commands import report as commands
 from visdom_chaos.reports.analyze import analyze_run
-from visdom_chaos.reports.gate import DEFAULT_RULES, RuleError, evaluate, parse_rules
+from visdom_chaos.reports.gate import (
+    BASELINES_DIR,
+    DEFAULT_RULES,
+    RULES_DIR,
+    RuleError,
+    evaluate,
+    parse_rules,
+)
 from visdom_chaos.reports.render import write_reports
 from visdom_chaos.reports.synth import Inject, build_run
 
@@ -138,7 +145,7 @@ def test_expressions_and_booleans():
 
 
 def test_committed_rule_files_parse_and_hold_on_a_clean_run(runs):
-    files = sorted((Path(commands.__file__).parent / "rules").glob("*.rules"))
+    files = sorted(RULES_DIR.glob("*.rules"))
     assert files
     for f in files:
         assert vc("gate", str(runs["clean"]), "--rules", str(f)) == 0, f.name
@@ -146,7 +153,7 @@ def test_committed_rule_files_parse_and_hold_on_a_clean_run(runs):
 
 
 def test_committed_baselines_are_reports():
-    for f in sorted((Path(commands.__file__).parent / "baselines").glob("*.json")):
+    for f in sorted(BASELINES_DIR.glob("*.json")):
         data = json.loads(f.read_text())
         assert data["schema"] == "visdom-chaos/report/1" and set(data["findings"]) >= {"missing", "reorder"}
 

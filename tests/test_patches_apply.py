@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from visdom_chaos.commands import patches as commands
 from visdom_chaos.patches import apply as patch_apply
-from visdom_chaos.patches import commands
 
 
 def stock_package(version: str) -> Path:

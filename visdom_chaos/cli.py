@@ -17,8 +17,8 @@ COMMAND_MODULES = [
     "visdom_chaos.commands.target",
     "visdom_chaos.commands.compare",
     "visdom_chaos.security.command",
-    "visdom_chaos.patches.commands",
-    "visdom_chaos.reports.commands",
+    "visdom_chaos.commands.patches",
+    "visdom_chaos.commands.report",
 ]
 
 

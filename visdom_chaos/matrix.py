@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from visdom_chaos.reports.gate import RuleError, evaluate, parse_rules
+
 KEY_FINDINGS = ("duplicate", "missing", "reorder", "stale", "protocol_error", "reload", "ghost_subscribers",
                 "wire_duplicate", "wire_reorder", "wire_gap", "undecodable")
 
@@ -73,8 +75,6 @@ def cell_from_report(scenario: str, target: str, run_dir: Path, status: str, rep
     cell.singled_out = [s["client"] for s in report.get("singled_out") or []]
     cell.reload_causes = dict((report.get("causes") or {}).get("reload") or {})
     if rules:
-        from visdom_chaos.reports.gate import RuleError, evaluate, parse_rules
-
         try:
             for outcome in evaluate(parse_rules("\n".join(rules)), report):
                 cell.expectations.append({"rule": outcome.rule.text, "ok": outcome.ok,

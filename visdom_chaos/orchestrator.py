@@ -17,10 +17,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from visdom_chaos.behaviours import BehaviourRunner
+from visdom_chaos.chaos.faultlog import FaultLog
+from visdom_chaos.chaos.schedule import ScheduleRunner, parse_entries
 from visdom_chaos.journal import JournalWriter
 from visdom_chaos.monitor import HarnessMonitor, ServerMonitor
 from visdom_chaos.proxyproc import ProxyError, ProxyProcess
 from visdom_chaos.quiescence import fetch_truth, wait_quiescent
+from visdom_chaos.reports.analyze import analyze_run
+from visdom_chaos.reports.render import write_reports
 from visdom_chaos.scenario import Scenario, SourceSpec
 from visdom_chaos.targets import Target, TargetError, external_target, start_target
 from visdom_chaos.wire.subscriber import PollingSubscriber, Subscriber, WebSocketSubscriber
@@ -198,9 +202,6 @@ class Experiment:
         if self.sc.behaviours:
             self.behaviours = BehaviourRunner(self.subscribers, self.sc.behaviours, horizon, self.clients).start()
         if self.proxy and self.sc.faults:
-            from visdom_chaos.chaos.faultlog import FaultLog
-            from visdom_chaos.chaos.schedule import ScheduleRunner, parse_entries
-
             steps = parse_entries(self.sc.faults, horizon=horizon)
             log = FaultLog(self.journal_dir / "schedule.jsonl", scenario=self.sc.name)
             self.schedule = ScheduleRunner(self.proxy.client, steps, log).start()
@@ -483,9 +484,6 @@ def _main() -> bool:
 
 
 def analyze_and_write(run_dir: Path) -> dict | None:
-    from visdom_chaos.reports.analyze import analyze_run
-    from visdom_chaos.reports.render import write_reports
-
     report = analyze_run(run_dir)
     write_reports(run_dir, report)
     return report

@@ -13,6 +13,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from visdom_chaos.chaos.schedule import parse_entries
+from visdom_chaos.reports.gate import parse_rules
 from visdom_chaos.wire.training import KINDS
 
 # the catalogue ships as the package visdom_chaos.scenarios (scenarios/ in a checkout)
@@ -268,8 +270,6 @@ def _behaviour(b: Any, i: int, path, loc: _Locator) -> Behaviour:
 
 
 def _check_faults(faults: list, path, loc: _Locator) -> None:
-    from visdom_chaos.chaos.schedule import parse_entries
-
     try:
         parse_entries(faults, horizon=3600)
     except ValueError as exc:
@@ -281,8 +281,6 @@ def _check_faults(faults: list, path, loc: _Locator) -> None:
 
 
 def _check_rules(rules: list[str], path, line, label) -> None:
-    from visdom_chaos.reports.gate import parse_rules
-
     for rule in rules:
         try:
             parse_rules(rule)

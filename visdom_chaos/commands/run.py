@@ -12,6 +12,7 @@ from rich.table import Table
 from visdom_chaos.cli import UserError
 from visdom_chaos.netguard import RemoteTargetError, check_url
 from visdom_chaos.orchestrator import Experiment, RunOptions, RunResult
+from visdom_chaos.reports.render import findings_table
 from visdom_chaos.scenario import Scenario, ScenarioError, load_scenario, scenario_files
 from visdom_chaos.targets import VARIANTS, VERSIONS
 
@@ -114,8 +115,6 @@ def run_with_progress(options: RunOptions, console: Console) -> RunResult:
 
 
 def print_result(result: RunResult, console: Console) -> int:
-    from visdom_chaos.reports.render import findings_table
-
     if result.report is not None:
         console.print(findings_table(result.report))
     console.print(f"report: {result.run_dir}/report.md")

@@ -21,6 +21,7 @@ from typing import Any
 
 from visdom_chaos.loadgen import finish
 from visdom_chaos.loadgen import session as sessions
+from visdom_chaos.reports.summary import Summary, merge
 
 log = logging.getLogger("visdom_chaos.loadgen")
 
@@ -94,8 +95,6 @@ def master_finish(environment: Any) -> None:
 
 def merged_summary(environment: Any, own: Any) -> tuple[Any, list[dict[str, Any]]]:
     """The master's own summary merged with every worker's; and the workers' totals."""
-    from visdom_chaos.reports.summary import Summary, merge
-
     state = master_state(environment)
     merged = own
     workers = []

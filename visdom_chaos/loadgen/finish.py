@@ -14,6 +14,9 @@ from typing import Any
 from visdom_chaos import quiescence
 from visdom_chaos.loadgen.clients import DeliveryFailure
 from visdom_chaos.loadgen.session import Session
+from visdom_chaos.reports.analyze import build_report, config_for, summarize_run
+from visdom_chaos.reports.browser import browser_section
+from visdom_chaos.reports.render import findings_table, write_reports
 
 log = logging.getLogger("visdom_chaos.loadgen")
 
@@ -55,16 +58,12 @@ def quiesce_and_truth(session: Session) -> None:
 
 def analysis_config(meta: dict[str, Any]) -> Any:
     """The analyzers' thresholds, with the knobs' overrides (recorded in run.json params)."""
-    from visdom_chaos.reports.analyze import config_for
-
     bound = float((meta.get("params") or {}).get("stale_bound_ms") or 0)
     return config_for(meta, stale_bound_ms=bound) if bound > 0 else config_for(meta)
 
 
 def summarize(session: Session) -> tuple[Any, dict[str, Any]]:
     """(Summary, run.json) of this process's run folder; the folder must be closed first."""
-    from visdom_chaos.reports.analyze import summarize_run
-
     summary, meta, _stats = summarize_run(session.run_dir, analysis_config(session.meta))
     return summary, meta
 
@@ -72,12 +71,8 @@ def summarize(session: Session) -> tuple[Any, dict[str, Any]]:
 def report_from_summary(summary: Any, meta: dict[str, Any], run_dir: Any = None) -> dict[str, Any]:
     """The report; with `run_dir` (this process's own journals) also the browser section of
     its Chromium users (a master's merged summary has no journals of the workers' pages)."""
-    from visdom_chaos.reports.analyze import build_report
-
     report = build_report(summary, meta, analysis_config(meta))
     if run_dir is not None:
-        from visdom_chaos.reports.browser import browser_section
-
         if (browser := browser_section(run_dir, summary, report)) is not None:
             report["browser"] = browser
     return report
@@ -85,8 +80,6 @@ def report_from_summary(summary: Any, meta: dict[str, Any], run_dir: Any = None)
 
 def write_and_print(run_dir: Any, report: dict[str, Any]) -> None:
     from rich.console import Console
-
-    from visdom_chaos.reports.render import findings_table, write_reports
 
     write_reports(run_dir, report)
     console = Console(stderr=False)
@@ -121,6 +114,4 @@ def fire_findings(fire: Any, summary: Any) -> int:
 
 def write_reports_quietly(run_dir: Any, report: dict[str, Any]) -> None:
     """A worker's own report.json/report.md (no plots: the master's report has them)."""
-    from visdom_chaos.reports.render import write_reports
-
     write_reports(run_dir, report, plots=False)

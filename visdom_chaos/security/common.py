@@ -12,7 +12,8 @@ import psutil
 import requests
 import websocket
 
-STATUSES = ("vulnerable", "ok", "error")
+from visdom_chaos.reports.security import STATUSES
+
 EVIL_ORIGIN = "http://evil.example"
 HTTP_TIMEOUT_S = 10.0
 

@@ -1,7 +1,8 @@
 """The security probe: every check against one running target, written to `security.json`.
 
 `security.json` maps check name -> {"title", "status": "vulnerable"|"ok"|"error", "evidence"}.
-`report_section()` condenses it for report.json's `security` section.
+`report_section()` (visdom_chaos.reports.security, re-exported here) condenses it for
+report.json's `security` section.
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from visdom_chaos.netguard import check_url
+from visdom_chaos.reports.security import SECURITY_FILE, load_security, report_section
 from visdom_chaos.security.checks import check_origin, check_sid_theft
-from visdom_chaos.security.common import STATUSES, Finding
+from visdom_chaos.security.common import Finding
 from visdom_chaos.security.login import LoginTarget, check_login, login_starter
 from visdom_chaos.security.malformed import DEFAULT_OVERSIZE_MIB, check_malformed
 from visdom_chaos.targets import VERSIONS
 
-SECURITY_FILE = "security.json"
+__all__ = ["CHECKS", "SECURITY_FILE", "load_security", "report_section", "run_security_probe"]
 
 # check name -> what it asks (the order of the table)
 CHECKS = {
@@ -100,30 +102,3 @@ def _write(run_dir: Path, results: dict[str, dict[str, Any]]) -> None:
     tmp = run_dir / (SECURITY_FILE + ".tmp")
     tmp.write_text(json.dumps(results, indent=2))
     os.replace(tmp, run_dir / SECURITY_FILE)
-
-
-def load_security(run_dir: str | os.PathLike[str]) -> dict[str, dict[str, Any]] | None:
-    path = Path(run_dir) / SECURITY_FILE
-    if not path.exists():
-        return None
-    return json.loads(path.read_text())
-
-
-def report_section(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """What report.json's `security` section holds: per-check status and why, plus counts.
-
-    `by_check` maps each check to 1 (vulnerable), 0 (ok) or -1 (error), so scenario
-    expectations can say e.g. "security.by_check.origin_socket == 0".
-    """
-    flag = {"vulnerable": 1, "ok": 0, "error": -1}
-    counts = {s: 0 for s in STATUSES}
-    for r in results.values():
-        counts[r["status"]] += 1
-    return {
-        "checks": {k: {"title": v["title"], "status": v["status"], "why": v["evidence"].get("why", "")}
-                   for k, v in results.items()},
-        "by_check": {k: flag[v["status"]] for k, v in results.items()},  # numbers, for gate rules
-        "vulnerable": sorted(k for k, v in results.items() if v["status"] == "vulnerable"),
-        "counts": counts,
-        "file": SECURITY_FILE,
-    }

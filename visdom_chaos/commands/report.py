@@ -1,4 +1,5 @@
-"""`visdom-chaos analyze | gate | baseline` (registered from visdom_chaos/cli.py)."""
+"""`visdom-chaos analyze | gate | baseline`: the report and the gate as commands (the CLI side
+of visdom_chaos.reports, which imports nothing of the harness)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from visdom_chaos.cli import UserError
 from visdom_chaos.reports import gate as gating
 from visdom_chaos.reports.analyze import analyze_run, config_for
 from visdom_chaos.reports.journals import RunFolderError, load_run_meta
+from visdom_chaos.reports.junit import gate_junit
 from visdom_chaos.reports.render import findings_table, write_reports
 
 # `baseline` writes here, relative to the current folder (run folders go to ./reports/runs/);
@@ -148,8 +150,6 @@ def cmd_gate(args: argparse.Namespace) -> int:
         f", {len(unjudged)} cannot be judged" if unjudged else "")
     console.print(gating.outcome_table(outcomes, title))
     if args.junit:
-        from visdom_chaos.reports.junit import gate_junit
-
         Path(args.junit).write_text(gate_junit(outcomes, report), encoding="utf-8")
     if failed:
         console.print("[bold red]gate failed[/]")

@@ -1,11 +1,13 @@
-"""`visdom-chaos patches list|check|apply`: the reference fixes as a command."""
+"""`visdom-chaos patches list|check|apply`: the reference fixes (visdom_chaos.patches) as a command."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from visdom_chaos.cli import UserError
 from visdom_chaos.patches import apply as patch_apply
+from visdom_chaos.targets import load_built
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -50,12 +52,6 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def _default_source(version: str) -> Path:
-    from visdom_chaos.cli import UserError
-
-    try:
-        from visdom_chaos.targets import load_built
-    except ImportError as exc:  # target manager not installed
-        raise UserError(f"pass --into DIR (no target manager: {exc})") from exc
     built = load_built(version, "stock")
     if built is None:
         raise UserError(
