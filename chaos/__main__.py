@@ -1,4 +1,4 @@
-"""python -m visdom_chaos.chaos serve | check — the chaos proxy on its own."""
+"""python -m visdom_chaos.chaos serve | check — the chaos proxy on its own (installed: visdom-chaos proxy)."""
 
 from __future__ import annotations
 
@@ -67,8 +67,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m visdom_chaos.chaos", description="TCP/HTTP/WebSocket fault-injection proxy with a Toxiproxy-compatible API")
+def main(argv: list[str] | None = None, prog: str = "python -m visdom_chaos.chaos") -> int:
+    ap = argparse.ArgumentParser(prog=prog, description="TCP/HTTP/WebSocket fault-injection proxy with a Toxiproxy-compatible API")
     sub = ap.add_subparsers(dest="cmd", required=True)
     sp = sub.add_parser("serve", help="run the control API (and the proxies of --config)")
     sp.add_argument("--api", default=DEFAULT_API, help=f"HOST:PORT of the control API (default {DEFAULT_API}; port 0 = any free port)")

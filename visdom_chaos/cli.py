@@ -19,7 +19,14 @@ COMMAND_MODULES = [
     "visdom_chaos.security.command",
     "visdom_chaos.commands.patches",
     "visdom_chaos.commands.report",
+    "visdom_chaos.commands.tools",
 ]
+# Commands that wrap another tool: the rest of argv is that tool's own, handed over before
+# argparse sees it (it would take `--help` and options for itself). name -> module, function.
+PASSTHROUGH = {
+    "locust": ("visdom_chaos.commands.tools", "run_locust"),
+    "proxy": ("visdom_chaos.commands.tools", "run_proxy"),
+}
 
 
 class UserError(Exception):
@@ -47,13 +54,18 @@ def restore_interrupt() -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     restore_interrupt()
-    parser = build_parser()
-    args = parser.parse_args(argv or ["run"])
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
+    if argv and argv[0] in PASSTHROUGH:
+        module, name = PASSTHROUGH[argv[0]]
+        func, args = getattr(importlib.import_module(module), name), argv[1:]
+    else:
+        parser = build_parser()
+        args = parser.parse_args(argv or ["run"])
+        func = getattr(args, "func", None)
+        if not func:
+            parser.print_help()
+            return 2
     try:
-        return int(args.func(args) or 0)
+        return int(func(args) or 0)
     except UserError as exc:
         print(f"visdom-chaos: error: {exc}", file=sys.stderr)
         return 2

@@ -51,7 +51,7 @@ def load_plan(name_or_path: str) -> Plan | None:
         return None
     if sc.faults:
         log.warning("scenario %s: %d [[faults]] need the chaos proxy, which Locust does not start; ignored "
-                    "(run `python -m visdom_chaos.chaos serve` in front of Visdom and point --host at it)", sc.name, len(sc.faults))
+                    "(run `visdom-chaos proxy serve` in front of Visdom and point --host at it)", sc.name, len(sc.faults))
     envs = sorted({s.env for s in sc.sources})
     return Plan(sc.name, list(sc.sources), list(sc.behaviours), envs)
 

@@ -1,0 +1,53 @@
+"""`visdom-chaos locustfile | locust | proxy`: Locust and the chaos proxy from an installed copy.
+
+The Locust files ship as the package visdom_chaos.loadtests (loadtests/ in a checkout), so
+an installed tool runs Locust as `locust -f $(visdom-chaos locustfile) ...` or simply
+`visdom-chaos locust ...`. `visdom-chaos proxy serve|check ...` is
+`python -m visdom_chaos.chaos serve|check ...`: the same options, API and exit codes.
+
+`locust` and `proxy` take the wrapped tool's own argv untouched (`--help` included), so
+cli.main hands it to them before argparse sees it (PASSTHROUGH); the parsers registered
+here only list them in `visdom-chaos --help`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from importlib import resources
+from pathlib import Path
+
+from visdom_chaos.chaos.__main__ import main as chaos_main
+
+
+def locustfile() -> Path:
+    """The folder of the installed Locust files (Locust imports every .py in it not starting with _)."""
+    return Path(str(resources.files("visdom_chaos.loadtests")))
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("locustfile", help="print the path of the Locust files, for `locust -f`")
+    p.set_defaults(func=cmd_locustfile)
+    for name, text in (("locust", "run Locust with the Locust files: visdom-chaos locust [locust arguments]"),
+                       ("proxy", "the chaos proxy: visdom-chaos proxy serve|check [arguments] (--help: its options)")):
+        q = sub.add_parser(name, help=text, add_help=False)
+        q.add_argument("args", nargs=argparse.REMAINDER)
+
+
+def cmd_locustfile(args: argparse.Namespace) -> int:
+    print(locustfile())
+    return 0
+
+
+def run_locust(argv: list[str]) -> int:
+    """Become `python -m locust -f <locustfile> ARGV`: Locust's own exit code, signals and terminal."""
+    cmd = [sys.executable, "-m", "locust", "-f", str(locustfile()), *argv]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, cmd)
+    return 127  # not reached
+
+
+def run_proxy(argv: list[str]) -> int:
+    return chaos_main(argv, prog="visdom-chaos proxy")
