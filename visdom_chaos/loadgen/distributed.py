@@ -1,7 +1,7 @@
 """Distributed mode: workers summarise their own clients; the master merges the summaries.
 
 No raw journal travels: each worker analyses its own run folder into a mergeable
-`reports.summary.Summary` and sends it with a Locust custom message. The stop is a
+`visdom_chaos.reports.summary.Summary` and sends it with a Locust custom message. The stop is a
 barrier, driven by the master at `test_stopping` (Locust's headless `--run-time`
 quits the master without waiting for workers, so the master must ask and wait):
 
