@@ -11,7 +11,7 @@
    rising, until the observer loses headroom (report `observer.verdict`); the largest N
    that kept it, in one process and in workers.
 
-    python -m bench observer [--seconds 15] [--versions 0.2.4,0.3.0] [--ladder 4,8,16,24,32] [--no-capacity]
+    python -m bench observer [--seconds 20] [--versions 0.2.4,0.3.0] [--ladder 5,10,20,30,40] [--no-capacity]
 """
 
 from __future__ import annotations
@@ -139,9 +139,9 @@ def capacity(version: str, ladder: list[int], seconds: float) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench observer", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--seconds", type=float, default=15.0)
+    ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--versions", default="0.2.4,0.3.0")
-    ap.add_argument("--ladder", default="4,8,16,24,32")
+    ap.add_argument("--ladder", default="5,10,20,30,40")
     ap.add_argument("--capacity-seconds", type=float, default=10.0)
     ap.add_argument("--no-capacity", action="store_true")
     args = ap.parse_args(argv)
