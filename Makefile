@@ -6,7 +6,7 @@ VC := $(VENV)/bin/visdom-chaos
 export VISDOM_CHAOS_CACHE ?= $(CURDIR)/.cache
 STAMP := $(VENV)/.installed
 
-.PHONY: setup targets run test bench lint clean
+.PHONY: setup targets run test test-fast bench lint clean
 
 setup: $(STAMP) targets
 
@@ -27,6 +27,10 @@ run: setup
 
 test: setup
 	$(VENV)/bin/pytest
+
+# pure logic only (no Visdom process, no browser, nothing slow): a couple of minutes
+test-fast: $(STAMP)
+	$(VENV)/bin/pytest -m "not visdom and not browser and not slow"
 
 bench: setup
 	$(PY) -m bench

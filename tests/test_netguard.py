@@ -134,6 +134,7 @@ def test_chaos_serve_refuses_a_remote_upstream_and_listen(netns: str, tmp_path: 
     assert tx_packets(netns) == before
 
 
+@pytest.mark.slow
 def test_allow_remote_really_sends_so_the_counter_is_meaningful(netns: str, tmp_path: Path) -> None:
     """Control: with --allow-remote the run does try, and the veth counts it (the packets go nowhere)."""
     before = tx_packets(netns)

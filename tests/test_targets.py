@@ -16,6 +16,7 @@ from visdom_chaos.netguard import RemoteTargetError, check_url
 from visdom_chaos.targets import TargetError, build_target, external_target, start_built
 
 
+@pytest.mark.visdom
 def test_start_answers_and_stop_leaves_no_process(visdom_factory, version):
     target = visdom_factory(version)
     assert target.url.startswith("http://127.0.0.1:")
@@ -38,12 +39,14 @@ def test_start_answers_and_stop_leaves_no_process(visdom_factory, version):
     assert proc is None or proc.returncode in (0, -signal.SIGTERM), proc and proc.returncode
 
 
+@pytest.mark.visdom
 def test_index_page_served_with_pinned_tornado(visdom_factory):
     # tornado 6.6 refuses static_url("../user/style.css") with 403; the targets pin tornado<6.6.
     target = visdom_factory("0.2.4")
     assert requests.get(target.url + "/", timeout=5).status_code == 200
 
 
+@pytest.mark.visdom
 def test_port_in_use_is_a_clear_error(tmp_path):
     built = build_target("0.2.4")
     with socket.socket() as s:
@@ -70,6 +73,7 @@ def test_external_unreachable_and_remote_refused():
     assert check_url("http://localhost:8097/") == "http://localhost:8097"
 
 
+@pytest.mark.visdom
 def test_cli_start_list_stop(tmp_path):
     vc = [sys.executable, "-m", "visdom_chaos"]
     out = subprocess.run([*vc, "target", "start", "0.2.4", "--run-dir", str(tmp_path)],
@@ -85,6 +89,7 @@ def test_cli_start_list_stop(tmp_path):
     assert bad.returncode == 2 and "unknown Visdom version" in bad.stderr
 
 
+@pytest.mark.visdom
 def test_interrupt_while_waiting_for_readiness_stops_the_server(tmp_path, monkeypatch):
     # Ctrl-C (or SIGTERM, which the orchestrator turns into KeyboardInterrupt) arriving
     # while the server starts: the caller never receives the Target, so start_built must
@@ -130,6 +135,7 @@ def test_chaos_proxy_child_takes_sigterm(tmp_path):
     assert proxy.proc.returncode in (0, -signal.SIGTERM), proxy.proc.returncode
 
 
+@pytest.mark.visdom
 def test_relative_run_dir_keeps_the_env_in_the_run_folder(tmp_path, monkeypatch):
     # `visdom-chaos run` passes reports/runs/<run> (relative) and the server runs with that
     # folder as its cwd: a relative -env_path would land in <run>/reports/runs/<run>/visdom-env

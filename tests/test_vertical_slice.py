@@ -96,6 +96,7 @@ def test_polling_order_newest_first_on_024_fifo_on_030(tmp_path, version):
         assert reorder == 0
 
 
+@pytest.mark.visdom
 def test_run_command_writes_report_and_table(tmp_path):
     out = tmp_path / "cli-run"
     proc = subprocess.run(

@@ -383,6 +383,7 @@ def play(proxy: Proxy, kind: str, data: bytes, cut: str, where: float) -> None:
         close(s, "rst" if cut == "rst" else "fin")
 
 
+@pytest.mark.slow
 @settings(max_examples=int(os.environ.get("VC_FUZZ_EXAMPLES", "60")), deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(case=case_st)
