@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
 
-from .httpstream import HttpHead, HttpTracker
+from .httpstream import HttpHead
+from .segmenter import Segment, Segmenter, wire_bytes
 from .side import Side
 from .spec import CLIENT_HEADER, ToxicSpec
 from .toxics import (
@@ -35,16 +36,7 @@ from .toxics import (
     WsDuplicate,
     WsReorder,
 )
-from .wsframe import (
-    CONTROL_OPS,
-    OP_CONT,
-    Frame,
-    FrameError,
-    FrameParser,
-    FrameSkimmer,
-    Message,
-    MessageAssembler,
-)
+from .wsframe import Frame, Message
 
 if TYPE_CHECKING:
     from .proxy import Proxy
@@ -52,75 +44,7 @@ if TYPE_CHECKING:
 ANSWER_LINGER_S = 0.2  # http_fail: time for the client to read the answer before the close
 MAX_PENDING = 2 << 20  # per direction: bytes read ahead of the writer before reading pauses
 MAX_HELD_BYTES = 8 << 20  # held (delayed/reordered) WebSocket messages per direction
-MAX_ASSEMBLED = 8 << 20  # an unfinished fragmented message larger than this is passed through
 EOF = None
-
-Segment = bytes | HttpHead | Message | Frame
-
-
-def _raw(seg: Segment) -> bytes:
-    return seg if isinstance(seg, bytes) else seg.raw
-
-
-class Segmenter:
-    """HTTP heads until an upgrade, then WebSocket frames (skimmed, or split when needed)."""
-
-    def __init__(self, is_request: bool) -> None:
-        self.http = HttpTracker(is_request)
-        self.skimmer = FrameSkimmer()
-        self.parser: FrameParser | None = None
-        self.asm = MessageAssembler()
-        self.assembled = 0  # bytes of the unfinished message held in `asm`
-        self.passthrough = False  # the rest of an oversized fragmented message goes through raw
-
-    def feed(self, data: bytes, split_ws: bool, hold_http: bool = False) -> list[Segment]:
-        out: list[Segment] = []
-        if self.http.phase != "ws":
-            segs, used = self.http.feed(data, hold_http)
-            out.extend(segs)
-            if used >= len(data):
-                return out
-            data = data[used:]
-        try:
-            return out + self._ws(data, split_ws)
-        except FrameError:
-            self.http.phase = "opaque"  # not WebSocket after all: stop interpreting
-            self.parser = None
-            return [*out, data]
-
-    def _ws(self, data: bytes, split: bool) -> list[Segment]:
-        out: list[Segment] = []
-        if self.parser is None:
-            if not split:
-                self.skimmer.skim(data)
-                return [data]
-            k = self.skimmer.advance_to_boundary(data)
-            if k:
-                out.append(data[:k])
-            if not self.skimmer.at_boundary:
-                return out
-            self.parser = FrameParser(max_frame=16 << 20)
-            data = data[k:]
-        for frame in self.parser.feed(data):
-            if self.passthrough and frame.opcode == OP_CONT:
-                out.append(frame.raw)
-                self.passthrough = not frame.header.fin
-                continue
-            unit = self.asm.push(frame)
-            if unit is not None:
-                if not isinstance(unit, Frame) or unit.opcode not in CONTROL_OPS:
-                    self.assembled = 0
-                out.append(unit)
-            elif self.asm.partial is not None:
-                self.assembled += len(frame.raw)
-                if self.assembled > MAX_ASSEMBLED:
-                    # Holding a message that never ends would grow without bound: send what is
-                    # held and the rest as it comes (that message escapes the WebSocket toxics).
-                    out.append(b"".join(f.raw for f in self.asm.partial.frames))
-                    self.asm.partial, self.assembled, self.passthrough = None, 0, True
-        if not split and not self.parser.pending and self.asm.partial is None and not self.passthrough:
-            self.parser = None  # back to cheap skimming, at a frame boundary
-        return out
 
 
 @dataclass(order=True)
@@ -170,7 +94,7 @@ class Direction:
         if self.direct_ok():
             out = self.segmenter.feed(data, split_ws=False)
             # units left by a removed WebSocket toxic (parser still mid-message) go out as their bytes
-            raw = out[0] if len(out) == 1 and isinstance(out[0], bytes) else b"".join(map(_raw, out))
+            raw = out[0] if len(out) == 1 and isinstance(out[0], bytes) else b"".join(map(wire_bytes, out))
             if raw and not self.link.closed:
                 self.dst.write(raw)
                 self.bytes_out += len(raw)

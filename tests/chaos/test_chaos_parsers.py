@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from visdom_chaos.chaos.httpstream import HttpHead, HttpTracker
-from visdom_chaos.chaos.link import Segmenter
+from visdom_chaos.chaos.segmenter import Segmenter
 from visdom_chaos.chaos.wsframe import (
     OP_BINARY,
     OP_CLOSE,
