@@ -12,14 +12,13 @@ bytes), runs the message toxics, then the byte-toxic chain, then writes.
 from __future__ import annotations
 
 import asyncio
-import heapq
 import random
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
 
+from .held import HeldMessages
 from .httpstream import HttpHead
 from .segmenter import Segment, Segmenter, wire_bytes
 from .side import Side
@@ -43,16 +42,7 @@ if TYPE_CHECKING:
 
 ANSWER_LINGER_S = 0.2  # http_fail: time for the client to read the answer before the close
 MAX_PENDING = 2 << 20  # per direction: bytes read ahead of the writer before reading pauses
-MAX_HELD_BYTES = 8 << 20  # held (delayed/reordered) WebSocket messages per direction
 EOF = None
-
-
-@dataclass(order=True)
-class Held:
-    release: float
-    seq: int
-    raw: bytes = field(compare=False)
-    after_left: int = field(compare=False, default=0)  # for ws_reorder: messages still to pass first
 
 
 class Direction:
@@ -68,9 +58,7 @@ class Direction:
         self.toxics: list[Toxic] = []
         self.segmenter = Segmenter(is_request=stream == "upstream")
         self.busy = False
-        self.held: list[Held] = []
-        self.held_bytes = 0
-        self.held_seq = 0
+        self.held = HeldMessages()
         self.discard = 0  # body bytes of a request answered by http_fail
         self.messages = 0  # WebSocket data messages seen
         # an HTTP toxic aimed at a client waits for the request that names it: hold heads
@@ -136,7 +124,7 @@ class Direction:
     async def process_loop(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            timeout = max(0.0, self.held[0].release - loop.time()) if self.held else None
+            timeout = max(0.0, self.held.next_release - loop.time()) if self.held else None
             try:
                 item = await self.next_item(timeout)
             except TimeoutError:
@@ -206,7 +194,7 @@ class Direction:
                 tox.fault("ws_duplicate", copies=tox.a["copies"], **info)
                 copies += tox.a["copies"]
             elif isinstance(tox, WsDelay | WsReorder):
-                if self.held_bytes + len(raw) > MAX_HELD_BYTES:
+                if not self.held.fits(len(raw)):
                     tox.fault("ws_hold_overflow", **info)
                     break  # bounded memory: pass it on instead of holding more
                 if isinstance(tox, WsDelay):
@@ -215,26 +203,17 @@ class Direction:
                 else:
                     release, after = loop.time() + tox.a["max_hold"] / 1000, tox.a["after"]
                     tox.fault("ws_reorder", after=after, **info)
-                self.held_seq += 1
-                heapq.heappush(self.held, Held(release, self.held_seq, raw * copies, after))
-                self.held_bytes += len(raw) * copies
+                self.held.hold(raw * copies, release, after)
                 return
         await self.emit(raw * copies, t)
         if self.held:
-            for h in self.held:
-                if h.after_left:
-                    h.after_left -= 1
-                    if not h.after_left:
-                        h.release = min(h.release, loop.time())
-            heapq.heapify(self.held)
+            self.held.passed(loop.time())
             await self.release_due()  # right after the message it waited for
 
     async def release_due(self) -> None:
         loop = asyncio.get_running_loop()
-        while self.held and (self.held[0].release <= loop.time() or not self.link.proxy_has_ws_hold()):
-            h = heapq.heappop(self.held)
-            self.held_bytes -= len(h.raw)
-            await self.emit(h.raw, loop.time())
+        while self.held and (self.held.next_release <= loop.time() or not self.link.proxy_has_ws_hold()):
+            await self.emit(self.held.pop(), loop.time())
 
     async def emit(self, data: bytes, t: float) -> None:
         """Run the byte-toxic chain (in the order the toxics were added), then write."""
@@ -259,7 +238,7 @@ class Direction:
         """The source sent EOF: pass the half-close on (slow_close delays it)."""
         loop = asyncio.get_running_loop()
         while self.held:  # held messages still go out before the close
-            wait = self.held[0].release - loop.time()
+            wait = self.held.next_release - loop.time()
             if wait > 0 and self.link.proxy_has_ws_hold():
                 await asyncio.sleep(wait)
             await self.release_due()
