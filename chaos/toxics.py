@@ -20,7 +20,7 @@ from .spec import ToxicSpec
 from .wsframe import OP_BINARY, OP_TEXT, Message
 
 if TYPE_CHECKING:
-    from .link import Direction
+    from .direction import Direction
 
 Next = Callable[[bytes, float], Awaitable[None]]
 

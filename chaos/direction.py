@@ -1,0 +1,236 @@
+"""One stream of a proxied connection: its source socket, its toxics, its destination.
+
+Received chunks are stamped with their arrival time and queued (so latency is
+measured from arrival); the queue is bounded in bytes: past the bound the source
+socket stops being read, the kernel buffers fill and the sender feels
+backpressure. With no toxics on a direction, chunks are written straight through
+from the receive callback (pausing reading while the destination is not writable).
+The processor splits chunks into segments (HTTP heads, WebSocket messages, raw
+bytes), runs the message toxics, then the byte-toxic chain, then writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import TYPE_CHECKING
+
+from .held import HeldMessages
+from .httpstream import HttpHead
+from .segmenter import Segment, Segmenter, wire_bytes
+from .side import Side
+from .toxics import HttpDelay, HttpFail, SlowClose, Toxic, WsDelay, WsDrop, WsDuplicate, WsReorder
+from .wsframe import Frame, Message
+
+if TYPE_CHECKING:
+    from .link import Link
+
+MAX_PENDING = 2 << 20  # per direction: bytes read ahead of the writer before reading pauses
+EOF = None
+
+
+class Direction:
+    """One stream of a link: "upstream" (client -> server) or "downstream"."""
+
+    def __init__(self, link: Link, stream: str, src: Side, dst: Side) -> None:
+        self.link = link
+        self.stream = stream  # "upstream" = client -> server
+        self.src = src
+        self.dst = dst
+        self.pending: deque[tuple[bytes, float] | None] = deque()
+        self.pending_bytes = 0
+        self.wake = asyncio.Event()
+        self.blocked = False  # direct path: the destination is not writable, reading paused
+        self.toxics: list[Toxic] = []
+        self.segmenter = Segmenter(is_request=stream == "upstream")
+        self.busy = False
+        self.held = HeldMessages()
+        self.discard = 0  # body bytes of a request answered by http_fail
+        self.messages = 0  # WebSocket data messages seen
+        # an HTTP toxic aimed at a client waits for the request that names it: hold heads
+        self.undecided_http = False
+        self.bytes_in = self.bytes_out = self.dropped = 0
+        self.done = False
+
+    # -- reading (callbacks from the source Side) ----------------------------------
+    def paused(self) -> bool:
+        return self.link.frozen or any(t.pauses_reading for t in self.toxics)
+
+    def direct_ok(self) -> bool:
+        return (not self.toxics and not self.busy and not self.held and not self.discard and not self.pending
+                and not self.link.frozen and not self.undecided_http)
+
+    def update_reading(self) -> None:
+        self.src.set_reading(not self.link.closed and not self.paused() and not self.blocked and self.pending_bytes < MAX_PENDING)
+
+    def feed(self, data: bytes) -> None:
+        self.bytes_in += len(data)
+        if self.direct_ok():
+            out = self.segmenter.feed(data, split_ws=False)
+            # units left by a removed WebSocket toxic (parser still mid-message) go out as their bytes
+            raw = out[0] if len(out) == 1 and isinstance(out[0], bytes) else b"".join(map(wire_bytes, out))
+            if raw and not self.link.closed:
+                self.dst.write(raw)
+                self.bytes_out += len(raw)
+            if not self.dst.writable:
+                self.blocked = True
+                self.dst.on_writable.append(self._unblock)
+                self.update_reading()
+            return
+        self.pending.append((data, asyncio.get_running_loop().time()))
+        self.pending_bytes += len(data)
+        self.wake.set()
+        if self.pending_bytes >= MAX_PENDING:
+            self.update_reading()
+
+    def _unblock(self) -> None:
+        self.blocked = False
+        self.update_reading()
+
+    def feed_eof(self) -> None:
+        self.pending.append(EOF)
+        self.wake.set()
+
+    async def next_item(self, timeout: float | None) -> tuple[bytes, float] | None:
+        while not self.pending:
+            self.wake.clear()
+            if timeout is None:
+                await self.wake.wait()
+            else:
+                async with asyncio.timeout(timeout):
+                    await self.wake.wait()
+        item = self.pending.popleft()
+        if item is not EOF:
+            self.pending_bytes -= len(item[0])
+            if self.pending_bytes < MAX_PENDING // 2:
+                self.update_reading()
+        return item
+
+    # -- processing ------------------------------------------------------------
+    async def process_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            timeout = max(0.0, self.held.next_release - loop.time()) if self.held else None
+            try:
+                item = await self.next_item(timeout)
+            except TimeoutError:
+                await self.release_due()
+                continue
+            self.busy = True
+            try:
+                while self.link.frozen:
+                    await self.link.changed()
+                if item is EOF:
+                    await self.finish()
+                    return
+                data, t = item
+                split = any(x.is_ws for x in self.toxics) or bool(self.held)
+                hold = self.undecided_http or any(x.is_http for x in self.toxics)
+                for seg in self.segmenter.feed(data, split_ws=split, hold_http=hold):
+                    await self.handle(seg, t)
+                await self.release_due()
+            finally:
+                self.busy = False
+
+    async def handle(self, seg: Segment, t: float) -> None:
+        if isinstance(seg, HttpHead):
+            await self.handle_head(seg, t)
+        elif isinstance(seg, Message):
+            await self.handle_message(seg, t)
+        elif isinstance(seg, Frame):
+            await self.emit(seg.raw, t)  # control frames always pass
+        elif self.discard:
+            cut = min(self.discard, len(seg))
+            self.discard -= cut
+            self.dropped += cut
+            if seg[cut:]:
+                await self.emit(seg[cut:], t)
+        else:
+            await self.emit(seg, t)
+
+    async def handle_head(self, head: HttpHead, t: float) -> None:
+        for tox in self.toxics:
+            if not tox.is_http or not tox.selects(head):  # type: ignore[attr-defined]
+                continue
+            if isinstance(tox, HttpDelay):
+                tox.fault("http_delay", method=head.method, path=head.path, delay_ms=tox.a["delay"])
+                await asyncio.sleep(tox.a["delay"] / 1000)
+            elif isinstance(tox, HttpFail):
+                tox.fault("http_fail", method=head.method, path=head.path, status=tox.a["status"])
+                self.discard = head.content_length or 0
+                self.dropped += len(head.raw)
+                await self.link.answer(tox.response())
+                return
+        await self.emit(head.raw, t)
+
+    async def handle_message(self, msg: Message, t: float) -> None:
+        self.messages += 1
+        raw = msg.raw
+        copies = 1
+        loop = asyncio.get_running_loop()
+        for tox in self.toxics:
+            if not tox.is_ws or not tox.selects(msg):  # type: ignore[attr-defined]
+                continue
+            info = tox.describe(msg)  # type: ignore[attr-defined]
+            if isinstance(tox, WsDrop):
+                tox.fault("ws_drop", **info)
+                self.dropped += len(raw)
+                return
+            if isinstance(tox, WsDuplicate):
+                tox.fault("ws_duplicate", copies=tox.a["copies"], **info)
+                copies += tox.a["copies"]
+            elif isinstance(tox, WsDelay | WsReorder):
+                if not self.held.fits(len(raw)):
+                    tox.fault("ws_hold_overflow", **info)
+                    break  # bounded memory: pass it on instead of holding more
+                if isinstance(tox, WsDelay):
+                    release, after = loop.time() + tox.a["delay"] / 1000, 0
+                    tox.fault("ws_delay", delay_ms=tox.a["delay"], **info)
+                else:
+                    release, after = loop.time() + tox.a["max_hold"] / 1000, tox.a["after"]
+                    tox.fault("ws_reorder", after=after, **info)
+                self.held.hold(raw * copies, release, after)
+                return
+        await self.emit(raw * copies, t)
+        if self.held:
+            self.held.passed(loop.time())
+            await self.release_due()  # right after the message it waited for
+
+    async def release_due(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self.held and (self.held.next_release <= loop.time() or not self.link.proxy_has_ws_hold()):
+            await self.emit(self.held.pop(), loop.time())
+
+    async def emit(self, data: bytes, t: float) -> None:
+        """Run the byte-toxic chain (in the order the toxics were added), then write."""
+        chain = [x for x in self.toxics if x.is_byte]
+
+        async def step(i: int, d: bytes, tt: float) -> None:
+            if i == len(chain):
+                await self.write(d)
+            else:
+                await chain[i].pipe(d, tt, lambda d2, t2: step(i + 1, d2, t2))
+
+        await step(0, data, t)
+
+    async def write(self, data: bytes) -> None:
+        if not data or self.link.closed:
+            return
+        self.dst.write(data)
+        self.bytes_out += len(data)
+        await self.dst.drain()
+
+    async def finish(self) -> None:
+        """The source sent EOF: pass the half-close on (slow_close delays it)."""
+        loop = asyncio.get_running_loop()
+        while self.held:  # held messages still go out before the close
+            wait = self.held.next_release - loop.time()
+            if wait > 0 and self.link.proxy_has_ws_hold():
+                await asyncio.sleep(wait)
+            await self.release_due()
+        for tox in self.toxics:
+            if isinstance(tox, SlowClose) and tox.a["delay"]:
+                tox.fault("slow_close", delay_ms=tox.a["delay"])
+                await asyncio.sleep(tox.a["delay"] / 1000)
+        self.done = True
+        self.link.half_closed(self)
