@@ -5,8 +5,10 @@ measured from arrival); the queue is bounded in bytes: past the bound the source
 socket stops being read, the kernel buffers fill and the sender feels
 backpressure. With no toxics on a direction, chunks are written straight through
 from the receive callback (pausing reading while the destination is not writable).
-The processor splits chunks into segments (HTTP heads, WebSocket messages, raw
-bytes), runs the message toxics, then the byte-toxic chain, then writes.
+The processor splits chunks into segments (segmenter.py); the message toxics judge
+whole WebSocket messages and HTTP request heads and the direction carries out their
+verdicts (toxics/verdict.py): it owns the held messages, the dropped-byte count and
+the bounds. What goes on runs through the byte-toxic chain, then is written.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from .held import HeldMessages
 from .httpstream import HttpHead
 from .segmenter import Segment, Segmenter, wire_bytes
 from .side import Side
-from .toxics import HttpDelay, HttpFail, SlowClose, Toxic, WsDelay, WsDrop, WsDuplicate, WsReorder
+from .toxics import Toxic
+from .toxics.verdict import Answer, Copies, Delay, Drop, Hold, Pass
 from .wsframe import Frame, Message
 
 if TYPE_CHECKING:
@@ -41,7 +44,10 @@ class Direction:
         self.pending_bytes = 0
         self.wake = asyncio.Event()
         self.blocked = False  # direct path: the destination is not writable, reading paused
-        self.toxics: list[Toxic] = []
+        self.toxics: list[Toxic] = []  # those acting on this stream, in the order they were added
+        self.message_toxics: list[Toxic] = []  # ... that judge WebSocket messages
+        self.request_toxics: list[Toxic] = []  # ... that judge HTTP request heads
+        self.byte_toxics: list[Toxic] = []  # ... that form the byte chain
         self.segmenter = Segmenter(is_request=stream == "upstream")
         self.busy = False
         self.held = HeldMessages()
@@ -51,6 +57,14 @@ class Direction:
         self.undecided_http = False
         self.bytes_in = self.bytes_out = self.dropped = 0
         self.done = False
+
+    def set_toxics(self, toxics: list[Toxic], undecided_http: bool) -> None:
+        """The toxics now acting on this stream (new lists: a chain being run keeps its own)."""
+        self.toxics = toxics
+        self.message_toxics = [t for t in toxics if t.judges_messages]
+        self.request_toxics = [t for t in toxics if t.judges_requests]
+        self.byte_toxics = [t for t in toxics if t.pipes_bytes]
+        self.undecided_http = undecided_http
 
     # -- reading (callbacks from the source Side) ----------------------------------
     def paused(self) -> bool:
@@ -124,8 +138,8 @@ class Direction:
                     await self.finish()
                     return
                 data, t = item
-                split = any(x.is_ws for x in self.toxics) or bool(self.held)
-                hold = self.undecided_http or any(x.is_http for x in self.toxics)
+                split = bool(self.message_toxics) or bool(self.held)
+                hold = self.undecided_http or bool(self.request_toxics)
                 for seg in self.segmenter.feed(data, split_ws=split, hold_http=hold):
                     await self.handle(seg, t)
                 await self.release_due()
@@ -149,18 +163,19 @@ class Direction:
             await self.emit(seg, t)
 
     async def handle_head(self, head: HttpHead, t: float) -> None:
-        for tox in self.toxics:
-            if not tox.is_http or not tox.selects(head):  # type: ignore[attr-defined]
-                continue
-            if isinstance(tox, HttpDelay):
-                tox.fault("http_delay", method=head.method, path=head.path, delay_ms=tox.a["delay"])
-                await asyncio.sleep(tox.a["delay"] / 1000)
-            elif isinstance(tox, HttpFail):
-                tox.fault("http_fail", method=head.method, path=head.path, status=tox.a["status"])
-                self.discard = head.content_length or 0
-                self.dropped += len(head.raw)
-                await self.link.answer(tox.response())
-                return
+        for tox in self.request_toxics:
+            match tox.judge_request(head):
+                case Pass():
+                    continue
+                case Delay(seconds, fault):
+                    tox.record(fault)
+                    await asyncio.sleep(seconds)
+                case Answer(response, discard, fault):
+                    tox.record(fault)
+                    self.discard = discard
+                    self.dropped += len(head.raw)
+                    await self.link.answer(response)
+                    return
         await self.emit(head.raw, t)
 
     async def handle_message(self, msg: Message, t: float) -> None:
@@ -168,29 +183,24 @@ class Direction:
         raw = msg.raw
         copies = 1
         loop = asyncio.get_running_loop()
-        for tox in self.toxics:
-            if not tox.is_ws or not tox.selects(msg):  # type: ignore[attr-defined]
-                continue
-            info = tox.describe(msg)  # type: ignore[attr-defined]
-            if isinstance(tox, WsDrop):
-                tox.fault("ws_drop", **info)
-                self.dropped += len(raw)
-                return
-            if isinstance(tox, WsDuplicate):
-                tox.fault("ws_duplicate", copies=tox.a["copies"], **info)
-                copies += tox.a["copies"]
-            elif isinstance(tox, WsDelay | WsReorder):
-                if not self.held.fits(len(raw)):
-                    tox.fault("ws_hold_overflow", **info)
-                    break  # bounded memory: pass it on instead of holding more
-                if isinstance(tox, WsDelay):
-                    release, after = loop.time() + tox.a["delay"] / 1000, 0
-                    tox.fault("ws_delay", delay_ms=tox.a["delay"], **info)
-                else:
-                    release, after = loop.time() + tox.a["max_hold"] / 1000, tox.a["after"]
-                    tox.fault("ws_reorder", after=after, **info)
-                self.held.hold(raw * copies, release, after)
-                return
+        for tox in self.message_toxics:
+            match tox.judge_message(msg):
+                case Pass():
+                    continue
+                case Drop(fault):
+                    tox.record(fault)
+                    self.dropped += len(raw)
+                    return
+                case Copies(n, fault):
+                    tox.record(fault)
+                    copies += n
+                case Hold(seconds, after, fault, overflow):
+                    if not self.held.fits(len(raw)):
+                        tox.record(overflow)
+                        break  # bounded memory: pass it on instead of holding more
+                    tox.record(fault)
+                    self.held.hold(raw * copies, loop.time() + seconds, after)
+                    return
         await self.emit(raw * copies, t)
         if self.held:
             self.held.passed(loop.time())
@@ -198,12 +208,12 @@ class Direction:
 
     async def release_due(self) -> None:
         loop = asyncio.get_running_loop()
-        while self.held and (self.held.next_release <= loop.time() or not self.link.proxy_has_ws_hold()):
+        while self.held and (self.held.next_release <= loop.time() or not self.link.holds_messages()):
             await self.emit(self.held.pop(), loop.time())
 
     async def emit(self, data: bytes, t: float) -> None:
         """Run the byte-toxic chain (in the order the toxics were added), then write."""
-        chain = [x for x in self.toxics if x.is_byte]
+        chain = self.byte_toxics
 
         async def step(i: int, d: bytes, tt: float) -> None:
             if i == len(chain):
@@ -225,12 +235,10 @@ class Direction:
         loop = asyncio.get_running_loop()
         while self.held:  # held messages still go out before the close
             wait = self.held.next_release - loop.time()
-            if wait > 0 and self.link.proxy_has_ws_hold():
+            if wait > 0 and self.link.holds_messages():
                 await asyncio.sleep(wait)
             await self.release_due()
         for tox in self.toxics:
-            if isinstance(tox, SlowClose) and tox.a["delay"]:
-                tox.fault("slow_close", delay_ms=tox.a["delay"])
-                await asyncio.sleep(tox.a["delay"] / 1000)
+            await tox.on_eof()
         self.done = True
         self.link.half_closed(self)

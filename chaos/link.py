@@ -17,7 +17,7 @@ from .direction import Direction
 from .httpstream import HttpHead
 from .side import Side
 from .spec import CLIENT_HEADER, ToxicSpec
-from .toxics import REQUEST_SIDE, TOXIC_CLASSES, Toxic, WsDelay, WsReorder
+from .toxics import REQUEST_SIDE, TOXIC_CLASSES, Toxic
 
 if TYPE_CHECKING:
     from .proxy import Proxy
@@ -78,8 +78,9 @@ class Link:
     async def changed(self) -> None:
         await self._changed.wait()
 
-    def proxy_has_ws_hold(self) -> bool:
-        return any(isinstance(t, WsDelay | WsReorder) for d in self.dirs.values() for t in d.toxics)
+    def holds_messages(self) -> bool:
+        """Does a toxic that holds messages act on either stream? If not, held ones leave at once."""
+        return any(t.holds_messages for d in self.dirs.values() for t in d.toxics)
 
     # -- toxics ------------------------------------------------------------------
     def sync(self, specs: list[ToxicSpec]) -> None:
@@ -102,8 +103,8 @@ class Link:
             tox.active = tox.aim is True and (s.toxicity >= 1.0 or random.random() < s.toxicity)
             self.toxics[s.name] = tox
         for d in self.dirs.values():
-            d.toxics = [self.toxics[s.name] for s in specs if self.toxics[s.name].active and self.toxics[s.name].dir is d]
-            d.undecided_http = any(t.aim is None and t.is_http and t.dir is d for t in self.toxics.values())
+            d.set_toxics([self.toxics[s.name] for s in specs if self.toxics[s.name].active and self.toxics[s.name].direction is d],
+                         undecided_http=any(t.aim is None and t.judges_requests and t.direction is d for t in self.toxics.values()))
         self.frozen = any(t.freezes_link for d in self.dirs.values() for t in d.toxics)
         for s in specs:  # start after the lists are in place, so a start() that closes sees them
             tox = self.toxics[s.name]

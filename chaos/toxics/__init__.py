@@ -1,13 +1,15 @@
 """The toxics: one module per type, and the table Link.sync builds them from.
 
-Each module holds one toxic type (bases in base.py and message.py). A type's
-attributes, defaults and validation live in chaos/spec.py (TOXIC_TYPES).
+Each module holds one toxic type; the bases are in base.py (every toxic, byte
+toxics) and message.py (WebSocket and HTTP message toxics), the verdicts message
+toxics return in verdict.py. A type's attributes, defaults and validation live in
+chaos/spec.py (TOXIC_TYPES).
 """
 
 from __future__ import annotations
 
 from .bandwidth import Bandwidth
-from .base import Next, Toxic
+from .base import ByteToxic, Next, Toxic
 from .down import Down
 from .half_open import HalfOpen
 from .http_delay import HttpDelay
@@ -44,12 +46,13 @@ TOXIC_CLASSES: dict[str, type[Toxic]] = {
     "http_fail": HttpFail,
 }
 # toxics that act on requests (client -> server) whatever their `stream`
-REQUEST_SIDE = frozenset({"http_delay", "http_fail"})
+REQUEST_SIDE = frozenset(name for name, cls in TOXIC_CLASSES.items() if cls.judges_requests)
 
 __all__ = [
     "REQUEST_SIDE",
     "TOXIC_CLASSES",
     "Bandwidth",
+    "ByteToxic",
     "Down",
     "HalfOpen",
     "HttpDelay",

@@ -6,15 +6,13 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from ..spec import ToxicSpec
-from .base import Next, Toxic
+from .base import ByteToxic, Next
 
 if TYPE_CHECKING:
     from ..direction import Direction
 
 
-class Bandwidth(Toxic):
-    is_byte = True
-
+class Bandwidth(ByteToxic):
     def __init__(self, spec: ToxicSpec, direction: Direction) -> None:
         super().__init__(spec, direction)
         self.next_t = 0.0

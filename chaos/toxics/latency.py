@@ -5,12 +5,10 @@ from __future__ import annotations
 import asyncio
 import random
 
-from .base import Next, Toxic
+from .base import ByteToxic, Next
 
 
-class Latency(Toxic):
-    is_byte = True
-
+class Latency(ByteToxic):
     async def pipe(self, data: bytes, t: float, nxt: Next) -> None:
         jitter = self.a["jitter"]
         delay_ms = self.a["latency"] + (random.uniform(-jitter, jitter) if jitter else 0)

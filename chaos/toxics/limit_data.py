@@ -5,15 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..spec import ToxicSpec
-from .base import Next, Toxic
+from .base import ByteToxic, Next
 
 if TYPE_CHECKING:
     from ..direction import Direction
 
 
-class LimitData(Toxic):
-    is_byte = True
-
+class LimitData(ByteToxic):
     def __init__(self, spec: ToxicSpec, direction: Direction) -> None:
         super().__init__(spec, direction)
         self.count = 0

@@ -1,7 +1,9 @@
-"""Message toxics: which WebSocket messages and HTTP request heads they select.
+"""Message toxics: the WebSocket (ws_*) and HTTP (http_*) bases, and how they select.
 
-Selection is per message: the toxic's own predicate, then `probability`, then
-`limit` (counted over the whole proxy).
+A message toxic implements one method, `judge_message(msg)` or `judge_request(head)`,
+that returns a verdict (verdict.py). Selection is per message: the toxic's
+predicate (opcode, contains, match / method, path), then `probability`, then
+`limit`, counted over the whole proxy.
 """
 
 from __future__ import annotations
@@ -39,7 +41,9 @@ class _Selecting(Toxic):
 
 
 class WsToxic(_Selecting):
-    is_ws = True
+    """Judges whole WebSocket data messages on its stream (control frames always pass)."""
+
+    judges_messages = True
 
     def selects(self, msg: Message) -> bool:
         op = self.a["opcode"]
@@ -55,15 +59,18 @@ class WsToxic(_Selecting):
         return self._roll()
 
     def describe(self, msg: Message) -> dict[str, Any]:
+        """The journal detail naming a message: size, frames, index, and its JSON's command/win/env."""
         doc = msg.json()
-        info: dict[str, Any] = {"bytes": len(msg.raw), "frames": len(msg.frames), "msg_index": self.dir.messages}
+        info: dict[str, Any] = {"bytes": len(msg.raw), "frames": len(msg.frames), "msg_index": self.direction.messages}
         if isinstance(doc, dict):
             info.update({k: doc[k] for k in ("command", "win", "env") if k in doc and isinstance(doc[k], str | int)})
         return info
 
 
 class HttpToxic(_Selecting):
-    is_http = True
+    """Judges whole HTTP request heads, on the upstream stream whatever its `stream`."""
+
+    judges_requests = True
 
     def selects(self, head: HttpHead) -> bool:
         if self.a["method"] and head.method.upper() != self.a["method"].upper():

@@ -5,12 +5,10 @@ from __future__ import annotations
 import asyncio
 import random
 
-from .base import Next, Toxic
+from .base import ByteToxic, Next
 
 
-class Slicer(Toxic):
-    is_byte = True
-
+class Slicer(ByteToxic):
     async def pipe(self, data: bytes, t: float, nxt: Next) -> None:
         avg, var, delay_us = self.a["average_size"], self.a["size_variation"], self.a["delay"]
         pos = 0

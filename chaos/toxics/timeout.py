@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from .base import Next, Toxic
+from .base import ByteToxic, Next
 
 
-class Timeout(Toxic):
-    """Blackhole: nothing passes; after `timeout` ms the connection closes (0 = never)."""
-
-    is_byte = True
-
+class Timeout(ByteToxic):
     def start(self) -> None:
         super().start()
         if self.a["timeout"]:
@@ -20,4 +16,4 @@ class Timeout(Toxic):
         self.link.close("timeout")
 
     async def pipe(self, data: bytes, t: float, nxt: Next) -> None:
-        self.dir.dropped += len(data)
+        self.direction.dropped += len(data)

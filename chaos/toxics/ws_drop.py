@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from ..wsframe import Message
 from .message import WsToxic
+from .verdict import PASS, Drop, Fault, MessageVerdict
 
 
 class WsDrop(WsToxic):
-    pass
+    def judge_message(self, msg: Message) -> MessageVerdict:
+        if not self.selects(msg):
+            return PASS
+        return Drop(Fault("ws_drop", self.describe(msg)))
