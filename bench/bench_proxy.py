@@ -30,6 +30,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from visdom_chaos.journal import atomic_write
+
 ROOT = Path(__file__).resolve().parents[1]
 MSG = 1024
 TARGET_RATIO = 0.85
@@ -65,9 +67,7 @@ def serve_ws(ready_file: str) -> None:
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         port = runner.addresses[0][1]
-        tmp = ready_file + ".tmp"
-        Path(tmp).write_text(json.dumps({"port": port}))
-        os.replace(tmp, ready_file)
+        atomic_write(ready_file, json.dumps({"port": port}))
         await asyncio.Event().wait()
 
     asyncio.run(main())

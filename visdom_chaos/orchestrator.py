@@ -19,7 +19,7 @@ from pathlib import Path
 from visdom_chaos.behaviours import BehaviourRunner
 from visdom_chaos.chaos.faultlog import FaultLog
 from visdom_chaos.chaos.schedule import ScheduleRunner, parse_entries
-from visdom_chaos.journal import JournalWriter
+from visdom_chaos.journal import JournalWriter, atomic_write
 from visdom_chaos.monitor import HarnessMonitor, ServerMonitor
 from visdom_chaos.proxyproc import ProxyError, ProxyProcess
 from visdom_chaos.quiescence import fetch_truth, wait_quiescent
@@ -154,9 +154,7 @@ class Experiment:
 
     # -- bookkeeping ----------------------------------------------------------------
     def _write_meta(self) -> None:
-        tmp = self.run_dir / "run.json.tmp"
-        tmp.write_text(json.dumps(self.meta, indent=2))
-        os.replace(tmp, self.run_dir / "run.json")
+        atomic_write(self.run_dir / "run.json", json.dumps(self.meta, indent=2))
 
     def phase(self, name: str, **detail) -> None:
         self.orch.write("phase", "orchestrator", 0, name=name, detail=detail)

@@ -20,7 +20,7 @@ from typing import Any
 import psutil
 import requests
 
-from visdom_chaos.journal import JournalWriter
+from visdom_chaos.journal import JournalWriter, atomic_write
 from visdom_chaos.loadgen.clients import DeliveryObserver
 from visdom_chaos.loadgen.knobs import Knobs
 from visdom_chaos.loadgen.scenario import Plan, load_plan
@@ -118,9 +118,7 @@ class Session:
         self.orch.write("phase", "orchestrator", 0, name=name, detail=detail)
 
     def write_meta(self) -> None:
-        tmp = self.run_dir / "run.json.tmp"
-        tmp.write_text(json.dumps(self.meta, indent=2, default=str))
-        os.replace(tmp, self.run_dir / "run.json")
+        atomic_write(self.run_dir / "run.json", json.dumps(self.meta, indent=2, default=str))
 
     def _start_monitor(self) -> None:
         port = int(self.base_url.rsplit(":", 1)[1]) if self.base_url.count(":") >= 2 else 80
