@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from visdom_chaos.journal import atomic_write
+from visdom_chaos.targets import stop_pid
 
 ROOT = Path(__file__).resolve().parents[1]
 MSG = 1024
@@ -106,12 +107,7 @@ def free_port() -> int:
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop_pid(proc.pid, proc, timeout=5)
 
 
 # ---------------------------------------------------------------- other proxies from PyPI

@@ -21,6 +21,7 @@ import requests
 
 from visdom_chaos.journal import read_journal
 from visdom_chaos.netguard import free_port
+from visdom_chaos.targets import stop_pid
 
 REPO = Path(__file__).resolve().parents[1]
 LOCUST = [sys.executable, "-m", "locust", "-f", str(REPO / "loadtests")]
@@ -38,8 +39,7 @@ def _finish(proc: subprocess.Popen, timeout: float) -> int:
     try:
         return proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
+        stop_pid(proc.pid, proc, group=True)
         raise
 
 
@@ -174,7 +174,7 @@ def test_distributed_master_merges_worker_summaries(visdom_factory, tmp_path):
     finally:
         for p in [master, *workers]:
             if p.poll() is None:
-                os.killpg(p.pid, signal.SIGKILL)
+                stop_pid(p.pid, p, group=True)
     assert rc == 0, _log_tail(tmp_path / "master.log")
 
     merged = json.loads((out / "report.json").read_text())
