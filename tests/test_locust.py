@@ -103,6 +103,26 @@ def test_headless_run_writes_report_without_duplicates(visdom_factory, tmp_path)
     assert "duplicate ids" in log.read_text(errors="replace")
 
 
+def test_report_has_the_sections_of_the_run_report(visdom_factory, tmp_path):
+    """Locust's report is assembled as `visdom-chaos run`'s is (RunFolder): `input` and `server`
+    too, not only the sections built from the summary."""
+    target = visdom_factory("0.2.4")
+    out = tmp_path / "run"
+    log = tmp_path / "locust.log"
+    proc = _spawn(_headless(target.url, out, "--vc-training-users", "1", "--vc-kinds", "line",
+                            users=3, run_time=6) + ["--only-summary"], log)
+    assert _finish(proc, 150) == 0, _log_tail(log)
+
+    report = json.loads((out / "report.json").read_text())
+    journals = sorted(p.name for p in (out / "journal").glob("*.jsonl"))
+    assert report["input"]["files"] == journals and "clients.jsonl" in journals
+    assert report["input"]["records"] > 0 and report["input"]["torn"] == 0
+    assert report["server"] == {"exceptions": None}  # an external target: no server log to scan
+    assert "security" not in report  # no probe ran: no security.json
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["status"] == "complete" and meta["locust"] == {"role": "local"}
+
+
 def test_abrupt_reconnects_are_journaled_and_reported(visdom_factory, tmp_path):
     target = visdom_factory("0.2.4")
     out = tmp_path / "run"
