@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -46,7 +45,7 @@ def _acks_between(run_dir: Path, t0_ns: int, t1_ns: int) -> tuple[int, int]:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from visdom_chaos.targets import start_target
+    from visdom_chaos.targets import start_target, stop_pid
 
     os.environ.setdefault("VISDOM_CHAOS_CACHE", str(REPO / ".cache"))
     work = Path(tempfile.mkdtemp(prefix="bench-locust-"))
@@ -80,8 +79,7 @@ def run(args: argparse.Namespace) -> dict:
                 raise SystemExit(f"locust wrote no journal; see {work / 'locust.log'}")
         finally:
             if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+                stop_pid(proc.pid, proc, group=True)
             log.close()
         ok, bad = _acks_between(out, t0, t1)
     secs = (t1 - t0) / 1e9

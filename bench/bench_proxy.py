@@ -30,6 +30,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from visdom_chaos.journal import atomic_write
+from visdom_chaos.targets import stop_pid
+
 ROOT = Path(__file__).resolve().parents[1]
 MSG = 1024
 TARGET_RATIO = 0.85
@@ -65,9 +68,7 @@ def serve_ws(ready_file: str) -> None:
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         port = runner.addresses[0][1]
-        tmp = ready_file + ".tmp"
-        Path(tmp).write_text(json.dumps({"port": port}))
-        os.replace(tmp, ready_file)
+        atomic_write(ready_file, json.dumps({"port": port}))
         await asyncio.Event().wait()
 
     asyncio.run(main())
@@ -106,12 +107,7 @@ def free_port() -> int:
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop_pid(proc.pid, proc, timeout=5)
 
 
 # ---------------------------------------------------------------- other proxies from PyPI

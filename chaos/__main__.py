@@ -8,8 +8,9 @@ import json
 import os
 import signal
 import sys
-import tempfile
 from pathlib import Path
+
+from visdom_chaos.journal import atomic_write
 
 from .config import load_proxies
 from .schedule import ScheduleRunner, load_schedule
@@ -23,10 +24,7 @@ def write_ready(path: str, data: dict[str, object]) -> None:
     """Atomic: a parent polling the file never reads half of it."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".ready-")
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f)
-    os.replace(tmp, target)
+    atomic_write(target, json.dumps(data))
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

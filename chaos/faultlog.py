@@ -1,56 +1,60 @@
 """The fault journal: JSON Lines in the shared `visdom-chaos/journal/1` format.
 
-chaos/ stays independent of the harness, so this is a small writer of its own
-producing the same records (see visdom_chaos/JOURNAL.md): a `header` line with
-role `faults`, then `fault` and `proxy_conn` records with client "proxy" and
-`conn` = the proxied connection number (0 for proxy-wide events).
+Written through the journal contract's own writer (`visdom_chaos.journal.JournalWriter`,
+see visdom_chaos/JOURNAL.md): the one module of the harness chaos/ imports, because
+the journal format is the contract between every layer. A `header` line with role
+`faults`, then `fault` and `proxy_conn` records with client "proxy" and `conn` = the
+proxied connection number (0 for proxy-wide events). A write error (disk full) stops
+the journal, never the proxy: `error` says what happened.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
-SCHEMA = "visdom-chaos/journal/1"
+from visdom_chaos.journal import SCHEMA, JournalWriter
+
+__all__ = ["SCHEMA", "FaultLog"]
 
 
 class FaultLog:
-    """Thread-safe, line-buffered; each record is one write so a crash tears at most one line."""
+    """Thread-safe, line-buffered; each record is one write so a crash tears at most one line.
+
+    `path` None journals nothing (a proxy started without --journal)."""
 
     def __init__(self, path: str | os.PathLike[str] | None, **meta: Any) -> None:
         self.path = Path(path) if path else None
         self._lock = threading.Lock()
-        self._file = None
-        self.count = 0
+        self.count = 0  # records written, the header included
+        self._writer: JournalWriter | None = None
         if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(self.path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115
-            self._write({"type": "header", "client": "", "conn": 0, "schema": SCHEMA, "role": "faults", "pid": os.getpid(), "meta": meta})
+            self._writer = JournalWriter(self.path, "faults", **meta)
+            self.count = 1
 
-    def _write(self, record: dict[str, Any]) -> None:
-        record = {"t": time.time_ns(), **record}
-        line = json.dumps(record, separators=(",", ":"), default=str) + "\n"
+    @property
+    def error(self) -> OSError | None:
+        """The first write failure; the journal stopped there."""
+        return self._writer.error if self._writer is not None else None
+
+    def _write(self, type_: str, conn: int, **fields: Any) -> None:
+        if self._writer is None:
+            return
+        self._writer.write(type_, "proxy", conn, **fields)
         with self._lock:
-            if self._file is not None:
-                self._file.write(line)
-                self.count += 1
+            self.count += 1
 
     def fault(self, proxy: str, toxic: str, kind: str, stream: str, conn: int = 0, **detail: Any) -> None:
-        self._write({"type": "fault", "client": "proxy", "conn": conn, "proxy": proxy, "toxic": toxic, "kind": kind, "stream": stream, "detail": detail})
+        self._write("fault", conn, proxy=proxy, toxic=toxic, kind=kind, stream=stream, detail=detail)
 
     def conn(self, proxy: str, conn: int, event: str, downstream_port: int, upstream_port: int, reason: str | None = None) -> None:
-        record: dict[str, Any] = {"type": "proxy_conn", "client": "proxy", "conn": conn, "proxy": proxy, "event": event, "downstream_port": downstream_port, "upstream_port": upstream_port}
+        fields: dict[str, Any] = {"proxy": proxy, "event": event, "downstream_port": downstream_port, "upstream_port": upstream_port}
         if reason is not None:
-            record["reason"] = reason
-        self._write(record)
+            fields["reason"] = reason
+        self._write("proxy_conn", conn, **fields)
 
     def close(self) -> None:
-        with self._lock:
-            if self._file is not None:
-                self._file.flush()
-                self._file.close()
-                self._file = None
+        if self._writer is not None:
+            self._writer.close()

@@ -95,20 +95,39 @@ def summarize_run(
 def analyze_run(run_dir: str | os.PathLike[str], config: Config | None = None) -> dict[str, Any]:
     """Analyse a finished or crashed run folder; returns the report.json dict."""
     summary, meta, stats = summarize_run(run_dir, config)
-    report = build_report(summary, meta, config or config_for(meta))
-    report["input"] = {
-        "files": [os.path.basename(f) for f in stats.files], "records": stats.records + stats.skipped,
-        "undecoded": stats.skipped,
-        "torn": stats.torn, "inversions": stats.inversions,
-    }
+    return assemble_report(run_dir, summary, meta, config or config_for(meta), stats)
+
+
+def assemble_report(run_dir: str | os.PathLike[str], summary: Summary, meta: dict[str, Any], cfg: Config,
+                    stats: ReadStats | None = None, *, browser: bool = True) -> dict[str, Any]:
+    """The whole report of a run folder's summary: `visdom-chaos run`, `analyze` and every
+    Locust process assemble it here, so their reports have the same sections.
+
+    `summary` may be merged from several processes (a distributed Locust master): the
+    `input` counts are then the summary's, over every process's journals, and `files`
+    the ones read here; `browser=False` leaves out the section built from this folder's
+    Chromium journals, which a merged summary's pages are not in."""
+    report = build_report(summary, meta, cfg)
+    report["input"] = input_section(summary, stats or ReadStats())
     # what the faults made the server throw; null where the run has no server log (external target)
     log = os.path.join(run_dir, "server.log")
     report["server"] = scan_server_log(log) if os.path.exists(log) else {"exceptions": None}
-    if (browser := browser_section(run_dir, summary, report)) is not None:
-        report["browser"] = browser
+    if browser and (section := browser_section(run_dir, summary, report)) is not None:
+        report["browser"] = section
     if (security := load_security(run_dir)) is not None:
         report["security"] = report_section(security)
     return report
+
+
+def input_section(summary: Summary, stats: ReadStats) -> dict[str, Any]:
+    """What was read: the journal files, records, undecoded (`recv`, counted only), torn lines, inversions."""
+    c = summary.counters
+    return {
+        "files": [os.path.basename(f) for f in stats.files],
+        "records": c.get("input.records", stats.records + stats.skipped),
+        "undecoded": c.get("input.skipped", stats.skipped),
+        "torn": c.get("input.torn", stats.torn), "inversions": c.get("input.inversions", stats.inversions),
+    }
 
 
 # -- report building (from a summary, so merged Locust summaries render the same way) ------------

@@ -13,6 +13,7 @@ from typing import Any
 
 from rich.table import Table
 
+from visdom_chaos.journal import atomic_write
 from visdom_chaos.reports.summary import FINDING_KINDS, fault_label
 
 KIND_TITLES = {
@@ -324,12 +325,6 @@ def fault_line(f: dict[str, Any]) -> str:
             + (f" {detail_text[:160]}" if detail_text else ""))
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def write_reports(run_dir: str | os.PathLike[str], report: dict[str, Any], *, plots: bool = True) -> list[Path]:
     """Write report.json, report.md and, unless plots=False, plots/*.png, report.html, junit.xml."""
     run = Path(run_dir)
@@ -347,8 +342,8 @@ def write_reports(run_dir: str | os.PathLike[str], report: dict[str, Any], *, pl
             extra = [*pngs, html.write_html(run, report, pngs), junit.write_junit(run, report)]
         except ImportError:  # the renderers arrive in later commits; the core report never waits for them
             pass
-    _atomic_write(run / "report.json", json.dumps(report, indent=2, default=str) + "\n")
+    atomic_write(run / "report.json", json.dumps(report, indent=2, default=str) + "\n")
     written.append(run / "report.json")
-    _atomic_write(run / "report.md", render_markdown(report, plot_files))
+    atomic_write(run / "report.md", render_markdown(report, plot_files))
     written.append(run / "report.md")
     return written + extra

@@ -16,6 +16,8 @@ import psutil
 import pytest
 from conftest import REPO, built_or_skip
 
+from visdom_chaos.targets import stop_pid, stop_procs
+
 CLI = [sys.executable, "-m", "visdom_chaos"]
 
 
@@ -124,8 +126,7 @@ def test_target_that_dies_mid_run(tmp_path: Path) -> None:
         took = time.monotonic() - killed_at
     finally:
         if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
+            stop_pid(proc.pid, proc)
     meta = json.loads((run_dir / "run.json").read_text())
     assert meta["error"] and "died" in meta["error"] and "-9" in meta["error"], meta["error"]
     assert meta["ended_ns"]
@@ -166,10 +167,7 @@ def test_full_output_folder(tmp_path: Path) -> None:
         proc = cli("run", "--scenario", "polling-order", "--duration", "6", "--out", str(full / "run"), timeout=150)
         left = [p for p in psutil.process_iter(["cmdline"]) if any(str(full) in a for a in (p.info["cmdline"] or []))]
         described = [" ".join(p.info["cmdline"])[:100] for p in left]
-        for p in left:  # the test's own leftovers: stop them before judging
-            with contextlib.suppress(psutil.NoSuchProcess):
-                p.kill()
-        psutil.wait_procs(left, timeout=10)
+        stop_procs(left, timeout=10)  # the test's own leftovers: stop them before judging
     assert described == [], f"children left behind after a full disk: {described}"
     assert proc.returncode == 2
     assert "No space left" in one_line_error(proc)

@@ -18,6 +18,8 @@ import psutil
 import pytest
 from conftest import REPO, built_or_skip
 
+from visdom_chaos.targets import stop_pid
+
 pytestmark = [pytest.mark.visdom, pytest.mark.slow]
 
 
@@ -92,8 +94,7 @@ def test_signal_mid_run_stops_every_child_and_keeps_the_report(tmp_path: Path, s
             pytest.fail(f"no exit 90 s after {sig.name}; phases {_phases(run_dir)}; output:\n{out.decode()[-3000:]}")
     finally:
         if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
+            stop_pid(proc.pid, proc)
     assert proc.returncode == 130, out.decode()[-2000:]
     assert not psutil.pid_exists(server_pid) or psutil.Process(server_pid).status() == psutil.STATUS_ZOMBIE
     assert not psutil.pid_exists(proxy_pid) or psutil.Process(proxy_pid).status() == psutil.STATUS_ZOMBIE
@@ -124,8 +125,7 @@ def test_security_probe_interrupted_leaves_no_server(tmp_path: Path) -> None:
         output, _ = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
+            stop_pid(proc.pid, proc)
     assert proc.returncode == 130, output.decode()[-2000:]
     psutil.wait_procs(_mentions(out), timeout=5)
     left = [(p.pid, " ".join(p.cmdline())[:120]) for p in _mentions(out) if p.is_running()]

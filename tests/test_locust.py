@@ -21,6 +21,7 @@ import requests
 
 from visdom_chaos.journal import read_journal
 from visdom_chaos.netguard import free_port
+from visdom_chaos.targets import stop_pid
 
 REPO = Path(__file__).resolve().parents[1]
 LOCUST = [sys.executable, "-m", "locust", "-f", str(REPO / "loadtests")]
@@ -38,8 +39,7 @@ def _finish(proc: subprocess.Popen, timeout: float) -> int:
     try:
         return proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
+        stop_pid(proc.pid, proc, group=True)
         raise
 
 
@@ -101,6 +101,26 @@ def test_headless_run_writes_report_without_duplicates(visdom_factory, tmp_path)
     assert sum(int(r["Request Count"]) for r in updates) > 0
     # The findings table was printed.
     assert "duplicate ids" in log.read_text(errors="replace")
+
+
+def test_report_has_the_sections_of_the_run_report(visdom_factory, tmp_path):
+    """Locust's report is assembled as `visdom-chaos run`'s is (RunFolder): `input` and `server`
+    too, not only the sections built from the summary."""
+    target = visdom_factory("0.2.4")
+    out = tmp_path / "run"
+    log = tmp_path / "locust.log"
+    proc = _spawn(_headless(target.url, out, "--vc-training-users", "1", "--vc-kinds", "line",
+                            users=3, run_time=6) + ["--only-summary"], log)
+    assert _finish(proc, 150) == 0, _log_tail(log)
+
+    report = json.loads((out / "report.json").read_text())
+    journals = sorted(p.name for p in (out / "journal").glob("*.jsonl"))
+    assert report["input"]["files"] == journals and "clients.jsonl" in journals
+    assert report["input"]["records"] > 0 and report["input"]["torn"] == 0
+    assert report["server"] == {"exceptions": None}  # an external target: no server log to scan
+    assert "security" not in report  # no probe ran: no security.json
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["status"] == "complete" and meta["locust"] == {"role": "local"}
 
 
 def test_abrupt_reconnects_are_journaled_and_reported(visdom_factory, tmp_path):
@@ -174,7 +194,7 @@ def test_distributed_master_merges_worker_summaries(visdom_factory, tmp_path):
     finally:
         for p in [master, *workers]:
             if p.poll() is None:
-                os.killpg(p.pid, signal.SIGKILL)
+                stop_pid(p.pid, p, group=True)
     assert rc == 0, _log_tail(tmp_path / "master.log")
 
     merged = json.loads((out / "report.json").read_text())

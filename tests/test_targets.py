@@ -150,3 +150,44 @@ def test_relative_run_dir_keeps_the_env_in_the_run_folder(tmp_path, monkeypatch)
     run = tmp_path / "reports" / "runs" / "r1"
     assert (run / "visdom-env" / "main.json").exists()
     assert not (run / "reports").exists()
+
+
+# -- stop_pid: the one way a process is stopped ---------------------------------------------
+
+SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]
+STUBBORN = [sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+            "print('ready', flush=True); time.sleep(60)"]
+
+
+def test_stop_pid_keeps_the_true_exit_code_and_kills_the_stubborn():
+    from visdom_chaos.targets import stop_pid
+
+    proc = subprocess.Popen(SLEEPER)
+    assert stop_pid(proc.pid, proc) == -signal.SIGTERM == proc.returncode  # reaped by Popen, not psutil
+    stubborn = subprocess.Popen(STUBBORN, stdout=subprocess.PIPE)
+    assert stubborn.stdout.readline() == b"ready\n"
+    assert stop_pid(stubborn.pid, stubborn, timeout=0.5) == -signal.SIGKILL
+
+
+def test_stop_pid_group_stops_orphans_and_spares_children_it_does_not_own():
+    from visdom_chaos.targets import stop_pid
+
+    # a process (own session) whose child outlives it: only its process group still names the child
+    leader = subprocess.Popen([sys.executable, "-c", "import subprocess, sys; "
+                               f"print(subprocess.Popen({SLEEPER!r}).pid)"],
+                              stdout=subprocess.PIPE, start_new_session=True)
+    orphan = psutil.Process(int(leader.stdout.readline()))
+    leader.wait(10)
+    bystander = subprocess.Popen(SLEEPER)  # a child of ours that someone else's Popen owns
+    try:
+        stop_pid(leader.pid, leader, group=True, timeout=5)
+        assert not orphan.is_running() or orphan.status() == psutil.STATUS_ZOMBIE
+        assert bystander.poll() is None
+        from visdom_chaos.targets import stop_procs
+
+        assert stop_procs([psutil.Process(bystander.pid)], timeout=5) == []
+        # stop_procs never reaps it: its owner still reads the real exit status
+        assert bystander.wait(5) == -signal.SIGTERM
+    finally:
+        if bystander.poll() is None:
+            bystander.kill()

@@ -3,6 +3,11 @@
 The full record contract is in visdom_chaos/JOURNAL.md. In short, every record has
 `t` (wall-clock ns), `type`, `client` and `conn`; the first line of a file is a
 `header` carrying the schema version.
+
+This module is the run folder's file contract, which every layer may import (chaos/
+and reports/ import nothing else of the harness): the journal writer and reader, and
+`atomic_write` for the whole files beside the journals (run.json, report.json, ready
+files) that a reader must never see half-written.
 """
 
 from __future__ import annotations
@@ -46,6 +51,28 @@ RECORD_TYPES = frozenset(
         "phase",
     }
 )
+
+
+def atomic_write(path: str | os.PathLike[str], data: str | bytes) -> None:
+    """Write a whole file so that a reader sees the old content or the new, never a part.
+
+    The data goes to a temporary file beside `path` (hidden, named per process and
+    thread, so concurrent writers do not share one), then `os.replace` puts it in place.
+    On failure (read-only folder, disk full) the temporary file is removed and the
+    error raised; `path` keeps its old content.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data.encode("utf-8") if isinstance(data, str) else data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        raise
 
 
 class JournalError(ValueError):

@@ -1,13 +1,13 @@
 """One experiment, end to end: target up, subscribers and sources, quiescence, truth, analysis.
 
 Everything started here is stopped here, on success, error, Ctrl-C or SIGTERM; the
-journals are line-buffered so an interrupted run is still analysable.
+journals are line-buffered so an interrupted run is still analysable. The run folder
+(run.json, journals, phases, notes, the report) is a `visdom_chaos.runfolder.RunFolder`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import signal
 import threading
@@ -17,14 +17,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from visdom_chaos.behaviours import BehaviourRunner
-from visdom_chaos.chaos.faultlog import FaultLog
 from visdom_chaos.chaos.schedule import ScheduleRunner, parse_entries
-from visdom_chaos.journal import JournalWriter
 from visdom_chaos.monitor import HarnessMonitor, ServerMonitor
 from visdom_chaos.proxyproc import ProxyError, ProxyProcess
 from visdom_chaos.quiescence import fetch_truth, wait_quiescent
-from visdom_chaos.reports.analyze import analyze_run
-from visdom_chaos.reports.render import write_reports
+from visdom_chaos.runfolder import RunFolder, RunMeta
 from visdom_chaos.scenario import Scenario, SourceSpec
 from visdom_chaos.targets import Target, TargetError, external_target, start_target
 from visdom_chaos.wire.subscriber import PollingSubscriber, Subscriber, WebSocketSubscriber
@@ -61,28 +58,6 @@ class BrowserStartError(RuntimeError):
     """A Chromium subscriber could not start (no chromium, no Playwright, page did not load)."""
 
 
-def new_run_dir(out: Path | None, scenario: str, root: Path = Path("reports")) -> Path:
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        return out
-    runs = root / "runs"
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    run_dir = runs / f"{stamp}-{scenario}"
-    n = 1
-    while run_dir.exists():
-        n += 1
-        run_dir = runs / f"{stamp}-{scenario}-{n}"
-    run_dir.mkdir(parents=True)
-    latest = root / "latest"
-    try:
-        if latest.is_symlink() or latest.exists():
-            latest.unlink()
-        latest.symlink_to(run_dir.relative_to(root))
-    except OSError:
-        pass  # a read-only or odd filesystem: the run folder is what matters
-    return run_dir
-
-
 class _SignalsToInterrupt:
     """Turn SIGTERM into KeyboardInterrupt in the main thread, so one cleanup path serves both."""
 
@@ -106,10 +81,11 @@ class Experiment:
         self.o = options
         self.progress = progress or (lambda state: None)
         self.sc = options.scenario
-        self.run_dir = new_run_dir(options.out, self.sc.name)
-        self.journal_dir = self.run_dir / "journal"
-        self.clients = JournalWriter(self.journal_dir / "clients.jsonl", "clients")
-        self.orch = JournalWriter(self.journal_dir / "orchestrator.jsonl", "orchestrator")
+        self.folder = RunFolder.create(options.out, run_meta(options))
+        self.run_dir = self.folder.path
+        self.meta = self.folder.meta
+        self.clients = self.folder.journal("clients")
+        self.orch = self.folder.orchestrator
         self.target: Target | None = None
         self.monitor: ServerMonitor | None = None
         self.proxy: ProxyProcess | None = None
@@ -122,44 +98,9 @@ class Experiment:
         self.sources: list[TrainingSource] = []
         self._source_threads: list[threading.Thread] = []
         self._stop_sources = threading.Event()
-        sc = self.sc
-        self.meta: dict = {
-            "scenario": sc.name,
-            "scenario_file": str(sc.path) if sc.path else None,
-            "target": {"version": options.target, "variant": options.variant, "url": None},
-            "duration_s": sc.duration_s,
-            "seed": options.seed,
-            "params": {
-                "sources": [asdict(s) for s in sc.sources],
-                "websocket_subscribers": sc.websocket_subscribers,
-                "polling_subscribers": sc.polling_subscribers,
-                "browsers": sc.browsers,
-                "polling_frontend": sc.polling_frontend,
-                "via_proxy": sc.via_proxy,
-                "behaviours": [asdict(b) for b in sc.behaviours],
-                "faults": sc.faults,
-                "settle_s": sc.settle_s,
-                "max_updates_per_source": sc.max_updates_per_source,
-                "target_env": sc.target_env,
-            },
-            "observer": {"workers": options.workers, "observer_burn_ms": options.observer_burn_ms},
-            "started_ns": time.time_ns(),
-            "ended_ns": None,
-            "server": None,
-            "proxy": None,
-            "status": "running",
-            "error": None,
-        }
-        self._write_meta()
-
-    # -- bookkeeping ----------------------------------------------------------------
-    def _write_meta(self) -> None:
-        tmp = self.run_dir / "run.json.tmp"
-        tmp.write_text(json.dumps(self.meta, indent=2))
-        os.replace(tmp, self.run_dir / "run.json")
 
     def phase(self, name: str, **detail) -> None:
-        self.orch.write("phase", "orchestrator", 0, name=name, detail=detail)
+        self.folder.phase(name, **detail)
 
     # -- steps ------------------------------------------------------------------------
     def start_target(self) -> None:
@@ -169,17 +110,15 @@ class Experiment:
         else:
             self.target = start_target(o.target, o.variant, self.run_dir, polling=self.sc.polling_frontend,
                                        env_overrides=self.sc.target_env)
-        self.meta["target"]["url"] = self.target.url
-        self.meta["server"] = {"pid": self.target.pid, "port": self.target.port,
-                               "log": "server.log" if self.target.pid else None}
-        self._write_meta()
+        self.meta.target["url"] = self.target.url
+        self.meta.server = {"pid": self.target.pid, "port": self.target.port,
+                            "log": "server.log" if self.target.pid else None}
+        self.folder.write_meta()
         if self.target.pid is not None:
-            mon_journal = JournalWriter(self.journal_dir / "monitor.jsonl", "monitor")
-            self.monitor = ServerMonitor(self.target.pid, self.target.port, mon_journal).start()
+            self.monitor = ServerMonitor(self.target.pid, self.target.port, self.folder.journal("monitor")).start()
 
     def start_harness_monitor(self) -> None:
-        journal = JournalWriter(self.journal_dir / "observer.jsonl", "observer")
-        self.harness = HarnessMonitor(journal).start()
+        self.harness = HarnessMonitor(self.folder.journal("observer")).start()
         self.harness.watch(os.getpid(), "orchestrator", "orchestrator")
 
     def start_proxy(self) -> None:
@@ -187,8 +126,8 @@ class Experiment:
         if not self.sc.via_proxy:
             return
         self.proxy = ProxyProcess(self.run_dir, self.target.port)
-        self.meta["proxy"] = {"api": self.proxy.api, "listen": self.proxy.listen, "pid": self.proxy.proc.pid}
-        self._write_meta()
+        self.meta.proxy = {"api": self.proxy.api, "listen": self.proxy.listen, "pid": self.proxy.proc.pid}
+        self.folder.write_meta()
         if self.harness is not None:
             self.harness.watch(self.proxy.proc.pid, "proxy", "proxy")
 
@@ -203,7 +142,7 @@ class Experiment:
             self.behaviours = BehaviourRunner(self.subscribers, self.sc.behaviours, horizon, self.clients).start()
         if self.proxy and self.sc.faults:
             steps = parse_entries(self.sc.faults, horizon=horizon)
-            log = FaultLog(self.journal_dir / "schedule.jsonl", scenario=self.sc.name)
+            log = self.folder.fault_log("schedule", scenario=self.sc.name)
             self.schedule = ScheduleRunner(self.proxy.client, steps, log).start()
 
     def stop_timelines(self) -> None:
@@ -232,7 +171,7 @@ class Experiment:
         if self.o.workers is not None:
             n, note = worker_count(self.o.workers, len(specs))
             if note:
-                self.meta.setdefault("notes", []).append(note)
+                self.folder.note(note)
         if n:
             if self.o.observer_burn_ms:  # worker-0 gets specs 0, n, 2n, ... (round robin)
                 specs = [dataclasses.replace(s, burn_ms=self.o.observer_burn_ms) if i % n == 0 else s
@@ -241,8 +180,8 @@ class Experiment:
             try:
                 self.pool.start()
             finally:
-                self.meta["workers"] = self.pool.describe()
-                self._write_meta()
+                self.meta.workers = self.pool.describe()
+                self.folder.write_meta()
             for h in self.pool.handles:
                 self.orch.write("worker", "orchestrator", 0, event="start", name=h.name, pid=h.pid,
                                 clients=h.clients)
@@ -273,11 +212,11 @@ class Experiment:
             code = h.proc.poll()
             self.orch.write("worker", "orchestrator", 0, event="died", name=h.name, pid=h.pid,
                             clients=h.clients, exitcode=code)
-            self.meta.setdefault("notes", []).append(
+            self.folder.note(
                 f"{h.name} (pid {h.pid}, exit code {code}) died mid-run: its subscribers "
                 f"{', '.join(h.clients)} stopped there; their journals are analysed up to that point")
-            self.meta["workers"] = self.pool.describe()
-            self._write_meta()
+            self.meta.workers = self.pool.describe()
+            self.folder.write_meta()
 
     def start_browsers(self, url: str) -> None:
         """Real Chromium tabs (`browser-<i>`) beside the replica subscribers, through the same URL.
@@ -373,12 +312,12 @@ class Experiment:
         if self.pool is not None:
             self.check_workers()
             self.pool.stop()
-            self.meta["workers"] = self.pool.describe()
+            self.meta.workers = self.pool.describe()
         for s in self.subscribers:
             try:
                 s.stop()
             except Exception as exc:  # noqa: BLE001 - one bad client must not block cleanup
-                self.meta.setdefault("cleanup_errors", []).append(f"{s.client_id}: {exc}")
+                self.meta.cleanup_errors.append(f"{s.client_id}: {exc}")
 
     def settle(self) -> None:
         end = time.monotonic() + self.sc.settle_s
@@ -389,7 +328,7 @@ class Experiment:
         if self.sc.probe != "security" or self.target is None:
             return
         if self.target.pid is None:
-            self.meta.setdefault("notes", []).append("security probe skipped: external target")
+            self.folder.note("security probe skipped: external target")
             return
         from visdom_chaos.security.probe import run_security_probe
 
@@ -414,14 +353,9 @@ class Experiment:
             try:
                 step()
             except TargetDied as exc:
-                self.meta["error"] = self.meta["error"] or str(exc)
+                self.meta.error = self.meta.error or str(exc)
             except Exception as exc:  # noqa: BLE001 - keep stopping the rest
-                self.meta.setdefault("cleanup_errors", []).append(f"{getattr(step, '__name__', step)}: {exc}")
-
-    def journal_error(self) -> OSError | None:
-        writers = [self.clients, self.orch] + ([self.monitor.journal] if self.monitor else []) + (
-            [self.harness.journal] if self.harness else [])
-        return next((w.error for w in writers if w.error is not None), None)
+                self.meta.cleanup_errors.append(f"{getattr(step, '__name__', step)}: {exc}")
 
     # -- the whole thing -----------------------------------------------------------
     def run(self) -> RunResult:
@@ -443,9 +377,9 @@ class Experiment:
                 status = "interrupted"
                 self.phase("interrupted")
             except (TargetError, ProxyError, TargetDied, BrowserStartError, WorkerError) as exc:
-                status, self.meta["error"] = "failed", str(exc)
+                status, self.meta.error = "failed", str(exc)
             except Exception as exc:
-                status, self.meta["error"] = "failed", f"{type(exc).__name__}: {exc}"
+                status, self.meta.error = "failed", f"{type(exc).__name__}: {exc}"
                 raise
             finally:
                 # Cleanup must finish even if a second Ctrl-C arrives.
@@ -453,37 +387,46 @@ class Experiment:
                 try:
                     self.stop_clients()
                     self.shutdown()
-                    if status == "complete" and self.meta["error"]:
+                    if status == "complete" and self.meta.error:
                         status = "failed"  # e.g. the target died at the very end
-                    self.phase("end", status=status)
-                    self.clients.close()
-                    self.orch.close()
-                    output_error = self.journal_error()
-                    if output_error is not None:
-                        status = "failed"
-                        self.meta["error"] = f"cannot write the run folder: {output_error}"
-                    self.meta.update(status=status, ended_ns=time.time_ns())
-                    try:
-                        self._write_meta()
-                    except OSError as exc:
-                        output_error = output_error or exc
-                        self.meta["error"] = f"cannot write the run folder: {exc}"
+                    output_error = self.folder.close(status)
+                    status = self.meta.status
                 finally:
                     if old is not None:
                         signal.signal(signal.SIGINT, old)
         try:
-            report = analyze_and_write(self.run_dir)
+            report = self.folder.report()
         except OSError as exc:
             report, output_error = None, output_error or exc
-            self.meta["error"] = self.meta["error"] or f"cannot write the report: {exc}"
-        return RunResult(self.run_dir, status, report, self.meta["error"], output_error is not None)
+            self.meta.error = self.meta.error or f"cannot write the report: {exc}"
+        return RunResult(self.run_dir, status, report, self.meta.error, output_error is not None)
 
 
 def _main() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-def analyze_and_write(run_dir: Path) -> dict | None:
-    report = analyze_run(run_dir)
-    write_reports(run_dir, report)
-    return report
+def run_meta(o: RunOptions) -> RunMeta:
+    """run.json of a `visdom-chaos run`: the scenario's load knobs and the observer's."""
+    sc = o.scenario
+    return RunMeta(
+        scenario=sc.name,
+        scenario_file=str(sc.path) if sc.path else None,
+        target={"version": o.target, "variant": o.variant, "url": None},
+        duration_s=sc.duration_s,
+        seed=o.seed,
+        params={
+            "sources": [asdict(s) for s in sc.sources],
+            "websocket_subscribers": sc.websocket_subscribers,
+            "polling_subscribers": sc.polling_subscribers,
+            "browsers": sc.browsers,
+            "polling_frontend": sc.polling_frontend,
+            "via_proxy": sc.via_proxy,
+            "behaviours": [asdict(b) for b in sc.behaviours],
+            "faults": sc.faults,
+            "settle_s": sc.settle_s,
+            "max_updates_per_source": sc.max_updates_per_source,
+            "target_env": sc.target_env,
+        },
+        observer={"workers": o.workers, "observer_burn_ms": o.observer_burn_ms},
+    )

@@ -17,6 +17,7 @@ from chaoshelp import ROOT, journal, wait_for
 
 from visdom_chaos.chaos import ChaosClient, ChaosError
 from visdom_chaos.chaos.schedule import ScheduleRunner, load_schedule, parse_entries
+from visdom_chaos.targets import stop_pid
 
 pytest_plugins = ["chaoshelp"]  # fixtures: real servers on loopback, a ChaosServer per test
 
@@ -122,8 +123,7 @@ def _serve(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[bytes], dict]:
     try:
         assert wait_for(ready.exists, timeout=15), proc.stderr.read() if proc.poll() is not None else "no ready file"
     except BaseException:
-        proc.kill()
-        proc.wait(5)
+        stop_pid(proc.pid, proc, timeout=5)
         raise
     return proc, json.loads(ready.read_text())
 

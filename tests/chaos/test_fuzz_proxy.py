@@ -33,6 +33,8 @@ from chaoshelp import ROOT, ThreadedServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from visdom_chaos.targets import stop_pid
+
 WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 IO_TIMEOUT_S = 2.0
 RSS_BOUND_MIB = 64  # growth allowed over the whole fuzz run
@@ -206,12 +208,7 @@ def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
             assert r.status_code == 200, r.text
         yield p
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        stop_pid(proc.pid, proc)
         server.close()
         log_text = (tmp / "proxy.log").read_text(errors="replace")
         assert "Traceback" not in log_text, log_text[-3000:]

@@ -14,9 +14,8 @@ from typing import Any
 from visdom_chaos import quiescence
 from visdom_chaos.loadgen.clients import DeliveryFailure
 from visdom_chaos.loadgen.session import Session
-from visdom_chaos.reports.analyze import build_report, config_for, summarize_run
-from visdom_chaos.reports.browser import browser_section
-from visdom_chaos.reports.render import findings_table, write_reports
+from visdom_chaos.reports.analyze import config_for
+from visdom_chaos.reports.render import findings_table
 
 log = logging.getLogger("visdom_chaos.loadgen")
 
@@ -62,29 +61,27 @@ def analysis_config(meta: dict[str, Any]) -> Any:
     return config_for(meta, stale_bound_ms=bound) if bound > 0 else config_for(meta)
 
 
-def summarize(session: Session) -> tuple[Any, dict[str, Any]]:
-    """(Summary, run.json) of this process's run folder; the folder must be closed first."""
-    summary, meta, _stats = summarize_run(session.run_dir, analysis_config(session.meta))
-    return summary, meta
+def summarize(session: Session) -> tuple[Any, dict[str, Any], Any]:
+    """(Summary, run.json, read stats) of this process's run folder; the folder must be closed first."""
+    return session.folder.summarize(analysis_config(session.meta.to_dict()))
 
 
-def report_from_summary(summary: Any, meta: dict[str, Any], run_dir: Any = None) -> dict[str, Any]:
-    """The report; with `run_dir` (this process's own journals) also the browser section of
-    its Chromium users (a master's merged summary has no journals of the workers' pages)."""
-    report = build_report(summary, meta, analysis_config(meta))
-    if run_dir is not None:
-        if (browser := browser_section(run_dir, summary, report)) is not None:
-            report["browser"] = browser
-    return report
+def assemble(session: Session, summary: Any, meta: dict[str, Any], stats: Any, *,
+             browser: bool = True) -> dict[str, Any]:
+    """The report, assembled as `visdom-chaos run`'s is (RunFolder.assemble): with `input`,
+    `server` and, where present, `security`; `browser` from this process's own Chromium
+    journals unless browser=False (a master's merged summary has no journals of the
+    workers' pages)."""
+    return session.folder.assemble(summary, meta, analysis_config(meta), stats, browser=browser)
 
 
-def write_and_print(run_dir: Any, report: dict[str, Any]) -> None:
+def write_and_print(session: Session, report: dict[str, Any]) -> None:
     from rich.console import Console
 
-    write_reports(run_dir, report)
+    session.folder.write_report(report)
     console = Console(stderr=False)
     console.print(findings_table(report))
-    console.print(f"report: {run_dir}/report.json")
+    console.print(f"report: {session.run_dir}/report.json")
 
 
 def fire_findings(fire: Any, summary: Any) -> int:
@@ -112,6 +109,6 @@ def fire_findings(fire: Any, summary: Any) -> int:
     return fired
 
 
-def write_reports_quietly(run_dir: Any, report: dict[str, Any]) -> None:
+def write_reports_quietly(session: Session, report: dict[str, Any]) -> None:
     """A worker's own report.json/report.md (no plots: the master's report has them)."""
-    write_reports(run_dir, report, plots=False)
+    session.folder.write_report(report, plots=False)

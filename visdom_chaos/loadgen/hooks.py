@@ -101,7 +101,7 @@ def _start_session(environment: Any, opts: Any, runner: Any) -> None:
     if isinstance(runner, WorkerRunner):
         k = knobs.Knobs.from_options(opts)
         tag = f"w{runner.worker_index}"
-        run_dir = Path(k.out or sessions.default_out()) / "workers" / tag
+        run_dir = sessions.worker_run_dir(k.out, tag)
         sessions.put(environment, sessions.Session(environment, k, run_dir, tag=tag, monitor=False,
                                                    worker_index=int(runner.worker_index)))
         return
@@ -133,7 +133,7 @@ def _on_test_stopping(environment: Any, **_: Any) -> None:
             s.truth_done = True
     except Exception:  # noqa: BLE001 - the stop must go on; the report notes the status
         log.error("visdom-chaos stop sequence failed:\n%s", traceback.format_exc())
-        s.meta["error"] = "stop sequence failed (see log)"
+        s.meta.error = "stop sequence failed (see log)"
 
 
 @events.test_stop.add_listener
@@ -143,10 +143,9 @@ def _on_test_stop(environment: Any, **_: Any) -> None:
         return
     sessions.put(environment, None)
     runner = environment.runner
-    status = "complete" if not s.meta.get("error") else "failed"
-    s.close(status, s.meta.get("error"))
+    s.close("complete" if not s.meta.error else "failed")
     try:
-        summary, meta = finish.summarize(s)
+        summary, meta, stats = finish.summarize(s)
     except Exception as exc:  # noqa: BLE001
         log.error("visdom-chaos analysis failed:\n%s", traceback.format_exc())
         if isinstance(runner, WorkerRunner):
@@ -155,9 +154,9 @@ def _on_test_stop(environment: Any, **_: Any) -> None:
     if isinstance(runner, WorkerRunner):
         totals = None
         try:  # the worker's own report is a convenience; the summary must reach the master regardless
-            report = finish.report_from_summary(summary, meta, s.run_dir)
+            report = finish.assemble(s, summary, meta, stats)
             totals = report["totals"]
-            finish.write_reports_quietly(s.run_dir, report)
+            finish.write_reports_quietly(s, report)
         except Exception:  # noqa: BLE001
             log.error("visdom-chaos worker report failed:\n%s", traceback.format_exc())
         distributed.send_summary(environment, s, summary, totals)
@@ -165,10 +164,11 @@ def _on_test_stop(environment: Any, **_: Any) -> None:
     workers: list[dict[str, Any]] = []
     if isinstance(runner, MasterRunner):
         summary, workers = distributed.merged_summary(environment, summary)
-    report = finish.report_from_summary(summary, meta, None if workers else s.run_dir)
+    # the same assembly as `visdom-chaos run`'s report; a merged summary has no pages of this folder
+    report = finish.assemble(s, summary, meta, stats, browser=not workers)
     if workers:
         report["workers"] = workers
     s.report = report
-    finish.write_and_print(s.run_dir, report)
+    finish.write_and_print(s, report)
     # Findings become Locust failures, so the UI, --csv and --html show them.
     finish.fire_findings(environment.events.request.fire, summary)

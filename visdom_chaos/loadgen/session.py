@@ -2,13 +2,13 @@
 
 A local run (or a worker) journals into `<out>/journal/` (a worker into
 `<out>/workers/w<index>/journal/`): client ids carry the worker tag, so lineages and
-sources stay distinct when the master merges the workers' summaries.
+sources stay distinct when the master merges the workers' summaries. The folder is a
+`visdom_chaos.runfolder.RunFolder`, as `visdom-chaos run`'s is.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import os
 import random
@@ -20,13 +20,12 @@ from typing import Any
 import psutil
 import requests
 
-from visdom_chaos.journal import JournalWriter
 from visdom_chaos.loadgen.clients import DeliveryObserver
 from visdom_chaos.loadgen.knobs import Knobs
 from visdom_chaos.loadgen.scenario import Plan, load_plan
 from visdom_chaos.monitor import HarnessMonitor, ServerMonitor
 from visdom_chaos.netguard import check_url
-from visdom_chaos.orchestrator import new_run_dir
+from visdom_chaos.runfolder import RunFolder, RunMeta, new_run_dir
 from visdom_chaos.wire.subscriber import Subscriber
 from visdom_chaos.wire.training import TrainingSource
 
@@ -38,6 +37,11 @@ OLD_ID_SLACK_NS = 5_000_000_000  # workers start a little apart; ids older than 
 
 def default_out() -> Path:
     return new_run_dir(None, "locust")
+
+
+def worker_run_dir(out: str | None, tag: str) -> Path:
+    """A distributed worker's folder: `<out>/workers/<tag>/` (no --vc-out: under a new run folder)."""
+    return Path(out or default_out()) / "workers" / tag
 
 
 def server_pid_on(port: int) -> int | None:
@@ -60,11 +64,22 @@ class Session:
         self.knobs = knobs
         self.tag = tag
         self.worker_index = worker_index
-        self.run_dir = Path(run_dir)
         self.base_url = check_url(environment.host or "", allow_remote=bool(knobs.allow_remote))
-        jdir = self.run_dir / "journal"
-        self.journal = JournalWriter(jdir / "clients.jsonl", "clients", locust=tag or "local")
-        self.orch = JournalWriter(jdir / "orchestrator.jsonl", "orchestrator", locust=tag or "local")
+        started_ns = time.time_ns()
+        self.folder = RunFolder(run_dir, RunMeta(
+            scenario=Path(knobs.scenario).stem if knobs.scenario else "locust",
+            locust_scenario_file=knobs.scenario or None,
+            target={"version": knobs.visdom_version, "variant": "external", "url": self.base_url},
+            duration_s=_run_time(environment),
+            started_ns=started_ns,
+            seed=knobs.seed,
+            params=dict(knobs.values),
+            locust={"role": tag or "local", **(meta_extra or {})},
+        ), locust=tag or "local")
+        self.run_dir = self.folder.path
+        self.meta = self.folder.meta
+        self.journal = self.folder.journal("clients")
+        self.orch = self.folder.orchestrator
         self.sources: list[TrainingSource] = []
         self.subscribers: list[Subscriber] = []
         self.finishing = threading.Event()  # sources stop sending, browser scripts pause
@@ -74,33 +89,17 @@ class Session:
         self.plan: Plan | None = load_plan(knobs.scenario)
         self._ids: dict[str, itertools.count] = {}
         self._lock = threading.Lock()
-        started_ns = time.time_ns()
         # Windows left over from earlier runs carry old send times: not deliveries of this run.
         self.observer = DeliveryObserver(environment.events.request.fire, min_send_ns=started_ns - OLD_ID_SLACK_NS)
         self.monitor: ServerMonitor | None = None
         # the Locust process is the observer here: its CPU goes into every report's observer section
-        self.harness = HarnessMonitor(JournalWriter(jdir / "observer.jsonl", "observer", locust=tag or "local"))
+        self.harness = HarnessMonitor(self.folder.journal("observer"))
         self.harness.watch(os.getpid(), "locust", f"locust-{tag}" if tag else "locust")
         self.harness.start()
         self.report: dict[str, Any] | None = None
-        self.meta: dict[str, Any] = {
-            "scenario": Path(knobs.scenario).stem if knobs.scenario else "locust",
-            "locust_scenario_file": knobs.scenario or None,
-            "target": {"version": knobs.visdom_version, "variant": "external", "url": self.base_url},
-            "duration_s": _run_time(environment),
-            "started_ns": started_ns,
-            "ended_ns": None,
-            "seed": knobs.seed,
-            "params": dict(knobs.values),
-            "server": None,
-            "proxy": None,
-            "status": "running",
-            "error": None,
-            "locust": {"role": tag or "local", **(meta_extra or {})},
-        }
         if monitor:
             self._start_monitor()
-        self.write_meta()
+        self.folder.write_meta()
         self.phase("start")
 
     @property
@@ -115,25 +114,19 @@ class Session:
         return f"{prefix}-{self.tag}-{n}" if self.tag else f"{prefix}-{n}"
 
     def phase(self, name: str, **detail: Any) -> None:
-        self.orch.write("phase", "orchestrator", 0, name=name, detail=detail)
-
-    def write_meta(self) -> None:
-        tmp = self.run_dir / "run.json.tmp"
-        tmp.write_text(json.dumps(self.meta, indent=2, default=str))
-        os.replace(tmp, self.run_dir / "run.json")
+        self.folder.phase(name, **detail)
 
     def _start_monitor(self) -> None:
         port = int(self.base_url.rsplit(":", 1)[1]) if self.base_url.count(":") >= 2 else 80
         pid = server_pid_on(port)
         if pid is None or pid == os.getpid():
-            self.meta["notes"] = ["server process not visible from here: memory and ghosts not measured"]
+            self.folder.note("server process not visible from here: memory and ghosts not measured")
             return
         try:
-            writer = JournalWriter(self.run_dir / "journal" / "monitor.jsonl", "monitor")
-            self.monitor = ServerMonitor(pid, port, writer).start()
-            self.meta["server"] = {"pid": pid, "port": port, "log": None}
+            self.monitor = ServerMonitor(pid, port, self.folder.journal("monitor")).start()
+            self.meta.server = {"pid": pid, "port": port, "log": None}
         except psutil.Error as exc:
-            self.meta["notes"] = [f"server monitor unavailable: {exc}"]
+            self.folder.note(f"server monitor unavailable: {exc}")
 
     # -- end ------------------------------------------------------------------------
     def stop_clients(self) -> None:
@@ -155,11 +148,7 @@ class Session:
             self.monitor.journal.close()
         self.harness.stop()
         self.harness.journal.close()
-        self.phase("end", status=status)
-        self.meta.update(status=status, error=error, ended_ns=time.time_ns())
-        self.write_meta()
-        self.journal.close()
-        self.orch.close()
+        self.folder.close(status, error)
 
 
 def _run_time(environment: Any) -> float | None:

@@ -138,7 +138,7 @@ class BrowserTab:
             mine = session.plan.behaviours_for(self.client_id)
             if mine:
                 # bounded: an open-ended run expands an hour of events, not a day's
-                horizon = float(k.duration_s) or float(session.meta.get("duration_s") or 3600.0)
+                horizon = float(k.duration_s) or float(session.meta.duration_s or 3600.0)
                 self.timeline = Timeline(mine, session.t0_mono, horizon)
 
     def start(self) -> None:
@@ -207,7 +207,7 @@ class ChromiumTab:
         if session.plan is not None:
             mine = session.plan.behaviours_for(self.client_id)
             if mine:
-                horizon = float(session.knobs.duration_s) or float(session.meta.get("duration_s") or 3600.0)
+                horizon = float(session.knobs.duration_s) or float(session.meta.duration_s or 3600.0)
                 self.timeline = Timeline(mine, session.t0_mono, horizon)
 
     def start(self) -> None:

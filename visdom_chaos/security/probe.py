@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from visdom_chaos.journal import atomic_write
 from visdom_chaos.netguard import check_url
 from visdom_chaos.reports.security import SECURITY_FILE, load_security, report_section
 from visdom_chaos.security.checks import check_origin, check_sid_theft
@@ -99,6 +100,4 @@ def run_security_probe(
 
 
 def _write(run_dir: Path, results: dict[str, dict[str, Any]]) -> None:
-    tmp = run_dir / (SECURITY_FILE + ".tmp")
-    tmp.write_text(json.dumps(results, indent=2))
-    os.replace(tmp, run_dir / SECURITY_FILE)
+    atomic_write(run_dir / SECURITY_FILE, json.dumps(results, indent=2))

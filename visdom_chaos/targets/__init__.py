@@ -20,10 +20,11 @@ from visdom_chaos.targets.process import (
     start_target,
     stop_all_children,
     stop_pid,
+    stop_procs,
 )
 
 __all__ = [
     "VARIANTS", "VERSIONS", "BuiltTarget", "Target", "TargetError", "build_target", "cache_dir",
     "external_target", "find_python", "list_built", "load_built", "start_built", "start_target",
-    "detach", "spawn", "stop_all_children", "stop_pid",
+    "detach", "spawn", "stop_all_children", "stop_pid", "stop_procs",
 ]

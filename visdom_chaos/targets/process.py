@@ -103,33 +103,99 @@ class Target:
         self.stop()
 
 
-def stop_pid(pid: int, proc: subprocess.Popen | None = None, timeout: float = STOP_TIMEOUT_S) -> None:
-    """SIGTERM the process and its children, SIGKILL what is left after `timeout`."""
+def stop_pid(pid: int, proc: subprocess.Popen | None = None, timeout: float = STOP_TIMEOUT_S, *,
+             group: bool = False) -> int | None:
+    """Stop a process and everything it started: SIGTERM, a bounded wait, SIGKILL what is left.
+
+    The one way the harness (and its tests and benches) stops a process, our own child or
+    not (`target stop` stops a server another process started). `proc`, the Popen of a
+    child of ours (else the one spawn() registered), is reaped through Popen so its
+    returncode stays true; every other process is only watched, never reaped, so a child
+    of this process that something else started and waits for (Playwright's driver and
+    its Chromium) keeps its exit status for its owner. `group=True` also stops what is
+    left of the process group the process leads (one started with start_new_session
+    whose children outlived it). Returns `proc`'s exit code (None without a Popen or
+    when it would not die within the bounds)."""
     with _children_lock:
         proc = proc or _children.get(pid)
         _children.pop(pid, None)
-    try:
-        parent = psutil.Process(pid)
-        family = [parent, *parent.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        family = []
-    for p in family:
-        try:
-            p.send_signal(signal.SIGTERM)
-        except psutil.NoSuchProcess:
-            pass
-    _, alive = psutil.wait_procs(family, timeout=timeout)
-    for p in alive:
-        try:
-            p.kill()
-        except psutil.NoSuchProcess:
-            pass
-    psutil.wait_procs(alive, timeout=timeout)
+    family = _family(pid)
+    if group:
+        family += [p for p in _group(pid) if p not in family]
+    stop_procs(family, timeout, popen=proc)
     if proc is not None:
         try:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             pass
+        return proc.returncode
+    return None
+
+
+def stop_procs(procs: list[psutil.Process], timeout: float = STOP_TIMEOUT_S,
+               popen: subprocess.Popen | None = None) -> list[psutil.Process]:
+    """SIGTERM every process, wait up to `timeout`, SIGKILL the survivors, wait again.
+
+    For processes found rather than started (leftovers named by their command line);
+    stop_pid's second half. Never signals this process; returns those still alive."""
+    me = os.getpid()
+    procs = [p for p in procs if p.pid != me]
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for p in procs:
+            try:
+                p.send_signal(sig)
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                pass
+        procs = _wait_gone(procs, timeout, popen)
+        if not procs:
+            break
+    return procs
+
+
+def _family(pid: int) -> list[psutil.Process]:
+    try:
+        parent = psutil.Process(pid)
+        return [parent, *parent.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _group(pgid: int) -> list[psutil.Process]:
+    """The members of process group `pgid`; never this process's own group."""
+    if pgid == os.getpgrp():
+        return []
+    out = []
+    for p in psutil.process_iter():
+        try:
+            if os.getpgid(p.pid) == pgid:
+                out.append(p)
+        except (ProcessLookupError, PermissionError):
+            continue
+    return out
+
+
+def _wait_gone(procs: list[psutil.Process], timeout: float,
+               popen: subprocess.Popen | None) -> list[psutil.Process]:
+    """Those of `procs` still running after up to `timeout` s. Polls instead of
+    psutil.wait_procs, which would reap (waitpid) any child of ours: only `popen`'s
+    own process is reaped here, through Popen; a zombie counts as gone."""
+    deadline = time.monotonic() + timeout
+    while True:
+        alive = [p for p in procs if _running(p, popen)]
+        if not alive or time.monotonic() >= deadline:
+            return alive
+        time.sleep(0.05)
+
+
+def _running(p: psutil.Process, popen: subprocess.Popen | None) -> bool:
+    if popen is not None and p.pid == popen.pid:
+        return popen.poll() is None
+    try:
+        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:
+        return p.is_running()
 
 
 def wait_ready(url: str, timeout: float = READY_TIMEOUT_S, proc: subprocess.Popen | None = None,
