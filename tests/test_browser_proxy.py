@@ -43,7 +43,7 @@ def appends(src: TrainingSource, n: int) -> None:
 
 
 def env_requests(sub: BrowserSubscriber) -> int:
-    return sum("/env/" in r["url"] for r in sub.requests)
+    return sub.env_requests
 
 
 @pytest.mark.parametrize("version", ["0.2.4", "0.3.0"])

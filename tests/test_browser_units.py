@@ -162,7 +162,7 @@ def test_poll_seen_journals_stamps_corrected_chunked_and_keeps_no_ids(tmp_path: 
     from types import SimpleNamespace
 
     from visdom_chaos.journal import read_journal
-    from visdom_chaos.wire import browser as mod
+    from visdom_chaos.wire.browser import seen as mod
 
     monkeypatch.setattr(mod, "SEEN_CHUNK", 2)
     clock = iter([1_000_000_000, 1_002_000_000, 2_000_000_000, 2_010_000_000, 3_000_000_000])

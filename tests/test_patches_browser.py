@@ -69,14 +69,14 @@ def test_patched_page_resumes_after_connection_kill(visdom_factory, version, tmp
             for i in range(5):
                 append(url, "br", "t", i)
             assert wait_view(sub, "t", truth(url, "br", "t"), 15) == truth(url, "br", "t")
-            env_posts = sum(1 for r in sub.requests if "/env/" in r["url"])
+            env_posts = sub.env_requests
             kill_client_sockets(target.port)
             for i in range(5, 12):
                 append(url, "br", "t", i)
             want = truth(url, "br", "t")
             assert [e.seq for e in want] == list(range(12))
             assert wait_view(sub, "t", want, 20) == want, "page did not catch up after the drop"
-            assert sum(1 for r in sub.requests if "/env/" in r["url"]) == env_posts, "env reloaded"
+            assert sub.env_requests == env_posts, "env reloaded"
             assert not sub.page_errors, sub.page_errors[:3]
         finally:
             sub.stop()
