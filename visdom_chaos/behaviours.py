@@ -6,10 +6,11 @@ import fnmatch
 import heapq
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
+from visdom_chaos.journal import JournalWriter
 from visdom_chaos.scenario import Behaviour
-from visdom_chaos.wire.subscriber import Subscriber
+from visdom_chaos.wire.protocol import Subscriber
 
 MAX_EVENTS = 100_000
 
@@ -54,8 +55,8 @@ def perform(sub: Subscriber, b: Behaviour, later: Callable[[float, Callable[[], 
 
 
 class BehaviourRunner:
-    def __init__(self, subscribers: list[Subscriber], behaviours: list[Behaviour], horizon: float,
-                 journal=None) -> None:
+    def __init__(self, subscribers: Sequence[Subscriber], behaviours: list[Behaviour], horizon: float,
+                 journal: JournalWriter | None = None) -> None:
         self.subscribers = subscribers
         self.events = expand(behaviours, horizon)
         self.journal = journal

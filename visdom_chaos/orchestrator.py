@@ -24,7 +24,8 @@ from visdom_chaos.quiescence import fetch_truth, wait_quiescent
 from visdom_chaos.runfolder import RunFolder, RunMeta
 from visdom_chaos.scenario import Scenario, SourceSpec
 from visdom_chaos.targets import Target, TargetError, external_target, start_target
-from visdom_chaos.wire.subscriber import PollingSubscriber, Subscriber, WebSocketSubscriber
+from visdom_chaos.wire.protocol import Subscriber
+from visdom_chaos.wire.subscriber import PollingSubscriber, WebSocketSubscriber
 from visdom_chaos.wire.training import TrainingSource
 from visdom_chaos.workers import SubscriberSpec, WorkerError, WorkerPool, worker_count
 
@@ -187,7 +188,7 @@ class Experiment:
                                 clients=h.clients)
                 if self.harness is not None:
                     self.harness.watch(h.pid, "worker", h.name)
-            self.subscribers.extend(self.pool.subscribers)  # type: ignore[arg-type]
+            self.subscribers.extend(self.pool.subscribers)
         else:
             for spec in specs:
                 cls = WebSocketSubscriber if spec.transport == "websocket" else PollingSubscriber

@@ -7,31 +7,27 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
 
 import requests
 
 from visdom_chaos.ids import ids_in_window
 from visdom_chaos.journal import JournalWriter
+from visdom_chaos.wire.protocol import Subscriber
 
 QUIET_S = 1.5  # no message to any subscriber for this long = quiescent
 QUIESCENCE_TIMEOUT_S = 30.0
 
 
-def _busy(sub: Any) -> bool:
-    # frames read but not processed, env posts in flight, replica timers; a real page has none to wait for
-    return bool(getattr(sub, "busy", False))
-
-
-def wait_quiescent(subscribers: Iterable[Any], phase: Callable[..., None], quiet_s: float = QUIET_S,
+def wait_quiescent(subscribers: Iterable[Subscriber], phase: Callable[..., None], quiet_s: float = QUIET_S,
                    timeout_s: float = QUIESCENCE_TIMEOUT_S) -> bool:
-    """No message to any subscriber and none of them busy for `quiet_s` (bounded)."""
+    """No message to any subscriber and none of them busy (frames read but not handled, env
+    requests in flight, replica timers pending) for `quiet_s` (bounded)."""
     subscribers = list(subscribers)
     deadline = time.monotonic() + timeout_s
     last_total, quiet_since = -1, time.monotonic()
     while time.monotonic() < deadline:
         total = sum(s.received for s in subscribers)
-        if total != last_total or any(_busy(s) for s in subscribers):
+        if total != last_total or any(s.busy for s in subscribers):
             last_total, quiet_since = total, time.monotonic()
         elif time.monotonic() - quiet_since >= quiet_s:
             phase("quiescent")

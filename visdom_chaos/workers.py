@@ -215,7 +215,8 @@ class WorkerHandle:
 
 
 class RemoteSubscriber:
-    """A replica subscriber living in a worker: the orchestrator's view of it."""
+    """A replica subscriber living in a worker: the orchestrator's view of it (a
+    visdom_chaos.wire.protocol.Subscriber, its figures from the worker's last status answer)."""
 
     def __init__(self, worker: WorkerHandle, spec: SubscriberSpec) -> None:
         self.worker = worker

@@ -26,7 +26,7 @@ from visdom_chaos.loadgen.scenario import Plan, load_plan
 from visdom_chaos.monitor import HarnessMonitor, ServerMonitor
 from visdom_chaos.netguard import check_url
 from visdom_chaos.runfolder import RunFolder, RunMeta, new_run_dir
-from visdom_chaos.wire.subscriber import Subscriber
+from visdom_chaos.wire.protocol import Subscriber
 from visdom_chaos.wire.training import TrainingSource
 
 log = logging.getLogger("visdom_chaos.loadgen")

@@ -1,7 +1,7 @@
 """BrowserSubscriber: one headless Debian Chromium tab on the Visdom UI of one env.
 
-It is shaped like the replica subscribers (wire/subscriber.py) where the orchestrator
-touches them, and is made of the parts of this package, each with one job:
+It is a subscriber like the replica ones (visdom_chaos.wire.protocol.Subscriber) and is
+made of the parts of this package, each with one job:
 
 - worker.PageWorker: the Playwright thread, and the calls other threads hand it;
 - events.PageEvents: the page's events -> journal (socket lifecycle, frames, console
@@ -39,13 +39,14 @@ from visdom_chaos.wire.browser.worker import (
 class BrowserSubscriber:
     """One Chromium tab subscribed to one Visdom env. Not reusable after stop().
 
-    Beyond what the replicas offer: `read_views()` / `snapshot_views(final)` (what the page
+    Beyond the Subscriber protocol: `read_views()` / `snapshot_views(final)` (what the page
     shows now, journalled or not), `click_online_badge()`, `evaluate(js)`; and what it
     counts (`env_refetches`, `env_requests`, `page_errors`, `seen_stats`, `clock`,
     `unsupported`). The parts are `worker`, `events`, `sampler` and `seen`.
     """
 
     transport = "browser"
+    busy = False  # a page's own work (its render batch, env fetches) is not visible to wait on
 
     def __init__(
         self,
@@ -224,6 +225,11 @@ class BrowserSubscriber:
     def stall(self, seconds: float) -> None:
         """A page cannot be made to stop reading its socket: counted, not acted out."""
         self.unsupported["stall"] = self.unsupported.get("stall", 0) + 1
+
+    def forward_after_close(self) -> None:
+        """visdom #1381 needs a click racing a close, timed from outside the page: counted,
+        not acted out."""
+        self.unsupported["forward_after_close"] = self.unsupported.get("forward_after_close", 0) + 1
 
     # --- on the worker thread ----------------------------------------------------------------
 
