@@ -87,6 +87,7 @@ def _big_ids_record(line: bytes) -> dict[str, Any] | None:
     sets: dict[str, IntervalSet] = {}
     repeats: list[tuple[str, int]] = []
     names: dict[bytes, str] = {}
+    order = 0  # as reports/checkers/state.py record_order folds the list
     for m in _PAIR.finditer(line, start, end):
         raw = m.group(1)
         src = names.get(raw)
@@ -94,9 +95,11 @@ def _big_ids_record(line: bytes) -> dict[str, Any] | None:
             src = names[raw] = raw.decode("utf-8", "replace")
             sets[src] = IntervalSet()
         seq = int(m.group(2))
+        order = hash((order, src, seq))
         if not sets[src].add(seq):
             repeats.append((src, seq))
     rec["_ids"] = (sets, repeats)
+    rec["_order"] = order
     return rec
 
 

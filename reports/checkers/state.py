@@ -162,6 +162,19 @@ def record_ids(rec: dict[str, Any]) -> IdSets:
     return cached
 
 
+def record_order(rec: dict[str, Any]) -> int:
+    """A view/truth record's ids in their order, folded into one number: two records of this
+    analysis get the same number exactly when they list the same ids in the same order
+    (cached on the record; the reader pre-fills it for the long lines it reads as sets)."""
+    order = rec.get("_order")
+    if order is None:
+        order = 0
+        for item in rec.get("ids") or ():
+            order = hash((order, str(item[0]), int(item[1])))
+        rec["_order"] = order
+    return order
+
+
 class RunState:
     def __init__(self, config: Config, summary: Summary) -> None:
         self.config = config
