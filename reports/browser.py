@@ -1,4 +1,5 @@
-"""The report's `browser` section: real Chromium subscribers (visdom_chaos.wire.browser).
+"""The report's `browser` section: real Chromium subscribers (visdom_chaos.wire.browser),
+built from the summary's browser part (reports/checkers/browser.py, in the one pass).
 
 Per browser: JS heap over time (`browser_sample`), console errors and uncaught page
 errors (`protocol_error` kinds `console_error` / `page_error`), failed requests, env
@@ -25,349 +26,81 @@ replicas connect seconds before Chromium has started, and idle time reloads noth
 ms later or sooner against the 100 ms render batch); a missing or extra mechanism shows
 as a factor of 2 or more, or as reloads on one side only.
 
-Latency, same ids on both sides (`fidelity.latency`): per window and overall, for the ids
-at least one replica and at least one browser saw, each side's first-visible latency —
-replica: its first `apply` with the id in `added`, minus the id's send time; browser: the
-page's first-seen stamp (`browser_seen`, `performance.timeOrigin + now()` corrected to
-time.time_ns()), minus the send time — over every (subscriber, id) pair of that side, with
-each side's p50 / p99 and the ratio replica / browser. Only ids sent after a subscriber
-first connected count for it (history in its first snapshot is not delivery, as in
-reports/checkers/latency.py). A row agrees when each of p50 and p99 is within
-[LATENCY_RATIO_MIN, LATENCY_RATIO_MAX] or within LATENCY_SLACK_MS of the other side:
-  - the browser may be slower: after the same 100 ms render batch it spends React's render
-    and Plotly's draw, which the replica's zero-time JS does not (a Plotly redraw of a few
-    hundred points takes tens of ms on a loaded 2-core machine), hence ×0.5;
-  - the replica has no reason to be slower than the page it models: anything beyond timing
-    noise (×1.5) is reported as `replica_slower` — the instrument lagging (its timers, a
-    starved process, a receive backlog: the known gap of a harness without headroom,
-    DESIGN.md "The observer must be faster than what it observes"), or the replica showing
-    ids at a later render than the page;
-  - LATENCY_SLACK_MS keeps small numbers from flagging: p50 within 25 ms (a quarter of the
-    batch, about one Plotly draw), p99 within 100 ms (one batch).
-Bounded memory: at most LATENCY_MAX_IDS ids per window are joined; past it only every
-2nd, 4th… seq is kept (the same seqs on both sides), and the row says so (`sampled_every`).
+Latency of the same ids on both sides (`fidelity.latency`) and its tolerance: see
+reports/checkers/browser.py, which measures and judges it.
 """
 
 from __future__ import annotations
 
-import math
 import os
-from bisect import bisect_right
 from pathlib import Path
 from typing import Any
 
-from visdom_chaos.journal import journal_files, read_journal
+from visdom_chaos.reports.checkers.browser import (
+    LATENCY_MAX_IDS,
+    LATENCY_RATIO_MAX,
+    LATENCY_RATIO_MIN,
+    LATENCY_SLACK_MS,
+    MAX_ERRORS,
+    LatencyJoin,
+    latency_comparison,
+    window_key,
+)
 from visdom_chaos.reports.summary import Summary
 
 TOLERANCE_IDS = 0
 RELOAD_RATE_FACTOR = 1.5
 FIDELITY_KINDS = ("missing", "duplicate", "stale")
+MERGED_LATENCY = "the same ids are compared per process (tabs and replicas of one journal), not in a merged summary"
 ERROR_KINDS = ("console_error", "page_error", "request_failed", "offsite_request", "browser_error", "undecodable")
-MAX_ERRORS = 20
-LATENCY_RATIO_MIN = 0.5  # replica / browser: the page's render + draw after the batch
-LATENCY_RATIO_MAX = 1.5  # replica / browser: timing noise; beyond it the instrument lags
-LATENCY_SLACK_MS = {"p50": 25.0, "p99": 100.0}  # absolute differences that never flag
-LATENCY_MAX_IDS = 20_000  # ids joined per window (then every 2nd, 4th… seq)
+
+__all__ = [  # the latency names live with the checker; importers found them here
+    "ERROR_KINDS", "FIDELITY_KINDS", "LATENCY_MAX_IDS", "LATENCY_RATIO_MAX", "LATENCY_RATIO_MIN",
+    "LATENCY_SLACK_MS", "MAX_ERRORS", "RELOAD_RATE_FACTOR", "TOLERANCE_IDS", "LatencyJoin", "browser_section",
+    "fidelity", "latency_comparison", "render_markdown",
+]
 
 
 def _s(t: int, t0: int) -> float:
     return round((t - t0) / 1e9, 3)
 
 
-def _key(env: Any, win: Any) -> str:
-    return f"{env}/{win}" if env else str(win)
-
-
-def browser_section(run_dir: str | os.PathLike[str], summary: Summary, report: dict[str, Any]) -> dict[str, Any] | None:
-    """The `browser` section, or None when the run had no browser subscriber."""
+def browser_section(run_dir: str | os.PathLike[str] | None, summary: Summary,
+                    report: dict[str, Any]) -> dict[str, Any] | None:
+    """The `browser` section from `summary.browser`, or None when the run had no browser
+    subscriber. `run_dir` is where the screenshots are (None: not looked for)."""
+    part = summary.browser
+    if not part.get("browsers"):
+        return None
     subs = report.get("subscribers") or []
     browsers = sorted(s["id"] for s in subs if s.get("transport") == "browser")
-    if not browsers:
-        return None
     replicas = sorted(s["id"] for s in subs if s.get("transport") in ("websocket", "polling"))
     t0 = summary.t0 or 0
-    per: dict[str, dict[str, Any]] = {
-        b: {"id": b, "samples": [], "errors": {k: 0 for k in ERROR_KINDS}, "console_errors": [],
-            "page_errors": [], "env_refetches": 0, "screenshot": None,
+    out = []
+    for b in browsers:
+        tab = part["browsers"].get(b) or {}
+        seen = tab.get("seen") or {}
+        shot = Path(run_dir) / "screenshots" / f"{b}.png" if run_dir is not None else None
+        out.append({
+            "id": b,
+            "samples": [[_s(s[0], t0), *s[1:]] for s in tab.get("samples") or []],
+            "errors": {**dict.fromkeys(ERROR_KINDS, 0), **(tab.get("errors") or {})},
+            "console_errors": [{"t_s": _s(t, t0), "detail": d} for t, d in tab.get("console_errors") or []],
+            "page_errors": [{"t_s": _s(t, t0), "detail": d} for t, d in tab.get("page_errors") or []],
+            "env_refetches": tab.get("env_refetches", 0),
+            "screenshot": str(shot.relative_to(run_dir)) if shot is not None and shot.is_file() else None,
             "seen": {"records": 0, "ids": 0, "dropped": 0, "given_up": 0, "page_ms": 0.0, "errors": 0,
-                     "clock_offset_ms": None, "clock_rtt_ms": None}}
-        for b in browsers
-    }
-    finals: dict[str, dict[str, list[tuple[str, int]]]] = {}  # client -> window -> ids
-    truth: dict[str, list[tuple[str, int]]] = {}
-    spans: dict[str, list[list[int | None]]] = {}  # client -> [[connect t, disconnect t | None], ...]
-    load: list[int] = []  # [first, last] send or ack time: the load window
-    replica_set, join = set(replicas), LatencyJoin()
-    for path in journal_files(run_dir):
-        for rec in read_journal(path, strict_header=False):
-            typ, client = rec.get("type"), rec.get("client")
-            if typ == "apply":
-                if client in replica_set and rec.get("added") and isinstance(rec.get("t"), int):
-                    join.add_applied(client, _key(rec.get("env"), rec.get("win")), rec["added"], rec["t"])
-                continue
-            if typ in ("send", "ack") and isinstance(rec.get("t"), int):
-                load = [min(load[0], rec["t"]), max(load[1], rec["t"])] if load else [rec["t"], rec["t"]]
-            elif typ == "connect" and isinstance(rec.get("t"), int):
-                spans.setdefault(client, []).append([rec["t"], None])
-            elif typ == "disconnect" and spans.get(client) and spans[client][-1][1] is None:
-                spans[client][-1][1] = rec.get("t")
-            if typ == "truth":
-                truth[_key(rec.get("env"), rec.get("win"))] = [(i[0], i[1]) for i in rec.get("ids") or []]
-            elif typ == "view" and rec.get("final"):
-                finals.setdefault(client, {})[_key(rec.get("env"), rec.get("win"))] = [
-                    (i[0], i[1]) for i in rec.get("ids") or []]
-            elif client not in per:
-                continue
-            elif typ == "browser_sample":
-                per[client]["samples"].append([_s(rec["t"], t0), rec.get("js_heap_mib"), rec.get("js_heap_total_mib"),
-                                               rec.get("nodes"), rec.get("listeners")])
-            elif typ == "protocol_error":
-                kind = str(rec.get("kind"))
-                b = per[client]
-                b["errors"][kind] = b["errors"].get(kind, 0) + 1
-                if kind in ("console_error", "page_error") and len(b[kind + "s"]) < MAX_ERRORS:
-                    b[kind + "s"].append({"t_s": _s(rec["t"], t0), "detail": str(rec.get("detail"))[:500]})
-            elif typ == "resync" and rec.get("reason") == "env_request":
-                per[client]["env_refetches"] += 1
-            elif typ == "browser_seen":
-                _count_seen(per[client], rec)
-                if rec.get("win") is not None:
-                    join.add_seen(client, _key(rec.get("env"), rec.get("win")), rec.get("ids"))
-    for b, entry in per.items():
-        shot = Path(run_dir) / "screenshots" / f"{b}.png"
-        entry["screenshot"] = str(shot.relative_to(run_dir)) if shot.is_file() else None
-        heap = [s[1] for s in entry["samples"] if s[1] is not None]
-        entry["heap_mib"] = ({"first": heap[0], "max": max(heap), "last": heap[-1], "samples": len(heap)}
-                             if heap else None)
-    minutes = _minutes_under_load(spans, load[0], load[1], summary.t_end) if load else None
-    since = {c: _first_t(summary, spans, c) for c in replicas + browsers}
-    latency = latency_comparison(join, replicas, browsers, since, {c: spans.get(c, []) for c in replicas + browsers})
-    return {"browsers": [per[b] for b in browsers],
-            "fidelity": fidelity(summary, finals, truth, replicas, browsers, minutes, latency)}
-
-
-def _first_t(summary: Summary, spans: dict[str, list[list[int | None]]], client: str) -> int:
-    """When a subscriber lineage first connected (else its first record)."""
-    conns = spans.get(client)
-    if conns and conns[0][0]:
-        return int(conns[0][0])
-    t = (summary.subscribers.get(client) or {}).get("first_t")
-    return t if isinstance(t, int) else 0
-
-
-def _count_seen(entry: dict[str, Any], rec: dict[str, Any]) -> None:
-    seen = entry["seen"]
-    seen["records"] += 1
-    seen["ids"] += len(rec.get("ids") or [])
-    for k in ("dropped", "given_up", "errors"):
-        if isinstance(rec.get(k), int):
-            seen[k] += rec[k]
-    if isinstance(rec.get("page_ms"), int | float):
-        seen["page_ms"] = round(seen["page_ms"] + rec["page_ms"], 3)
-    if isinstance(rec.get("clock_offset_ns"), int):
-        seen["clock_offset_ms"] = round(rec["clock_offset_ns"] / 1e6, 3)
-        seen["clock_rtt_ms"] = round((rec.get("clock_rtt_ns") or 0) / 1e6, 3)
-
-
-class LatencyJoin:
-    """First-visible times of the same ids on the replica and the browser side, per window.
-
-    Per window: (source, seq) -> [send_ns, {client: first time visible}]. At most `cap` ids
-    per window: when full, the stride doubles and only seqs divisible by it stay (both sides
-    keep the same seqs, spread over the whole run), so memory is bounded by cap x clients.
-    """
-
-    def __init__(self, cap: int = LATENCY_MAX_IDS) -> None:
-        self.cap = max(1, cap)
-        self.wins: dict[str, dict[tuple[str, int], list[Any]]] = {}
-        self.stride: dict[str, int] = {}
-
-    def _add(self, client: str, win: str, src: Any, seq: Any, send_ns: Any, t: int) -> None:
-        if not isinstance(src, str) or not isinstance(seq, int) or not isinstance(send_ns, int) or send_ns <= 0:
-            return
-        stride = self.stride.get(win, 1)
-        if seq % stride:
-            return
-        ids = self.wins.setdefault(win, {})
-        entry = ids.get((src, seq))
-        if entry is None:
-            if len(ids) >= self.cap:
-                while len(ids) >= self.cap:
-                    stride *= 2
-                    for k in [k for k in ids if k[1] % stride]:
-                        del ids[k]
-                self.stride[win] = stride
-                if seq % stride:
-                    return
-            entry = ids[(src, seq)] = [send_ns, {}]
-        first = entry[1].get(client)
-        if first is None or t < first:
-            entry[1][client] = t
-
-    def add_applied(self, client: str, win: str, added: Any, t: int) -> None:
-        """A replica's `apply`: `added` [[src, seq, send_ns]…] became visible at t."""
-        for i in added if isinstance(added, list) else []:
-            if isinstance(i, list) and len(i) >= 3:
-                self._add(client, win, i[0], i[1], i[2], t)
-
-    def add_seen(self, client: str, win: str, ids: Any) -> None:
-        """A browser's `browser_seen`: `ids` [[src, seq, send_ns, seen_ns]…]."""
-        for i in ids if isinstance(ids, list) else []:
-            if isinstance(i, list) and len(i) >= 4 and isinstance(i[3], int):
-                self._add(client, win, i[0], i[1], i[2], i[3])
-
-
-def _pct(values: list[float], p: float) -> float | None:
-    """Nearest-rank percentile of sorted values."""
-    if not values:
-        return None
-    return values[min(len(values) - 1, max(0, math.ceil(p / 100 * len(values)) - 1))]
-
-
-def _dist(values: list[float]) -> dict[str, Any]:
-    values.sort()
-    return {"n": len(values), "p50_ms": _r(_pct(values, 50)), "p99_ms": _r(_pct(values, 99)),
-            "max_ms": _r(values[-1] if values else None)}
-
-
-def _r(v: float | None) -> float | None:
-    return None if v is None else round(v, 1)
-
-
-def _judge(rep: dict[str, Any], bro: dict[str, Any]) -> tuple[dict[str, float | None], str, list[str]]:
-    """Ratios replica / browser of p50 and p99, the verdict and the reasons it is not `agree`."""
-    ratios: dict[str, float | None] = {}
-    slower, faster, reasons = False, False, []
-    for q in ("p50", "p99"):
-        a, b = rep[f"{q}_ms"], bro[f"{q}_ms"]
-        if a is None or b is None:
-            ratios[q] = None
-            continue
-        ratios[q] = round(a / b, 2) if b > 0 else None
-        if abs(a - b) <= LATENCY_SLACK_MS[q]:
-            continue
-        ratio = a / b if b > 0 else math.inf
-        if ratio > LATENCY_RATIO_MAX:
-            slower = True
-            reasons.append(f"replica {q} {a} ms vs browser {b} ms (×{ratios[q] or 'inf'} > ×{LATENCY_RATIO_MAX})")
-        elif ratio < LATENCY_RATIO_MIN:
-            faster = True
-            reasons.append(f"replica {q} {a} ms vs browser {b} ms (×{ratios[q]} < ×{LATENCY_RATIO_MIN})")
-    if not rep["n"] or not bro["n"]:
-        return ratios, "not_measured", []
-    verdict = "mixed" if slower and faster else "replica_slower" if slower else "replica_faster" if faster else "agree"
-    return ratios, verdict, reasons
-
-
-VERDICT_WORDS = {
-    "replica_slower": "replica slower than the page: the instrument lagging (its timers, its CPU, a receive "
-                      "backlog) or the replica showing ids at a later render than the page does; not Visdom",
-    "replica_faster": "replica faster than the page by more than the page's render and draw: a delay the "
-                      "replica does not model (or a starved page)",
-    "mixed": "replica slower at one percentile, faster at the other",
-}
-
-
-class _Connections:
-    """One subscriber's connections, to ask whether one of them spans a time range."""
-
-    def __init__(self, conns: list[list[int | None]]) -> None:
-        conns = sorted(conns, key=lambda c: c[0] or 0)
-        self.opened = [c[0] or 0 for c in conns]
-        self.closed = [c[1] for c in conns]
-
-    def through(self, start: int, end: int) -> bool:
-        i = bisect_right(self.opened, start) - 1
-        if i < 0:
-            return False
-        closed = self.closed[i]
-        return closed is None or closed >= end
-
-
-def latency_comparison(join: LatencyJoin, replicas: list[str], browsers: list[str],
-                       since: dict[str, int], conns: dict[str, list[list[int | None]]] | None = None) -> dict[str, Any]:
-    """The latency rows: per window and overall, both sides' latency for the same ids.
-
-    `since`: per subscriber, ids sent before it are history. `conns`: per subscriber, its
-    connections `[connect t, disconnect t | None]`; when given, an id it did not see within
-    the connection it was sent in (sent while it was away, or still in its batch when the
-    connection went) is counted apart (`across_reconnect`), not compared: a page reload
-    takes the page's load time (~1 s here), a replica's none — the scripted behaviour's
-    timing, not either side's delivery.
-    """
-    rep_set, bro_set = set(replicas), set(browsers)
-    spans = None if conns is None else {c: _Connections(conns.get(c, [])) for c in replicas + browsers}
-    across = {"replica": 0, "browser": 0}
-    overall: dict[str, list[float]] = {"replica": [], "browser": []}
-    per_client: dict[str, list[float]] = {c: [] for c in replicas + browsers}
-    rows, overall_ids = [], 0
-    for win in sorted(join.wins):
-        sides: dict[str, list[float]] = {"replica": [], "browser": []}
-        common = 0
-        for (_src, _seq), (send_ns, firsts) in join.wins[win].items():
-            got: dict[str, list[tuple[str, float]]] = {"replica": [], "browser": []}
-            for c, t in firsts.items():
-                if send_ns < since.get(c, 0):
-                    continue  # sent before this subscriber existed: history, not delivery
-                side = "replica" if c in rep_set else "browser" if c in bro_set else None
-                if side is None:
-                    continue
-                if spans is not None and not spans[c].through(send_ns, t):
-                    across[side] += 1
-                    continue
-                got[side].append((c, (t - send_ns) / 1e6))
-            if not got["replica"] or not got["browser"]:
-                continue
-            common += 1
-            for side, vals in got.items():
-                for c, ms in vals:
-                    sides[side].append(ms)
-                    per_client[c].append(ms)
-        overall_ids += common
-        overall["replica"] += sides["replica"]
-        overall["browser"] += sides["browser"]
-        rows.append(_latency_row(win, common, sides, join.stride.get(win, 1)))
-    row = _latency_row("overall", overall_ids, overall, max(join.stride.values(), default=1))
-    row["subscribers"] = {c: _dist(v) for c, v in per_client.items()}
-    measured = [r for r in rows if r["verdict"] != "not_measured"]
-    agree = all(r["agree"] for r in measured) if measured else None
-    differences = [f"{r['window']}: latency: {'; '.join(r['reasons'])} — {VERDICT_WORDS[r['verdict']]}"
-                   for r in measured if not r["agree"]]
-    if not measured:
-        row["reasons"] = ["no id seen by both a replica (apply records) and a browser (browser_seen records)"]
-    return {"windows": rows, "overall": row, "agree": agree, "differences": differences,
-            "across_reconnect": across,
-            "tolerance": {"ratio_min": LATENCY_RATIO_MIN, "ratio_max": LATENCY_RATIO_MAX,
-                          "slack_ms": dict(LATENCY_SLACK_MS), "max_ids_per_window": join.cap},
-            "summary": _latency_text(row)}
-
-
-def _latency_row(win: str, ids: int, sides: dict[str, list[float]], stride: int) -> dict[str, Any]:
-    rep, bro = _dist(sides["replica"]), _dist(sides["browser"])
-    ratios, verdict, reasons = _judge(rep, bro)
-    return {"window": win, "ids": ids, "sampled_every": stride, "replica": rep, "browser": bro,
-            "ratio": ratios, "verdict": verdict, "agree": verdict == "agree", "reasons": reasons}
-
-
-def _latency_text(row: dict[str, Any]) -> str:
-    rep, bro, ratio = row["replica"], row["browser"], row["ratio"]
-    if row["verdict"] == "not_measured":
-        return "latency not compared: " + ("; ".join(row.get("reasons") or []) or "no id seen on both sides")
-    return (f"{row['ids']} ids on both sides: replica p50 {rep['p50_ms']} / p99 {rep['p99_ms']} ms, browser p50 "
-            f"{bro['p50_ms']} / p99 {bro['p99_ms']} ms (×{ratio['p50']} / ×{ratio['p99']})")
-
-
-def _minutes_under_load(spans: dict[str, list[list[int | None]]], start: int, end: int,
-                        t_end: int | None) -> dict[str, float]:
-    """Per client, minutes connected between the first send and the last ack."""
-    out: dict[str, float] = {}
-    for client, conns in spans.items():
-        ns = 0
-        for opened, closed in conns:
-            closed = closed if isinstance(closed, int) else (t_end or end)
-            ns += max(0, min(closed, end) - max(int(opened or 0), start))
-        out[client] = ns / 60e9
-    return out
+                     "clock_offset_ms": None, "clock_rtt_ms": None, **seen},
+            "heap_mib": tab.get("heap"),
+        })
+    latency = part.get("latency")
+    if latency is None:  # a merged summary: the latency rows are per process
+        latency = latency_comparison(LatencyJoin(), replicas, browsers, {})
+        latency["overall"]["reasons"] = [MERGED_LATENCY]
+        latency["summary"] = f"latency not compared: {MERGED_LATENCY}"
+    return {"browsers": out,
+            "fidelity": fidelity(summary, part.get("views") or {}, part.get("truth_ids") or {}, replicas, browsers,
+                                 part.get("minutes"), latency)}
 
 
 def _compared(kind: str, detail: str) -> bool:
@@ -386,7 +119,7 @@ def _findings_by_window(summary: Summary) -> tuple[dict[tuple[str, str], dict[st
         if g.kind not in ("missing", "duplicate", "stale", "reorder") or not g.win:
             continue
         n = g.count() if g.ids else g.observations
-        key = (g.client, _key(g.env, g.win))
+        key = (g.client, window_key(g.env, g.win))
         if _compared(g.kind, g.detail):
             row = out.setdefault(key, dict.fromkeys(FIDELITY_KINDS, 0))
             row[g.kind] += n
@@ -396,20 +129,17 @@ def _findings_by_window(summary: Summary) -> tuple[dict[tuple[str, str], dict[st
     return out, other
 
 
-def _side(clients: list[str], win: str, finals: dict, truth_ids: list | None,
+def _side(clients: list[str], win: str, views: dict[str, dict[str, dict[str, Any]]], truth_ids: int | None,
           found: dict[tuple[str, str], dict[str, int]], other: dict[tuple[str, str], dict[str, int]]) -> dict[str, Any]:
     subs = []
     for c in clients:
-        view = finals.get(c, {}).get(win)
+        view = views.get(c, {}).get(win)  # its final view against the truth (reports/checkers/browser.py)
         row = found.get((c, win), dict.fromkeys(FIDELITY_KINDS, 0))
-        entry: dict[str, Any] = {"id": c, "final_ids": None if view is None else len(view), "findings": row,
+        entry: dict[str, Any] = {"id": c, "final_ids": None if view is None else view["final_ids"], "findings": row,
                                  "not_compared": other.get((c, win), {})}
         if view is not None and truth_ids is not None:
-            held, want = set(view), set(truth_ids)
-            entry["absent"] = len(want - held)
-            entry["extra"] = len(held - want)
-            entry["equal_truth"] = view == truth_ids
-            entry["off_by"] = len(want ^ held) + (len(view) - len(held))  # ids different or repeated
+            for k in ("absent", "extra", "equal_truth", "off_by"):  # off_by: ids different or repeated
+                entry[k] = view[k]
         subs.append(entry)
     kinds = sorted({k for s in subs for k, n in s["findings"].items() if n})
     extra = sorted({k for s in subs for k, n in s["not_compared"].items() if n})
@@ -454,15 +184,18 @@ def _reloads(summary: Summary, replicas: list[str], browsers: list[str],
             "factor": RELOAD_RATE_FACTOR, "agree": agree, "summary": text}
 
 
-def fidelity(summary: Summary, finals: dict, truth: dict, replicas: list[str], browsers: list[str],
-             minutes: dict[str, float] | None = None, latency: dict[str, Any] | None = None) -> dict[str, Any]:
+def fidelity(summary: Summary, views: dict[str, dict[str, dict[str, Any]]], truth: dict[str, int],
+             replicas: list[str], browsers: list[str], minutes: dict[str, float] | None = None,
+             latency: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The `fidelity` part: `views` client -> window -> its final view's figures, `truth`
+    window -> the truth's ids, `minutes` client -> minutes connected under load."""
     found, other = _findings_by_window(summary)
-    windows = sorted(set(truth) | {w for c in replicas + browsers for w in finals.get(c, {})})
+    windows = sorted(set(truth) | {w for c in replicas + browsers for w in views.get(c, {})})
     rows, differences = [], []
     for win in windows:
         t = truth.get(win)
-        rep = _side(replicas, win, finals, t, found, other)
-        bro = _side(browsers, win, finals, t, found, other)
+        rep = _side(replicas, win, views, t, found, other)
+        bro = _side(browsers, win, views, t, found, other)
         reasons = []
         if rep["kinds"] != bro["kinds"]:
             reasons.append(f"findings differ: replica {rep['kinds'] or 'none'}, browser {bro['kinds'] or 'none'}")
@@ -475,7 +208,7 @@ def fidelity(summary: Summary, finals: dict, truth: dict, replicas: list[str], b
                     reasons.append(f"{name} {s['id']} ends {s['off_by']} id(s) off the truth "
                                    f"({s['absent']} absent, {s['extra']} extra)")
         agree = not reasons
-        rows.append({"window": win, "truth_ids": None if t is None else len(t), "replica": rep, "browser": bro,
+        rows.append({"window": win, "truth_ids": t, "replica": rep, "browser": bro,
                      "agree": agree, "differences": reasons})
         differences += [f"{win}: {r}" for r in reasons]
     reloads = _reloads(summary, replicas, browsers, minutes)

@@ -201,6 +201,7 @@ class Summary:
     lat_buckets: dict[int, HdrHistogram] = field(default_factory=dict)  # bucket start ns -> hist
     latency_wire: HdrHistogram = field(default_factory=new_hist)  # send -> bytes read off the socket
     observer: dict[str, Any] = field(default_factory=dict)  # reports/checkers/observer.py
+    browser: dict[str, Any] = field(default_factory=dict)  # real Chromium tabs: reports/checkers/browser.py
     rss_all: Regression = field(default_factory=Regression)
     rss_steady: Regression = field(default_factory=Regression)
     rss_first: tuple[int, float] | None = None
@@ -249,7 +250,7 @@ class Summary:
             "latency": _hist_to(self.latency),
             "lat_bucket_ns": self.lat_bucket_ns,
             "lat_buckets": {str(k): _hist_to(v) for k, v in self.lat_buckets.items()},
-            "latency_wire": _hist_to(self.latency_wire), "observer": self.observer,
+            "latency_wire": _hist_to(self.latency_wire), "observer": self.observer, "browser": self.browser,
             "rss_all": vars(self.rss_all), "rss_steady": vars(self.rss_steady),
             "rss_first": self.rss_first, "rss_last": self.rss_last, "rss_peak": self.rss_peak,
             "rss_series": self.rss_series, "phases": self.phases,
@@ -269,6 +270,7 @@ class Summary:
             lat_bucket_ns=d["lat_bucket_ns"],
             lat_buckets={int(k): _hist_from(v, 2) for k, v in d["lat_buckets"].items()},
             latency_wire=_hist_from(d.get("latency_wire") or "", 3), observer=dict(d.get("observer") or {}),
+            browser=dict(d.get("browser") or {}),
             rss_all=Regression(**d["rss_all"]), rss_steady=Regression(**d["rss_steady"]),
             rss_first=tuple(d["rss_first"]) if d["rss_first"] else None,  # type: ignore[arg-type]
             rss_last=tuple(d["rss_last"]) if d["rss_last"] else None,  # type: ignore[arg-type]
@@ -349,9 +351,11 @@ def merge(a: Summary, b: Summary) -> Summary:
     out.latency_wire = new_hist(3)
     out.latency_wire.add(a.latency_wire)
     out.latency_wire.add(b.latency_wire)
+    from visdom_chaos.reports.checkers.browser import merge_browser
     from visdom_chaos.reports.checkers.observer import merge_observer
 
     out.observer = merge_observer(a.observer, b.observer)
+    out.browser = merge_browser(a.browser, b.browser)
     for k in sorted(set(a.lat_buckets) | set(b.lat_buckets)):
         h = new_hist(2)
         for src in (a, b):

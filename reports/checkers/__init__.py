@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from visdom_chaos.reports.checkers.base import Checker
+from visdom_chaos.reports.checkers.browser import BrowserChecker
 from visdom_chaos.reports.checkers.duplicate import DuplicateChecker
 from visdom_chaos.reports.checkers.ghost import GhostChecker
 from visdom_chaos.reports.checkers.latency import LatencyChecker, WireLatencyChecker
@@ -22,7 +23,7 @@ def default_checkers() -> list[Checker]:
     return [
         DuplicateChecker(), ReorderChecker(), StaleChecker(), MissingChecker(), ReloadChecker(),
         ProtocolChecker(), LatencyChecker(), WireLatencyChecker(), GhostChecker(), MemoryChecker(),
-        TrafficChecker(), ObserverChecker(), wire := WireChecker(), CauseChecker(wire),
+        TrafficChecker(), ObserverChecker(), wire := WireChecker(), CauseChecker(wire), BrowserChecker(),
     ]
 
 
