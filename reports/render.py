@@ -1,4 +1,4 @@
-"""Writing a report: report.json, report.md, and (when plotting works) plots/, report.html, junit.xml.
+"""Writing a report: report.json, report.md, plots/, report.html, junit.xml.
 
 `write_reports(run_dir, report)` and `findings_table(report)` are what
 `visdom-chaos run` calls; everything here renders from the report dict alone.
@@ -6,7 +6,9 @@
 
 from __future__ import annotations
 
+import importlib
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,8 @@ from rich.table import Table
 
 from visdom_chaos.journal import atomic_write
 from visdom_chaos.reports.summary import FINDING_KINDS, fault_label
+
+log = logging.getLogger("visdom_chaos.reports")
 
 KIND_TITLES = {
     "duplicate": "duplicate ids (id × subscriber)",
@@ -325,23 +329,39 @@ def fault_line(f: dict[str, Any]) -> str:
             + (f" {detail_text[:160]}" if detail_text else ""))
 
 
+def _plotting(report: dict[str, Any]) -> Any:
+    """The plots module, or None with a note in the report when matplotlib cannot be imported
+    (a dependency of visdom-chaos, so a broken install): the plots are missing, the rest is not."""
+    try:
+        return importlib.import_module("visdom_chaos.reports.plots")
+    except ImportError as exc:
+        note = (f"plots not drawn: matplotlib could not be imported ({type(exc).__name__}: {exc}); "
+                "report.html and junit.xml are written without them (reinstall visdom-chaos to get them back)")
+        notes = report.setdefault("notes", [])
+        if note not in notes:
+            notes.append(note)
+        log.warning("%s", note)
+        return None
+
+
 def write_reports(run_dir: str | os.PathLike[str], report: dict[str, Any], *, plots: bool = True) -> list[Path]:
-    """Write report.json, report.md and, unless plots=False, plots/*.png, report.html, junit.xml."""
+    """Write report.json, report.md and, unless plots=False, plots/*.png, report.html, junit.xml.
+
+    Without a working matplotlib the plots are left out and the report's notes say so (also
+    in report.html); report.html and junit.xml do not depend on it."""
     run = Path(run_dir)
     run.mkdir(parents=True, exist_ok=True)
     written = []
     plot_files: list[str] = []
     extra: list[Path] = []
     if plots:
-        try:
-            from visdom_chaos.reports import html, junit
-            from visdom_chaos.reports import plots as plotting
+        # imported here, not at the top: html imports this module
+        from visdom_chaos.reports import html, junit
 
-            pngs = plotting.write_plots(run, report)
-            plot_files = [str(p.relative_to(run)) for p in pngs]
-            extra = [*pngs, html.write_html(run, report, pngs), junit.write_junit(run, report)]
-        except ImportError:  # the renderers arrive in later commits; the core report never waits for them
-            pass
+        plotting = _plotting(report)
+        pngs = plotting.write_plots(run, report) if plotting is not None else []
+        plot_files = [str(p.relative_to(run)) for p in pngs]
+        extra = [*pngs, html.write_html(run, report, pngs), junit.write_junit(run, report)]
     atomic_write(run / "report.json", json.dumps(report, indent=2, default=str) + "\n")
     written.append(run / "report.json")
     atomic_write(run / "report.md", render_markdown(report, plot_files))
