@@ -45,25 +45,40 @@ def generate(run: Path, records: int, wire: bool = True) -> int:
     end = T0 + (events + 400) * STEP_NS
     with open(jdir / "clients.jsonl", "a", encoding="utf-8") as f:
         for i, c in enumerate(subs):
-            f.write(f'{{"t":{T0 + i},"type":"connect","client":"{c}","conn":1,"transport":"websocket",'
-                    f'"url":"ws://127.0.0.1:1/socket","local_port":{41000 + i},"env":"main"}}\n')
+            f.write(
+                f'{{"t":{T0 + i},"type":"connect","client":"{c}","conn":1,"transport":"websocket",'
+                f'"url":"ws://127.0.0.1:1/socket","local_port":{41000 + i},"env":"main"}}\n'
+            )
             n += 1
         lines = []
         for seq in range(1, events + 1):
             ts = T0 + 1_000_000 + seq * STEP_NS
-            lines.append(f'{{"t":{ts},"type":"send","client":"src-0","conn":1,"seq":{seq},"env":"main",'
-                         f'"win":"w","kind":"line","op":"append","bytes":180}}\n')
-            lines.append(f'{{"t":{ts + 900_000},"type":"ack","client":"src-0","conn":1,"seq":{seq},'
-                         f'"env":"main","win":"w","ok":true,"status":200,"rtt_ms":0.9}}\n')
+            lines.append(
+                f'{{"t":{ts},"type":"send","client":"src-0","conn":1,"seq":{seq},"env":"main",'
+                f'"win":"w","kind":"line","op":"append","bytes":180}}\n'
+            )
+            lines.append(
+                f'{{"t":{ts + 900_000},"type":"ack","client":"src-0","conn":1,"seq":{seq},'
+                f'"env":"main","win":"w","ok":true,"status":200,"rtt_ms":0.9}}\n'
+            )
             for k, c in enumerate(subs):
                 ta = ts + 1_200_000 + k * 10_000
-                lines.append(f'{{"t":{ta},"type":"recv","client":"{c}","conn":1,"command":"window_update",'
-                             f'"bytes":240,"win":"w"' + (
-                                 f',"rx":{ta - 300_000},"rxq":0,"kind":"update","heads":{{"src-0":[{seq},{ts}]}},'
-                                 f'"ids":{{"src-0":[[{seq},{seq + 1}]]}}' if wire else '') + '}\n')
-                lines.append(f'{{"t":{ta + 5_000},"type":"apply","client":"{c}","conn":1,"env":"main",'
-                             f'"win":"w","command":"window_update","added":[["src-0",{seq},{ts}]],'
-                             f'"removed":[],"dup":[],"size":{seq}}}\n')
+                lines.append(
+                    f'{{"t":{ta},"type":"recv","client":"{c}","conn":1,"command":"window_update",'
+                    f'"bytes":240,"win":"w"'
+                    + (
+                        f',"rx":{ta - 300_000},"rxq":0,"kind":"update","heads":{{"src-0":[{seq},{ts}]}},'
+                        f'"ids":{{"src-0":[[{seq},{seq + 1}]]}}'
+                        if wire
+                        else ""
+                    )
+                    + "}\n"
+                )
+                lines.append(
+                    f'{{"t":{ta + 5_000},"type":"apply","client":"{c}","conn":1,"env":"main",'
+                    f'"win":"w","command":"window_update","added":[["src-0",{seq},{ts}]],'
+                    f'"removed":[],"dup":[],"size":{seq}}}\n'
+                )
             n += RECORDS_PER_EVENT
             if len(lines) > 20000:
                 f.writelines(lines)
@@ -71,28 +86,44 @@ def generate(run: Path, records: int, wire: bool = True) -> int:
         f.writelines(lines)
         ids = json.dumps([["src-0", s] for s in range(1, events + 1)], separators=(",", ":"))
         for c in subs:
-            f.write(f'{{"t":{end - 1000},"type":"view","client":"{c}","conn":1,"env":"main","win":"w",'
-                    f'"ids":{ids},"final":true}}\n')
+            f.write(
+                f'{{"t":{end - 1000},"type":"view","client":"{c}","conn":1,"env":"main","win":"w",'
+                f'"ids":{ids},"final":true}}\n'
+            )
             n += 1
     with open(jdir / "monitor.jsonl", "a", encoding="utf-8") as f:
         t, k = T0, 0
         while t <= end:
-            f.write(f'{{"t":{t},"type":"sample","client":"monitor","conn":0,"pid":1,"rss_mib":'
-                    f'{100 + k * 0.001:.3f},"cpu_pct":5.0,"fds":20,"threads":4,"conns":4,'
-                    f'"peers":[41000,41001,41002,41003]}}\n')
+            f.write(
+                f'{{"t":{t},"type":"sample","client":"monitor","conn":0,"pid":1,"rss_mib":'
+                f'{100 + k * 0.001:.3f},"cpu_pct":5.0,"fds":20,"threads":4,"conns":4,'
+                f'"peers":[41000,41001,41002,41003]}}\n'
+            )
             t += 250_000_000
             k += 1
             n += 1
     with open(jdir / "orchestrator.jsonl", "a", encoding="utf-8") as f:
         f.write(f'{{"t":{T0},"type":"phase","client":"orchestrator","conn":0,"name":"steady"}}\n')
-        f.write(f'{{"t":{end - 2000},"type":"truth","client":"orchestrator","conn":0,"env":"main",'
-                f'"win":"w","ids":{ids}}}\n')
-        f.write(f'{{"t":{end - 3000},"type":"phase","client":"orchestrator","conn":0,"name":"sources_stopped"}}\n')
+        f.write(
+            f'{{"t":{end - 2000},"type":"truth","client":"orchestrator","conn":0,"env":"main",'
+            f'"win":"w","ids":{ids}}}\n'
+        )
+        f.write(
+            f'{{"t":{end - 3000},"type":"phase","client":"orchestrator","conn":0,"name":"sources_stopped"}}\n'
+        )
         n += 3
-    (run / "run.json").write_text(json.dumps({
-        "scenario": "bench", "target": {"version": "0.2.4", "variant": "stock", "url": None},
-        "duration_s": (end - T0) / 1e9, "started_ns": T0, "ended_ns": end, "status": "complete",
-    }))
+    (run / "run.json").write_text(
+        json.dumps(
+            {
+                "scenario": "bench",
+                "target": {"version": "0.2.4", "variant": "stock", "url": None},
+                "duration_s": (end - T0) / 1e9,
+                "started_ns": T0,
+                "ended_ns": end,
+                "status": "complete",
+            }
+        )
+    )
     return n
 
 
@@ -125,17 +156,37 @@ def _child(run_dir: str, heap: bool) -> None:
             while lines := f.readlines(1 << 20):
                 list(map(_loads, lines))
     parse = time.process_time() - parse
-    print(json.dumps({"parse_cpu": parse,"records": report["input"]["records"], "seconds": secs, "cpu": cpu, "peak_kib": peak,
-                      "heap_peak": heap_peak,
-                      "base_kib": base, "findings": report["findings"], "delivered": report["totals"]["delivered"]}))
+    print(
+        json.dumps(
+            {
+                "parse_cpu": parse,
+                "records": report["input"]["records"],
+                "seconds": secs,
+                "cpu": cpu,
+                "peak_kib": peak,
+                "heap_peak": heap_peak,
+                "base_kib": base,
+                "findings": report["findings"],
+                "delivered": report["totals"]["delivered"],
+            }
+        )
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="bench analyze", description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="500000,1000000,2000000", help="journal sizes in records")
     ap.add_argument("--keep", action="store_true", help="keep the generated run folders")
-    ap.add_argument("--heap", action="store_true", help="also measure the Python heap peak (tracemalloc, slower)")
-    ap.add_argument("--no-wire", action="store_true", help="recv records without wire ids (the older record mix)")
+    ap.add_argument(
+        "--heap",
+        action="store_true",
+        help="also measure the Python heap peak (tracemalloc, slower)",
+    )
+    ap.add_argument(
+        "--no-wire",
+        action="store_true",
+        help="recv records without wire ids (the older record mix)",
+    )
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
@@ -151,38 +202,51 @@ def main(argv: list[str] | None = None) -> int:
             n = generate(run, size, wire=not args.no_wire)
             gen = time.perf_counter() - t
             mb = sum(p.stat().st_size for p in (run / "journal").iterdir()) / 2**20
-            child = [sys.executable, os.path.abspath(__file__), "--child", str(run)] + (["--heap"] if args.heap else [])
-            out = subprocess.run(child,
-                                 capture_output=True, text=True, timeout=900, check=True)
+            child = [sys.executable, os.path.abspath(__file__), "--child", str(run)] + (
+                ["--heap"] if args.heap else []
+            )
+            out = subprocess.run(child, capture_output=True, text=True, timeout=900, check=True)
             res = json.loads(out.stdout.strip().splitlines()[-1])
             expected = {k: 0 for k in res["findings"]}
-            assert res["findings"] == expected, res["findings"]  # a clean generated run has no findings
+            assert res["findings"] == expected, res[
+                "findings"
+            ]  # a clean generated run has no findings
             rows.append((n, mb, gen, res))
-            print(f"generated {n:,} records ({mb:,.0f} MiB) in {gen:.1f} s; analysed in {res['seconds']:.1f} s",
-                  flush=True)
+            print(
+                f"generated {n:,} records ({mb:,.0f} MiB) in {gen:.1f} s; analysed in {res['seconds']:.1f} s",
+                flush=True,
+            )
     finally:
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
         else:
             print(f"kept {tmp}")
     print()
-    print(f"{'records':>10} {'journal MiB':>11} {'wall s':>7} {'CPU s':>6} {'records/s wall':>14} "
-          f"{'records/CPU-s':>13} {'parse-only/CPU-s':>16} {'ratio':>5} {'peak RSS MiB':>12} {'analysis MiB':>12} "
-          f"{'heap peak MiB':>13}")
+    print(
+        f"{'records':>10} {'journal MiB':>11} {'wall s':>7} {'CPU s':>6} {'records/s wall':>14} "
+        f"{'records/CPU-s':>13} {'parse-only/CPU-s':>16} {'ratio':>5} {'peak RSS MiB':>12} {'analysis MiB':>12} "
+        f"{'heap peak MiB':>13}"
+    )
     for _n, mb, _, res in rows:
-        print(f"{res['records']:>10,} {mb:>11,.0f} {res['seconds']:>7.2f} {res['cpu']:>6.2f} "
-              f"{res['records'] / res['seconds']:>14,.0f} {res['records'] / res['cpu']:>13,.0f} "
-              f"{res['records'] / res['parse_cpu']:>16,.0f} {res['parse_cpu'] / res['cpu']:>5.2f} "
-              f"{res['peak_kib'] / 1024:>12.1f} {(res['peak_kib'] - res['base_kib']) / 1024:>12.1f} "
-              f"{'-' if res.get('heap_peak') is None else format(res['heap_peak'] / 2**20, '.1f'):>13}")
+        print(
+            f"{res['records']:>10,} {mb:>11,.0f} {res['seconds']:>7.2f} {res['cpu']:>6.2f} "
+            f"{res['records'] / res['seconds']:>14,.0f} {res['records'] / res['cpu']:>13,.0f} "
+            f"{res['records'] / res['parse_cpu']:>16,.0f} {res['parse_cpu'] / res['cpu']:>5.2f} "
+            f"{res['peak_kib'] / 1024:>12.1f} {(res['peak_kib'] - res['base_kib']) / 1024:>12.1f} "
+            f"{'-' if res.get('heap_peak') is None else format(res['heap_peak'] / 2**20, '.1f'):>13}"
+        )
     if rows:
-        print(f"(wall time includes waiting for a CPU: load average {os.getloadavg()[0]:.1f} on "
-              f"{os.cpu_count()} CPUs; records/CPU-s is what the analyzer itself sustains)")
+        print(
+            f"(wall time includes waiting for a CPU: load average {os.getloadavg()[0]:.1f} on "
+            f"{os.cpu_count()} CPUs; records/CPU-s is what the analyzer itself sustains)"
+        )
         worst = min(r[3]["records"] / r[3]["cpu"] for r in rows)
         peaks = [r[3]["peak_kib"] / 1024 for r in rows]
-        print(f"\nslowest {worst:,.0f} records per CPU-second (target >= {TARGET_RPS:,}): "
-              f"{'met' if worst >= TARGET_RPS else 'NOT met'}; peak RSS {min(peaks):.1f}–{max(peaks):.1f} MiB "
-              f"across {rows[0][0]:,}–{rows[-1][0]:,} records (ratio {max(peaks) / min(peaks):.2f})")
+        print(
+            f"\nslowest {worst:,.0f} records per CPU-second (target >= {TARGET_RPS:,}): "
+            f"{'met' if worst >= TARGET_RPS else 'NOT met'}; peak RSS {min(peaks):.1f}–{max(peaks):.1f} MiB "
+            f"across {rows[0][0]:,}–{rows[-1][0]:,} records (ratio {max(peaks) / min(peaks):.2f})"
+        )
     return 0
 
 

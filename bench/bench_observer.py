@@ -33,7 +33,9 @@ MODES = (("one process", None), ("workers", "auto"))
 
 def _window(report: dict[str, Any]) -> tuple[float, float]:
     ph = report.get("phases") or {}
-    return float(ph.get("steady") or 0.0), float(ph.get("quiescent") or ph.get("end") or report["duration_s"])
+    return float(ph.get("steady") or 0.0), float(
+        ph.get("quiescent") or ph.get("end") or report["duration_s"]
+    )
 
 
 def _server_cpu_s(run_dir: Path, t0_ns: int, lo: float, hi: float) -> float | None:
@@ -45,13 +47,20 @@ def _server_cpu_s(run_dir: Path, t0_ns: int, lo: float, hi: float) -> float | No
     for t, cpu in samples:
         s = (t - t0_ns) / 1e9
         if prev is not None and lo <= s <= hi:
-            total += cpu / 100.0 * (t - prev) / 1e9  # cpu_percent covers the interval since the last call
+            total += (
+                cpu / 100.0 * (t - prev) / 1e9
+            )  # cpu_percent covers the interval since the last call
         prev = t
     return total
 
 
-def run_once(version: str, workers: str | None, seconds: float, ws: int | None = None,
-             polling: int | None = None) -> dict[str, Any]:
+def run_once(
+    version: str,
+    workers: str | None,
+    seconds: float,
+    ws: int | None = None,
+    polling: int | None = None,
+) -> dict[str, Any]:
     sc = load_scenario("mixed")
     changes: dict[str, Any] = {"duration_s": seconds, "settle_s": 0.5}
     if ws is not None:
@@ -61,7 +70,9 @@ def run_once(version: str, workers: str | None, seconds: float, ws: int | None =
     sc = dataclasses.replace(sc, **changes)
     with tempfile.TemporaryDirectory(prefix="bench-observer-") as tmp:
         run_dir = Path(tmp) / "run"
-        result = Experiment(RunOptions(scenario=sc, target=version, out=run_dir, workers=workers)).run()
+        result = Experiment(
+            RunOptions(scenario=sc, target=version, out=run_dir, workers=workers)
+        ).run()
         report = result.report or {}
         if result.status != "complete" or not report:
             raise RuntimeError(f"{version} {workers}: run {result.status}: {result.error}")
@@ -76,14 +87,20 @@ def run_once(version: str, workers: str | None, seconds: float, ws: int | None =
     subs = report["totals"]["subscribers"] or 1
     busiest = max(obs["processes"], key=lambda p: p["cpu_p90_pct"] or 0.0)
     return {
-        "version": version, "mode": "workers" if workers else "one process", "subscribers": subs,
-        "verdict": obs["verdict"], "reasons": obs["reasons"], "load_s": round(load_s, 1),
-        "delivered": delivered, "acked": acked,
+        "version": version,
+        "mode": "workers" if workers else "one process",
+        "subscribers": subs,
+        "verdict": obs["verdict"],
+        "reasons": obs["reasons"],
+        "load_s": round(load_s, 1),
+        "delivered": delivered,
+        "acked": acked,
         "harness_ms_per_delivered": 1000.0 * harness_cpu_s / delivered,
         "harness_cpu_per_subscriber_pct": 100.0 * harness_cpu_s / load_s / subs,
         "server_ms_per_update": None if server_cpu_s is None else 1000.0 * server_cpu_s / acked,
         "busiest": f"{busiest['name']} p90 {busiest['cpu_p90_pct']:.0f} %",
-        "latency_wire_p99_ms": report["latency_wire_ms"]["p99"], "latency_view_p99_ms": report["latency_ms"]["p99"],
+        "latency_wire_p99_ms": report["latency_wire_ms"]["p99"],
+        "latency_view_p99_ms": report["latency_ms"]["p99"],
     }
 
 
@@ -92,22 +109,31 @@ def _fmt(v: Any, nd: int = 2) -> str:
 
 
 def cpu_per_update(versions: list[str], seconds: float) -> int:
-    print(f"CPU per update, default scenario for {seconds:g} s (harness = orchestrator + workers + proxy)")
-    print(f"{'version':8} {'mode':12} {'harness ms/delivered':>21} {'harness %/sub':>14} {'server ms/update':>17} "
-          f"{'busiest harness process':>26} {'wire p99':>9} {'view p99':>9}  verdict")
+    print(
+        f"CPU per update, default scenario for {seconds:g} s (harness = orchestrator + workers + proxy)"
+    )
+    print(
+        f"{'version':8} {'mode':12} {'harness ms/delivered':>21} {'harness %/sub':>14} {'server ms/update':>17} "
+        f"{'busiest harness process':>26} {'wire p99':>9} {'view p99':>9}  verdict"
+    )
     for version in versions:
         rows = []
         for _, workers in MODES:
             r = run_once(version, workers, seconds)
             rows.append(r)
-            print(f"{version:8} {r['mode']:12} {_fmt(r['harness_ms_per_delivered'], 3):>21} "
-                  f"{_fmt(r['harness_cpu_per_subscriber_pct'], 1):>14} {_fmt(r['server_ms_per_update'], 3):>17} "
-                  f"{r['busiest']:>26} {_fmt(r['latency_wire_p99_ms'], 0):>9} {_fmt(r['latency_view_p99_ms'], 0):>9}"
-                  f"  {r['verdict']}", flush=True)
+            print(
+                f"{version:8} {r['mode']:12} {_fmt(r['harness_ms_per_delivered'], 3):>21} "
+                f"{_fmt(r['harness_cpu_per_subscriber_pct'], 1):>14} {_fmt(r['server_ms_per_update'], 3):>17} "
+                f"{r['busiest']:>26} {_fmt(r['latency_wire_p99_ms'], 0):>9} {_fmt(r['latency_view_p99_ms'], 0):>9}"
+                f"  {r['verdict']}",
+                flush=True,
+            )
         one, split = rows
-        print(f"{version:8} ratio one process / workers: harness CPU per delivered update "
-              f"x{one['harness_ms_per_delivered'] / split['harness_ms_per_delivered']:.2f}; harness/server CPU per "
-              f"update {_ratio(one)} (one process) vs {_ratio(split)} (workers)")
+        print(
+            f"{version:8} ratio one process / workers: harness CPU per delivered update "
+            f"x{one['harness_ms_per_delivered'] / split['harness_ms_per_delivered']:.2f}; harness/server CPU per "
+            f"update {_ratio(one)} (one process) vs {_ratio(split)} (workers)"
+        )
     return 0
 
 
@@ -119,26 +145,36 @@ def _ratio(r: dict[str, Any]) -> str:
 
 
 def capacity(version: str, ladder: list[int], seconds: float) -> int:
-    print(f"\nCapacity on {version}: WebSocket subscribers the default scenario sustains with the observer healthy")
+    print(
+        f"\nCapacity on {version}: WebSocket subscribers the default scenario sustains with the observer healthy"
+    )
     best: dict[str, int] = {}
     for label, workers in MODES:
         best[label] = 0
         for n in ladder:
             r = run_once(version, workers, seconds, ws=n, polling=0)
             ok = r["verdict"] == "healthy"
-            print(f"  {label:12} {n:3} subscribers: {r['verdict']:13} busiest {r['busiest']}"
-                  + ("" if ok else f" ({'; '.join(r['reasons'])[:140]})"), flush=True)
+            print(
+                f"  {label:12} {n:3} subscribers: {r['verdict']:13} busiest {r['busiest']}"
+                + ("" if ok else f" ({'; '.join(r['reasons'])[:140]})"),
+                flush=True,
+            )
             if not ok:
                 break
             best[label] = n
-    print(f"  largest healthy: one process {best['one process']}, workers {best['workers']} "
-          f"(x{best['workers'] / best['one process']:.1f})" if best["one process"] else
-          f"  largest healthy: one process none of {ladder}, workers {best['workers']}")
+    print(
+        f"  largest healthy: one process {best['one process']}, workers {best['workers']} "
+        f"(x{best['workers'] / best['one process']:.1f})"
+        if best["one process"]
+        else f"  largest healthy: one process none of {ladder}, workers {best['workers']}"
+    )
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench observer", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m bench observer", description=__doc__.split("\n\n")[0]
+    )
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--versions", default="0.2.4,0.3.0")
     ap.add_argument("--ladder", default="5,10,20,30,40")

@@ -54,17 +54,31 @@ def max_x(msg: dict, win: str) -> float | None:
 
 
 def post_line(session: requests.Session, url: str, eid: str, win: str, xs: list[int]) -> None:
-    body = {"eid": eid, "win": win, "name": "s", "append": True, "opts": {}, "layout": {},
-            "data": [{"x": xs, "y": [float(x) for x in xs], "type": "scatter", "mode": "lines",
-                      "name": "s"}]}
+    body = {
+        "eid": eid,
+        "win": win,
+        "name": "s",
+        "append": True,
+        "opts": {},
+        "layout": {},
+        "data": [
+            {"x": xs, "y": [float(x) for x in xs], "type": "scatter", "mode": "lines", "name": "s"}
+        ],
+    }
     session.post(f"{url}/update", json=body, timeout=HTTP_TIMEOUT).raise_for_status()
 
 
 def create_line(url: str, eid: str, win: str, points: int) -> None:
     xs = list(range(-points, 0))
-    body = {"eid": eid, "win": win, "opts": {}, "layout": {},
-            "data": [{"x": xs, "y": [float(x) for x in xs], "type": "scatter", "mode": "lines",
-                      "name": "s"}]}
+    body = {
+        "eid": eid,
+        "win": win,
+        "opts": {},
+        "layout": {},
+        "data": [
+            {"x": xs, "y": [float(x) for x in xs], "type": "scatter", "mode": "lines", "name": "s"}
+        ],
+    }
     requests.post(f"{url}/events", json=body, timeout=HTTP_TIMEOUT).raise_for_status()
 
 
@@ -80,8 +94,9 @@ class Subscriber:
     high: float = -1
 
     def start(self) -> None:
-        self.ws = websocket.create_connection(self.url.replace("http://", "ws://") + "/socket",
-                                              timeout=10)
+        self.ws = websocket.create_connection(
+            self.url.replace("http://", "ws://") + "/socket", timeout=10
+        )
         sid = json.loads(self.ws.recv())["data"]
         requests.post(f"{self.url}/env/{self.eid}", json={"sid": sid}, timeout=HTTP_TIMEOUT)
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -221,8 +236,11 @@ def slow_consumer(url: str, pid: int, appends: int) -> dict:
     import psutil
 
     eid, win = "bench_slow", "log"
-    requests.post(f"{url}/events", timeout=HTTP_TIMEOUT, json={
-        "eid": eid, "win": win, "opts": {}, "data": [{"content": "start", "type": "text"}]})
+    requests.post(
+        f"{url}/events",
+        timeout=HTTP_TIMEOUT,
+        json={"eid": eid, "win": win, "opts": {}, "data": [{"content": "start", "type": "text"}]},
+    )
     ws = websocket.create_connection(url.replace("http://", "ws://") + "/socket", timeout=10)
     sid = json.loads(ws.recv())["data"]
     requests.post(f"{url}/env/{eid}", json={"sid": sid}, timeout=HTTP_TIMEOUT)
@@ -231,10 +249,22 @@ def slow_consumer(url: str, pid: int, appends: int) -> dict:
     session = requests.Session()
     start = time.perf_counter()
     for i in range(appends):  # the subscriber never reads meanwhile
-        session.post(f"{url}/update", timeout=HTTP_TIMEOUT, json={
-            "eid": eid, "win": win, "append": True, "opts": {},
-            "data": [{"content": f"[src-0#{i}@{time.time_ns()}] training step output",
-                      "type": "text"}]}).raise_for_status()
+        session.post(
+            f"{url}/update",
+            timeout=HTTP_TIMEOUT,
+            json={
+                "eid": eid,
+                "win": win,
+                "append": True,
+                "opts": {},
+                "data": [
+                    {
+                        "content": f"[src-0#{i}@{time.time_ns()}] training step output",
+                        "type": "text",
+                    }
+                ],
+            },
+        ).raise_for_status()
         if i % 100 == 0:
             peak = max(peak, proc.memory_info().rss)
     peak = max(peak, proc.memory_info().rss)
@@ -245,14 +275,24 @@ def slow_consumer(url: str, pid: int, appends: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench patched", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench patched", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--version", default="0.2.4")
-    parser.add_argument("--seconds", type=float, default=6.0, help="fan-out load duration per target")
+    parser.add_argument(
+        "--seconds", type=float, default=6.0, help="fan-out load duration per target"
+    )
     parser.add_argument("--subscribers", type=int, default=20)
-    parser.add_argument("--gap", type=float, default=5.0, help="seconds the reconnecting subscriber is away")
-    parser.add_argument("--history", type=int, default=3000, help="points per window before the gap")
+    parser.add_argument(
+        "--gap", type=float, default=5.0, help="seconds the reconnecting subscriber is away"
+    )
+    parser.add_argument(
+        "--history", type=int, default=3000, help="points per window before the gap"
+    )
     parser.add_argument("--no-rss", action="store_true", help="skip the slow-consumer RSS part")
-    parser.add_argument("--appends", type=int, default=2500, help="text appends in the slow-consumer part")
+    parser.add_argument(
+        "--appends", type=int, default=2500, help="text appends in the slow-consumer part"
+    )
     args = parser.parse_args(argv)
 
     from visdom_chaos.targets import TargetError, start_target
@@ -281,9 +321,13 @@ def main(argv: list[str] | None = None) -> int:
                 # server-side handling time of each POST /update (broadcast to all
                 # subscribers included), from tornado's access log: less exposed to
                 # the load of the client threads on a shared machine than updates/s
-                times = sorted(float(x) for x in ACCESS_UPDATE.findall(
-                    target.log_path.read_text(errors="replace")))
-                results[name]["fanout"]["server_ms"] = statistics.median(times) if times else float("nan")
+                times = sorted(
+                    float(x)
+                    for x in ACCESS_UPDATE.findall(target.log_path.read_text(errors="replace"))
+                )
+                results[name]["fanout"]["server_ms"] = (
+                    statistics.median(times) if times else float("nan")
+                )
             for name, target in (("stock", stock), ("patched", patched)):
                 results[name]["reconnect"] = reconnect(
                     target.url, name == "patched", args.gap, rate_hz=20, history=args.history
@@ -296,29 +340,45 @@ def main(argv: list[str] | None = None) -> int:
             patched.stop()
 
     s, p = results["stock"], results["patched"]
-    print(f"Visdom {args.version}: {args.subscribers} WebSocket subscribers, "
-          f"{args.seconds:.0f} s of line appends per target (2 rounds, ABBA)")
+    print(
+        f"Visdom {args.version}: {args.subscribers} WebSocket subscribers, "
+        f"{args.seconds:.0f} s of line appends per target (2 rounds, ABBA)"
+    )
     print(f"{'':10}{'sent':>7}{'delivered':>11}{'updates/s':>11}{'p50 ms':>9}{'p99 ms':>9}")
     for name, r in (("stock", s["fanout"]), ("patched", p["fanout"])):
-        print(f"{name:10}{r['sent']:>7}{r['delivered']:>11}{r['updates_per_s']:>11.0f}"
-              f"{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}")
-    print(f"ratio patched/stock: updates/s x{p['fanout']['updates_per_s'] / s['fanout']['updates_per_s']:.2f}, "
-          f"p99 latency x{p['fanout']['p99_ms'] / s['fanout']['p99_ms']:.2f} (lower is better)")
-    print(f"server time per POST /update (median, access log): stock {s['fanout']['server_ms']:.2f} ms, "
-          f"patched {p['fanout']['server_ms']:.2f} ms, ratio x{p['fanout']['server_ms'] / s['fanout']['server_ms']:.2f}")
-    print(f"reconnect after {args.gap:.0f} s away (3 windows x {args.history} points, "
-          f"{int(args.gap * 20)} updates at 20/s missed):")
+        print(
+            f"{name:10}{r['sent']:>7}{r['delivered']:>11}{r['updates_per_s']:>11.0f}"
+            f"{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}"
+        )
+    print(
+        f"ratio patched/stock: updates/s x{p['fanout']['updates_per_s'] / s['fanout']['updates_per_s']:.2f}, "
+        f"p99 latency x{p['fanout']['p99_ms'] / s['fanout']['p99_ms']:.2f} (lower is better)"
+    )
+    print(
+        f"server time per POST /update (median, access log): stock {s['fanout']['server_ms']:.2f} ms, "
+        f"patched {p['fanout']['server_ms']:.2f} ms, ratio x{p['fanout']['server_ms'] / s['fanout']['server_ms']:.2f}"
+    )
+    print(
+        f"reconnect after {args.gap:.0f} s away (3 windows x {args.history} points, "
+        f"{int(args.gap * 20)} updates at 20/s missed):"
+    )
     for name, r in (("stock", s["reconnect"]), ("patched", p["reconnect"])):
         print(f"  {name:8} {r['bytes']:>10} bytes  ({r['mode']})")
-    print(f"ratio stock/patched bytes: x{s['reconnect']['bytes'] / max(1, p['reconnect']['bytes']):.1f}")
+    print(
+        f"ratio stock/patched bytes: x{s['reconnect']['bytes'] / max(1, p['reconnect']['bytes']):.1f}"
+    )
     if not args.no_rss:
         print(f"slow consumer: 1 subscriber not reading, {args.appends} text appends:")
         for name in ("stock", "patched"):
             r = results[name]["slow"]
-            print(f"  {name:8} server RSS {r['before_mib']:.0f} MiB -> +{r['growth_mib']:.1f} MiB "
-                  f"in {r['seconds']:.1f} s")
-        print(f"ratio stock/patched RSS growth: "
-              f"x{s['slow']['growth_mib'] / max(0.1, p['slow']['growth_mib']):.1f}")
+            print(
+                f"  {name:8} server RSS {r['before_mib']:.0f} MiB -> +{r['growth_mib']:.1f} MiB "
+                f"in {r['seconds']:.1f} s"
+            )
+        print(
+            f"ratio stock/patched RSS growth: "
+            f"x{s['slow']['growth_mib'] / max(0.1, p['slow']['growth_mib']):.1f}"
+        )
     return 0
 
 

@@ -129,9 +129,22 @@ def install_others(venv: Path) -> dict[str, str]:
             continue
         print(f"  installing {name} into {venv} (throwaway venv) ...", flush=True)
         try:
-            r = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", name], capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S)
-            lines = [ln for ln in (r.stderr + r.stdout).splitlines() if ln.startswith("ERROR") or "error:" in ln.lower()]
-            status[name] = "" if r.returncode == 0 else (lines[-1] if lines else f"pip exit {r.returncode}")[:160]
+            r = subprocess.run(
+                [str(venv / "bin" / "pip"), "install", "-q", name],
+                capture_output=True,
+                text=True,
+                timeout=INSTALL_TIMEOUT_S,
+            )
+            lines = [
+                ln
+                for ln in (r.stderr + r.stdout).splitlines()
+                if ln.startswith("ERROR") or "error:" in ln.lower()
+            ]
+            status[name] = (
+                ""
+                if r.returncode == 0
+                else (lines[-1] if lines else f"pip exit {r.returncode}")[:160]
+            )
         except subprocess.TimeoutExpired:
             status[name] = f"pip install did not finish in {INSTALL_TIMEOUT_S} s"
         marker.write_text(json.dumps(status))
@@ -143,7 +156,15 @@ def start_other(name: str, venv: Path, upstream_port: int) -> tuple[subprocess.P
     if name == "faulty":
         cmd = [str(venv / "bin" / "faulty"), f"127.0.0.1:{port}", f"127.0.0.1:{upstream_port}"]
     else:  # vaurien's CLI (never reached on Python 3: it does not install)
-        cmd = [str(venv / "bin" / "vaurien"), "--proxy", f"127.0.0.1:{port}", "--backend", f"127.0.0.1:{upstream_port}", "--protocol", "tcp"]
+        cmd = [
+            str(venv / "bin" / "vaurien"),
+            "--proxy",
+            f"127.0.0.1:{port}",
+            "--backend",
+            f"127.0.0.1:{upstream_port}",
+            "--protocol",
+            "tcp",
+        ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_port(port, proc)
     return proc, port
@@ -164,7 +185,10 @@ class Result:
 async def measure_throughput(port: int, n: int) -> float:
     import aiohttp
 
-    async with aiohttp.ClientSession() as session, session.ws_connect(f"http://127.0.0.1:{port}/ws", max_msg_size=0) as ws:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(f"http://127.0.0.1:{port}/ws", max_msg_size=0) as ws,
+    ):
         await ws.send_str("ping")
         await ws.receive()  # warm the connection
         t0 = time.perf_counter()
@@ -186,7 +210,10 @@ async def measure_rtt(port: int, m: int) -> list[float]:
 
     payload = "p" * MSG
     out = []
-    async with aiohttp.ClientSession() as session, session.ws_connect(f"http://127.0.0.1:{port}/ws") as ws:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(f"http://127.0.0.1:{port}/ws") as ws,
+    ):
         for i in range(m + 20):
             t0 = time.perf_counter_ns()
             await ws.send_str(payload)
@@ -217,12 +244,20 @@ def pct(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(q * len(s)))] if s else float("nan")
 
 
-def report(results: list[Result], skipped: list[tuple[str, str]], n: int, m: int, rounds: int) -> bool:
+def report(
+    results: list[Result], skipped: list[tuple[str, str]], n: int, m: int, rounds: int
+) -> bool:
     direct = results[0]
     per_round = len(direct.rtt_ms) // rounds
-    print(f"\n1 KiB WebSocket messages, no toxics; {rounds} interleaved rounds; throughput = {n} server-pushed msgs, latency = {m} ping-pongs per round")
-    print("tp ratio and added p50: median over rounds of the per-round pair (target vs direct in the same round);")
-    print("best/best: best round of the target over best round of direct (robust when the machine is busy)")
+    print(
+        f"\n1 KiB WebSocket messages, no toxics; {rounds} interleaved rounds; throughput = {n} server-pushed msgs, latency = {m} ping-pongs per round"
+    )
+    print(
+        "tp ratio and added p50: median over rounds of the per-round pair (target vs direct in the same round);"
+    )
+    print(
+        "best/best: best round of the target over best round of direct (robust when the machine is busy)"
+    )
     header = f"{'target':<10} {'msgs/s':>9} {'MiB/s':>7} {'tp ratio':>9} {'best/best':>9} {'p50 rtt':>9} {'p99 rtt':>9} {'added p50':>10} {'cpu ms/MiB':>10}  verdict"
     print(header)
     print("-" * len(header))
@@ -231,26 +266,39 @@ def report(results: list[Result], skipped: list[tuple[str, str]], n: int, m: int
         tp = statistics.median(r.throughput)
         rtt = statistics.median(r.rtt_ms)
         # paired per round (measured minutes apart at most): median of the round ratios / differences
-        ratio = statistics.median(a / b for a, b in zip(r.throughput, direct.throughput, strict=True))
+        ratio = statistics.median(
+            a / b for a, b in zip(r.throughput, direct.throughput, strict=True)
+        )
         added = statistics.median(
-            statistics.median(r.rtt_ms[i * per_round : (i + 1) * per_round]) - statistics.median(direct.rtt_ms[i * per_round : (i + 1) * per_round])
+            statistics.median(r.rtt_ms[i * per_round : (i + 1) * per_round])
+            - statistics.median(direct.rtt_ms[i * per_round : (i + 1) * per_round])
             for i in range(rounds)
         )
         if r is direct:
             verdict = "baseline"
         else:
             ok = ratio >= TARGET_RATIO and added <= TARGET_ADDED_MS
-            verdict = ("meets" if ok else "misses") + f" (>= {TARGET_RATIO}, <= {TARGET_ADDED_MS} ms)"
+            verdict = (
+                "meets" if ok else "misses"
+            ) + f" (>= {TARGET_RATIO}, <= {TARGET_ADDED_MS} ms)"
             if r.name == "chaos":
                 ok_all = ok
         cpu = f"{r.cpu_s * 1000 / r.mib:.2f}" if r.pid and r.mib else "-"
         best = max(r.throughput) / max(direct.throughput)  # least-disturbed round of each
-        print(f"{r.name:<10} {tp:>9.0f} {tp * MSG / 2**20:>7.1f} {ratio:>9.3f} {best:>9.3f} {rtt:>7.3f}ms {pct(r.rtt_ms, 0.99):>7.3f}ms {added:>+8.3f}ms {cpu:>10}  {verdict}")
+        print(
+            f"{r.name:<10} {tp:>9.0f} {tp * MSG / 2**20:>7.1f} {ratio:>9.3f} {best:>9.3f} {rtt:>7.3f}ms {pct(r.rtt_ms, 0.99):>7.3f}ms {added:>+8.3f}ms {cpu:>10}  {verdict}"
+        )
     for name, why in skipped:
-        print(f"{name:<10} {'-':>9} {'-':>7} {'-':>9} {'-':>9} {'-':>9} {'-':>9} {'-':>10} {'-':>10}  not run: {why}")
-    spread = [f"{r.name} tp min/max {min(r.throughput):.0f}/{max(r.throughput):.0f}" for r in results]
+        print(
+            f"{name:<10} {'-':>9} {'-':>7} {'-':>9} {'-':>9} {'-':>9} {'-':>9} {'-':>10} {'-':>10}  not run: {why}"
+        )
+    spread = [
+        f"{r.name} tp min/max {min(r.throughput):.0f}/{max(r.throughput):.0f}" for r in results
+    ]
     print("round spread: " + "; ".join(spread))
-    print("cpu ms/MiB: the proxy process's own CPU per MiB pushed (what it takes from a shared machine)")
+    print(
+        "cpu ms/MiB: the proxy process's own CPU per MiB pushed (what it takes from a shared machine)"
+    )
     return ok_all
 
 
@@ -274,11 +322,29 @@ def main(argv: list[str] | None = None) -> int:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     t_start = time.monotonic()
     try:
-        ws = subprocess.Popen([sys.executable, "-m", "bench.bench_proxy", "--serve-ws", str(tmp / "ws.json")], env=env, cwd=ROOT)
+        ws = subprocess.Popen(
+            [sys.executable, "-m", "bench.bench_proxy", "--serve-ws", str(tmp / "ws.json")],
+            env=env,
+            cwd=ROOT,
+        )
         procs.append(ws)
         ws_port = wait_file(tmp / "ws.json", ws)["port"]
 
-        chaos = subprocess.Popen([sys.executable, "-m", "visdom_chaos.chaos", "serve", "--api", "127.0.0.1:0", "--ready-file", str(tmp / "chaos.json"), "--quiet"], env=env, cwd=ROOT)
+        chaos = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "visdom_chaos.chaos",
+                "serve",
+                "--api",
+                "127.0.0.1:0",
+                "--ready-file",
+                str(tmp / "chaos.json"),
+                "--quiet",
+            ],
+            env=env,
+            cwd=ROOT,
+        )
         procs.append(chaos)
         api = wait_file(tmp / "chaos.json", chaos)["api"]
         sys.path.insert(0, str(ROOT))
@@ -313,7 +379,10 @@ def main(argv: list[str] | None = None) -> int:
                     r.cpu_s += proc_cpu(r.pid) - cpu0
                     r.mib += args.messages * MSG / 2**20
                     r.rtt_ms.extend(await measure_rtt(r.port, args.pings))
-                print(f"  round {rnd + 1}/{args.rounds} done ({time.monotonic() - t_start:.0f} s)", flush=True)
+                print(
+                    f"  round {rnd + 1}/{args.rounds} done ({time.monotonic() - t_start:.0f} s)",
+                    flush=True,
+                )
 
         asyncio.run(run_rounds())
         report(results, skipped, args.messages, args.pings, args.rounds)

@@ -33,7 +33,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     proxies = load_proxies(args.config) if args.config else []
     steps = load_schedule(args.schedule, horizon=args.horizon) if args.schedule else []
-    server = ChaosServer(args.api, journal=args.journal, allow_remote=args.allow_remote, proxies=proxies)
+    server = ChaosServer(
+        args.api, journal=args.journal, allow_remote=args.allow_remote, proxies=proxies
+    )
     runner: ScheduleRunner | None = None
 
     def ready(srv: ChaosServer) -> None:
@@ -47,7 +49,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"chaos: API on http://{srv.api}", file=sys.stderr, flush=True)
             for name, listen in listens.items():
-                print(f"chaos: proxy {name} {listen} -> {srv.registry.get(name).upstream}", file=sys.stderr, flush=True)
+                print(
+                    f"chaos: proxy {name} {listen} -> {srv.registry.get(name).upstream}",
+                    file=sys.stderr,
+                    flush=True,
+                )
         if steps:
             runner = ScheduleRunner(srv, steps, srv.log).start()
 
@@ -66,16 +72,37 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m visdom_chaos.chaos") -> int:
-    ap = argparse.ArgumentParser(prog=prog, description="TCP/HTTP/WebSocket fault-injection proxy with a Toxiproxy-compatible API")
+    ap = argparse.ArgumentParser(
+        prog=prog,
+        description="TCP/HTTP/WebSocket fault-injection proxy with a Toxiproxy-compatible API",
+    )
     sub = ap.add_subparsers(dest="cmd", required=True)
     sp = sub.add_parser("serve", help="run the control API (and the proxies of --config)")
-    sp.add_argument("--api", default=DEFAULT_API, help=f"HOST:PORT of the control API (default {DEFAULT_API}; port 0 = any free port)")
-    sp.add_argument("--config", help="proxies to create at start: Toxiproxy JSON list, or TOML with [[proxies]]")
-    sp.add_argument("--schedule", help="TOML file whose [[faults]] are applied on a timeline from start")
-    sp.add_argument("--horizon", type=float, help="seconds: bounds repeating schedule entries without count/until")
+    sp.add_argument(
+        "--api",
+        default=DEFAULT_API,
+        help=f"HOST:PORT of the control API (default {DEFAULT_API}; port 0 = any free port)",
+    )
+    sp.add_argument(
+        "--config", help="proxies to create at start: Toxiproxy JSON list, or TOML with [[proxies]]"
+    )
+    sp.add_argument(
+        "--schedule", help="TOML file whose [[faults]] are applied on a timeline from start"
+    )
+    sp.add_argument(
+        "--horizon",
+        type=float,
+        help="seconds: bounds repeating schedule entries without count/until",
+    )
     sp.add_argument("--journal", help="fault journal (JSON Lines) to append to")
-    sp.add_argument("--ready-file", help='write {"api": "HOST:PORT", ...} here once listening (atomic)')
-    sp.add_argument("--allow-remote", action="store_true", help="permit non-loopback listen and upstream addresses")
+    sp.add_argument(
+        "--ready-file", help='write {"api": "HOST:PORT", ...} here once listening (atomic)'
+    )
+    sp.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="permit non-loopback listen and upstream addresses",
+    )
     sp.add_argument("--quiet", action="store_true")
     sp.set_defaults(fn=cmd_serve)
     cp = sub.add_parser("check", help="validate a schedule file and print its expanded timeline")

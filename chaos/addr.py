@@ -39,5 +39,7 @@ def is_loopback(host: str) -> bool:
 def check_address(value: object, what: str, allow_remote: bool) -> tuple[str, int]:
     host, port = parse_hostport(value, what)
     if not allow_remote and not is_loopback(host):
-        raise ChaosError(f"{what}: {host} is not a loopback address (start with --allow-remote to permit it)")
+        raise ChaosError(
+            f"{what}: {host} is not a loopback address (start with --allow-remote to permit it)"
+        )
     return host, port

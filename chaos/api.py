@@ -102,7 +102,9 @@ def make_app(reg: Registry) -> web.Application:
     @routes.patch("/proxies/{proxy}/toxics/{toxic}")
     async def update_toxic(request: web.Request) -> web.Response:
         proxy = reg.get(request.match_info["proxy"])
-        return _json(proxy.update_toxic(request.match_info["toxic"], await _body(request)).to_json())
+        return _json(
+            proxy.update_toxic(request.match_info["toxic"], await _body(request)).to_json()
+        )
 
     @routes.delete("/proxies/{proxy}/toxics/{toxic}")
     async def delete_toxic(request: web.Request) -> web.Response:

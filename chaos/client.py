@@ -30,7 +30,11 @@ class ChaosClient:
             except ValueError:
                 message = resp.text
             raise ChaosError(f"{method} {path}: {resp.status_code} {message}", resp.status_code)
-        return resp.json() if resp.content and resp.headers.get("content-type", "").startswith("application/json") else None
+        return (
+            resp.json()
+            if resp.content and resp.headers.get("content-type", "").startswith("application/json")
+            else None
+        )
 
     def version(self) -> str:
         return str(self._do("GET", "/version")["version"])
@@ -41,8 +45,14 @@ class ChaosClient:
     def proxy(self, name: str) -> dict[str, Any]:
         return self._do("GET", f"/proxies/{name}")
 
-    def add_proxy(self, name: str, upstream: str, listen: str = "127.0.0.1:0", enabled: bool = True) -> dict[str, Any]:
-        return self._do("POST", "/proxies", {"name": name, "listen": listen, "upstream": upstream, "enabled": enabled})
+    def add_proxy(
+        self, name: str, upstream: str, listen: str = "127.0.0.1:0", enabled: bool = True
+    ) -> dict[str, Any]:
+        return self._do(
+            "POST",
+            "/proxies",
+            {"name": name, "listen": listen, "upstream": upstream, "enabled": enabled},
+        )
 
     def update_proxy(self, name: str, **fields: Any) -> dict[str, Any]:
         return self._do("POST", f"/proxies/{name}", fields)
@@ -56,13 +66,32 @@ class ChaosClient:
     def toxics(self, proxy: str) -> list[dict[str, Any]]:
         return self._do("GET", f"/proxies/{proxy}/toxics")
 
-    def add_toxic(self, proxy: str, type: str, name: str | None = None, stream: str = "downstream", toxicity: float = 1.0, attributes: dict[str, Any] | None = None) -> dict[str, Any]:  # noqa: A002
-        body: dict[str, Any] = {"type": type, "stream": stream, "toxicity": toxicity, "attributes": attributes or {}}
+    def add_toxic(
+        self,
+        proxy: str,
+        type: str,
+        name: str | None = None,
+        stream: str = "downstream",
+        toxicity: float = 1.0,
+        attributes: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:  # noqa: A002
+        body: dict[str, Any] = {
+            "type": type,
+            "stream": stream,
+            "toxicity": toxicity,
+            "attributes": attributes or {},
+        }
         if name:
             body["name"] = name
         return self._do("POST", f"/proxies/{proxy}/toxics", body)
 
-    def update_toxic(self, proxy: str, name: str, toxicity: float | None = None, attributes: dict[str, Any] | None = None) -> dict[str, Any]:
+    def update_toxic(
+        self,
+        proxy: str,
+        name: str,
+        toxicity: float | None = None,
+        attributes: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         body: dict[str, Any] = {"attributes": attributes or {}}
         if toxicity is not None:
             body["toxicity"] = toxicity

@@ -24,5 +24,7 @@ def load_proxies(path: str | Path) -> list[dict[str, Any]]:
     except (ValueError, tomllib.TOMLDecodeError) as e:
         raise ChaosError(f"{path}: cannot parse: {e}") from None
     if not isinstance(doc, list) or not all(isinstance(p, dict) for p in doc):
-        raise ChaosError(f"{path}: expected a list of proxies (JSON list, or TOML [[proxies]] tables)")
+        raise ChaosError(
+            f"{path}: expected a list of proxies (JSON list, or TOML [[proxies]] tables)"
+        )
     return doc

@@ -71,18 +71,34 @@ class Direction:
         return self.link.frozen or any(t.pauses_reading for t in self.toxics)
 
     def direct_ok(self) -> bool:
-        return (not self.toxics and not self.busy and not self.held and not self.discard and not self.pending
-                and not self.link.frozen and not self.undecided_http)
+        return (
+            not self.toxics
+            and not self.busy
+            and not self.held
+            and not self.discard
+            and not self.pending
+            and not self.link.frozen
+            and not self.undecided_http
+        )
 
     def update_reading(self) -> None:
-        self.src.set_reading(not self.link.closed and not self.paused() and not self.blocked and self.pending_bytes < MAX_PENDING)
+        self.src.set_reading(
+            not self.link.closed
+            and not self.paused()
+            and not self.blocked
+            and self.pending_bytes < MAX_PENDING
+        )
 
     def feed(self, data: bytes) -> None:
         self.bytes_in += len(data)
         if self.direct_ok():
             out = self.segmenter.feed(data, split_ws=False)
             # units left by a removed WebSocket toxic (parser still mid-message) go out as their bytes
-            raw = out[0] if len(out) == 1 and isinstance(out[0], bytes) else b"".join(map(wire_bytes, out))
+            raw = (
+                out[0]
+                if len(out) == 1 and isinstance(out[0], bytes)
+                else b"".join(map(wire_bytes, out))
+            )
             if raw and not self.link.closed:
                 self.dst.write(raw)
                 self.bytes_out += len(raw)
@@ -208,7 +224,9 @@ class Direction:
 
     async def release_due(self) -> None:
         loop = asyncio.get_running_loop()
-        while self.held and (self.held.next_release <= loop.time() or not self.link.holds_messages()):
+        while self.held and (
+            self.held.next_release <= loop.time() or not self.link.holds_messages()
+        ):
             await self.emit(self.held.pop(), loop.time())
 
     async def emit(self, data: bytes, t: float) -> None:

@@ -46,11 +46,28 @@ class FaultLog:
         with self._lock:
             self.count += 1
 
-    def fault(self, proxy: str, toxic: str, kind: str, stream: str, conn: int = 0, **detail: Any) -> None:
-        self._write("fault", conn, proxy=proxy, toxic=toxic, kind=kind, stream=stream, detail=detail)
+    def fault(
+        self, proxy: str, toxic: str, kind: str, stream: str, conn: int = 0, **detail: Any
+    ) -> None:
+        self._write(
+            "fault", conn, proxy=proxy, toxic=toxic, kind=kind, stream=stream, detail=detail
+        )
 
-    def conn(self, proxy: str, conn: int, event: str, downstream_port: int, upstream_port: int, reason: str | None = None) -> None:
-        fields: dict[str, Any] = {"proxy": proxy, "event": event, "downstream_port": downstream_port, "upstream_port": upstream_port}
+    def conn(
+        self,
+        proxy: str,
+        conn: int,
+        event: str,
+        downstream_port: int,
+        upstream_port: int,
+        reason: str | None = None,
+    ) -> None:
+        fields: dict[str, Any] = {
+            "proxy": proxy,
+            "event": event,
+            "downstream_port": downstream_port,
+            "upstream_port": upstream_port,
+        }
         if reason is not None:
             fields["reason"] = reason
         self._write("proxy_conn", conn, **fields)

@@ -17,7 +17,9 @@ class Held:
     release: float
     seq: int
     raw: bytes = field(compare=False)
-    after_left: int = field(compare=False, default=0)  # for ws_reorder: messages still to pass first
+    after_left: int = field(
+        compare=False, default=0
+    )  # for ws_reorder: messages still to pass first
 
 
 class HeldMessages:

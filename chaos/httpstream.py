@@ -88,7 +88,9 @@ class HttpTracker:
         self.body_left = 0
         self.buf = bytearray()
         self.passed = 0  # bytes of the buffered head already forwarded (not held)
-        self.on_head: Callable[[HttpHead], None] | None = None  # told of every head, before it is passed on
+        self.on_head: Callable[[HttpHead], None] | None = (
+            None  # told of every head, before it is passed on
+        )
 
     def feed(self, data: bytes, hold: bool = False) -> tuple[list[Segment], int]:
         """Split `data` into segments; returns them and how many bytes were used.
@@ -119,7 +121,9 @@ class HttpTracker:
             start_len = len(self.buf)
             self.buf += data[pos:]
             if not _looks_http(self.buf, self.is_request) or len(self.buf) > MAX_HEAD:
-                out.append(bytes(self.buf[self.passed :]))  # not (followable) HTTP: stop interpreting
+                out.append(
+                    bytes(self.buf[self.passed :])
+                )  # not (followable) HTTP: stop interpreting
                 self.buf.clear()
                 self.phase, self.passed = "opaque", 0
                 return out, n
@@ -157,7 +161,12 @@ class HttpTracker:
         length = head.content_length
         if length:
             self.phase, self.body_left = "body", length
-        elif length is None and not self.is_request and head.status not in (204, 304) and head.status >= 200:
+        elif (
+            length is None
+            and not self.is_request
+            and head.status not in (204, 304)
+            and head.status >= 200
+        ):
             self.phase = "opaque"  # body runs until the server closes
         else:
             self.phase = "head"

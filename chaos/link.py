@@ -53,7 +53,9 @@ class Link:
     def fault(self, spec: ToxicSpec, kind: str, **detail: Any) -> None:
         if self.client_id is not None:
             detail["client"] = self.client_id
-        self.proxy.log.fault(self.proxy.name, spec.name, kind, spec.stream, conn=self.conn, **detail)
+        self.proxy.log.fault(
+            self.proxy.name, spec.name, kind, spec.stream, conn=self.conn, **detail
+        )
 
     def aim(self, spec: ToxicSpec) -> bool | None:
         """Does a toxic act on this connection? True / False, None while its client is unknown."""
@@ -89,7 +91,12 @@ class Link:
         aims = {s.name: self.aim(s) for s in specs}
         for name, tox in list(self.toxics.items()):
             s = wanted.get(name)
-            if s is None or s.version != tox.spec.version or s.stream != tox.spec.stream or aims[name] != tox.aim:
+            if (
+                s is None
+                or s.version != tox.spec.version
+                or s.stream != tox.spec.stream
+                or aims[name] != tox.aim
+            ):
                 del self.toxics[name]
                 if tox.started:
                     tox.stop()
@@ -103,8 +110,17 @@ class Link:
             tox.active = tox.aim is True and (s.toxicity >= 1.0 or random.random() < s.toxicity)
             self.toxics[s.name] = tox
         for d in self.dirs.values():
-            d.set_toxics([self.toxics[s.name] for s in specs if self.toxics[s.name].active and self.toxics[s.name].direction is d],
-                         undecided_http=any(t.aim is None and t.judges_requests and t.direction is d for t in self.toxics.values()))
+            d.set_toxics(
+                [
+                    self.toxics[s.name]
+                    for s in specs
+                    if self.toxics[s.name].active and self.toxics[s.name].direction is d
+                ],
+                undecided_http=any(
+                    t.aim is None and t.judges_requests and t.direction is d
+                    for t in self.toxics.values()
+                ),
+            )
         self.frozen = any(t.freezes_link for d in self.dirs.values() for t in d.toxics)
         for s in specs:  # start after the lists are in place, so a start() that closes sees them
             tox = self.toxics[s.name]
@@ -119,7 +135,9 @@ class Link:
     # -- lifecycle ---------------------------------------------------------------
     async def run(self, specs: list[ToxicSpec]) -> None:
         loop = asyncio.get_running_loop()
-        self.proxy.log.conn(self.proxy.name, self.conn, "open", self.downstream_port, self.upstream_port)
+        self.proxy.log.conn(
+            self.proxy.name, self.conn, "open", self.downstream_port, self.upstream_port
+        )
         self.sync(specs)
         for d in self.dirs.values():
             self.tasks.append(loop.create_task(self._guard(d.process_loop)))
@@ -137,7 +155,14 @@ class Link:
             for tox in self.toxics.values():
                 for t in tox.tasks:
                     t.cancel()
-            self.proxy.log.conn(self.proxy.name, self.conn, "close", self.downstream_port, self.upstream_port, reason=self.reason)
+            self.proxy.log.conn(
+                self.proxy.name,
+                self.conn,
+                "close",
+                self.downstream_port,
+                self.upstream_port,
+                reason=self.reason,
+            )
 
     async def _guard(self, loop_fn: Callable[[], Awaitable[None]]) -> None:
         try:

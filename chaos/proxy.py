@@ -17,21 +17,36 @@ CONNECT_TIMEOUT_S = 5.0
 
 
 class Proxy:
-    def __init__(self, name: str, listen: str, upstream: str, log: FaultLog, counter: itertools.count[int], *, allow_remote: bool = False) -> None:
+    def __init__(
+        self,
+        name: str,
+        listen: str,
+        upstream: str,
+        log: FaultLog,
+        counter: itertools.count[int],
+        *,
+        allow_remote: bool = False,
+    ) -> None:
         if not isinstance(name, str) or not name:
             raise ChaosError("proxy: name must be a non-empty string")
         self.name = name
         self.allow_remote = allow_remote
-        self.listen_host, self.listen_port = check_address(listen, f"proxy {name!r} field 'listen'", allow_remote)
+        self.listen_host, self.listen_port = check_address(
+            listen, f"proxy {name!r} field 'listen'", allow_remote
+        )
         self.upstream = upstream
-        self.upstream_host, self.upstream_port = check_address(upstream, f"proxy {name!r} field 'upstream'", allow_remote)
+        self.upstream_host, self.upstream_port = check_address(
+            upstream, f"proxy {name!r} field 'upstream'", allow_remote
+        )
         self.log = log
         self.counter = counter
         self.enabled = False
         self.server: asyncio.Server | None = None
         self.toxics: list[ToxicSpec] = []
         self.links: dict[int, Link] = {}
-        self.hits: dict[tuple[str, int], int] = {}  # (toxic, version) -> messages selected, for `limit`
+        self.hits: dict[
+            tuple[str, int], int
+        ] = {}  # (toxic, version) -> messages selected, for `limit`
         self.tasks: set[asyncio.Task[None]] = set()
 
     @property
@@ -53,9 +68,13 @@ class Proxy:
             return
         try:
             loop = asyncio.get_running_loop()
-            self.server = await loop.create_server(self._new_side, self.listen_host, self.listen_port, reuse_address=True)
+            self.server = await loop.create_server(
+                self._new_side, self.listen_host, self.listen_port, reuse_address=True
+            )
         except OSError as e:
-            raise ChaosError(f"proxy {self.name!r}: cannot listen on {self.listen}: {e.strerror or e}", 500) from None
+            raise ChaosError(
+                f"proxy {self.name!r}: cannot listen on {self.listen}: {e.strerror or e}", 500
+            ) from None
         # a port asked as 0 keeps the one the OS chose, so re-enabling reuses it
         self.listen_port = self.server.sockets[0].getsockname()[1]
         self.enabled = True
@@ -75,7 +94,9 @@ class Proxy:
             await asyncio.wait(list(self.tasks), timeout=2.0)
 
     def set_upstream(self, upstream: str) -> None:
-        self.upstream_host, self.upstream_port = check_address(upstream, f"proxy {self.name!r} field 'upstream'", self.allow_remote)
+        self.upstream_host, self.upstream_port = check_address(
+            upstream, f"proxy {self.name!r} field 'upstream'", self.allow_remote
+        )
         self.upstream = upstream
 
     # -- toxics --------------------------------------------------------------------
@@ -90,7 +111,15 @@ class Proxy:
         if any(t.name == spec.name for t in self.toxics):
             raise ChaosError(f"toxic already exists: {spec.name!r} on proxy {self.name!r}", 409)
         self.toxics.append(spec)
-        self.log.fault(self.name, spec.name, "toxic_add", spec.stream, type=spec.type, toxicity=spec.toxicity, attributes=spec.attributes)
+        self.log.fault(
+            self.name,
+            spec.name,
+            "toxic_add",
+            spec.stream,
+            type=spec.type,
+            toxicity=spec.toxicity,
+            attributes=spec.attributes,
+        )
         self._sync()
         return spec
 
@@ -98,7 +127,15 @@ class Proxy:
         i = self.find_toxic(name)
         spec = self.toxics[i].updated(body)
         self.toxics[i] = spec
-        self.log.fault(self.name, spec.name, "toxic_update", spec.stream, type=spec.type, toxicity=spec.toxicity, attributes=spec.attributes)
+        self.log.fault(
+            self.name,
+            spec.name,
+            "toxic_update",
+            spec.stream,
+            type=spec.type,
+            toxicity=spec.toxicity,
+            attributes=spec.attributes,
+        )
         self._sync()
         return spec
 
@@ -134,15 +171,27 @@ class Proxy:
             if spec.clients or (spec.downstream_port and spec.downstream_port != down_port):
                 continue  # aimed: a client is named by its first request (Down.start resets it then)
             if spec.type == "down" and (spec.toxicity >= 1 or random.random() < spec.toxicity):
-                self.log.fault(self.name, spec.name, "down", spec.stream, conn=conn, event="refused", downstream_port=down_port)
+                self.log.fault(
+                    self.name,
+                    spec.name,
+                    "down",
+                    spec.stream,
+                    conn=conn,
+                    event="refused",
+                    downstream_port=down_port,
+                )
                 client.reset()
                 return
         try:
             async with asyncio.timeout(CONNECT_TIMEOUT_S):
-                _, up = await asyncio.get_running_loop().create_connection(Side, self.upstream_host, self.upstream_port)
+                _, up = await asyncio.get_running_loop().create_connection(
+                    Side, self.upstream_host, self.upstream_port
+                )
         except (OSError, TimeoutError) as e:
             self.log.conn(self.name, conn, "open", down_port, 0)
-            self.log.conn(self.name, conn, "close", down_port, 0, reason=f"upstream_unreachable: {e}")
+            self.log.conn(
+                self.name, conn, "close", down_port, 0, reason=f"upstream_unreachable: {e}"
+            )
             client.close()
             return
         link = Link(self, conn, client, up)

@@ -46,13 +46,28 @@ class Registry:
             if not replace:
                 raise ChaosError(f"proxy already exists: {name!r}", 409)
             await self.delete(name)
-        proxy = Proxy(name, body.get("listen") or "127.0.0.1:0", body["upstream"], self.log, self.counter, allow_remote=self.allow_remote)
+        proxy = Proxy(
+            name,
+            body.get("listen") or "127.0.0.1:0",
+            body["upstream"],
+            self.log,
+            self.counter,
+            allow_remote=self.allow_remote,
+        )
         for toxic in body.get("toxics") or []:
             proxy.add_toxic(toxic)
         if enabled:
             await proxy.enable()
         self.proxies[name] = proxy
-        self.log.fault(name, "", "proxy_create", "", listen=proxy.listen, upstream=proxy.upstream, enabled=enabled)
+        self.log.fault(
+            name,
+            "",
+            "proxy_create",
+            "",
+            listen=proxy.listen,
+            upstream=proxy.upstream,
+            enabled=enabled,
+        )
         return proxy
 
     async def update(self, name: str, body: Any) -> Proxy:
@@ -69,7 +84,14 @@ class Registry:
         if "listen" in body and body["listen"] != proxy.listen:
             was = proxy.enabled
             await proxy.disable()
-            fresh = Proxy(name, body["listen"], proxy.upstream, self.log, self.counter, allow_remote=self.allow_remote)
+            fresh = Proxy(
+                name,
+                body["listen"],
+                proxy.upstream,
+                self.log,
+                self.counter,
+                allow_remote=self.allow_remote,
+            )
             proxy.listen_host, proxy.listen_port = fresh.listen_host, fresh.listen_port
             if was:
                 await proxy.enable()

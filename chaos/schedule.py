@@ -22,12 +22,44 @@ ACTIONS = ("add", "update", "remove", "enable", "disable", "reset", "flap", "par
 PARTITION_MODES = {"half_open": "half_open", "timeout": "timeout", "down": "down"}
 MAX_STEPS = 100_000  # a schedule that expands beyond this is a mistake, not a plan
 
-KNOWN_FIELDS = frozenset({"at", "action", "proxy", "name", "toxic", "type", "stream", "toxicity", "attributes", "duration", "every", "count", "until", "down", "mode"})
+KNOWN_FIELDS = frozenset(
+    {
+        "at",
+        "action",
+        "proxy",
+        "name",
+        "toxic",
+        "type",
+        "stream",
+        "toxicity",
+        "attributes",
+        "duration",
+        "every",
+        "count",
+        "until",
+        "down",
+        "mode",
+    }
+)
 
 
 class Target(Protocol):
-    def add_toxic(self, proxy: str, type: str, name: str | None = ..., stream: str = ..., toxicity: float = ..., attributes: dict[str, Any] | None = ...) -> Any: ...  # noqa: A002
-    def update_toxic(self, proxy: str, name: str, toxicity: float | None = ..., attributes: dict[str, Any] | None = ...) -> Any: ...
+    def add_toxic(
+        self,
+        proxy: str,
+        type: str,
+        name: str | None = ...,
+        stream: str = ...,
+        toxicity: float = ...,
+        attributes: dict[str, Any] | None = ...,
+    ) -> Any: ...  # noqa: A002
+    def update_toxic(
+        self,
+        proxy: str,
+        name: str,
+        toxicity: float | None = ...,
+        attributes: dict[str, Any] | None = ...,
+    ) -> Any: ...
     def remove_toxic(self, proxy: str, name: str) -> Any: ...
     def update_proxy(self, name: str, **fields: Any) -> Any: ...
     def reset(self) -> Any: ...
@@ -37,7 +69,9 @@ class Target(Protocol):
 class Step:
     t: float
     order: int
-    op: str = field(compare=False)  # add_toxic | update_toxic | remove_toxic | enable | disable | reset
+    op: str = field(
+        compare=False
+    )  # add_toxic | update_toxic | remove_toxic | enable | disable | reset
     proxy: str = field(compare=False, default="")
     args: dict[str, Any] = field(compare=False, default_factory=dict)
     entry: int = field(compare=False, default=0)  # index in [[faults]], for the journal and errors
@@ -47,12 +81,25 @@ class Step:
         return f"t={self.t:g}s {self.op} {self.proxy}{'/' + name if name else ''}"
 
 
-def _num(entry: dict[str, Any], key: str, where: str, default: float | None = None, positive: bool = False) -> float | None:
+def _num(
+    entry: dict[str, Any],
+    key: str,
+    where: str,
+    default: float | None = None,
+    positive: bool = False,
+) -> float | None:
     value = entry.get(key, default)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0 or (positive and value == 0):
-        raise ChaosError(f"{where} field {key!r}: expected a {'positive' if positive else 'non-negative'} number of seconds, got {value!r}")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or value < 0
+        or (positive and value == 0)
+    ):
+        raise ChaosError(
+            f"{where} field {key!r}: expected a {'positive' if positive else 'non-negative'} number of seconds, got {value!r}"
+        )
     return float(value)
 
 
@@ -79,7 +126,9 @@ def parse_entries(faults: Any, horizon: float | None = None) -> list[Step]:
         every = _num(entry, "every", where, positive=True)
         until = _num(entry, "until", where)
         count = entry.get("count")
-        if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
+        if count is not None and (
+            isinstance(count, bool) or not isinstance(count, int) or count < 1
+        ):
             raise ChaosError(f"{where} field 'count': expected a positive integer, got {count!r}")
         proxy = entry.get("proxy", "")
         if action != "reset" and (not isinstance(proxy, str) or not proxy):
@@ -90,11 +139,15 @@ def parse_entries(faults: Any, horizon: float | None = None) -> list[Step]:
         if action == "flap" and duration is None:
             duration = _num(entry, "down", where, positive=True)
             if duration is None:
-                raise ChaosError(f"{where} field 'down': required for flap (seconds disabled per period)")
+                raise ChaosError(
+                    f"{where} field 'down': required for flap (seconds disabled per period)"
+                )
         if action == "partition" and duration is None:
             raise ChaosError(f"{where} field 'duration': required for partition")
         if every is not None and duration is not None and duration >= every:
-            raise ChaosError(f"{where} field 'duration': must be shorter than 'every' ({duration:g} >= {every:g})")
+            raise ChaosError(
+                f"{where} field 'duration': must be shorter than 'every' ({duration:g} >= {every:g})"
+            )
         if duration is not None and once[1] is None:
             raise ChaosError(f"{where} field 'duration': action {action!r} cannot be undone")
         assert at is not None
@@ -105,11 +158,20 @@ def parse_entries(faults: Any, horizon: float | None = None) -> list[Step]:
             if duration is not None and undo is not None:
                 steps.append(Step(t0 + duration, len(steps), undo[0], proxy, dict(undo[1]), i))
             if len(steps) > MAX_STEPS:
-                raise ChaosError(f"{where}: expands to more than {MAX_STEPS} steps (check every/count/until)")
+                raise ChaosError(
+                    f"{where}: expands to more than {MAX_STEPS} steps (check every/count/until)"
+                )
     return sorted(steps)
 
 
-def _starts(at: float, every: float | None, count: Any, until: float | None, horizon: float | None, where: str) -> list[float]:
+def _starts(
+    at: float,
+    every: float | None,
+    count: Any,
+    until: float | None,
+    horizon: float | None,
+    where: str,
+) -> list[float]:
     if every is None:
         return [at]
     end = until if until is not None else horizon
@@ -128,7 +190,9 @@ def _starts(at: float, every: float | None, count: Any, until: float | None, hor
 Op = tuple[str, dict[str, Any]]
 
 
-def _expand_once(entry: dict[str, Any], action: str, proxy: str, where: str, i: int) -> tuple[Op, Op | None]:
+def _expand_once(
+    entry: dict[str, Any], action: str, proxy: str, where: str, i: int
+) -> tuple[Op, Op | None]:
     """(do, undo) for one occurrence of an entry."""
     name = entry.get("name", entry.get("toxic"))
     if name is not None and not isinstance(name, str):
@@ -136,10 +200,14 @@ def _expand_once(entry: dict[str, Any], action: str, proxy: str, where: str, i: 
     if action in ("add", "update"):
         type_ = entry.get("type")
         if action == "add" and type_ not in TOXIC_TYPES:
-            raise ChaosError(f"{where} field 'type': expected one of {', '.join(TOXIC_TYPES)}, got {type_!r}")
+            raise ChaosError(
+                f"{where} field 'type': expected one of {', '.join(TOXIC_TYPES)}, got {type_!r}"
+            )
         stream = entry.get("stream", "downstream")
         if stream not in STREAMS:
-            raise ChaosError(f"{where} field 'stream': expected upstream or downstream, got {stream!r}")
+            raise ChaosError(
+                f"{where} field 'stream': expected upstream or downstream, got {stream!r}"
+            )
         attrs = entry.get("attributes", {})
         if not isinstance(attrs, dict):
             raise ChaosError(f"{where} field 'attributes': expected a table")
@@ -147,9 +215,18 @@ def _expand_once(entry: dict[str, Any], action: str, proxy: str, where: str, i: 
         if action == "update":
             if not name:
                 raise ChaosError(f"{where} field 'name': required for update")
-            return ("update_toxic", {"name": name, "toxicity": entry.get("toxicity"), "attributes": attrs}), None
+            return (
+                "update_toxic",
+                {"name": name, "toxicity": entry.get("toxicity"), "attributes": attrs},
+            ), None
         name = name or f"{type_}_{stream}"
-        args = {"name": name, "type": type_, "stream": stream, "toxicity": toxicity, "attributes": attrs}
+        args = {
+            "name": name,
+            "type": type_,
+            "stream": stream,
+            "toxicity": toxicity,
+            "attributes": attrs,
+        }
         return ("add_toxic", args), ("remove_toxic", {"name": name})
     if action == "remove":
         if not name:
@@ -163,9 +240,17 @@ def _expand_once(entry: dict[str, Any], action: str, proxy: str, where: str, i: 
     if action == "partition":
         mode = entry.get("mode", "half_open")
         if mode not in PARTITION_MODES:
-            raise ChaosError(f"{where} field 'mode': expected one of {', '.join(PARTITION_MODES)}, got {mode!r}")
+            raise ChaosError(
+                f"{where} field 'mode': expected one of {', '.join(PARTITION_MODES)}, got {mode!r}"
+            )
         name = name or f"partition_{i}"
-        args = {"name": name, "type": PARTITION_MODES[mode], "stream": "downstream", "toxicity": 1.0, "attributes": {}}
+        args = {
+            "name": name,
+            "type": PARTITION_MODES[mode],
+            "stream": "downstream",
+            "toxicity": 1.0,
+            "attributes": {},
+        }
         return ("add_toxic", args), ("remove_toxic", {"name": name})
     return ("reset", {}), None
 
@@ -188,9 +273,18 @@ def load_schedule(path: str | Path, horizon: float | None = None) -> list[Step]:
 def apply_step(target: Target, step: Step) -> None:
     a = step.args
     if step.op == "add_toxic":
-        target.add_toxic(step.proxy, a["type"], name=a["name"], stream=a["stream"], toxicity=a["toxicity"], attributes=a["attributes"])
+        target.add_toxic(
+            step.proxy,
+            a["type"],
+            name=a["name"],
+            stream=a["stream"],
+            toxicity=a["toxicity"],
+            attributes=a["attributes"],
+        )
     elif step.op == "update_toxic":
-        target.update_toxic(step.proxy, a["name"], toxicity=a.get("toxicity"), attributes=a["attributes"])
+        target.update_toxic(
+            step.proxy, a["name"], toxicity=a.get("toxicity"), attributes=a["attributes"]
+        )
     elif step.op == "remove_toxic":
         target.remove_toxic(step.proxy, a["name"])
     elif step.op in ("enable", "disable"):
@@ -235,10 +329,21 @@ class ScheduleRunner:
                 self.errors.append((step, error))
             self.applied.append((time.monotonic() - self.t0, step))
             if self.log is not None:
-                detail: dict[str, Any] = {"entry": step.entry, "at_s": step.t, "op": step.op, "args": step.args}
+                detail: dict[str, Any] = {
+                    "entry": step.entry,
+                    "at_s": step.t,
+                    "op": step.op,
+                    "args": step.args,
+                }
                 if error:
                     detail["error"] = error
-                self.log.fault(step.proxy, step.args.get("name", ""), "schedule", step.args.get("stream", ""), **detail)
+                self.log.fault(
+                    step.proxy,
+                    step.args.get("name", ""),
+                    "schedule",
+                    step.args.get("stream", ""),
+                    **detail,
+                )
 
     @property
     def done(self) -> bool:

@@ -90,6 +90,11 @@ class Segmenter:
                     # held and the rest as it comes (that message escapes the WebSocket toxics).
                     out.append(b"".join(f.raw for f in self.asm.partial.frames))
                     self.asm.partial, self.assembled, self.passthrough = None, 0, True
-        if not split and not self.parser.pending and self.asm.partial is None and not self.passthrough:
+        if (
+            not split
+            and not self.parser.pending
+            and self.asm.partial is None
+            and not self.passthrough
+        ):
             self.parser = None  # back to cheap skimming, at a frame boundary
         return out

@@ -76,7 +76,9 @@ class ChaosServer:
             await self._runner.cleanup()
         self.log.close()
 
-    async def serve(self, on_ready: Callable[[ChaosServer], Awaitable[None] | None] | None = None) -> None:
+    async def serve(
+        self, on_ready: Callable[[ChaosServer], Awaitable[None] | None] | None = None
+    ) -> None:
         """Run on the current loop until `shutdown()`."""
         await self._open()
         try:
@@ -133,7 +135,9 @@ class ChaosServer:
             raise RuntimeError("chaos server is not running")
         return asyncio.run_coroutine_threadsafe(fn(), self.loop).result(CALL_TIMEOUT_S)
 
-    def add_proxy(self, name: str, upstream: str, listen: str = "127.0.0.1:0", enabled: bool = True) -> dict[str, Any]:
+    def add_proxy(
+        self, name: str, upstream: str, listen: str = "127.0.0.1:0", enabled: bool = True
+    ) -> dict[str, Any]:
         body = {"name": name, "listen": listen, "upstream": upstream, "enabled": enabled}
 
         async def op() -> dict[str, Any]:
@@ -166,15 +170,35 @@ class ChaosServer:
         host, _, port = self.proxy(name)["listen"].rpartition(":")
         return host.strip("[]"), int(port)
 
-    def add_toxic(self, proxy: str, type: str, name: str | None = None, stream: str = "downstream", toxicity: float = 1.0, attributes: dict[str, Any] | None = None) -> dict[str, Any]:  # noqa: A002
-        body = {"name": name, "type": type, "stream": stream, "toxicity": toxicity, "attributes": attributes or {}}
+    def add_toxic(
+        self,
+        proxy: str,
+        type: str,
+        name: str | None = None,
+        stream: str = "downstream",
+        toxicity: float = 1.0,
+        attributes: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:  # noqa: A002
+        body = {
+            "name": name,
+            "type": type,
+            "stream": stream,
+            "toxicity": toxicity,
+            "attributes": attributes or {},
+        }
 
         async def op() -> dict[str, Any]:
             return self.registry.get(proxy).add_toxic(body).to_json()
 
         return self.call(op)
 
-    def update_toxic(self, proxy: str, name: str, toxicity: float | None = None, attributes: dict[str, Any] | None = None) -> dict[str, Any]:
+    def update_toxic(
+        self,
+        proxy: str,
+        name: str,
+        toxicity: float | None = None,
+        attributes: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         body: dict[str, Any] = {"attributes": attributes or {}}
         if toxicity is not None:
             body["toxicity"] = toxicity
@@ -205,13 +229,18 @@ class ChaosServer:
         async def op() -> list[dict[str, Any]]:
             out = []
             for link in self.registry.get(proxy).links.values():
-                out.append({
-                    "conn": link.conn,
-                    "client": link.client_id,
-                    "downstream_port": link.downstream_port,
-                    "upstream_port": link.upstream_port,
-                    "bytes": {s: {"in": d.bytes_in, "out": d.bytes_out, "dropped": d.dropped} for s, d in link.dirs.items()},
-                })
+                out.append(
+                    {
+                        "conn": link.conn,
+                        "client": link.client_id,
+                        "downstream_port": link.downstream_port,
+                        "upstream_port": link.upstream_port,
+                        "bytes": {
+                            s: {"in": d.bytes_in, "out": d.bytes_out, "dropped": d.dropped}
+                            for s, d in link.dirs.items()
+                        },
+                    }
+                )
             return out
 
         return self.call(op)

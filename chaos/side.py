@@ -98,7 +98,12 @@ class Side(asyncio.Protocol):
             self.transport.pause_reading()
 
     def write(self, data: bytes) -> None:
-        if self.transport is not None and not self.lost and not self.eof_sent and not self.transport.is_closing():
+        if (
+            self.transport is not None
+            and not self.lost
+            and not self.eof_sent
+            and not self.transport.is_closing()
+        ):
             self.transport.write(data)
 
     async def drain(self) -> None:
@@ -106,7 +111,13 @@ class Side(asyncio.Protocol):
             await self._writable.wait()
 
     def write_eof(self) -> None:
-        if self.transport is not None and not self.lost and not self.eof_sent and self.transport.can_write_eof() and not self.transport.is_closing():
+        if (
+            self.transport is not None
+            and not self.lost
+            and not self.eof_sent
+            and self.transport.can_write_eof()
+            and not self.transport.is_closing()
+        ):
             self.eof_sent = True
             self.transport.write_eof()
 

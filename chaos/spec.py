@@ -88,10 +88,16 @@ Attr = tuple[Any, Callable[[Any], Any]]  # default, validator
 
 _WS_SELECT: dict[str, Attr] = {
     "probability": (1.0, _prob),  # per message, after the per-connection toxicity
-    "match": (None, _match),  # subset of the decoded JSON message, e.g. {"command": "window_update"}
+    "match": (
+        None,
+        _match,
+    ),  # subset of the decoded JSON message, e.g. {"command": "window_update"}
     "contains": ("", _str),  # substring of a text message
     "opcode": ("any", _opcode),
-    "limit": (0, _nonneg_int),  # affect at most this many messages in all, over the whole proxy; 0 = no limit
+    "limit": (
+        0,
+        _nonneg_int,
+    ),  # affect at most this many messages in all, over the whole proxy; 0 = no limit
 }
 _HTTP_SELECT: dict[str, Attr] = {
     "method": ("", _str),  # "" = any method
@@ -108,7 +114,11 @@ TOXIC_TYPES: dict[str, dict[str, Attr]] = {
     "slow_close": {"delay": (0, _nonneg_int)},
     "timeout": {"timeout": (0, _nonneg_int)},
     "reset_peer": {"timeout": (0, _nonneg_int)},
-    "slicer": {"average_size": (0, _pos_int), "size_variation": (0, _nonneg_int), "delay": (0, _nonneg_int)},
+    "slicer": {
+        "average_size": (0, _pos_int),
+        "size_variation": (0, _nonneg_int),
+        "delay": (0, _nonneg_int),
+    },
     "limit_data": {"bytes": (0, _nonneg_int)},
     # additions
     "down": {},
@@ -130,7 +140,9 @@ AIM: dict[str, Attr] = {"clients": ([], _globs), "downstream_port": (0, _port)}
 CLIENT_HEADER = "x-vc-client"  # lower-cased, as HttpHead keeps header names
 
 
-def validate_attributes(toxic: str, type_: str, attrs: Any, base: dict[str, Any] | None = None) -> dict[str, Any]:
+def validate_attributes(
+    toxic: str, type_: str, attrs: Any, base: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Full attribute dict for `type_`: defaults (or `base` on update) overlaid with `attrs`."""
     schema = TOXIC_TYPES[type_]
     if attrs is None:
@@ -142,7 +154,9 @@ def validate_attributes(toxic: str, type_: str, attrs: Any, base: dict[str, Any]
         check = schema[key][1] if key in schema else AIM[key][1] if key in AIM else None
         if check is None:
             known = ", ".join([*schema, *AIM])
-            raise ChaosError(f"toxic {toxic!r} ({type_}): unknown attribute {key!r} (known: {known})")
+            raise ChaosError(
+                f"toxic {toxic!r} ({type_}): unknown attribute {key!r} (known: {known})"
+            )
         try:
             out[key] = check(value)
         except ValueError as e:
@@ -200,7 +214,9 @@ class ToxicSpec:
         if not isinstance(body, dict):
             raise ChaosError(f"toxic {self.name!r}: expected a JSON object")
         if "type" in body and body["type"] not in (None, self.type):
-            raise ChaosError(f"toxic {self.name!r}: type cannot change ({self.type} -> {body['type']})")
+            raise ChaosError(
+                f"toxic {self.name!r}: type cannot change ({self.type} -> {body['type']})"
+            )
         toxicity = self.toxicity
         if "toxicity" in body:
             try:
@@ -209,8 +225,12 @@ class ToxicSpec:
                 raise ChaosError(f"toxic {self.name!r} field 'toxicity': {e}") from None
         stream = body.get("stream") or self.stream
         if stream not in STREAMS:
-            raise ChaosError(f"toxic {self.name!r}: stream must be upstream or downstream, got {stream!r}")
-        attrs = validate_attributes(self.name, self.type, body.get("attributes"), base=self.attributes)
+            raise ChaosError(
+                f"toxic {self.name!r}: stream must be upstream or downstream, got {stream!r}"
+            )
+        attrs = validate_attributes(
+            self.name, self.type, body.get("attributes"), base=self.attributes
+        )
         return ToxicSpec(self.name, self.type, stream, toxicity, attrs, self.version + 1)
 
     def to_json(self) -> dict[str, Any]:

@@ -80,7 +80,9 @@ def unmask(data: bytes, mask: bytes) -> bytes:
     return (int.from_bytes(data, "big") ^ int.from_bytes(key, "big")).to_bytes(n, "big")
 
 
-def encode_frame(opcode: int, payload: bytes, *, fin: bool = True, mask: bytes | bool = False, rsv: int = 0) -> bytes:
+def encode_frame(
+    opcode: int, payload: bytes, *, fin: bool = True, mask: bytes | bool = False, rsv: int = 0
+) -> bytes:
     """Encode one frame (used by tests and by the proxy only for its own close frames)."""
     if mask is True:
         mask = os.urandom(4)
@@ -132,7 +134,9 @@ class FrameParser:
                 break
             end = pos + h.size + h.length
             if h.size + h.length > self.max_frame:
-                raise FrameError(f"frame of {h.length} bytes exceeds the {self.max_frame}-byte limit")
+                raise FrameError(
+                    f"frame of {h.length} bytes exceeds the {self.max_frame}-byte limit"
+                )
             if end > len(buf):
                 break
             out.append(Frame(h, bytes(buf[pos:end])))

@@ -16,6 +16,9 @@ class VisdomShape(LoadTestShape):
     def tick(self):
         opts = self.runner.environment.parsed_options
         return shape_tick(
-            Knobs.from_options(opts), self.get_run_time(), getattr(opts, "num_users", None) or 1,
-            getattr(opts, "spawn_rate", None) or 1.0, getattr(opts, "run_time", None),
+            Knobs.from_options(opts),
+            self.get_run_time(),
+            getattr(opts, "num_users", None) or 1,
+            getattr(opts, "spawn_rate", None) or 1.0,
+            getattr(opts, "run_time", None),
         )

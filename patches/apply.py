@@ -84,8 +84,19 @@ def strip_level(target: Path) -> int:
 def _run_patch(patch: Path, target: Path, strip: int, dry_run: bool) -> subprocess.CompletedProcess:
     if shutil.which("patch"):
         # --fuzz=0: a patch that only applies by ignoring context lines does not apply
-        cmd = ["patch", f"-p{strip}", "--forward", "--batch", "--fuzz=0", "--no-backup-if-mismatch",
-               "--reject-file=-", "-d", str(target), "-i", str(patch)]
+        cmd = [
+            "patch",
+            f"-p{strip}",
+            "--forward",
+            "--batch",
+            "--fuzz=0",
+            "--no-backup-if-mismatch",
+            "--reject-file=-",
+            "-d",
+            str(target),
+            "-i",
+            str(patch),
+        ]
         if dry_run:
             cmd.append("--dry-run")
     else:  # git apply works outside a repository, relative to the cwd
@@ -107,7 +118,9 @@ def _failure(name: str, target: Path, output: str) -> PatchError:
             failing = current
     bad = [ln for ln in lines if re.search(r"FAILED|can't find|error|Reversed|does not", ln)]
     detail = "; ".join(bad[:3]) or (lines[-1] if lines else "no output")
-    return PatchError(f"patch {name} does not apply to {target} (file {failing or current}): {detail}")
+    return PatchError(
+        f"patch {name} does not apply to {target} (file {failing or current}): {detail}"
+    )
 
 
 def apply_series(version: str, package_dir: Path, *, shown_as: Path | None = None) -> list[str]:

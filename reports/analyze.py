@@ -86,9 +86,13 @@ def summarize_run(
     summary.counters["input.inversions"] = stats.inversions
     if stats.torn:
         where = ", ".join(f"{k}: {v}" for k, v in sorted(stats.torn_files.items()))
-        summary.note(f"{stats.torn} torn journal line(s) skipped (a writer crashed mid-line: {where})")
+        summary.note(
+            f"{stats.torn} torn journal line(s) skipped (a writer crashed mid-line: {where})"
+        )
     if stats.inversions:
-        summary.note(f"{stats.inversions} record(s) later than the {slack_ns / 1e6:g} ms merge window")
+        summary.note(
+            f"{stats.inversions} record(s) later than the {slack_ns / 1e6:g} ms merge window"
+        )
     return summary, meta, stats
 
 
@@ -98,8 +102,15 @@ def analyze_run(run_dir: str | os.PathLike[str], config: Config | None = None) -
     return assemble_report(run_dir, summary, meta, config or config_for(meta), stats)
 
 
-def assemble_report(run_dir: str | os.PathLike[str], summary: Summary, meta: dict[str, Any], cfg: Config,
-                    stats: ReadStats | None = None, *, browser: bool = True) -> dict[str, Any]:
+def assemble_report(
+    run_dir: str | os.PathLike[str],
+    summary: Summary,
+    meta: dict[str, Any],
+    cfg: Config,
+    stats: ReadStats | None = None,
+    *,
+    browser: bool = True,
+) -> dict[str, Any]:
     """The whole report of a run folder's summary: `visdom-chaos run`, `analyze` and every
     Locust process assemble it here, so their reports have the same sections.
 
@@ -126,11 +137,13 @@ def input_section(summary: Summary, stats: ReadStats) -> dict[str, Any]:
         "files": [os.path.basename(f) for f in stats.files],
         "records": c.get("input.records", stats.records + stats.skipped),
         "undecoded": c.get("input.skipped", stats.skipped),
-        "torn": c.get("input.torn", stats.torn), "inversions": c.get("input.inversions", stats.inversions),
+        "torn": c.get("input.torn", stats.torn),
+        "inversions": c.get("input.inversions", stats.inversions),
     }
 
 
 # -- report building (from a summary, so merged Locust summaries render the same way) ------------
+
 
 def _s(t: int | None, t0: int) -> float | None:
     return None if t is None else round((t - t0) / 1e9, 3)
@@ -141,7 +154,15 @@ def _ms(us: float) -> float:
 
 
 # counted as distinct (id, subscriber) pairs
-ID_KINDS = ("duplicate", "missing", "reorder", "stale", "wire_duplicate", "wire_reorder", "wire_gap")
+ID_KINDS = (
+    "duplicate",
+    "missing",
+    "reorder",
+    "stale",
+    "wire_duplicate",
+    "wire_reorder",
+    "wire_gap",
+)
 
 
 def counts_by_client(summary: Summary) -> dict[str, dict[str, int]]:
@@ -186,7 +207,9 @@ def _details(summary: Summary) -> dict[str, dict[str, int]]:
         n = g.count() if g.ids else g.observations
         d = out.setdefault(g.kind, {})
         d[g.detail] = d.get(g.detail, 0) + n
-    storms = sorted({g.client for g in summary.groups.values() if g.kind == "reload" and g.info.get("storm")})
+    storms = sorted(
+        {g.client for g in summary.groups.values() if g.kind == "reload" and g.info.get("storm")}
+    )
     out.setdefault("reload", {})["storm_subscribers"] = len(storms)
     return out
 
@@ -194,13 +217,16 @@ def _details(summary: Summary) -> dict[str, dict[str, int]]:
 class FaultIndex:
     def __init__(self, faults: list[dict[str, Any]], t0: int, window_s: float) -> None:
         self.all = sorted(faults, key=lambda f: f["t"])
-        self.faults = [f for f in self.all if f.get("kind") not in CONTROL_KINDS]  # what can explain a finding
+        self.faults = [
+            f for f in self.all if f.get("kind") not in CONTROL_KINDS
+        ]  # what can explain a finding
         self.ts = [f["t"] for f in self.faults]
         self.t0 = t0
         self.window_ns = int(window_s * 1e9)
 
-    def near(self, t_first: int | None, t_last: int | None, limit: int = 3,
-             client: str | None = None) -> list[dict[str, Any]]:
+    def near(
+        self, t_first: int | None, t_last: int | None, limit: int = 3, client: str | None = None
+    ) -> list[dict[str, Any]]:
         """The nearest fault at or before t_first (within the window), then faults during the span.
 
         With `client`, faults another client's connection took (a toxic aimed at it: the
@@ -236,16 +262,29 @@ class FaultIndex:
                 out.append(self.faults[j])
             j += 1
         return [
-            {"t_s": _s(f["t"], self.t0), "label": fault_label(f), "kind": f.get("kind"), "toxic": f.get("toxic"),
-             "proxy": f.get("proxy"), "stream": f.get("stream"), "detail": f.get("detail"),
-             "client": f.get("client") if f.get("client") not in (None, "", "proxy") else None,
-             "ms_before_first": round((t_first - f["t"]) / 1e6, 1)}
+            {
+                "t_s": _s(f["t"], self.t0),
+                "label": fault_label(f),
+                "kind": f.get("kind"),
+                "toxic": f.get("toxic"),
+                "proxy": f.get("proxy"),
+                "stream": f.get("stream"),
+                "detail": f.get("detail"),
+                "client": f.get("client") if f.get("client") not in (None, "", "proxy") else None,
+                "ms_before_first": round((t_first - f["t"]) / 1e6, 1),
+            }
             for f in out
         ]
 
 
-def _message(kind: str, detail: str, count: int, who: str, span: tuple[float | None, float | None],
-             near: list[dict[str, Any]]) -> str:
+def _message(
+    kind: str,
+    detail: str,
+    count: int,
+    who: str,
+    span: tuple[float | None, float | None],
+    near: list[dict[str, Any]],
+) -> str:
     a, b = span
     when = f"t={a:.1f} s" if a == b or b is None else f"t={a:.1f}–{b:.1f} s"
     text = f"{count} {kind} ({detail}) for {who}, {when}"
@@ -253,8 +292,11 @@ def _message(kind: str, detail: str, count: int, who: str, span: tuple[float | N
         f = near[0]
         rel = f["ms_before_first"]
         label = f["label"] + (f" ({f['toxic']}, aimed at {f['client']})" if f.get("client") else "")
-        text += (f"; {rel:.0f} ms after {label} at t={f['t_s']:.1f} s" if rel >= 0
-                 else f"; during {label} at t={f['t_s']:.1f} s")
+        text += (
+            f"; {rel:.0f} ms after {label} at t={f['t_s']:.1f} s"
+            if rel >= 0
+            else f"; during {label} at t={f['t_s']:.1f} s"
+        )
     return text
 
 
@@ -272,23 +314,48 @@ def _evidence(summary: Summary, t0: int, faults: FaultIndex) -> tuple[list[dict[
         span = (_s(g.t_first, t0), _s(g.t_last, t0))
         where = "/".join(x for x in (g.env, g.win) if x)
         who = g.client + (f" in {where}" if where else "")
-        out.append({
-            "kind": g.kind, "detail": g.detail, "clients": [g.client],
-            "windows": [where] if g.win else [], "count": count,
-            "ids": g.sample(), "ids_total": g.count(), "t_first_s": span[0], "t_last_s": span[1],
-            "faults_near": near, "info": g.info, "message": _message(g.kind, g.detail, count, who, span, near),
-        })
+        out.append(
+            {
+                "kind": g.kind,
+                "detail": g.detail,
+                "clients": [g.client],
+                "windows": [where] if g.win else [],
+                "count": count,
+                "ids": g.sample(),
+                "ids_total": g.count(),
+                "t_first_s": span[0],
+                "t_last_s": span[1],
+                "faults_near": near,
+                "info": g.info,
+                "message": _message(g.kind, g.detail, count, who, span, near),
+            }
+        )
     for key, gh in summary.ghosts.items():
         near = faults.near(gh["disconnect_t"], gh["still_there_t"])
         span = (_s(gh["disconnect_t"], t0), _s(gh["still_there_t"], t0))
-        out.append({
-            "kind": "ghost_subscribers", "detail": "socket_outlived_client", "clients": [gh["client"]],
-            "windows": [], "count": 1, "ids": [], "ids_total": 0, "t_first_s": span[0],
-            "t_last_s": span[1], "faults_near": near, "info": {"connection": key, **{
-                k: gh[k] for k in ("peer_port", "local_port")}},
-            "message": _message("ghost subscriber", f"server peer port {gh['peer_port']}", 1,
-                                f"{gh['client']} conn {gh['conn']}", span, near),
-        })
+        out.append(
+            {
+                "kind": "ghost_subscribers",
+                "detail": "socket_outlived_client",
+                "clients": [gh["client"]],
+                "windows": [],
+                "count": 1,
+                "ids": [],
+                "ids_total": 0,
+                "t_first_s": span[0],
+                "t_last_s": span[1],
+                "faults_near": near,
+                "info": {"connection": key, **{k: gh[k] for k in ("peer_port", "local_port")}},
+                "message": _message(
+                    "ghost subscriber",
+                    f"server peer port {gh['peer_port']}",
+                    1,
+                    f"{gh['client']} conn {gh['conn']}",
+                    span,
+                    near,
+                ),
+            }
+        )
     return out[:MAX_EVIDENCE], len(out)
 
 
@@ -298,14 +365,22 @@ def _latency(summary: Summary, t0: int) -> dict[str, Any]:
     out: dict[str, Any] = {"p50": None, "p95": None, "p99": None, "max": None, "count": n}
     if n:
         out.update(
-            p50=_ms(h.get_value_at_percentile(50)), p95=_ms(h.get_value_at_percentile(95)),
-            p99=_ms(h.get_value_at_percentile(99)), max=_ms(h.get_max_value()),
+            p50=_ms(h.get_value_at_percentile(50)),
+            p95=_ms(h.get_value_at_percentile(95)),
+            p99=_ms(h.get_value_at_percentile(99)),
+            max=_ms(h.get_max_value()),
         )
     out["over_time"] = [
-        {"t_s": _s(b, t0), "n": bh.get_total_count(), "p50": _ms(bh.get_value_at_percentile(50)),
-         "p95": _ms(bh.get_value_at_percentile(95)), "p99": _ms(bh.get_value_at_percentile(99)),
-         "max": _ms(bh.get_max_value())}
-        for b, bh in sorted(summary.lat_buckets.items()) if bh.get_total_count()
+        {
+            "t_s": _s(b, t0),
+            "n": bh.get_total_count(),
+            "p50": _ms(bh.get_value_at_percentile(50)),
+            "p95": _ms(bh.get_value_at_percentile(95)),
+            "p99": _ms(bh.get_value_at_percentile(99)),
+            "max": _ms(bh.get_max_value()),
+        }
+        for b, bh in sorted(summary.lat_buckets.items())
+        if bh.get_total_count()
     ]
     return out
 
@@ -316,17 +391,25 @@ def _wire_latency(summary: Summary) -> dict[str, Any]:
     out: dict[str, Any] = {"p50": None, "p95": None, "p99": None, "max": None, "count": n}
     if n:
         out.update(
-            p50=_ms(h.get_value_at_percentile(50)), p95=_ms(h.get_value_at_percentile(95)),
-            p99=_ms(h.get_value_at_percentile(99)), max=_ms(h.get_max_value()),
+            p50=_ms(h.get_value_at_percentile(50)),
+            p95=_ms(h.get_value_at_percentile(95)),
+            p99=_ms(h.get_value_at_percentile(99)),
+            max=_ms(h.get_max_value()),
         )
     return out
 
 
 # What an observer without headroom cannot vouch for: figures made of its own timestamps.
 TIMING_METRICS = (
-    "latency_ms", "latency_wire_ms", "findings.stale", "findings_detail.stale.lag",
-    "memory.slow_subscribers", "memory.slow_subscriber_ids", "memory.slope_per_slow_subscriber_mib_per_min",
-    "memory.growth_while_slow_mib_per_min", "memory.growth_while_none_slow_mib_per_min",
+    "latency_ms",
+    "latency_wire_ms",
+    "findings.stale",
+    "findings_detail.stale.lag",
+    "memory.slow_subscribers",
+    "memory.slow_subscriber_ids",
+    "memory.slope_per_slow_subscriber_mib_per_min",
+    "memory.growth_while_slow_mib_per_min",
+    "memory.growth_while_none_slow_mib_per_min",
 )
 
 
@@ -335,8 +418,11 @@ def _trust(report: dict[str, Any]) -> dict[str, Any]:
     obs = report["observer"]
     verdict = obs["verdict"]
     if verdict != "lost_headroom":
-        return {"timing": "trusted" if verdict == "healthy" else "unmeasured", "untrusted_metrics": [],
-                "reason": None if verdict == "healthy" else "no observer figures in the journals"}
+        return {
+            "timing": "trusted" if verdict == "healthy" else "unmeasured",
+            "untrusted_metrics": [],
+            "reason": None if verdict == "healthy" else "no observer figures in the journals",
+        }
     lag = (report.get("findings_detail", {}).get("stale") or {}).get("lag", 0)
     metrics = [m for m in TIMING_METRICS if not (m == "findings.stale" and not lag)]
     reason = "observer lost headroom: " + "; ".join(obs["reasons"])
@@ -346,7 +432,9 @@ def _trust(report: dict[str, Any]) -> dict[str, Any]:
         if e["kind"] == "stale" and e["detail"] == "lag":
             e["info"]["untrusted"] = True
             e["message"] += " [untrusted: observer lost headroom]"
-    report["notes"].append(reason + "; latency, stale lag and slow-subscriber figures are untrusted")
+    report["notes"].append(
+        reason + "; latency, stale lag and slow-subscriber figures are untrusted"
+    )
     return {"timing": "untrusted", "untrusted_metrics": metrics, "reason": reason}
 
 
@@ -362,7 +450,9 @@ def _memory(summary: Summary, cfg: Config, slow: int) -> dict[str, Any]:
         "rss_peak_mib": summary.rss_peak,
         "slope_mib_per_min": None if slope is None else round(slope, 3),
         "growth_flagged": bool(
-            slope is not None and slope > cfg.memory_bound_mib_per_min and growth > cfg.memory_min_growth_mib
+            slope is not None
+            and slope > cfg.memory_bound_mib_per_min
+            and growth > cfg.memory_min_growth_mib
         ),
         "fitted_growth_mib": round(growth, 3),
         "min_growth_mib": cfg.memory_min_growth_mib,
@@ -402,9 +492,13 @@ def build_report(summary: Summary, meta: dict[str, Any], cfg: Config) -> dict[st
         for k, v in r.items():
             counts[k] += v
     notes = list(summary.notes)
-    notes += [n for n in meta.get("notes") or [] if isinstance(n, str) and n not in notes]  # what the run noted
+    notes += [
+        n for n in meta.get("notes") or [] if isinstance(n, str) and n not in notes
+    ]  # what the run noted
     if not summary.subscribers:
-        notes.append("no subscriber connections in the journals: per-subscriber findings not measured")
+        notes.append(
+            "no subscriber connections in the journals: per-subscriber findings not measured"
+        )
     if summary.rss_first is None:
         notes.append("no server samples in the journals: memory not measured")
     if summary.latency.get_total_count() == 0:
@@ -426,7 +520,10 @@ def build_report(summary: Summary, meta: dict[str, Any], cfg: Config) -> dict[st
     elif duration is None:
         duration = round((end - t0) / 1e9, 3)
     if meta.get("status") and meta.get("status") != "complete":
-        notes.append(f"run status: {meta.get('status')}" + (f" ({meta['error']})" if meta.get("error") else ""))
+        notes.append(
+            f"run status: {meta.get('status')}"
+            + (f" ({meta['error']})" if meta.get("error") else "")
+        )
     memory = _memory(summary, cfg, slow)
     if memory["rss_start_mib"] is not None and memory["rss_peak_mib"] is not None:
         memory["growth_mib"] = round(memory["rss_peak_mib"] - memory["rss_start_mib"], 3)
@@ -453,22 +550,31 @@ def build_report(summary: Summary, meta: dict[str, Any], cfg: Config) -> dict[st
         "traffic": traffic_section(summary.traffic),
         "subscribers": [
             {
-                "id": c, "transport": s.get("transport") or "unknown",
+                "id": c,
+                "transport": s.get("transport") or "unknown",
                 "findings": per_client.get(c, dict.fromkeys(FINDING_KINDS, 0)),
-                "conns": s.get("conns", 0), "connected_s": round(s.get("connected_ns", 0) / 1e9, 3),
-                "delivered": s.get("delivered", 0), "resyncs": s.get("resyncs", {}),
+                "conns": s.get("conns", 0),
+                "connected_s": round(s.get("connected_ns", 0) / 1e9, 3),
+                "delivered": s.get("delivered", 0),
+                "resyncs": s.get("resyncs", {}),
                 "ended_connected": s.get("ended_connected"),
             }
             for c, s in sorted(summary.subscribers.items())
         ],
         "evidence": evidence,
         "ghosts": [
-            {**{k: v for k, v in g.items() if not k.endswith("_t")},
-             "disconnect_s": _s(g["disconnect_t"], t0), "still_there_s": _s(g["still_there_t"], t0)}
+            {
+                **{k: v for k, v in g.items() if not k.endswith("_t")},
+                "disconnect_s": _s(g["disconnect_t"], t0),
+                "still_there_s": _s(g["still_there_t"], t0),
+            }
             for g in summary.ghosts.values()
         ],
         "faults": [
-            {"t_s": _s(f["t"], t0), **{k: f.get(k) for k in ("client", "proxy", "toxic", "kind", "stream", "detail")}}
+            {
+                "t_s": _s(f["t"], t0),
+                **{k: f.get(k) for k in ("client", "proxy", "toxic", "kind", "stream", "detail")},
+            }
             for f in faults.all
         ],
         "phases": {k: _s(v, t0) for k, v in sorted(summary.phases.items(), key=lambda kv: kv[1])},
@@ -478,19 +584,27 @@ def build_report(summary: Summary, meta: dict[str, Any], cfg: Config) -> dict[st
             "slow_subscribers": [[_s(t, t0), n] for t, n in slow_series],
         },
         "timeline": {
-            c: [[_s(t, t0), what, detail] for t, what, detail in tl] for c, tl in sorted(summary.timeline.items())
+            c: [[_s(t, t0), what, detail] for t, what, detail in tl]
+            for c, tl in sorted(summary.timeline.items())
         },
         "config": {
-            "stale_bound_ms": cfg.stale_bound_ms, "ghost_settle_s": cfg.ghost_settle_s,
+            "stale_bound_ms": cfg.stale_bound_ms,
+            "ghost_settle_s": cfg.ghost_settle_s,
             "memory_bound_mib_per_min": cfg.memory_bound_mib_per_min,
             "memory_min_growth_mib": cfg.memory_min_growth_mib,
-            "reload_storm_per_min": cfg.reload_storm_per_min, "fault_window_s": cfg.fault_window_s,
+            "reload_storm_per_min": cfg.reload_storm_per_min,
+            "fault_window_s": cfg.fault_window_s,
             "latency_bucket_s": cfg.lat_bucket_ns / 1e9,
         },
         "notes": notes,
     }
-    window = (summary.phases.get("steady"), summary.phases.get("quiescent") or summary.phases.get("end"))
-    replica_clients = {c for c, s in summary.subscribers.items() if s.get("transport") in ("websocket", "polling")}
+    window = (
+        summary.phases.get("steady"),
+        summary.phases.get("quiescent") or summary.phases.get("end"),
+    )
+    replica_clients = {
+        c for c, s in summary.subscribers.items() if s.get("transport") in ("websocket", "polling")
+    }
     report["observer"] = observer_section(summary.observer, cfg, t0, window, replica_clients)
     if isinstance(meta.get("workers"), list):
         report["observer"]["workers"] = meta["workers"]
@@ -499,8 +613,9 @@ def build_report(summary: Summary, meta: dict[str, Any], cfg: Config) -> dict[st
     return report
 
 
-def _wire_sections(report: dict[str, Any], summary: Summary, cfg: Config,
-                   per_client: dict[str, dict[str, int]]) -> None:
+def _wire_sections(
+    report: dict[str, Any], summary: Summary, cfg: Config, per_client: dict[str, dict[str, int]]
+) -> None:
     """`wire`, `causes`, `singled_out`, `normal_behaviour` (reports/SCHEMA.md, issue 14)."""
     measured = bool(summary.wire)
     gap = report["findings_detail"].setdefault("wire_gap", {})  # both always there for the gate
@@ -514,17 +629,32 @@ def _wire_sections(report: dict[str, Any], summary: Summary, cfg: Config,
         sub["causes"] = causes["by_subscriber"].get(sub["id"], {})
         sub["wire"] = report["wire"]["subscribers"].get(sub["id"])
     if causes["unknown_flagged"]:
-        text = (f"{causes['unknown']} of {causes['attributed']} protocol errors and reloads "
-                f"({causes['unknown_share']:.1%}) have no known cause (bound {cfg.unknown_cause_share:.0%})")
+        text = (
+            f"{causes['unknown']} of {causes['attributed']} protocol errors and reloads "
+            f"({causes['unknown_share']:.1%}) have no known cause (bound {cfg.unknown_cause_share:.0%})"
+        )
         report["notes"].append(text)
-        whom = sorted(c for c, per in causes["by_subscriber"].items()
-                      if any(v.get("unknown") for v in per.values()))
-        report["evidence"].append({
-            "kind": "unknown_cause", "detail": "share", "clients": whom, "windows": [],
-            "count": causes["unknown"], "ids": [], "ids_total": 0, "t_first_s": None, "t_last_s": None,
-            "faults_near": [], "info": {"share": causes["unknown_share"], "bound": cfg.unknown_cause_share},
-            "message": text,
-        })
+        whom = sorted(
+            c
+            for c, per in causes["by_subscriber"].items()
+            if any(v.get("unknown") for v in per.values())
+        )
+        report["evidence"].append(
+            {
+                "kind": "unknown_cause",
+                "detail": "share",
+                "clients": whom,
+                "windows": [],
+                "count": causes["unknown"],
+                "ids": [],
+                "ids_total": 0,
+                "t_first_s": None,
+                "t_last_s": None,
+                "faults_near": [],
+                "info": {"share": causes["unknown_share"], "bound": cfg.unknown_cause_share},
+                "message": text,
+            }
+        )
     rows: dict[str, dict[str, Any]] = {}
     for sub in report["subscribers"]:
         counts = {k: v for k, v in sub["findings"].items() if k != "ghost_subscribers"}

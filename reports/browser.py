@@ -52,12 +52,30 @@ TOLERANCE_IDS = 0
 RELOAD_RATE_FACTOR = 1.5
 FIDELITY_KINDS = ("missing", "duplicate", "stale")
 MERGED_LATENCY = "the same ids are compared per process (tabs and replicas of one journal), not in a merged summary"
-ERROR_KINDS = ("console_error", "page_error", "request_failed", "offsite_request", "browser_error", "undecodable")
+ERROR_KINDS = (
+    "console_error",
+    "page_error",
+    "request_failed",
+    "offsite_request",
+    "browser_error",
+    "undecodable",
+)
 
 __all__ = [  # the latency names live with the checker; importers found them here
-    "ERROR_KINDS", "FIDELITY_KINDS", "LATENCY_MAX_IDS", "LATENCY_RATIO_MAX", "LATENCY_RATIO_MIN",
-    "LATENCY_SLACK_MS", "MAX_ERRORS", "RELOAD_RATE_FACTOR", "TOLERANCE_IDS", "LatencyJoin", "browser_section",
-    "fidelity", "latency_comparison", "render_markdown",
+    "ERROR_KINDS",
+    "FIDELITY_KINDS",
+    "LATENCY_MAX_IDS",
+    "LATENCY_RATIO_MAX",
+    "LATENCY_RATIO_MIN",
+    "LATENCY_SLACK_MS",
+    "MAX_ERRORS",
+    "RELOAD_RATE_FACTOR",
+    "TOLERANCE_IDS",
+    "LatencyJoin",
+    "browser_section",
+    "fidelity",
+    "latency_comparison",
+    "render_markdown",
 ]
 
 
@@ -65,8 +83,9 @@ def _s(t: int, t0: int) -> float:
     return round((t - t0) / 1e9, 3)
 
 
-def browser_section(run_dir: str | os.PathLike[str] | None, summary: Summary,
-                    report: dict[str, Any]) -> dict[str, Any] | None:
+def browser_section(
+    run_dir: str | os.PathLike[str] | None, summary: Summary, report: dict[str, Any]
+) -> dict[str, Any] | None:
     """The `browser` section from `summary.browser`, or None when the run had no browser
     subscriber. `run_dir` is where the screenshots are (None: not looked for)."""
     part = summary.browser
@@ -81,26 +100,52 @@ def browser_section(run_dir: str | os.PathLike[str] | None, summary: Summary,
         tab = part["browsers"].get(b) or {}
         seen = tab.get("seen") or {}
         shot = Path(run_dir) / "screenshots" / f"{b}.png" if run_dir is not None else None
-        out.append({
-            "id": b,
-            "samples": [[_s(s[0], t0), *s[1:]] for s in tab.get("samples") or []],
-            "errors": {**dict.fromkeys(ERROR_KINDS, 0), **(tab.get("errors") or {})},
-            "console_errors": [{"t_s": _s(t, t0), "detail": d} for t, d in tab.get("console_errors") or []],
-            "page_errors": [{"t_s": _s(t, t0), "detail": d} for t, d in tab.get("page_errors") or []],
-            "env_refetches": tab.get("env_refetches", 0),
-            "screenshot": str(shot.relative_to(run_dir)) if shot is not None and shot.is_file() else None,
-            "seen": {"records": 0, "ids": 0, "dropped": 0, "given_up": 0, "page_ms": 0.0, "errors": 0,
-                     "clock_offset_ms": None, "clock_rtt_ms": None, **seen},
-            "heap_mib": tab.get("heap"),
-        })
+        out.append(
+            {
+                "id": b,
+                "samples": [[_s(s[0], t0), *s[1:]] for s in tab.get("samples") or []],
+                "errors": {**dict.fromkeys(ERROR_KINDS, 0), **(tab.get("errors") or {})},
+                "console_errors": [
+                    {"t_s": _s(t, t0), "detail": d} for t, d in tab.get("console_errors") or []
+                ],
+                "page_errors": [
+                    {"t_s": _s(t, t0), "detail": d} for t, d in tab.get("page_errors") or []
+                ],
+                "env_refetches": tab.get("env_refetches", 0),
+                "screenshot": str(shot.relative_to(run_dir))
+                if shot is not None and shot.is_file()
+                else None,
+                "seen": {
+                    "records": 0,
+                    "ids": 0,
+                    "dropped": 0,
+                    "given_up": 0,
+                    "page_ms": 0.0,
+                    "errors": 0,
+                    "clock_offset_ms": None,
+                    "clock_rtt_ms": None,
+                    **seen,
+                },
+                "heap_mib": tab.get("heap"),
+            }
+        )
     latency = part.get("latency")
     if latency is None:  # a merged summary: the latency rows are per process
         latency = latency_comparison(LatencyJoin(), replicas, browsers, {})
         latency["overall"]["reasons"] = [MERGED_LATENCY]
         latency["summary"] = f"latency not compared: {MERGED_LATENCY}"
-    return {"browsers": out,
-            "fidelity": fidelity(summary, part.get("views") or {}, part.get("truth_ids") or {}, replicas, browsers,
-                                 part.get("minutes"), latency)}
+    return {
+        "browsers": out,
+        "fidelity": fidelity(
+            summary,
+            part.get("views") or {},
+            part.get("truth_ids") or {},
+            replicas,
+            browsers,
+            part.get("minutes"),
+            latency,
+        ),
+    }
 
 
 def _compared(kind: str, detail: str) -> bool:
@@ -109,8 +154,9 @@ def _compared(kind: str, detail: str) -> bool:
     return kind in ("missing", "duplicate") or (kind == "stale" and detail == "divergence")
 
 
-def _findings_by_window(summary: Summary) -> tuple[dict[tuple[str, str], dict[str, int]],
-                                                   dict[tuple[str, str], dict[str, int]]]:
+def _findings_by_window(
+    summary: Summary,
+) -> tuple[dict[tuple[str, str], dict[str, int]], dict[tuple[str, str], dict[str, int]]]:
     """(client, window key) -> {kind: ids}: the compared findings, and the per-update ones
     (`<kind>:<detail>`) only a replica can show."""
     out: dict[tuple[str, str], dict[str, int]] = {}
@@ -129,16 +175,33 @@ def _findings_by_window(summary: Summary) -> tuple[dict[tuple[str, str], dict[st
     return out, other
 
 
-def _side(clients: list[str], win: str, views: dict[str, dict[str, dict[str, Any]]], truth_ids: int | None,
-          found: dict[tuple[str, str], dict[str, int]], other: dict[tuple[str, str], dict[str, int]]) -> dict[str, Any]:
+def _side(
+    clients: list[str],
+    win: str,
+    views: dict[str, dict[str, dict[str, Any]]],
+    truth_ids: int | None,
+    found: dict[tuple[str, str], dict[str, int]],
+    other: dict[tuple[str, str], dict[str, int]],
+) -> dict[str, Any]:
     subs = []
     for c in clients:
-        view = views.get(c, {}).get(win)  # its final view against the truth (reports/checkers/browser.py)
+        view = views.get(c, {}).get(
+            win
+        )  # its final view against the truth (reports/checkers/browser.py)
         row = found.get((c, win), dict.fromkeys(FIDELITY_KINDS, 0))
-        entry: dict[str, Any] = {"id": c, "final_ids": None if view is None else view["final_ids"], "findings": row,
-                                 "not_compared": other.get((c, win), {})}
+        entry: dict[str, Any] = {
+            "id": c,
+            "final_ids": None if view is None else view["final_ids"],
+            "findings": row,
+            "not_compared": other.get((c, win), {}),
+        }
         if view is not None and truth_ids is not None:
-            for k in ("absent", "extra", "equal_truth", "off_by"):  # off_by: ids different or repeated
+            for k in (
+                "absent",
+                "extra",
+                "equal_truth",
+                "off_by",
+            ):  # off_by: ids different or repeated
                 entry[k] = view[k]
         subs.append(entry)
     kinds = sorted({k for s in subs for k, n in s["findings"].items() if n})
@@ -146,8 +209,12 @@ def _side(clients: list[str], win: str, views: dict[str, dict[str, dict[str, Any
     return {"subscribers": subs, "kinds": kinds, "not_compared": extra}
 
 
-def _reloads(summary: Summary, replicas: list[str], browsers: list[str],
-             minutes: dict[str, float] | None = None) -> dict[str, Any]:
+def _reloads(
+    summary: Summary,
+    replicas: list[str],
+    browsers: list[str],
+    minutes: dict[str, float] | None = None,
+) -> dict[str, Any]:
     """Full env reloads per subscriber (env-wide, not per window), and whether the sides'
     mean rates per connected minute (`minutes`: under load; else the whole run) are
     within RELOAD_RATE_FACTOR of each other."""
@@ -162,7 +229,9 @@ def _reloads(summary: Summary, replicas: list[str], browsers: list[str],
         if minutes is not None:
             total = sum(minutes.get(c, 0.0) for c in clients)
         else:
-            total = sum(summary.subscribers.get(c, {}).get("connected_ns", 0) for c in clients) / 60e9
+            total = (
+                sum(summary.subscribers.get(c, {}).get("connected_ns", 0) for c in clients) / 60e9
+            )
         return round(sum(n.get(c, 0) for c in clients) / total, 1) if total > 0 else None
 
     rates = {"replica": rate(replicas), "browser": rate(browsers)}
@@ -176,17 +245,32 @@ def _reloads(summary: Summary, replicas: list[str], browsers: list[str],
     else:
         ratio = round(rates["replica"] / rates["browser"], 2)
         agree = 1 / RELOAD_RATE_FACTOR <= ratio <= RELOAD_RATE_FACTOR
-    text = (f"replica {', '.join(f'{c} {v}' for c, v in rep.items()) or 'none'}; "
-            f"browser {', '.join(f'{c} {v}' for c, v in bro.items())}; per connected minute replica "
-            f"{rates['replica']}, browser {rates['browser']}"
-            + (f" (×{ratio}, tolerance ×{RELOAD_RATE_FACTOR})" if ratio is not None else ""))
-    return {"replica": rep, "browser": bro, "per_minute": rates, "ratio": ratio,
-            "factor": RELOAD_RATE_FACTOR, "agree": agree, "summary": text}
+    text = (
+        f"replica {', '.join(f'{c} {v}' for c, v in rep.items()) or 'none'}; "
+        f"browser {', '.join(f'{c} {v}' for c, v in bro.items())}; per connected minute replica "
+        f"{rates['replica']}, browser {rates['browser']}"
+        + (f" (×{ratio}, tolerance ×{RELOAD_RATE_FACTOR})" if ratio is not None else "")
+    )
+    return {
+        "replica": rep,
+        "browser": bro,
+        "per_minute": rates,
+        "ratio": ratio,
+        "factor": RELOAD_RATE_FACTOR,
+        "agree": agree,
+        "summary": text,
+    }
 
 
-def fidelity(summary: Summary, views: dict[str, dict[str, dict[str, Any]]], truth: dict[str, int],
-             replicas: list[str], browsers: list[str], minutes: dict[str, float] | None = None,
-             latency: dict[str, Any] | None = None) -> dict[str, Any]:
+def fidelity(
+    summary: Summary,
+    views: dict[str, dict[str, dict[str, Any]]],
+    truth: dict[str, int],
+    replicas: list[str],
+    browsers: list[str],
+    minutes: dict[str, float] | None = None,
+    latency: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The `fidelity` part: `views` client -> window -> its final view's figures, `truth`
     window -> the truth's ids, `minutes` client -> minutes connected under load."""
     found, other = _findings_by_window(summary)
@@ -198,18 +282,32 @@ def fidelity(summary: Summary, views: dict[str, dict[str, dict[str, Any]]], trut
         bro = _side(browsers, win, views, t, found, other)
         reasons = []
         if rep["kinds"] != bro["kinds"]:
-            reasons.append(f"findings differ: replica {rep['kinds'] or 'none'}, browser {bro['kinds'] or 'none'}")
+            reasons.append(
+                f"findings differ: replica {rep['kinds'] or 'none'}, browser {bro['kinds'] or 'none'}"
+            )
         for side, name in ((rep, "replica"), (bro, "browser")):
             for s in side["subscribers"]:
                 if s["final_ids"] is None:
-                    if name == "browser":  # a replica without views is judged on its state (Locust tabs)
+                    if (
+                        name == "browser"
+                    ):  # a replica without views is judged on its state (Locust tabs)
                         reasons.append(f"{name} {s['id']} has no final view")
                 elif s.get("off_by", 0) > TOLERANCE_IDS:
-                    reasons.append(f"{name} {s['id']} ends {s['off_by']} id(s) off the truth "
-                                   f"({s['absent']} absent, {s['extra']} extra)")
+                    reasons.append(
+                        f"{name} {s['id']} ends {s['off_by']} id(s) off the truth "
+                        f"({s['absent']} absent, {s['extra']} extra)"
+                    )
         agree = not reasons
-        rows.append({"window": win, "truth_ids": t, "replica": rep, "browser": bro,
-                     "agree": agree, "differences": reasons})
+        rows.append(
+            {
+                "window": win,
+                "truth_ids": t,
+                "replica": rep,
+                "browser": bro,
+                "agree": agree,
+                "differences": reasons,
+            }
+        )
         differences += [f"{win}: {r}" for r in reasons]
     reloads = _reloads(summary, replicas, browsers, minutes)
     if not reloads["agree"]:
@@ -223,17 +321,22 @@ def fidelity(summary: Summary, views: dict[str, dict[str, dict[str, Any]]], trut
     return {
         "reloads": reloads,
         "latency": latency,
-        "tolerance": {"ids_per_subscriber": TOLERANCE_IDS, "kinds": ["missing", "duplicate", "stale:divergence"],
-                      "reload_rate_factor": RELOAD_RATE_FACTOR,
-                      "rule": "same final-view finding kinds (missing, duplicate, stale divergence) on both sides "
-                              f"and every final view within {TOLERANCE_IDS} ids of the server truth; per-update "
-                              "findings (stale lag/regression, reorder) need a replica's apply records and are "
-                              "listed, not compared; full env reloads per connected minute, side against side, "
-                              f"within ×{RELOAD_RATE_FACTOR}; latency of the same ids, replica / browser p50 and "
-                              f"p99 within ×{LATENCY_RATIO_MIN}–×{LATENCY_RATIO_MAX} or within "
-                              f"{LATENCY_SLACK_MS['p50']:g} / {LATENCY_SLACK_MS['p99']:g} ms"},
-        "replica_subscribers": replicas, "browser_subscribers": browsers,
-        "windows": rows, "agree": agree,
+        "tolerance": {
+            "ids_per_subscriber": TOLERANCE_IDS,
+            "kinds": ["missing", "duplicate", "stale:divergence"],
+            "reload_rate_factor": RELOAD_RATE_FACTOR,
+            "rule": "same final-view finding kinds (missing, duplicate, stale divergence) on both sides "
+            f"and every final view within {TOLERANCE_IDS} ids of the server truth; per-update "
+            "findings (stale lag/regression, reorder) need a replica's apply records and are "
+            "listed, not compared; full env reloads per connected minute, side against side, "
+            f"within ×{RELOAD_RATE_FACTOR}; latency of the same ids, replica / browser p50 and "
+            f"p99 within ×{LATENCY_RATIO_MIN}–×{LATENCY_RATIO_MAX} or within "
+            f"{LATENCY_SLACK_MS['p50']:g} / {LATENCY_SLACK_MS['p99']:g} ms",
+        },
+        "replica_subscribers": replicas,
+        "browser_subscribers": browsers,
+        "windows": rows,
+        "agree": agree,
         "differences": differences,
     }
 
@@ -242,36 +345,61 @@ def seen_text(seen: dict[str, Any] | None) -> str:
     """A browser's first-seen stamping in a few words: ids, losses, page time, clock offset."""
     if not seen or not seen.get("records"):
         return "none"
-    lost = ", ".join(f"{seen[k]} {k.replace('_', ' ')}" for k in ("dropped", "given_up", "errors") if seen.get(k))
-    clock = (f"; clock {seen['clock_offset_ms']:+g} ms (±{seen['clock_rtt_ms'] / 2:g})"
-             if seen.get("clock_offset_ms") is not None else "")
-    return f"{seen['ids']} ids{' (' + lost + ')' if lost else ''}, page {seen['page_ms']:g} ms{clock}"
+    lost = ", ".join(
+        f"{seen[k]} {k.replace('_', ' ')}" for k in ("dropped", "given_up", "errors") if seen.get(k)
+    )
+    clock = (
+        f"; clock {seen['clock_offset_ms']:+g} ms (±{seen['clock_rtt_ms'] / 2:g})"
+        if seen.get("clock_offset_ms") is not None
+        else ""
+    )
+    return (
+        f"{seen['ids']} ids{' (' + lost + ')' if lost else ''}, page {seen['page_ms']:g} ms{clock}"
+    )
 
 
 def fidelity_cells(row: dict[str, Any]) -> list[str]:
     """One fidelity row as text, for the Markdown and HTML tables: window, truth ids,
     replica final ids, replica findings, browser final ids, browser findings, replica only."""
+
     def ids(side: dict[str, Any]) -> str:
         return ", ".join(f"{s['id']} {s['final_ids']}" for s in side["subscribers"])
 
-    return [str(row["window"]), str(row["truth_ids"]), ids(row["replica"]), ", ".join(row["replica"]["kinds"]) or "none",
-            ids(row["browser"]), ", ".join(row["browser"]["kinds"]) or "none",
-            ", ".join(row["replica"].get("not_compared") or []) or "none"]
+    return [
+        str(row["window"]),
+        str(row["truth_ids"]),
+        ids(row["replica"]),
+        ", ".join(row["replica"]["kinds"]) or "none",
+        ids(row["browser"]),
+        ", ".join(row["browser"]["kinds"]) or "none",
+        ", ".join(row["replica"].get("not_compared") or []) or "none",
+    ]
 
 
-LATENCY_HEADER = ["latency (same ids)", "ids", "replica p50 / p99 ms", "browser p50 / p99 ms",
-                  "ratio p50 / p99", "agree"]
+LATENCY_HEADER = [
+    "latency (same ids)",
+    "ids",
+    "replica p50 / p99 ms",
+    "browser p50 / p99 ms",
+    "ratio p50 / p99",
+    "agree",
+]
 
 
 def latency_cells(row: dict[str, Any]) -> list[str]:
     """One latency row as text, for the Markdown and HTML tables (LATENCY_HEADER)."""
+
     def pair(d: dict[str, Any]) -> str:
         return f"{d['p50_ms']} / {d['p99_ms']}" if d.get("n") else "not measured"
 
     r = row.get("ratio") or {}
     ratio = f"×{r.get('p50')} / ×{r.get('p99')}" if row["verdict"] != "not_measured" else "n/a"
-    verdict = {"agree": "yes", "not_measured": "not measured"}.get(row["verdict"], f"no: {row['verdict']}")
-    ids = str(row["ids"]) + (f" (every {row['sampled_every']}th seq)" if row.get("sampled_every", 1) > 1 else "")
+    verdict = {"agree": "yes", "not_measured": "not measured"}.get(
+        row["verdict"], f"no: {row['verdict']}"
+    )
+    ids = str(row["ids"]) + (
+        f" (every {row['sampled_every']}th seq)" if row.get("sampled_every", 1) > 1 else ""
+    )
     return [str(row["window"]), ids, pair(row["replica"]), pair(row["browser"]), ratio, verdict]
 
 
@@ -282,36 +410,54 @@ def latency_rows(lat: dict[str, Any]) -> list[dict[str, Any]]:
 
 def subscriber_latency_text(lat: dict[str, Any]) -> str:
     subs = (lat.get("overall") or {}).get("subscribers") or {}
-    return ", ".join(f"{c} {d['p50_ms']} / {d['p99_ms']} ms ({d['n']})" for c, d in subs.items() if d.get("n"))
+    return ", ".join(
+        f"{c} {d['p50_ms']} / {d['p99_ms']} ms ({d['n']})" for c, d in subs.items() if d.get("n")
+    )
 
 
 def render_markdown(section: dict[str, Any]) -> list[str]:
-    lines = ["## Browser (real Chromium subscribers)", "",
-             "| browser | JS heap MiB first / max / last | samples | console errors | page errors | failed requests "
-             "| env re-fetches | first-seen stamps | screenshot |", "|---|---|---:|---:|---:|---:|---:|---|---|"]
+    lines = [
+        "## Browser (real Chromium subscribers)",
+        "",
+        "| browser | JS heap MiB first / max / last | samples | console errors | page errors | failed requests "
+        "| env re-fetches | first-seen stamps | screenshot |",
+        "|---|---|---:|---:|---:|---:|---:|---|---|",
+    ]
     for b in section.get("browsers") or []:
         h = b.get("heap_mib") or {}
         heap = f"{h.get('first')} / {h.get('max')} / {h.get('last')}" if h else "n/a"
         shot = f"[{b['screenshot']}]({b['screenshot']})" if b.get("screenshot") else "none"
-        lines.append(f"| {b['id']} | {heap} | {h.get('samples', 0)} | {b['errors'].get('console_error', 0)} | "
-                     f"{b['errors'].get('page_error', 0)} | {b['errors'].get('request_failed', 0)} | "
-                     f"{b.get('env_refetches', 0)} | {seen_text(b.get('seen'))} | {shot} |")
+        lines.append(
+            f"| {b['id']} | {heap} | {h.get('samples', 0)} | {b['errors'].get('console_error', 0)} | "
+            f"{b['errors'].get('page_error', 0)} | {b['errors'].get('request_failed', 0)} | "
+            f"{b.get('env_refetches', 0)} | {seen_text(b.get('seen'))} | {shot} |"
+        )
     lines.append("")
     for b in section.get("browsers") or []:
         for kind in ("console_errors", "page_errors"):
             for err in b.get(kind) or []:
                 detail = err["detail"][:200].replace("`", "'")
-                lines.append(f"- {b['id']} {kind[:-1].replace('_', ' ')} at t={err['t_s']} s: `{detail}`")
+                lines.append(
+                    f"- {b['id']} {kind[:-1].replace('_', ' ')} at t={err['t_s']} s: `{detail}`"
+                )
     fid = section.get("fidelity") or {}
     if fid.get("windows"):
         verdict = "agree" if fid.get("agree") else "**differ**"
-        lines += ["", f"### Fidelity: replica vs browser ({verdict})", "",
-                  f"Tolerance: {fid['tolerance']['rule']}.", "",
-                  "| window | truth ids | replica final ids | replica findings | browser final ids | "
-                  "browser findings | agree | replica only (not compared) |", "|---|---:|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            f"### Fidelity: replica vs browser ({verdict})",
+            "",
+            f"Tolerance: {fid['tolerance']['rule']}.",
+            "",
+            "| window | truth ids | replica final ids | replica findings | browser final ids | "
+            "browser findings | agree | replica only (not compared) |",
+            "|---|---:|---|---|---|---|---|---|",
+        ]
         for r in fid["windows"]:
             *cells, not_compared = fidelity_cells(r)
-            lines.append("| " + " | ".join([*cells, "yes" if r["agree"] else "**no**", not_compared]) + " |")
+            lines.append(
+                "| " + " | ".join([*cells, "yes" if r["agree"] else "**no**", not_compared]) + " |"
+            )
         lat = fid.get("latency")
         if lat:
             lines += ["", "| " + " | ".join(LATENCY_HEADER) + " |", "|---|---:|---:|---:|---:|---|"]
@@ -321,10 +467,17 @@ def render_markdown(section: dict[str, Any]) -> list[str]:
                     cells[-1] = f"**{cells[-1]}**"
                 lines.append("| " + " | ".join(cells) + " |")
             if subscriber_latency_text(lat):
-                lines += ["", f"Latency per subscriber, p50 / p99 (ids): {subscriber_latency_text(lat)}."]
+                lines += [
+                    "",
+                    f"Latency per subscriber, p50 / p99 (ids): {subscriber_latency_text(lat)}.",
+                ]
         if fid.get("reloads"):
-            lines += ["", f"Full env reloads per subscriber (env-wide): {fid['reloads']['summary']}"
-                      f" — {'agree' if fid['reloads']['agree'] else '**differ**'}.", ""]
+            lines += [
+                "",
+                f"Full env reloads per subscriber (env-wide): {fid['reloads']['summary']}"
+                f" — {'agree' if fid['reloads']['agree'] else '**differ**'}.",
+                "",
+            ]
         for d in fid.get("differences") or []:
             lines.append(f"- {d}")
     lines.append("")

@@ -16,19 +16,29 @@ class Analyzer:
     """Feed records in time order (`feed`), then `finish()` for the mergeable Summary."""
 
     def __init__(
-        self, config: Config | None = None, checkers: list[Checker] | None = None, t0: int | None = None
+        self,
+        config: Config | None = None,
+        checkers: list[Checker] | None = None,
+        t0: int | None = None,
     ) -> None:
         self.config = config or Config()
         self.summary = Summary(t0=t0, lat_bucket_ns=self.config.lat_bucket_ns)
         self.state = RunState(self.config, self.summary)
         self.checkers = default_checkers() if checkers is None else checkers
         self._hooked = [c for c in self.checkers if c.view_hooks]
-        self._on_added = [c.on_added for c in self._hooked if type(c).on_added is not Checker.on_added]
+        self._on_added = [
+            c.on_added for c in self._hooked if type(c).on_added is not Checker.on_added
+        ]
         st = self.state
         before: dict[str, Handler] = {
-            "send": st.on_send, "ack": st.on_ack, "connect": st.on_connect,
-            "disconnect": st.on_disconnect, "resync": st.on_resync, "truth": st.on_truth,
-            "phase": st.on_phase, "fault": st.on_fault,
+            "send": st.on_send,
+            "ack": st.on_ack,
+            "connect": st.on_connect,
+            "disconnect": st.on_disconnect,
+            "resync": st.on_resync,
+            "truth": st.on_truth,
+            "phase": st.on_phase,
+            "fault": st.on_fault,
         }
         self._dispatch: dict[str, list[Handler]] = {}
         for typ, h in before.items():
@@ -77,7 +87,9 @@ class Analyzer:
                     for h in handlers:
                         h(rec)
                 except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
-                    self._malformed(typ, rec, exc)  # one bad record from a buggy writer is not fatal
+                    self._malformed(
+                        typ, rec, exc
+                    )  # one bad record from a buggy writer is not fatal
 
     def _malformed(self, typ: str, rec: dict[str, Any], exc: Exception) -> None:
         n = self.malformed.get(typ, 0)

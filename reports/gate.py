@@ -66,8 +66,12 @@ class RuleError(ValueError):
 
 
 OPS: dict[str, Callable[[Any, Any], bool]] = {
-    "==": operator.eq, "!=": operator.ne, "<=": operator.le, ">=": operator.ge,
-    "<": operator.lt, ">": operator.gt,
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<=": operator.le,
+    ">=": operator.ge,
+    "<": operator.lt,
+    ">": operator.gt,
 }
 TOKEN = re.compile(
     r"\s*(?:(?P<num>-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)|(?P<path>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*)"
@@ -85,7 +89,10 @@ class Rule:
 
     @property
     def uses_baseline(self) -> bool:
-        return any(kind == "path" and (v == "baseline" or v.startswith("baseline.")) for kind, v in self.expr)
+        return any(
+            kind == "path" and (v == "baseline" or v.startswith("baseline."))
+            for kind, v in self.expr
+        )
 
 
 @dataclass
@@ -102,7 +109,9 @@ class Outcome:
 def untrusted_metric(report: dict[str, Any], metric: str) -> bool:
     """True where the report says the observer could not vouch for this figure (report `trust`)."""
     trust = report.get("trust") if isinstance(report.get("trust"), dict) else {}
-    return any(metric == m or metric.startswith(m + ".") for m in trust.get("untrusted_metrics") or [])
+    return any(
+        metric == m or metric.startswith(m + ".") for m in trust.get("untrusted_metrics") or []
+    )
 
 
 def _tokens(text: str, line: int) -> list[tuple[str, str]]:
@@ -128,7 +137,9 @@ def parse_rules(text: str) -> list[Rule]:
         if len(toks) < 3 or toks[0][0] != "path" or toks[1][0] != "op":
             raise RuleError(f"rules line {n}: expected 'METRIC OP EXPRESSION', got {body!r}")
         if toks[0][1] == "baseline" or toks[0][1].startswith("baseline."):
-            raise RuleError(f"rules line {n}: the left side must be a metric of this run, not the baseline")
+            raise RuleError(
+                f"rules line {n}: the left side must be a metric of this run, not the baseline"
+            )
         rule = Rule(body, n, toks[0][1], toks[1][1], tuple(toks[2:]))
         _Expr(rule.expr, n, lambda _p: 1.0).value()  # syntax check now, not at evaluation time
         rules.append(rule)
@@ -140,7 +151,9 @@ def parse_rules(text: str) -> list[Rule]:
 class _Expr:
     """Recursive descent over + - * / ( ) with numbers, booleans and baseline references."""
 
-    def __init__(self, toks: tuple[tuple[str, str], ...], line: int, resolve: Callable[[str], Any]) -> None:
+    def __init__(
+        self, toks: tuple[tuple[str, str], ...], line: int, resolve: Callable[[str], Any]
+    ) -> None:
         self.toks, self.i, self.line, self.resolve = toks, 0, line, resolve
 
     def _peek(self) -> tuple[str, str] | None:
@@ -221,7 +234,9 @@ def lookup(report: dict[str, Any], path: str) -> Any:
     return cur
 
 
-def evaluate(rules: list[Rule], report: dict[str, Any], baseline: dict[str, Any] | None = None) -> list[Outcome]:
+def evaluate(
+    rules: list[Rule], report: dict[str, Any], baseline: dict[str, Any] | None = None
+) -> list[Outcome]:
     out = []
     for rule in rules:
         value = lookup(report, rule.metric)
@@ -233,7 +248,7 @@ def evaluate(rules: list[Rule], report: dict[str, Any], baseline: dict[str, Any]
 
         def resolve(ref: str, rule: Rule = rule) -> Any:
             nonlocal base_value
-            path = rule.metric if ref == "baseline" else ref[len("baseline."):]
+            path = rule.metric if ref == "baseline" else ref[len("baseline.") :]
             v = lookup(baseline or {}, path)
             if v is _MISSING:
                 raise RuleError(f"rules line {rule.line}: baseline has no metric {path!r}")
@@ -245,8 +260,17 @@ def evaluate(rules: list[Rule], report: dict[str, Any], baseline: dict[str, Any]
         if isinstance(value, dict | list):
             raise RuleError(f"rules line {rule.line}: {rule.metric!r} is not a single value")
         if untrusted_metric(report, rule.metric):
-            out.append(Outcome(rule, value, limit, base_value, False, "cannot judge: observer lost headroom",
-                               untrusted=True))
+            out.append(
+                Outcome(
+                    rule,
+                    value,
+                    limit,
+                    base_value,
+                    False,
+                    "cannot judge: observer lost headroom",
+                    untrusted=True,
+                )
+            )
             continue
         if value is None or limit is None:
             out.append(Outcome(rule, value, limit, base_value, False, "not measured"))
@@ -270,14 +294,23 @@ def _show(v: Any) -> str:
 
 def outcome_table(outcomes: list[Outcome], title: str = "visdom-chaos gate") -> Table:
     table = Table(title=title)
-    for col, just in (("rule", "left"), ("value", "right"), ("limit", "right"), ("baseline", "right"),
-                      ("result", "left")):
+    for col, just in (
+        ("rule", "left"),
+        ("value", "right"),
+        ("limit", "right"),
+        ("baseline", "right"),
+        ("result", "left"),
+    ):
         table.add_column(col, justify=just, no_wrap=col == "rule")  # type: ignore[arg-type]
     for o in outcomes:
         if o.untrusted:
             res = f"[yellow]cannot judge[/] ({o.why.split(': ', 1)[-1]})"
         else:
-            res = "[green]pass[/]" if o.ok else f"[bold red]FAIL[/]{' (' + o.why + ')' if o.why else ''}"
+            res = (
+                "[green]pass[/]"
+                if o.ok
+                else f"[bold red]FAIL[/]{' (' + o.why + ')' if o.why else ''}"
+            )
         base = _show(o.baseline) if o.rule.uses_baseline else "–"
         table.add_row(o.rule.text, _show(o.value), f"{o.rule.op} {_show(o.limit)}", base, res)
     return table

@@ -165,7 +165,9 @@ class _File:
         for line in lines:
             lineno += 1
             try:
-                rec = (len(line) > BIG_LINE and not self.first and _big_ids_record(line)) or _loads(line)
+                rec = (len(line) > BIG_LINE and not self.first and _big_ids_record(line)) or _loads(
+                    line
+                )
             except ValueError:
                 if not line.strip():
                     continue
@@ -232,7 +234,9 @@ def _batches(files: list[_File], stats: ReadStats, slack_ns: int) -> Iterator[li
             if cut is None:
                 if not any(f.pending for f in files):
                     return
-            elif cut > released:  # all files were read past cut + slack: nothing older can still come
+            elif (
+                cut > released
+            ):  # all files were read past cut + slack: nothing older can still come
                 released = cut
     finally:
         for f in files:

@@ -28,19 +28,30 @@ SKIP = "skip: "  # a failure text starting so is a case that could not be judged
 def _suite(name: str, cases: list[tuple[str, str | None, str]], report: dict[str, Any]) -> str:
     failures = sum(1 for _, f, _ in cases if f and not f.startswith(SKIP))
     skipped = sum(1 for _, f, _ in cases if f and f.startswith(SKIP))
-    suite = ET.Element("testsuite", name=name, tests=str(len(cases)), failures=str(failures), errors="0",
-                       skipped=str(skipped), time=str(report.get("duration_s") or 0))
+    suite = ET.Element(
+        "testsuite",
+        name=name,
+        tests=str(len(cases)),
+        failures=str(failures),
+        errors="0",
+        skipped=str(skipped),
+        time=str(report.get("duration_s") or 0),
+    )
     for case, failure, text in cases:
-        tc = ET.SubElement(suite, "testcase", classname=f"visdom_chaos.{report.get('scenario')}", name=case)
+        tc = ET.SubElement(
+            suite, "testcase", classname=f"visdom_chaos.{report.get('scenario')}", name=case
+        )
         if failure and failure.startswith(SKIP):
-            ET.SubElement(tc, "skipped", message=failure[len(SKIP):]).text = text
+            ET.SubElement(tc, "skipped", message=failure[len(SKIP) :]).text = text
         elif failure:
             f = ET.SubElement(tc, "failure", message=failure)
             f.text = text
         else:
             ET.SubElement(tc, "system-out").text = text
     ET.indent(suite)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"
+    )
 
 
 def report_junit(report: dict[str, Any]) -> str:
@@ -52,32 +63,48 @@ def report_junit(report: dict[str, Any]) -> str:
         n = storms if kind == "reload" else findings.get(kind, 0)
         lines = [e["message"] for e in evidence if e["kind"] == kind][:20]
         failure = f"{n} {kind} finding(s): {holds} does not hold" if n else None
-        if failure and f"findings.{kind}" in ((report.get("trust") or {}).get("untrusted_metrics") or []):
+        if failure and f"findings.{kind}" in (
+            (report.get("trust") or {}).get("untrusted_metrics") or []
+        ):
             failure = SKIP + f"{failure}, but the observer lost headroom (report.json trust)"
         cases.append((case, failure, "\n".join(lines) or holds))
     causes = report.get("causes") or {}
     if causes:
-        cases.append((
-            "causes_known",
-            f"{causes.get('unknown')} of {causes.get('attributed')} protocol errors and reloads have no known cause"
-            f" ({causes.get('unknown_share', 0):.1%} > {causes.get('unknown_bound', 0):.0%})"
-            if causes.get("unknown_flagged") else None,
-            "reloads by cause: " + ", ".join(f"{k} {v}" for k, v in (causes.get("reload") or {}).items()),
-        ))
+        cases.append(
+            (
+                "causes_known",
+                f"{causes.get('unknown')} of {causes.get('attributed')} protocol errors and reloads have no known cause"
+                f" ({causes.get('unknown_share', 0):.1%} > {causes.get('unknown_bound', 0):.0%})"
+                if causes.get("unknown_flagged")
+                else None,
+                "reloads by cause: "
+                + ", ".join(f"{k} {v}" for k, v in (causes.get("reload") or {}).items()),
+            )
+        )
     mem = report.get("memory") or {}
-    cases.append((
-        "bounded_memory",
-        f"RSS grows {mem.get('slope_mib_per_min')} MiB/min (bound {mem.get('bound_mib_per_min')})"
-        if mem.get("growth_flagged") else None,
-        f"slope {mem.get('slope_mib_per_min')} MiB/min over the {mem.get('slope_phase')} phase",
-    ))
+    cases.append(
+        (
+            "bounded_memory",
+            f"RSS grows {mem.get('slope_mib_per_min')} MiB/min (bound {mem.get('bound_mib_per_min')})"
+            if mem.get("growth_flagged")
+            else None,
+            f"slope {mem.get('slope_mib_per_min')} MiB/min over the {mem.get('slope_phase')} phase",
+        )
+    )
     return _suite("visdom-chaos invariants", cases, report)
 
 
 def gate_junit(outcomes: list[Any], report: dict[str, Any]) -> str:
     cases = [
-        (o.rule.text, SKIP + o.why if o.untrusted else None if o.ok else f"value {o.value} vs limit {o.rule.op} {o.limit}",
-         f"value {o.value}, limit {o.rule.op} {o.limit}, baseline {o.baseline}")
+        (
+            o.rule.text,
+            SKIP + o.why
+            if o.untrusted
+            else None
+            if o.ok
+            else f"value {o.value} vs limit {o.rule.op} {o.limit}",
+            f"value {o.value}, limit {o.rule.op} {o.limit}, baseline {o.baseline}",
+        )
         for o in outcomes
     ]
     return _suite("visdom-chaos gate", cases, report)

@@ -58,12 +58,20 @@ def causes_line(counts: dict[str, int] | None, limit: int = 6) -> str:
 def singled_line(report: dict[str, Any]) -> str:
     out = report.get("singled_out") or []
     if out:
+
         def one(s: dict[str, Any]) -> str:
             reasons = s.get("reasons") or [s["why"]]
-            return f"{s['client']}: {reasons[0]}" + (f" (+{len(reasons) - 1} more)" if len(reasons) > 1 else "")
+            return f"{s['client']}: {reasons[0]}" + (
+                f" (+{len(reasons) - 1} more)" if len(reasons) > 1 else ""
+            )
+
         return "; ".join(one(s) for s in out)
     normal = report.get("normal_behaviour") or []
-    return "none" + (f"; uniform across tabs (the target's normal behaviour): {', '.join(normal)}" if normal else "")
+    return "none" + (
+        f"; uniform across tabs (the target's normal behaviour): {', '.join(normal)}"
+        if normal
+        else ""
+    )
 
 
 def _fmt(v: Any, unit: str = "") -> str:
@@ -92,13 +100,20 @@ def findings_table(report: dict[str, Any]) -> Table:
     if causes:
         unknown = causes.get("unknown_flagged")
         table.add_row(
-            "reloads by cause", f"[{'bold red' if unknown else 'green'}]{sum((causes.get('reload') or {}).values())}[/]",
-            causes_line(causes.get("reload")) + (
-                f" [bold red](unknown {causes['unknown_share']:.0%} of errors and reloads)[/]" if unknown else ""),
+            "reloads by cause",
+            f"[{'bold red' if unknown else 'green'}]{sum((causes.get('reload') or {}).values())}[/]",
+            causes_line(causes.get("reload"))
+            + (
+                f" [bold red](unknown {causes['unknown_share']:.0%} of errors and reloads)[/]"
+                if unknown
+                else ""
+            ),
         )
     if "singled_out" in report:
         n = len(report["singled_out"])
-        table.add_row("singled out", f"[{'bold red' if n else 'green'}]{n}[/]", singled_line(report))
+        table.add_row(
+            "singled out", f"[{'bold red' if n else 'green'}]{n}[/]", singled_line(report)
+        )
     mem = report.get("memory") or {}
     flagged = mem.get("growth_flagged")
     table.add_row(
@@ -109,17 +124,24 @@ def findings_table(report: dict[str, Any]) -> Table:
     )
     untrusted = (report.get("trust") or {}).get("timing") == "untrusted"
     mark = " [bold yellow](untrusted)[/]" if untrusted else ""
-    for label, key in (("latency p99, view (ms)", "latency_ms"), ("latency p99, wire (ms)", "latency_wire_ms")):
+    for label, key in (
+        ("latency p99, view (ms)", "latency_ms"),
+        ("latency p99, wire (ms)", "latency_wire_ms"),
+    ):
         lat = report.get(key) or {}
         table.add_row(
-            label + mark, _fmt(lat.get("p99")),
+            label + mark,
+            _fmt(lat.get("p99")),
             f"p50 {_fmt(lat.get('p50'))} · p95 {_fmt(lat.get('p95'))} · max {_fmt(lat.get('max'))}",
         )
     obs = report.get("observer")
     if obs:
         style = {"healthy": "green", "lost_headroom": "bold yellow"}.get(obs["verdict"], "")
-        table.add_row("observer", f"[{style}]{obs['verdict']}[/]" if style else obs["verdict"],
-                      observer_summary(obs))
+        table.add_row(
+            "observer",
+            f"[{style}]{obs['verdict']}[/]" if style else obs["verdict"],
+            observer_summary(obs),
+        )
     tot = report.get("totals") or {}
     table.caption = (
         f"sent {tot.get('sent')} · acked {tot.get('acked')} · delivered {tot.get('delivered')}"
@@ -143,48 +165,68 @@ def observer_summary(obs: dict[str, Any]) -> str:
         parts.append(f"worst backlog p99 {_fmt(worst['backlog_p99_ms'])} ms ({worst['client']})")
     drain = obs.get("drain") or {}
     if drain.get("harness_behind_at_end_s") is not None:
-        parts.append(f"last frame handled {_fmt(drain['harness_behind_at_end_s'])} s after it was read")
+        parts.append(
+            f"last frame handled {_fmt(drain['harness_behind_at_end_s'])} s after it was read"
+        )
     return " · ".join(parts) or "no observer figures"
 
 
 def observer_markdown(obs: dict[str, Any]) -> list[str]:
     rule = obs.get("rule") or {}
-    lines = ["## Observer", "",
-             f"Verdict: **{obs['verdict']}**" + (": " + "; ".join(obs["reasons"]) if obs.get("reasons") else "")
-             + f". Rule: a harness process at ≥ {_fmt(rule.get('cpu_pct'))} % of a core for "
-             f"{_fmt(rule.get('cpu_sustained_s'))} s, a receive backlog p99 above "
-             f"{_fmt(rule.get('backlog_p99_ms'))} ms, or the last frame handled more than "
-             f"{_fmt(rule.get('end_lag_s'))} s after it was read makes the timing findings untrusted.", ""]
+    lines = [
+        "## Observer",
+        "",
+        f"Verdict: **{obs['verdict']}**"
+        + (": " + "; ".join(obs["reasons"]) if obs.get("reasons") else "")
+        + f". Rule: a harness process at ≥ {_fmt(rule.get('cpu_pct'))} % of a core for "
+        f"{_fmt(rule.get('cpu_sustained_s'))} s, a receive backlog p99 above "
+        f"{_fmt(rule.get('backlog_p99_ms'))} ms, or the last frame handled more than "
+        f"{_fmt(rule.get('end_lag_s'))} s after it was read makes the timing findings untrusted.",
+        "",
+    ]
     procs = obs.get("processes") or []
     if procs:
-        lines += ["| harness process | CPU mean | p90 | max (% of a core) | longest ≥ bound (s) |",
-                  "|---|---:|---:|---:|---:|"]
+        lines += [
+            "| harness process | CPU mean | p90 | max (% of a core) | longest ≥ bound (s) |",
+            "|---|---:|---:|---:|---:|",
+        ]
         for p in procs:
-            lines.append(f"| {p['name']} | {_fmt(p['cpu_mean_pct'])} | {_fmt(p['cpu_p90_pct'])} | "
-                         f"{_fmt(p['cpu_max_pct'])} | {_fmt(p['above_threshold_longest_s'])} |")
+            lines.append(
+                f"| {p['name']} | {_fmt(p['cpu_mean_pct'])} | {_fmt(p['cpu_p90_pct'])} | "
+                f"{_fmt(p['cpu_max_pct'])} | {_fmt(p['above_threshold_longest_s'])} |"
+            )
         lines.append("")
     subs = obs.get("subscribers") or []
     if subs:
-        lines += ["| subscriber | frames | receive backlog p50 | p99 | max (ms) | kernel backlog max (bytes) |",
-                  "|---|---:|---:|---:|---:|---:|"]
+        lines += [
+            "| subscriber | frames | receive backlog p50 | p99 | max (ms) | kernel backlog max (bytes) |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
         for r in subs:
-            lines.append(f"| {r['client']} | {r['frames']} | {_fmt(r['backlog_p50_ms'])} | "
-                         f"{_fmt(r['backlog_p99_ms'])} | {_fmt(r['backlog_max_ms'])} | "
-                         f"{_fmt(r['kernel_backlog_max_bytes'])} |")
+            lines.append(
+                f"| {r['client']} | {r['frames']} | {_fmt(r['backlog_p50_ms'])} | "
+                f"{_fmt(r['backlog_p99_ms'])} | {_fmt(r['backlog_max_ms'])} | "
+                f"{_fmt(r['kernel_backlog_max_bytes'])} |"
+            )
         lines.append("")
     d = obs.get("drain") or {}
     if d:
-        lines += [f"Drain: last ack t={_fmt(d.get('last_ack_s'))} s, server busy until "
-                  f"t={_fmt(d.get('server_busy_until_s'))} s, last frame read t={_fmt(d.get('last_frame_read_s'))} s "
-                  f"and handled t={_fmt(d.get('last_frame_handled_s'))} s (drain {_fmt(d.get('drain_s'))} s, "
-                  f"harness behind at the end {_fmt(d.get('harness_behind_at_end_s'))} s).", ""]
+        lines += [
+            f"Drain: last ack t={_fmt(d.get('last_ack_s'))} s, server busy until "
+            f"t={_fmt(d.get('server_busy_until_s'))} s, last frame read t={_fmt(d.get('last_frame_read_s'))} s "
+            f"and handled t={_fmt(d.get('last_frame_handled_s'))} s (drain {_fmt(d.get('drain_s'))} s, "
+            f"harness behind at the end {_fmt(d.get('harness_behind_at_end_s'))} s).",
+            "",
+        ]
     return lines
 
 
 def cause_table(causes: dict[str, Any], klass: str) -> tuple[list[str], list[list[str]]]:
     """Columns and rows (one per subscriber, then the total) of one class's counts by cause."""
     total = causes.get(klass) or {}
-    cols = [c for c in CAUSE_TITLES if total.get(c)] + sorted(c for c in total if c not in CAUSE_TITLES)
+    cols = [c for c in CAUSE_TITLES if total.get(c)] + sorted(
+        c for c in total if c not in CAUSE_TITLES
+    )
     rows = []
     for client, per in (causes.get("by_subscriber") or {}).items():
         counts = per.get(klass) or {}
@@ -198,24 +240,39 @@ def causes_markdown(report: dict[str, Any]) -> list[str]:
     causes = report.get("causes")
     if not causes or not (causes.get("reload") or causes.get("protocol_error")):
         return []
-    lines = ["## Reloads and protocol errors by cause", "",
-             "Each hash mismatch, version gap or other protocol error and each reload (a resync other than "
-             "the initial load) is laid at one cause: a wire anomaly on that connection and window since its "
-             "last snapshot, else the mechanism the browser replica saw, else a user action, else unknown "
-             "(reports/README.md).", ""]
+    lines = [
+        "## Reloads and protocol errors by cause",
+        "",
+        "Each hash mismatch, version gap or other protocol error and each reload (a resync other than "
+        "the initial load) is laid at one cause: a wire anomaly on that connection and window since its "
+        "last snapshot, else the mechanism the browser replica saw, else a user action, else unknown "
+        "(reports/README.md).",
+        "",
+    ]
     for klass, title in (("reload", "reloads"), ("protocol_error", "protocol errors")):
         cols, rows = cause_table(causes, klass)
         if len(rows) == 1 and rows[0][1] == "0":
             continue
-        lines += [f"| {title} by subscriber | total | " + " | ".join(CAUSE_TITLES.get(c, c) for c in cols) + " |",
-                  "|---|---:|" + "---:|" * len(cols)]
+        lines += [
+            f"| {title} by subscriber | total | "
+            + " | ".join(CAUSE_TITLES.get(c, c) for c in cols)
+            + " |",
+            "|---|---:|" + "---:|" * len(cols),
+        ]
         lines += ["| " + " | ".join(r) + " |" for r in rows]
         lines.append("")
     share = causes.get("unknown_share", 0.0)
-    lines += [f"Unknown: {causes.get('unknown', 0)} of {causes.get('attributed', 0)} ({share:.1%}; bound "
-              f"{causes.get('unknown_bound', 0):.0%})" + (" — **a finding: the report cannot say why these "
-                                                          "happened**" if causes.get("unknown_flagged") else "")
-              + ".", ""]
+    lines += [
+        f"Unknown: {causes.get('unknown', 0)} of {causes.get('attributed', 0)} ({share:.1%}; bound "
+        f"{causes.get('unknown_bound', 0):.0%})"
+        + (
+            " — **a finding: the report cannot say why these happened**"
+            if causes.get("unknown_flagged")
+            else ""
+        )
+        + ".",
+        "",
+    ]
     return lines
 
 
@@ -231,7 +288,11 @@ def singled_markdown(report: dict[str, Any]) -> list[str]:
         lines.append("- No subscriber stands out against the others of its transport.")
     normal = report.get("normal_behaviour_detail") or {}
     if normal:
-        lines += ["", "Uniform across the tabs of this run, so the target's normal behaviour, not one tab's fault:", ""]
+        lines += [
+            "",
+            "Uniform across the tabs of this run, so the target's normal behaviour, not one tab's fault:",
+            "",
+        ]
         lines += [f"- {kind}: {why}" for kind, why in normal.items()]
     lines.append("")
     return lines
@@ -291,12 +352,17 @@ def render_markdown(report: dict[str, Any], plots: list[str] | None = None) -> s
     subs = report.get("subscribers") or []
     if subs:
         kinds = [k for k in FINDING_KINDS if k != "ghost_subscribers"] + ["ghost_subscribers"]
-        lines += ["## Subscribers", "", "| id | transport | conns | delivered | " + " | ".join(kinds) + " |",
-                  "|---|---|---:|---:|" + "---:|" * len(kinds)]
+        lines += [
+            "## Subscribers",
+            "",
+            "| id | transport | conns | delivered | " + " | ".join(kinds) + " |",
+            "|---|---|---:|---:|" + "---:|" * len(kinds),
+        ]
         for s in subs:
             lines.append(
                 f"| {s['id']} | {s['transport']} | {s.get('conns', '')} | {s.get('delivered', '')} | "
-                + " | ".join(str(s["findings"].get(k, 0)) for k in kinds) + " |"
+                + " | ".join(str(s["findings"].get(k, 0)) for k in kinds)
+                + " |"
             )
         lines.append("")
     faults = report.get("faults") or []
@@ -321,12 +387,20 @@ def render_markdown(report: dict[str, Any], plots: list[str] | None = None) -> s
 
 def fault_line(f: dict[str, Any]) -> str:
     """One fault for people: time, what, where, and its detail as compact JSON."""
-    where = ", ".join(str(x) for x in (f.get("client"), f.get("proxy"), f.get("stream")) if x and x != "proxy")
+    where = ", ".join(
+        str(x) for x in (f.get("client"), f.get("proxy"), f.get("stream")) if x and x != "proxy"
+    )
     detail = f.get("detail")
-    detail_text = json.dumps(detail, separators=(",", ":"), default=str) if isinstance(detail, dict | list) else (
-        str(detail) if detail else "")
-    return (f"t={_fmt(f.get('t_s'))} s: {fault_label(f)}" + (f" [{where}]" if where else "")
-            + (f" {detail_text[:160]}" if detail_text else ""))
+    detail_text = (
+        json.dumps(detail, separators=(",", ":"), default=str)
+        if isinstance(detail, dict | list)
+        else (str(detail) if detail else "")
+    )
+    return (
+        f"t={_fmt(f.get('t_s'))} s: {fault_label(f)}"
+        + (f" [{where}]" if where else "")
+        + (f" {detail_text[:160]}" if detail_text else "")
+    )
 
 
 def _plotting(report: dict[str, Any]) -> Any:
@@ -335,8 +409,10 @@ def _plotting(report: dict[str, Any]) -> Any:
     try:
         return importlib.import_module("visdom_chaos.reports.plots")
     except ImportError as exc:
-        note = (f"plots not drawn: matplotlib could not be imported ({type(exc).__name__}: {exc}); "
-                "report.html and junit.xml are written without them (reinstall visdom-chaos to get them back)")
+        note = (
+            f"plots not drawn: matplotlib could not be imported ({type(exc).__name__}: {exc}); "
+            "report.html and junit.xml are written without them (reinstall visdom-chaos to get them back)"
+        )
         notes = report.setdefault("notes", [])
         if note not in notes:
             notes.append(note)
@@ -344,7 +420,9 @@ def _plotting(report: dict[str, Any]) -> Any:
         return None
 
 
-def write_reports(run_dir: str | os.PathLike[str], report: dict[str, Any], *, plots: bool = True) -> list[Path]:
+def write_reports(
+    run_dir: str | os.PathLike[str], report: dict[str, Any], *, plots: bool = True
+) -> list[Path]:
     """Write report.json, report.md and, unless plots=False, plots/*.png, report.html, junit.xml.
 
     Without a working matplotlib the plots are left out and the report's notes say so (also

@@ -34,8 +34,10 @@ def report_section(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
     for r in results.values():
         counts[r["status"]] += 1
     return {
-        "checks": {k: {"title": v["title"], "status": v["status"], "why": v["evidence"].get("why", "")}
-                   for k, v in results.items()},
+        "checks": {
+            k: {"title": v["title"], "status": v["status"], "why": v["evidence"].get("why", "")}
+            for k, v in results.items()
+        },
         "by_check": {k: flag[v["status"]] for k, v in results.items()},  # numbers, for gate rules
         "vulnerable": sorted(k for k, v in results.items() if v["status"] == "vulnerable"),
         "counts": counts,

@@ -52,7 +52,7 @@ def scan_server_log(path: str | Path) -> dict[str, Any]:
             header = next((h for h in HEADERS if line.startswith(h)), None)
             if header is not None:
                 close_event()
-                rest = line[len(header):].strip()
+                rest = line[len(header) :].strip()
                 where = HEADERS[header] + (f" {rest.split(' (')[0]}" if rest else "")
                 where = ADDRESS.sub("", where)  # one key per kind of callback, not per object
                 event = {"where": where, "type": None, "lines": [line]}

@@ -36,7 +36,12 @@ def slow_intervals(summary: Summary) -> dict[str, list[Interval]]:
                 break
         out.setdefault(client, []).append((start, min(stop, end)))
     for g in summary.groups.values():
-        if g.kind == "stale" and g.detail == "lag" and g.t_first is not None and g.t_last is not None:
+        if (
+            g.kind == "stale"
+            and g.detail == "lag"
+            and g.t_first is not None
+            and g.t_last is not None
+        ):
             out.setdefault(g.client, []).append((g.t_first, g.t_last))
     return out
 
@@ -78,8 +83,11 @@ def rss_vs_slow(summary: Summary, series: list[tuple[int, int]]) -> dict[str, An
     """
     lo = summary.phases.get("steady")
     hi = summary.phases.get("sources_stopped")
-    pts = [(p[0], p[1]) for p in summary.rss_series
-           if (lo is None or p[0] >= lo) and (hi is None or p[0] <= hi)]
+    pts = [
+        (p[0], p[1])
+        for p in summary.rss_series
+        if (lo is None or p[0] >= lo) and (hi is None or p[0] <= hi)
+    ]
     grow = {True: 0.0, False: 0.0}
     span = {True: 0, False: 0}
     steps = {True: 0, False: 0}
@@ -93,6 +101,8 @@ def rss_vs_slow(summary: Summary, series: list[tuple[int, int]]) -> dict[str, An
         return round(grow[side] / (span[side] / 60e9), 3) if span[side] > 0 else None
 
     return {
-        "growth_while_slow_mib_per_min": rate(True), "minutes_while_slow": round(span[True] / 60e9, 3),
-        "growth_while_none_slow_mib_per_min": rate(False), "minutes_while_none_slow": round(span[False] / 60e9, 3),
+        "growth_while_slow_mib_per_min": rate(True),
+        "minutes_while_slow": round(span[True] / 60e9, 3),
+        "growth_while_none_slow_mib_per_min": rate(False),
+        "minutes_while_none_slow": round(span[False] / 60e9, 3),
     }

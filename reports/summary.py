@@ -19,9 +19,18 @@ from visdom_chaos.reports.intervals import IntervalSet, union
 
 # kinds reported in report.json `findings` (issue 2 schema v1), in display order
 FINDING_KINDS = (
-    "duplicate", "missing", "reorder", "stale", "protocol_error", "reload", "ghost_subscribers",
+    "duplicate",
+    "missing",
+    "reorder",
+    "stale",
+    "protocol_error",
+    "reload",
+    "ghost_subscribers",
     # the wire level (issue 14): what each connection received, before the replica
-    "wire_duplicate", "wire_reorder", "wire_gap", "undecodable",
+    "wire_duplicate",
+    "wire_reorder",
+    "wire_gap",
+    "undecodable",
 )
 LAT_MAX_US = 3_600_000_000  # 1 h: anything slower is clamped
 SAMPLE_IDS = 20
@@ -123,27 +132,49 @@ class FindingGroup:
         lasts = [t for t in (self.t_last, other.t_last) if t is not None]
         info = dict(self.info)
         for k, v in other.info.items():
-            info[k] = info.get(k, 0) + v if isinstance(v, int | float) and not isinstance(v, bool) else v
+            info[k] = (
+                info.get(k, 0) + v if isinstance(v, int | float) and not isinstance(v, bool) else v
+            )
         return FindingGroup(
-            self.kind, self.detail, self.client, self.env, self.win, ids,
-            min(firsts) if firsts else None, max(lasts) if lasts else None,
-            self.observations + other.observations, info,
+            self.kind,
+            self.detail,
+            self.client,
+            self.env,
+            self.win,
+            ids,
+            min(firsts) if firsts else None,
+            max(lasts) if lasts else None,
+            self.observations + other.observations,
+            info,
         )
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "kind": self.kind, "detail": self.detail, "client": self.client, "env": self.env,
-            "win": self.win, "ids": {k: v.ranges() for k, v in self.ids.items()},
-            "t_first": self.t_first, "t_last": self.t_last, "observations": self.observations,
+            "kind": self.kind,
+            "detail": self.detail,
+            "client": self.client,
+            "env": self.env,
+            "win": self.win,
+            "ids": {k: v.ranges() for k, v in self.ids.items()},
+            "t_first": self.t_first,
+            "t_last": self.t_last,
+            "observations": self.observations,
             "info": self.info,
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FindingGroup:
         return cls(
-            d["kind"], d["detail"], d["client"], d["env"], d["win"],
+            d["kind"],
+            d["detail"],
+            d["client"],
+            d["env"],
+            d["win"],
             {k: IntervalSet.from_ranges(v) for k, v in d["ids"].items()},
-            d["t_first"], d["t_last"], d["observations"], dict(d.get("info") or {}),
+            d["t_first"],
+            d["t_last"],
+            d["observations"],
+            dict(d.get("info") or {}),
         )
 
 
@@ -173,7 +204,9 @@ class Regression:
         n = self.n + o.n
         dx, dy = o.mx - self.mx, o.my - self.my
         return Regression(
-            n, self.mx + dx * o.n / n, self.my + dy * o.n / n,
+            n,
+            self.mx + dx * o.n / n,
+            self.my + dy * o.n / n,
             self.cxx + o.cxx + dx * dx * self.n * o.n / n,
             self.cxy + o.cxy + dx * dy * self.n * o.n / n,
         )
@@ -199,9 +232,13 @@ class Summary:
     latency: HdrHistogram = field(default_factory=new_hist)
     lat_bucket_ns: int = 1_000_000_000
     lat_buckets: dict[int, HdrHistogram] = field(default_factory=dict)  # bucket start ns -> hist
-    latency_wire: HdrHistogram = field(default_factory=new_hist)  # send -> bytes read off the socket
+    latency_wire: HdrHistogram = field(
+        default_factory=new_hist
+    )  # send -> bytes read off the socket
     observer: dict[str, Any] = field(default_factory=dict)  # reports/checkers/observer.py
-    browser: dict[str, Any] = field(default_factory=dict)  # real Chromium tabs: reports/checkers/browser.py
+    browser: dict[str, Any] = field(
+        default_factory=dict
+    )  # real Chromium tabs: reports/checkers/browser.py
     rss_all: Regression = field(default_factory=Regression)
     rss_steady: Regression = field(default_factory=Regression)
     rss_first: tuple[int, float] | None = None
@@ -213,9 +250,15 @@ class Summary:
     faults: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     counters: dict[str, int] = field(default_factory=dict)  # records, torn, ...
-    traffic: dict[str, dict[str, Any]] = field(default_factory=dict)  # "client/win" -> growth figures
-    wire: dict[str, dict[str, Any]] = field(default_factory=dict)  # client -> wire frame counts (checkers/wire.py)
-    causes: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)  # client -> class -> cause -> n
+    traffic: dict[str, dict[str, Any]] = field(
+        default_factory=dict
+    )  # "client/win" -> growth figures
+    wire: dict[str, dict[str, Any]] = field(
+        default_factory=dict
+    )  # client -> wire frame counts (checkers/wire.py)
+    causes: dict[str, dict[str, dict[str, int]]] = field(
+        default_factory=dict
+    )  # client -> class -> cause -> n
 
     def group(self, kind: str, detail: str, client: str, env: str, win: str) -> FindingGroup:
         key = (kind, detail, client, env, win)
@@ -241,7 +284,8 @@ class Summary:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "t0": self.t0, "t_end": self.t_end,
+            "t0": self.t0,
+            "t_end": self.t_end,
             "groups": [g.to_dict() for g in self.groups.values()],
             "subscribers": self.subscribers,
             "sent": {k: v.ranges() for k, v in self.sent.items()},
@@ -250,18 +294,30 @@ class Summary:
             "latency": _hist_to(self.latency),
             "lat_bucket_ns": self.lat_bucket_ns,
             "lat_buckets": {str(k): _hist_to(v) for k, v in self.lat_buckets.items()},
-            "latency_wire": _hist_to(self.latency_wire), "observer": self.observer, "browser": self.browser,
-            "rss_all": vars(self.rss_all), "rss_steady": vars(self.rss_steady),
-            "rss_first": self.rss_first, "rss_last": self.rss_last, "rss_peak": self.rss_peak,
-            "rss_series": self.rss_series, "phases": self.phases,
-            "timeline": self.timeline, "faults": self.faults, "notes": self.notes,
-            "counters": self.counters, "traffic": self.traffic, "wire": self.wire, "causes": self.causes,
+            "latency_wire": _hist_to(self.latency_wire),
+            "observer": self.observer,
+            "browser": self.browser,
+            "rss_all": vars(self.rss_all),
+            "rss_steady": vars(self.rss_steady),
+            "rss_first": self.rss_first,
+            "rss_last": self.rss_last,
+            "rss_peak": self.rss_peak,
+            "rss_series": self.rss_series,
+            "phases": self.phases,
+            "timeline": self.timeline,
+            "faults": self.faults,
+            "notes": self.notes,
+            "counters": self.counters,
+            "traffic": self.traffic,
+            "wire": self.wire,
+            "causes": self.causes,
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Summary:
         s = cls(
-            t0=d["t0"], t_end=d["t_end"],
+            t0=d["t0"],
+            t_end=d["t_end"],
             subscribers={k: dict(v) for k, v in d["subscribers"].items()},
             sent={k: IntervalSet.from_ranges(v) for k, v in d["sent"].items()},
             acked={k: IntervalSet.from_ranges(v) for k, v in d["acked"].items()},
@@ -269,19 +325,25 @@ class Summary:
             latency=_hist_from(d["latency"], 3),
             lat_bucket_ns=d["lat_bucket_ns"],
             lat_buckets={int(k): _hist_from(v, 2) for k, v in d["lat_buckets"].items()},
-            latency_wire=_hist_from(d.get("latency_wire") or "", 3), observer=dict(d.get("observer") or {}),
+            latency_wire=_hist_from(d.get("latency_wire") or "", 3),
+            observer=dict(d.get("observer") or {}),
             browser=dict(d.get("browser") or {}),
-            rss_all=Regression(**d["rss_all"]), rss_steady=Regression(**d["rss_steady"]),
+            rss_all=Regression(**d["rss_all"]),
+            rss_steady=Regression(**d["rss_steady"]),
             rss_first=tuple(d["rss_first"]) if d["rss_first"] else None,  # type: ignore[arg-type]
             rss_last=tuple(d["rss_last"]) if d["rss_last"] else None,  # type: ignore[arg-type]
             rss_peak=d["rss_peak"],
             rss_series=[tuple(p) for p in d["rss_series"]],  # type: ignore[misc]
             phases=dict(d["phases"]),
             timeline={k: [tuple(e) for e in v] for k, v in d["timeline"].items()},  # type: ignore[misc]
-            faults=list(d["faults"]), notes=list(d["notes"]), counters=dict(d["counters"]),
+            faults=list(d["faults"]),
+            notes=list(d["notes"]),
+            counters=dict(d["counters"]),
             traffic=dict(d.get("traffic") or {}),
             wire={k: dict(v) for k, v in (d.get("wire") or {}).items()},
-            causes={k: {c: dict(n) for c, n in v.items()} for k, v in (d.get("causes") or {}).items()},
+            causes={
+                k: {c: dict(n) for c, n in v.items()} for k, v in (d.get("causes") or {}).items()
+            },
         )
         for gd in d["groups"]:
             g = FindingGroup.from_dict(gd)
@@ -337,8 +399,8 @@ def merge(a: Summary, b: Summary) -> Summary:
     out = Summary(t0=_min(a.t0, b.t0), t_end=_max(a.t_end, b.t_end), lat_bucket_ns=a.lat_bucket_ns)
     for src in (a, b):
         for key, g in src.groups.items():
-            out.groups[key] = out.groups[key].merge(g) if key in out.groups else g.merge(
-                FindingGroup(*key)
+            out.groups[key] = (
+                out.groups[key].merge(g) if key in out.groups else g.merge(FindingGroup(*key))
             )
     out.groups = dict(sorted(out.groups.items()))
     out.subscribers = {k: v for k, v in sorted(_merge_counts(a.subscribers, b.subscribers).items())}
@@ -371,8 +433,10 @@ def merge(a: Summary, b: Summary) -> Summary:
     peaks = [p for p in (a.rss_peak, b.rss_peak) if p is not None]
     out.rss_peak = max(peaks) if peaks else None
     out.rss_series = _decimate(sorted(set(a.rss_series) | set(b.rss_series)), MAX_SERIES)
-    out.phases = {k: min(v for v in (a.phases.get(k), b.phases.get(k)) if v is not None)
-                  for k in sorted(set(a.phases) | set(b.phases))}
+    out.phases = {
+        k: min(v for v in (a.phases.get(k), b.phases.get(k)) if v is not None)
+        for k in sorted(set(a.phases) | set(b.phases))
+    }
     out.timeline = {
         c: sorted(set(a.timeline.get(c, [])) | set(b.timeline.get(c, [])))[:MAX_TIMELINE]
         for c in sorted(set(a.timeline) | set(b.timeline))

@@ -30,13 +30,25 @@ class Inject:
     interval_ms: float = 20.0
     lat_ms: float = 8.0  # delivery latency after send (the ack comes back after 5 ms)
     duplicates: dict[str, list[int]] = field(default_factory=dict)  # client -> seqs applied twice
-    view_duplicates: dict[str, list[int]] = field(default_factory=dict)  # client -> seqs twice in the final view
+    view_duplicates: dict[str, list[int]] = field(
+        default_factory=dict
+    )  # client -> seqs twice in the final view
     missing: dict[str, list[int]] = field(default_factory=dict)  # client -> seqs never delivered
-    reorder: dict[str, list[int]] = field(default_factory=dict)  # client -> seqs k delivered after k+1
-    gaps: dict[str, list[int]] = field(default_factory=dict)  # client -> seqs lost, then restored by a resync
-    late_tail: dict[str, int] = field(default_factory=dict)  # client -> last n seqs delivered after the bound
-    regression: dict[str, int] = field(default_factory=dict)  # client -> last n ids removed then restored
-    divergent: dict[str, int] = field(default_factory=dict)  # client -> n ids in the final view the server lacks
+    reorder: dict[str, list[int]] = field(
+        default_factory=dict
+    )  # client -> seqs k delivered after k+1
+    gaps: dict[str, list[int]] = field(
+        default_factory=dict
+    )  # client -> seqs lost, then restored by a resync
+    late_tail: dict[str, int] = field(
+        default_factory=dict
+    )  # client -> last n seqs delivered after the bound
+    regression: dict[str, int] = field(
+        default_factory=dict
+    )  # client -> last n ids removed then restored
+    divergent: dict[str, int] = field(
+        default_factory=dict
+    )  # client -> n ids in the final view the server lacks
     ghosts: int = 0  # extra subscribers that leave while their server socket stays
     gone_clean: int = 0  # extra subscribers that leave and whose socket goes too
     reloads: dict[str, int] = field(default_factory=dict)  # client -> non-initial resyncs
@@ -44,7 +56,9 @@ class Inject:
     rss_start_mib: float = 100.0
     rss_slope_mib_per_min: float = 0.0  # during the steady phase
     rss_noise_mib: float = 0.0  # deterministic +- zigzag
-    faults_at_ms: list[float] = field(default_factory=list)  # fault records (reset_peer) at these offsets
+    faults_at_ms: list[float] = field(
+        default_factory=list
+    )  # fault records (reset_peer) at these offsets
     truth: bool = True
     final_views: bool = True
     stale_bound_ms: float = 2000.0
@@ -53,15 +67,27 @@ class Inject:
     # in order, plus exactly the wire faults asked for (each anomaly but an undecodable frame
     # makes the tab fail a hash and reload, and the reload's snapshot heals it)
     wire: bool = True
-    wire_duplicates: dict[str, list[int]] = field(default_factory=dict)  # client -> update frames received twice
-    wire_reorders: dict[str, list[int]] = field(default_factory=dict)  # client -> frame k received after k+1
+    wire_duplicates: dict[str, list[int]] = field(
+        default_factory=dict
+    )  # client -> update frames received twice
+    wire_reorders: dict[str, list[int]] = field(
+        default_factory=dict
+    )  # client -> frame k received after k+1
     wire_gaps: dict[str, list[int]] = field(default_factory=dict)  # client -> frames never received
-    wire_gap_reload: bool = True  # a gap makes the tab reload (its snapshot heals it); else it stays
+    wire_gap_reload: bool = (
+        True  # a gap makes the tab reload (its snapshot heals it); else it stays
+    )
     undecodable: dict[str, int] = field(default_factory=dict)  # client -> frames that are not JSON
-    writeback_every: int = 0  # every n-th update, every subscriber fails a hash (hint render_writeback)
-    unknown_errors: dict[str, int] = field(default_factory=dict)  # client -> hash mismatches of no known cause
+    writeback_every: int = (
+        0  # every n-th update, every subscriber fails a hash (hint render_writeback)
+    )
+    unknown_errors: dict[str, int] = field(
+        default_factory=dict
+    )  # client -> hash mismatches of no known cause
     newest_first: int = 0  # polling subscribers get responses of this many updates, newest first
-    rx: bool = False  # recv records carry `rx` (then the observer section measures their backlog too)
+    rx: bool = (
+        False  # recv records carry `rx` (then the observer section measures their backlog too)
+    )
 
 
 class _Sorted:
@@ -80,8 +106,12 @@ class _Sorted:
         self.writer.close()
 
 
-def build_run(run_dir: str | os.PathLike[str], inj: Inject, t0: int = 1_700_000_000 * SEC,
-              causes_out: dict[str, dict[str, dict[str, int]]] | None = None) -> dict[str, int]:
+def build_run(
+    run_dir: str | os.PathLike[str],
+    inj: Inject,
+    t0: int = 1_700_000_000 * SEC,
+    causes_out: dict[str, dict[str, dict[str, int]]] | None = None,
+) -> dict[str, int]:
     """Write a run folder; return the expected `findings` counts (and fill `causes_out` with the
     expected `causes.by_subscriber`)."""
     causes: dict[str, dict[str, dict[str, int]]] = {} if causes_out is None else causes_out
@@ -111,8 +141,16 @@ def build_run(run_dir: str | os.PathLike[str], inj: Inject, t0: int = 1_700_000_
         port += 1
         ports[c] = port
         transport = "polling" if c.startswith("poll") else "websocket"
-        clients.write("connect", c, 1, t=t0 + 10 * MS, transport=transport, url="ws://x/socket",
-                      local_port=port, env=ENV)
+        clients.write(
+            "connect",
+            c,
+            1,
+            t=t0 + 10 * MS,
+            transport=transport,
+            url="ws://x/socket",
+            local_port=port,
+            env=ENV,
+        )
         clients.write("resync", c, 1, t=t0 + 11 * MS, reason="initial", env=ENV)
 
     # -- the steady stream: sends, acks, applies --------------------------------------------
@@ -122,8 +160,12 @@ def build_run(run_dir: str | os.PathLike[str], inj: Inject, t0: int = 1_700_000_
     held: dict[str, tuple[int, int] | None] = dict.fromkeys(subs)
     for seq in range(1, inj.events + 1):
         ts = start + (seq - 1) * step
-        clients.write("send", SRC, 1, t=ts, seq=seq, env=ENV, win=WIN, kind="line", op="append", bytes=120)
-        clients.write("ack", SRC, 1, t=ts + 5 * MS, seq=seq, env=ENV, win=WIN, ok=True, status=200, rtt_ms=5.0)
+        clients.write(
+            "send", SRC, 1, t=ts, seq=seq, env=ENV, win=WIN, kind="line", op="append", bytes=120
+        )
+        clients.write(
+            "ack", SRC, 1, t=ts + 5 * MS, seq=seq, env=ENV, win=WIN, ok=True, status=200, rtt_ms=5.0
+        )
         for c in subs:
             if seq in skip[c] or seq in late[c]:
                 continue
@@ -137,9 +179,22 @@ def build_run(run_dir: str | os.PathLike[str], inj: Inject, t0: int = 1_700_000_
             if seq - 1 in inj.gaps.get(c, []):  # the client notices the gap and reloads at once
                 k = seq - 1
                 clients.write("resync", c, 1, t=ta + MS, reason="gap", env=ENV)
-                cause(c, "reload", "unknown")  # the view lost it, the wire did not: nothing to blame
-                clients.write("apply", c, 1, t=ta + 2 * MS, env=ENV, win=WIN, command="window",
-                              added=[[SRC, k, ts - step]], removed=[], dup=[], size=seq)
+                cause(
+                    c, "reload", "unknown"
+                )  # the view lost it, the wire did not: nothing to blame
+                clients.write(
+                    "apply",
+                    c,
+                    1,
+                    t=ta + 2 * MS,
+                    env=ENV,
+                    win=WIN,
+                    command="window",
+                    added=[[SRC, k, ts - step]],
+                    removed=[],
+                    dup=[],
+                    size=seq,
+                )
             h = held[c]
             if h is not None:
                 _apply(clients, c, ta + MS // 2, [[SRC, h[0], h[1]]], 0)
@@ -155,16 +210,46 @@ def build_run(run_dir: str | os.PathLike[str], inj: Inject, t0: int = 1_700_000_
         n = inj.regression.get(c, 0)
         if n:  # an older snapshot replaces the view, then the newer one comes back
             ids = [[SRC, s] for s in range(inj.events - n + 1, inj.events + 1)]
-            clients.write("apply", c, 1, t=t + 5 * MS, env=ENV, win=WIN, command="window_update",
-                          added=[], removed=ids, dup=[], size=inj.events - n)
-            clients.write("apply", c, 1, t=t + 6 * MS, env=ENV, win=WIN, command="window_update",
-                          added=[[s, q, start + (q - 1) * step] for s, q in ids], removed=[], dup=[], size=inj.events)
+            clients.write(
+                "apply",
+                c,
+                1,
+                t=t + 5 * MS,
+                env=ENV,
+                win=WIN,
+                command="window_update",
+                added=[],
+                removed=ids,
+                dup=[],
+                size=inj.events - n,
+            )
+            clients.write(
+                "apply",
+                c,
+                1,
+                t=t + 6 * MS,
+                env=ENV,
+                win=WIN,
+                command="window_update",
+                added=[[s, q, start + (q - 1) * step] for s, q in ids],
+                removed=[],
+                dup=[],
+                size=inj.events,
+            )
         for i in range(inj.reloads.get(c, 0)):
             clients.write("resync", c, 1, t=t + (10 + i) * MS, reason="hash_mismatch", env=ENV)
             cause(c, "reload", "unknown")
         for i in range(inj.protocol_errors.get(c, 0)):
-            clients.write("protocol_error", c, 1, t=t + (10 + i) * MS, kind="hash_mismatch", env=ENV,
-                          win=WIN, detail="finalHash differs")
+            clients.write(
+                "protocol_error",
+                c,
+                1,
+                t=t + (10 + i) * MS,
+                kind="hash_mismatch",
+                env=ENV,
+                win=WIN,
+                detail="finalHash differs",
+            )
             cause(c, "protocol_error", "unknown" if inj.wire else "user_action")
     if inj.wire:
         for c in subs:
@@ -174,12 +259,22 @@ def build_run(run_dir: str | os.PathLike[str], inj: Inject, t0: int = 1_700_000_
 
     # -- ghosts: extra subscribers that leave early ----------------------------------------------
     leave_t = start + 50 * MS
-    gone = [(f"ghost-{i}", True) for i in range(inj.ghosts)] + [(f"gone-{i}", False) for i in range(inj.gone_clean)]
+    gone = [(f"ghost-{i}", True) for i in range(inj.ghosts)] + [
+        (f"gone-{i}", False) for i in range(inj.gone_clean)
+    ]
     for c, _ in gone:
         port += 1
         ports[c] = port
-        clients.write("connect", c, 1, t=t0 + 20 * MS, transport="websocket", url="ws://x/socket",
-                      local_port=port, env=ENV)
+        clients.write(
+            "connect",
+            c,
+            1,
+            t=t0 + 20 * MS,
+            transport="websocket",
+            url="ws://x/socket",
+            local_port=port,
+            env=ENV,
+        )
         clients.write("disconnect", c, 1, t=leave_t, reason="abrupt", clean=False)
 
     # -- monitor samples every 250 ms over the whole run -----------------------------------------
@@ -192,13 +287,33 @@ def build_run(run_dir: str | os.PathLike[str], inj: Inject, t0: int = 1_700_000_
         noise = inj.rss_noise_mib * (1 if k % 2 else -1)
         peers = [ports[c] for c in subs]
         peers += [ports[c] for c, stays in gone if stays or ts < leave_t + 100 * MS]
-        monitor.write("sample", "monitor", 0, t=ts, pid=1, rss_mib=inj.rss_start_mib + inj.rss_slope_mib_per_min * mins + noise,
-                      cpu_pct=1.0, fds=10, threads=4, conns=len(peers), peers=peers)
+        monitor.write(
+            "sample",
+            "monitor",
+            0,
+            t=ts,
+            pid=1,
+            rss_mib=inj.rss_start_mib + inj.rss_slope_mib_per_min * mins + noise,
+            cpu_pct=1.0,
+            fds=10,
+            threads=4,
+            conns=len(peers),
+            peers=peers,
+        )
         ts += 250 * MS
         k += 1
     for i, off in enumerate(inj.faults_at_ms):
-        faults.write("fault", "proxy", 0, t=start + int(off * MS), proxy="visdom", toxic=f"t{i}",
-                     kind="reset_peer", stream="downstream", detail="injected")
+        faults.write(
+            "fault",
+            "proxy",
+            0,
+            t=start + int(off * MS),
+            proxy="visdom",
+            toxic=f"t{i}",
+            kind="reset_peer",
+            stream="downstream",
+            detail="injected",
+        )
 
     # -- quiescence: truth and final views ---------------------------------------------------------
     all_ids = [[SRC, s] for s in range(1, inj.events + 1)]
@@ -218,11 +333,23 @@ def build_run(run_dir: str | os.PathLike[str], inj: Inject, t0: int = 1_700_000_
     orch.write("phase", t=end, name="end")
     for w in (clients, monitor, faults, orch):
         w.close()
-    (run / "run.json").write_text(json.dumps({
-        "scenario": "synthetic", "target": {"version": "0.2.4", "variant": "stock", "url": "http://127.0.0.1:1"},
-        "duration_s": round((end - t0) / 1e9, 3), "started_ns": t0, "ended_ns": end, "seed": 0,
-        "params": {}, "server": None, "proxy": None, "status": "complete", "error": None,
-    }))
+    (run / "run.json").write_text(
+        json.dumps(
+            {
+                "scenario": "synthetic",
+                "target": {"version": "0.2.4", "variant": "stock", "url": "http://127.0.0.1:1"},
+                "duration_s": round((end - t0) / 1e9, 3),
+                "started_ns": t0,
+                "ended_ns": end,
+                "seed": 0,
+                "params": {},
+                "server": None,
+                "proxy": None,
+                "status": "complete",
+                "error": None,
+            }
+        )
+    )
     sub_ids = set(subs)
     return {
         "duplicate": sum(len(set(v)) for c, v in inj.duplicates.items() if c in sub_ids)
@@ -233,7 +360,9 @@ def build_run(run_dir: str | os.PathLike[str], inj: Inject, t0: int = 1_700_000_
         "stale": sum(n for c, n in inj.late_tail.items() if c in sub_ids)
         + sum(n for c, n in inj.regression.items() if c in sub_ids)
         + sum(n for c, n in inj.divergent.items() if c in sub_ids),
-        "protocol_error": sum(n for per in causes.values() for n in (per.get("protocol_error") or {}).values()),
+        "protocol_error": sum(
+            n for per in causes.values() for n in (per.get("protocol_error") or {}).values()
+        ),
         "reload": sum(n for per in causes.values() for n in (per.get("reload") or {}).values()),
         "ghost_subscribers": inj.ghosts,
         **_wire_expected(inj, sub_ids),
@@ -244,7 +373,9 @@ def _wire_expected(inj: Inject, subs: set[str]) -> dict[str, int]:
     if not inj.wire:
         return {"wire_duplicate": 0, "wire_reorder": 0, "wire_gap": 0, "undecodable": 0}
     reorder = sum(len(set(v)) for c, v in inj.wire_reorders.items() if c in subs)
-    if inj.newest_first > 1:  # each response of n updates, newest first: n - 1 arrive after a newer one
+    if (
+        inj.newest_first > 1
+    ):  # each response of n updates, newest first: n - 1 arrive after a newer one
         n = inj.newest_first
         full, rest = divmod(inj.events, n)
         per_sub = full * (n - 1) + max(0, rest - 1)
@@ -257,15 +388,28 @@ def _wire_expected(inj: Inject, subs: set[str]) -> dict[str, int]:
     }
 
 
-def _wire_frames(w: _Sorted, c: str, inj: Inject, t0: int, start: int, step: int, lat: int, cause: Any) -> None:
+def _wire_frames(
+    w: _Sorted, c: str, inj: Inject, t0: int, start: int, step: int, lat: int, cause: Any
+) -> None:
     """What subscriber c's connection received: a snapshot after the initial load, then one update
     frame per append (in order unless injected otherwise), with the errors and reloads they cause."""
     polling = c.startswith("poll")
 
-    def recv(t: int, kind: str, seq: int | None, poll: int | None = None, pos: int | None = None,
-             rx: int | None = None, **extra: Any) -> None:
-        fields: dict[str, Any] = {"command": "window" if kind == "snapshot" else "window_update", "bytes": 300,
-                                  "win": WIN, "kind": kind}
+    def recv(
+        t: int,
+        kind: str,
+        seq: int | None,
+        poll: int | None = None,
+        pos: int | None = None,
+        rx: int | None = None,
+        **extra: Any,
+    ) -> None:
+        fields: dict[str, Any] = {
+            "command": "window" if kind == "snapshot" else "window_update",
+            "bytes": 300,
+            "win": WIN,
+            "kind": kind,
+        }
         if inj.rx:
             fields["rx"] = rx if rx is not None else t - 200_000
         if seq is None:
@@ -281,8 +425,17 @@ def _wire_frames(w: _Sorted, c: str, inj: Inject, t0: int, start: int, step: int
 
     def fails(t: int, seq: int, why: str, hint: str | None = None, reload: bool = True) -> None:
         extra = {"hint": hint} if hint else {}
-        w.write("protocol_error", c, 1, t=t, kind="hash_mismatch", env=ENV, win=WIN, detail="finalHash differs",
-                **extra)
+        w.write(
+            "protocol_error",
+            c,
+            1,
+            t=t,
+            kind="hash_mismatch",
+            env=ENV,
+            win=WIN,
+            detail="finalHash differs",
+            **extra,
+        )
         cause(c, "protocol_error", why)
         if reload:
             w.write("resync", c, 1, t=t + 100_000, reason="hash_mismatch", env=ENV)
@@ -290,8 +443,11 @@ def _wire_frames(w: _Sorted, c: str, inj: Inject, t0: int, start: int, step: int
             recv(t + 3 * MS, "snapshot", seq)
 
     recv(t0 + 12 * MS, "snapshot", None, poll=0, pos=0)  # after the connect and the initial resync
-    dups, swaps, lost = (set(inj.wire_duplicates.get(c, [])), set(inj.wire_reorders.get(c, [])),
-                         set(inj.wire_gaps.get(c, [])))
+    dups, swaps, lost = (
+        set(inj.wire_duplicates.get(c, [])),
+        set(inj.wire_reorders.get(c, [])),
+        set(inj.wire_gaps.get(c, [])),
+    )
     bad = inj.undecodable.get(c, 0)
     unknown = inj.unknown_errors.get(c, 0)
     special = dups | swaps | lost | {s + 1 for s in swaps | lost}
@@ -321,9 +477,27 @@ def _wire_frames(w: _Sorted, c: str, inj: Inject, t0: int, start: int, step: int
             fails(t + 600_000, seq, "wire_duplicate")
         elif bad and seq % 7 == 3:
             bad -= 1
-            w.write("recv", c, 1, t=t + 300_000, command="undecodable", bytes=12, win=None, undecodable=True,
-                    **({"poll": poll, "pos": 1} if polling else {}), **({"rx": t + 250_000} if inj.rx else {}))
-            w.write("protocol_error", c, 1, t=t + 400_000, kind="undecodable", win=None, detail="bad JSON")
+            w.write(
+                "recv",
+                c,
+                1,
+                t=t + 300_000,
+                command="undecodable",
+                bytes=12,
+                win=None,
+                undecodable=True,
+                **({"poll": poll, "pos": 1} if polling else {}),
+                **({"rx": t + 250_000} if inj.rx else {}),
+            )
+            w.write(
+                "protocol_error",
+                c,
+                1,
+                t=t + 400_000,
+                kind="undecodable",
+                win=None,
+                detail="bad JSON",
+            )
             cause(c, "protocol_error", "wire_undecodable")
         elif unknown and seq % 5 == 1 and seq not in special:
             unknown -= 1
@@ -331,12 +505,24 @@ def _wire_frames(w: _Sorted, c: str, inj: Inject, t0: int, start: int, step: int
         elif inj.writeback_every and seq % inj.writeback_every == 0 and seq not in special:
             fails(t + 100_000, seq, "render_writeback", hint="render_writeback")
     if bad or unknown:
-        raise ValueError(f"{c}: too few events for the injected undecodable frames / unknown errors")
-
+        raise ValueError(
+            f"{c}: too few events for the injected undecodable frames / unknown errors"
+        )
 
 
 def _apply(w: _Sorted, client: str, t: int, added: list[list[Any]], extra: int) -> None:
     for i in range(extra):
         w.write("recv", client, 1, t=t - 1000 - i, command="window_update", bytes=300, win=WIN)
-    w.write("apply", client, 1, t=t, env=ENV, win=WIN, command="window_update", added=added, removed=[],
-            dup=[], size=0)
+    w.write(
+        "apply",
+        client,
+        1,
+        t=t,
+        env=ENV,
+        win=WIN,
+        command="window_update",
+        added=added,
+        removed=[],
+        dup=[],
+        size=0,
+    )

@@ -29,7 +29,9 @@ def visdom_factory(tmp_path):
 
     def start(version: str = "0.2.4", variant: str = "stock", **kwargs):
         built = built_or_skip(version, variant)
-        target = start_built(built, tmp_path / f"visdom-{version}-{variant}-{len(started)}", **kwargs)
+        target = start_built(
+            built, tmp_path / f"visdom-{version}-{variant}-{len(started)}", **kwargs
+        )
         started.append(target)
         return target
 

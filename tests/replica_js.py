@@ -11,8 +11,11 @@ from pathlib import Path
 
 HERE = Path(__file__).parent / "fixtures" / "replica" / "js"  # our harness and oracle
 MAIN = {  # package -> its entry file, for the package.json that lets node resolve bare requires
-    "charenc": "charenc.js", "crypt": "crypt.js", "is-buffer": "index.js",
-    "json-stable-stringify": "index.js", "md5": "md5.js",
+    "charenc": "charenc.js",
+    "crypt": "crypt.js",
+    "is-buffer": "index.js",
+    "json-stable-stringify": "index.js",
+    "md5": "md5.js",
 }
 
 
@@ -36,8 +39,18 @@ def build_js_dir(dest: Path) -> Path:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text or "")
     for package, main in MAIN.items():
-        (dest / "vendor" / package / "package.json").write_text(json.dumps({"name": package, "main": main}))
-    packer = cache_dir() / "npm" / "0.2.4" / "node_modules" / "layout-bin-packer" / "dist" / "layout-bin-packer.js"
+        (dest / "vendor" / package / "package.json").write_text(
+            json.dumps({"name": package, "main": main})
+        )
+    packer = (
+        cache_dir()
+        / "npm"
+        / "0.2.4"
+        / "node_modules"
+        / "layout-bin-packer"
+        / "dist"
+        / "layout-bin-packer.js"
+    )
     (dest / "vendor" / "layout-bin-packer").mkdir(parents=True, exist_ok=True)
     shutil.copy(packer, dest / "vendor" / "layout-bin-packer" / "layout_bin_packer.js")
     return dest

@@ -41,7 +41,11 @@ def test_clean_run_has_no_findings(tmp_path):
     assert report["totals"] == {"sent": 150, "acked": 150, "delivered": 600, "subscribers": 4}
     assert report["schema"] == "visdom-chaos/report/1"
     assert {s["id"]: s["transport"] for s in report["subscribers"]} == {
-        "ws-0": "websocket", "ws-1": "websocket", "ws-2": "websocket", "poll-0": "polling"}
+        "ws-0": "websocket",
+        "ws-1": "websocket",
+        "ws-2": "websocket",
+        "poll-0": "polling",
+    }
 
 
 @pytest.mark.parametrize("n", [1, 4, 9])
@@ -69,7 +73,9 @@ def test_missing(tmp_path, n):
     assert report["findings"]["missing"] == expected["missing"] == n + 1
     others_zero(report, "missing")
     ev = {e["clients"][0]: e for e in report["evidence"] if e["kind"] == "missing"}
-    assert ev["ws-0"]["ids_total"] == n and ev["ws-0"]["ids"] == [["src-0", s] for s in sorted(seqs)[:20]]
+    assert ev["ws-0"]["ids_total"] == n and ev["ws-0"]["ids"] == [
+        ["src-0", s] for s in sorted(seqs)[:20]
+    ]
     assert ev["ws-2"]["ids"] == [["src-0", seqs[0]]]
 
 
@@ -121,8 +127,12 @@ def test_stale_lag_beyond_bound(tmp_path, n):
 def test_stale_bound_is_configurable(tmp_path):
     build_run(tmp_path / "run", Inject(late_tail={"ws-1": 3}, stale_bound_ms=2000))
     # the tail arrives 2.5 s after its ack: stale under a 2 s bound, not under a 3 s one
-    assert analyze_run(tmp_path / "run", config_for({}, stale_bound_ms=3000))["findings"]["stale"] == 0
-    assert analyze_run(tmp_path / "run", config_for({}, stale_bound_ms=2000))["findings"]["stale"] == 3
+    assert (
+        analyze_run(tmp_path / "run", config_for({}, stale_bound_ms=3000))["findings"]["stale"] == 0
+    )
+    assert (
+        analyze_run(tmp_path / "run", config_for({}, stale_bound_ms=2000))["findings"]["stale"] == 3
+    )
 
 
 def test_stale_regression_and_divergence(tmp_path):
@@ -162,9 +172,27 @@ def test_ghost_through_the_proxy_uses_the_upstream_port(tmp_path):
     t0 = 1_700_000_000_000_000_000
     w = JournalWriter(tmp_path / "r" / "journal" / "all.jsonl", "clients")
     w.write("connect", "ws-0", 1, t=t0, transport="websocket", local_port=5001, env="main")
-    w.write("proxy_conn", "proxy", 0, t=t0 + 1, proxy="v", event="open", downstream_port=5001, upstream_port=6001)
+    w.write(
+        "proxy_conn",
+        "proxy",
+        0,
+        t=t0 + 1,
+        proxy="v",
+        event="open",
+        downstream_port=5001,
+        upstream_port=6001,
+    )
     w.write("connect", "ws-1", 1, t=t0 + 2, transport="websocket", local_port=5002, env="main")
-    w.write("proxy_conn", "proxy", 0, t=t0 + 3, proxy="v", event="open", downstream_port=5002, upstream_port=6002)
+    w.write(
+        "proxy_conn",
+        "proxy",
+        0,
+        t=t0 + 3,
+        proxy="v",
+        event="open",
+        downstream_port=5002,
+        upstream_port=6002,
+    )
     for c in ("ws-0", "ws-1"):
         w.write("disconnect", c, 1, t=t0 + 10**9, reason="abrupt", clean=False)
     # ws-0's server side (6001) lingers; ws-1's client port 5002 shows up but is not its server peer
@@ -196,10 +224,18 @@ def test_memory_slope_over_the_steady_phase(tmp_path, slope):
 
 def test_memory_slope_with_noise_is_the_least_squares_fit(tmp_path):
     _, report = run(tmp_path, rss_slope_mib_per_min=6.0, rss_noise_mib=0.5)
-    recs = [json.loads(x) for x in (tmp_path / "run/journal/monitor.jsonl").read_text().splitlines()[1:]]
-    phases = {json.loads(x).get("name"): json.loads(x)["t"]
-              for x in (tmp_path / "run/journal/orchestrator.jsonl").read_text().splitlines()[1:]}
-    pts = [(r["t"] / 60e9, r["rss_mib"]) for r in recs if phases["steady"] <= r["t"] <= phases["sources_stopped"]]
+    recs = [
+        json.loads(x) for x in (tmp_path / "run/journal/monitor.jsonl").read_text().splitlines()[1:]
+    ]
+    phases = {
+        json.loads(x).get("name"): json.loads(x)["t"]
+        for x in (tmp_path / "run/journal/orchestrator.jsonl").read_text().splitlines()[1:]
+    }
+    pts = [
+        (r["t"] / 60e9, r["rss_mib"])
+        for r in recs
+        if phases["steady"] <= r["t"] <= phases["sources_stopped"]
+    ]
     assert report["memory"]["samples"] == len(pts)
     assert report["memory"]["slope_mib_per_min"] == pytest.approx(_least_squares(pts), abs=1e-3)
     assert report["memory"]["rss_peak_mib"] == pytest.approx(max(r["rss_mib"] for r in recs))
@@ -209,7 +245,9 @@ def test_memory_exact_slope_without_phases(tmp_path):
     t0 = 1_700_000_000_000_000_000
     w = JournalWriter(tmp_path / "r" / "journal" / "monitor.jsonl", "monitor")
     for i in range(240):  # one minute at 4 Hz, 7.25 MiB/min
-        w.write("sample", "monitor", 0, t=t0 + i * 250_000_000, rss_mib=40 + 7.25 * i / 240, peers=[])
+        w.write(
+            "sample", "monitor", 0, t=t0 + i * 250_000_000, rss_mib=40 + 7.25 * i / 240, peers=[]
+        )
     w.close()
     mem = analyze_run(tmp_path / "r")["memory"]
     assert mem["slope_phase"] == "all" and mem["samples"] == 240
@@ -283,6 +321,7 @@ def test_bad_run_folders(tmp_path):
 
 # -- mergeability ------------------------------------------------------------------------------
 
+
 def _partial(run_dir: Path, keep) -> Summary:
     meta = json.loads((run_dir / "run.json").read_text())
     an = Analyzer(config_for(meta), t0=meta["started_ns"])
@@ -291,16 +330,28 @@ def _partial(run_dir: Path, keep) -> Summary:
 
 
 def test_worker_summaries_merge_to_the_whole(tmp_path):
-    build_run(tmp_path / "run", Inject(
-        subscribers=4, duplicates={"ws-0": [3]}, missing={"ws-1": [5, 6]}, reorder={"ws-2": [9]},
-        late_tail={"ws-3": 2}, ghosts=1, reloads={"ws-0": 2}, protocol_errors={"ws-3": 1},
-    ))
+    build_run(
+        tmp_path / "run",
+        Inject(
+            subscribers=4,
+            duplicates={"ws-0": [3]},
+            missing={"ws-1": [5, 6]},
+            reorder={"ws-2": [9]},
+            late_tail={"ws-3": 2},
+            ghosts=1,
+            reloads={"ws-0": 2},
+            protocol_errors={"ws-3": 1},
+        ),
+    )
     whole, meta, _ = summarize_run(tmp_path / "run")
     clients = {"ws-0", "ws-1"}, {"ws-2", "ws-3", "ghost-0"}
 
     def worker(mine):  # each worker journals its own subscribers plus the shared sources and truth
-        return lambda r: r["client"] in mine or r["type"] in ("send", "ack", "truth", "phase", "fault") or (
-            r["type"] == "sample" and "ghost-0" in mine)  # one process runs the monitor
+        return lambda r: (
+            r["client"] in mine
+            or r["type"] in ("send", "ack", "truth", "phase", "fault")
+            or (r["type"] == "sample" and "ghost-0" in mine)
+        )  # one process runs the monitor
 
     parts = [_partial(tmp_path / "run", worker(c)) for c in clients]
     merged = merge(parts[0], parts[1])
@@ -312,12 +363,28 @@ def test_worker_summaries_merge_to_the_whole(tmp_path):
 
 
 def test_merge_is_associative_and_round_trips(tmp_path):
-    build_run(tmp_path / "run", Inject(subscribers=3, duplicates={"ws-0": [3]}, missing={"ws-1": [5]},
-                                       reorder={"ws-2": [9]}, rss_slope_mib_per_min=4))
-    parts = [_partial(tmp_path / "run", lambda r, i=i: hash(r["client"]) % 3 == i or r["type"] in ("ack", "send"))
-             for i in range(3)]
+    build_run(
+        tmp_path / "run",
+        Inject(
+            subscribers=3,
+            duplicates={"ws-0": [3]},
+            missing={"ws-1": [5]},
+            reorder={"ws-2": [9]},
+            rss_slope_mib_per_min=4,
+        ),
+    )
+    parts = [
+        _partial(
+            tmp_path / "run",
+            lambda r, i=i: hash(r["client"]) % 3 == i or r["type"] in ("ack", "send"),
+        )
+        for i in range(3)
+    ]
     parts = [Summary.from_dict(json.loads(json.dumps(p.to_dict()))) for p in parts]
-    left, right = merge(merge(parts[0], parts[1]), parts[2]), merge(parts[0], merge(parts[1], parts[2]))
+    left, right = (
+        merge(merge(parts[0], parts[1]), parts[2]),
+        merge(parts[0], merge(parts[1], parts[2])),
+    )
     dl, dr = left.to_dict(), right.to_dict()
     for reg in ("rss_all", "rss_steady"):
         for k in dl[reg]:
@@ -329,8 +396,12 @@ def test_merge_is_associative_and_round_trips(tmp_path):
 
 # -- interval sets ---------------------------------------------------------------------------------
 
+
 @settings(max_examples=150, deadline=None)
-@given(st.lists(st.tuples(st.booleans(), st.integers(0, 60)), max_size=120), st.sets(st.integers(0, 60)))
+@given(
+    st.lists(st.tuples(st.booleans(), st.integers(0, 60)), max_size=120),
+    st.sets(st.integers(0, 60)),
+)
 def test_interval_set_behaves_like_a_set(ops, other):
     s, ref = IntervalSet(), set()
     for add, v in ops:
@@ -355,8 +426,16 @@ def test_long_view_lines_take_the_compact_path(tmp_path):
 
     n = 6000
     lost = {17, 4000, 5999}
-    build_run(tmp_path / "run", Inject(events=n, interval_ms=1, subscribers=2, missing={"ws-1": sorted(lost)},
-                                       view_duplicates={"ws-0": [5, 6]}))
+    build_run(
+        tmp_path / "run",
+        Inject(
+            events=n,
+            interval_ms=1,
+            subscribers=2,
+            missing={"ws-1": sorted(lost)},
+            view_duplicates={"ws-0": [5, 6]},
+        ),
+    )
     line = max((tmp_path / "run/journal/clients.jsonl").read_bytes().splitlines(), key=len)
     assert len(line) > journals.BIG_LINE and journals._big_ids_record(line) is not None
     fast = analyze_run(tmp_path / "run")
@@ -376,8 +455,17 @@ def test_rss_growth_is_related_to_the_stalled_subscriber(tmp_path):
     w.write("phase", "orchestrator", 0, t=t0, name="steady")
     for c in ("ws-0", "ws-1"):
         w.write("connect", c, 1, t=t0 + 1, transport="websocket", local_port=0, env="main")
-    w.write("fault", "ws-1", 1, t=t0 + 20 * sec, proxy="", toxic="behaviour", kind="stall", stream="",
-            detail={"seconds": 30.0})
+    w.write(
+        "fault",
+        "ws-1",
+        1,
+        t=t0 + 20 * sec,
+        proxy="",
+        toxic="behaviour",
+        kind="stall",
+        stream="",
+        detail={"seconds": 30.0},
+    )
     for i in range(0, 70 * 4):
         t = t0 + i * sec // 4
         s = min(max(i / 4 - 20, 0), 30)  # seconds of stall so far
@@ -385,7 +473,11 @@ def test_rss_growth_is_related_to_the_stalled_subscriber(tmp_path):
     w.write("phase", "orchestrator", 0, t=t0 + 70 * sec, name="sources_stopped")
     w.close()
     mem = analyze_run(tmp_path / "r")["memory"]
-    assert mem["slow_subscribers"] == 1 and mem["slow_subscriber_ids"] == ["ws-1"] and mem["stall_faults"] == 1
+    assert (
+        mem["slow_subscribers"] == 1
+        and mem["slow_subscriber_ids"] == ["ws-1"]
+        and mem["stall_faults"] == 1
+    )
     assert mem["growth_while_slow_mib_per_min"] == pytest.approx(20.0, abs=0.01)
     assert mem["growth_while_none_slow_mib_per_min"] == pytest.approx(0.0, abs=0.01)
     assert mem["minutes_while_slow"] == pytest.approx(0.5, abs=0.01)

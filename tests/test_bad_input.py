@@ -22,8 +22,14 @@ CLI = [sys.executable, "-m", "visdom_chaos"]
 
 
 def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([*CLI, *args], cwd=REPO, capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [*CLI, *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def one_line_error(proc: subprocess.CompletedProcess) -> str:
@@ -43,13 +49,19 @@ GOOD_HEAD = 'name = "bad"\ndescription = "a scenario with a mistake"\n'
     ("body", "line", "field"),
     [
         ('[run]\nduration = "soon"\n', 5, "run.duration"),
-        ("[load]\nwebsocket_subscribers = 2\npolling_subscribers = -1\n", 6, "load.polling_subscribers"),
+        (
+            "[load]\nwebsocket_subscribers = 2\npolling_subscribers = -1\n",
+            6,
+            "load.polling_subscribers",
+        ),
         ("[run]\nduraton = 5\n", 5, "run.duraton"),
         ('[[behaviour]]\naction = "explode"\nclients = "ws-0"\n', 5, "behaviour[0].action"),
     ],
     ids=["wrong-type", "negative", "unknown-field", "unknown-action"],
 )
-def test_malformed_scenario_names_file_line_and_field(tmp_path: Path, body: str, line: int, field: str) -> None:
+def test_malformed_scenario_names_file_line_and_field(
+    tmp_path: Path, body: str, line: int, field: str
+) -> None:
     path = tmp_path / "bad.toml"
     path.write_text(GOOD_HEAD + "\n" + body)
     proc = cli("run", "--scenario", str(path), "--out", str(tmp_path / "run"), timeout=60)
@@ -83,6 +95,7 @@ def test_unknown_scenario_name() -> None:
 
 # -- ports, dying targets -------------------------------------------------------------------
 
+
 @pytest.mark.visdom
 def test_target_start_on_a_port_in_use(tmp_path: Path) -> None:
     built_or_skip("0.2.4")
@@ -90,7 +103,16 @@ def test_target_start_on_a_port_in_use(tmp_path: Path) -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen(1)
         port = busy.getsockname()[1]
-        proc = cli("target", "start", "0.2.4", "--port", str(port), "--run-dir", str(tmp_path / "t"), timeout=90)
+        proc = cli(
+            "target",
+            "start",
+            "0.2.4",
+            "--port",
+            str(port),
+            "--run-dir",
+            str(tmp_path / "t"),
+            timeout=90,
+        )
     assert proc.returncode == 2
     err = one_line_error(proc)
     assert f"port {port} is in use" in err, err
@@ -114,8 +136,13 @@ def test_target_that_dies_mid_run(tmp_path: Path) -> None:
     """kill -9 of Visdom during the load: the run ends, run.json says it died, the report is written."""
     built_or_skip("0.2.4")
     run_dir = tmp_path / "run"
-    proc = subprocess.Popen([*CLI, "run", "--scenario", "polling-order", "--duration", "8", "--out", str(run_dir)],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [*CLI, "run", "--scenario", "polling-order", "--duration", "8", "--out", str(run_dir)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
     try:
         meta = _wait_steady(proc, run_dir)
         pid = meta["server"]["pid"]
@@ -139,11 +166,14 @@ def test_target_that_dies_mid_run(tmp_path: Path) -> None:
 
 # -- output folder -------------------------------------------------------------------------
 
+
 @contextlib.contextmanager
 def tmpfs(where: Path, options: str) -> Iterator[Path]:
     """A small tmpfs mounted at `where` (root only); skipped with a reason where not permitted."""
     where.mkdir(parents=True, exist_ok=True)
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)], capture_output=True, text=True)
+    r = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)], capture_output=True, text=True
+    )
     if r.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
     try:
@@ -154,7 +184,16 @@ def tmpfs(where: Path, options: str) -> Iterator[Path]:
 
 def test_read_only_output_folder(tmp_path: Path) -> None:
     with tmpfs(tmp_path / "ro", "ro,size=1m") as ro:
-        proc = cli("run", "--scenario", "polling-order", "--duration", "2", "--out", str(ro / "run"), timeout=60)
+        proc = cli(
+            "run",
+            "--scenario",
+            "polling-order",
+            "--duration",
+            "2",
+            "--out",
+            str(ro / "run"),
+            timeout=60,
+        )
     assert proc.returncode == 2
     err = one_line_error(proc)
     assert str(ro / "run") in err and "read-only" in err.lower(), err
@@ -164,8 +203,21 @@ def test_read_only_output_folder(tmp_path: Path) -> None:
 def test_full_output_folder(tmp_path: Path) -> None:
     built_or_skip("0.2.4")
     with tmpfs(tmp_path / "full", "size=192k") as full:
-        proc = cli("run", "--scenario", "polling-order", "--duration", "6", "--out", str(full / "run"), timeout=150)
-        left = [p for p in psutil.process_iter(["cmdline"]) if any(str(full) in a for a in (p.info["cmdline"] or []))]
+        proc = cli(
+            "run",
+            "--scenario",
+            "polling-order",
+            "--duration",
+            "6",
+            "--out",
+            str(full / "run"),
+            timeout=150,
+        )
+        left = [
+            p
+            for p in psutil.process_iter(["cmdline"])
+            if any(str(full) in a for a in (p.info["cmdline"] or []))
+        ]
         described = [" ".join(p.info["cmdline"])[:100] for p in left]
         stop_procs(left, timeout=10)  # the test's own leftovers: stop them before judging
     assert described == [], f"children left behind after a full disk: {described}"
@@ -175,11 +227,14 @@ def test_full_output_folder(tmp_path: Path) -> None:
 
 # -- journals ------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     built_or_skip("0.2.4")
     run_dir = tmp_path_factory.mktemp("finished") / "run"
-    proc = cli("run", "--scenario", "polling-order", "--duration", "3", "--out", str(run_dir), timeout=150)
+    proc = cli(
+        "run", "--scenario", "polling-order", "--duration", "3", "--out", str(run_dir), timeout=150
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     return run_dir
 

@@ -16,7 +16,9 @@ T0 = 1_700_000_000_000_000_000
 S = 1_000_000_000
 
 
-def _run(tmp_path: Path, views: dict[str, list[list]], truth: list[list], browser: bool = True) -> Path:
+def _run(
+    tmp_path: Path, views: dict[str, list[list]], truth: list[list], browser: bool = True
+) -> Path:
     run = tmp_path / "run"
     w = JournalWriter(run / "journal" / "clients.jsonl", "clients")
     w.write("send", "src-0", 0, t=T0 + S, win="w", seq=0)
@@ -25,7 +27,17 @@ def _run(tmp_path: Path, views: dict[str, list[list]], truth: list[list], browse
         if transport == "browser" and not browser:
             continue
         w.write("connect", client, 1, t=T0 + k, transport=transport, local_port=0, env="main")
-        w.write("view", client, 1, t=T0 + 5 * S + k, env="main", win="w", ids=ids, final=True, transport=transport)
+        w.write(
+            "view",
+            client,
+            1,
+            t=T0 + 5 * S + k,
+            env="main",
+            win="w",
+            ids=ids,
+            final=True,
+            transport=transport,
+        )
         w.write("disconnect", client, 1, t=T0 + 6 * S + k, reason="end")
     w.write("ack", "src-0", 0, t=T0 + 2 * S, win="w", seq=0, ok=True)
     w.write("truth", "orchestrator", 0, t=T0 + 4 * S, env="main", win="w", ids=truth)
@@ -38,13 +50,18 @@ def _subs(report: dict) -> dict[str, dict]:
     return {s["id"]: s for side in ("replica", "browser") for s in row[side]["subscribers"]}
 
 
-def test_final_views_against_the_truth_in_order_whether_read_as_lists_or_sets(tmp_path: Path) -> None:
+def test_final_views_against_the_truth_in_order_whether_read_as_lists_or_sets(
+    tmp_path: Path,
+) -> None:
     n = 6000  # a view line of this many ids is read straight into interval sets
     truth = [["src-0", k] for k in range(n)]
     swapped = [*truth[:10], truth[11], truth[10], *truth[12:]]  # the same ids, two of them swapped
     short = truth[:3]
-    run = _run(tmp_path, {"ws-0": truth, "ws-1": swapped, "browser-0": truth, "browser-1": short + [short[0]]},
-               truth)
+    run = _run(
+        tmp_path,
+        {"ws-0": truth, "ws-1": swapped, "browser-0": truth, "browser-1": short + [short[0]]},
+        truth,
+    )
     assert len(json.dumps(truth)) > BIG_LINE
     subs = _subs(analyze_run(run))
     assert subs["ws-0"] == {**subs["ws-0"], "final_ids": n, "equal_truth": True, "off_by": 0}
@@ -53,12 +70,20 @@ def test_final_views_against_the_truth_in_order_whether_read_as_lists_or_sets(tm
     assert subs["ws-1"]["off_by"] == 0 and subs["ws-1"]["equal_truth"] is False
     # a short list (parsed as a list) with a repeat: 3 shown, n - 3 absent, 1 repeated
     b1 = subs["browser-1"]
-    assert (b1["final_ids"], b1["absent"], b1["extra"], b1["off_by"], b1["equal_truth"]) == (4, n - 3, 0, n - 2, False)
+    assert (b1["final_ids"], b1["absent"], b1["extra"], b1["off_by"], b1["equal_truth"]) == (
+        4,
+        n - 3,
+        0,
+        n - 2,
+        False,
+    )
 
 
 def test_a_long_line_read_as_sets_keeps_the_order_of_its_ids() -> None:
     ids = [["src-1", 5], ["src-0", 2], ["src-0", 1]] * 3000
-    line = json.dumps({"t": T0, "type": "view", "client": "ws-0", "ids": ids}, separators=(",", ":")).encode()
+    line = json.dumps(
+        {"t": T0, "type": "view", "client": "ws-0", "ids": ids}, separators=(",", ":")
+    ).encode()
     big = _big_ids_record(line)
     assert big is not None and big["ids"] == []
     assert big["_order"] == record_order(json.loads(line))
@@ -73,8 +98,12 @@ def test_no_tab_no_browser_part_and_nothing_joined(tmp_path: Path) -> None:
 
 
 def test_browser_part_round_trips_and_merges_by_client(tmp_path: Path) -> None:
-    a = summarize_run(_run(tmp_path / "a", {"ws-0": [["src-0", 0]], "browser-0": [["src-0", 0]]}, [["src-0", 0]]))[0]
-    b = summarize_run(_run(tmp_path / "b", {"ws-1": [["src-0", 0]], "browser-1": []}, [["src-0", 0]]))[0]
+    a = summarize_run(
+        _run(tmp_path / "a", {"ws-0": [["src-0", 0]], "browser-0": [["src-0", 0]]}, [["src-0", 0]])
+    )[0]
+    b = summarize_run(
+        _run(tmp_path / "b", {"ws-1": [["src-0", 0]], "browser-1": []}, [["src-0", 0]])
+    )[0]
     a2, b2 = (Summary.from_dict(json.loads(json.dumps(s.to_dict()))) for s in (a, b))
     assert a2.browser == json.loads(json.dumps(a.browser))
     m = merge(a2, b2)

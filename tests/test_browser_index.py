@@ -67,12 +67,16 @@ def test_index_renders_offline_with_a_plot(version: str, tmp_path: Path) -> None
             blank.close()
 
             page = browser.new_page(viewport=VIEWPORT)
-            page.on("request", lambda r: seen.append({"url": r.url, "status": None, "failure": None}))
+            page.on(
+                "request", lambda r: seen.append({"url": r.url, "status": None, "failure": None})
+            )
             page.on("requestfailed", lambda r: _mark(seen, r.url, failure=r.failure or "failed"))
             page.on("response", lambda r: _mark(seen, r.url, status=r.status))
             page.on("websocket", lambda ws: sockets.append(ws.url))
             page.goto(f"{target.url}/", wait_until="load", timeout=30_000)
-            page.wait_for_function("() => document.querySelector('#app .navbar-brand') !== null", timeout=15_000)
+            page.wait_for_function(
+                "() => document.querySelector('#app .navbar-brand') !== null", timeout=15_000
+            )
             deadline = time.monotonic() + 10
             while not sockets and time.monotonic() < deadline:
                 page.wait_for_timeout(50)
@@ -100,12 +104,21 @@ def test_index_renders_offline_with_a_plot(version: str, tmp_path: Path) -> None
     offsite = [r["url"] for r in seen if not is_loopback(r["url"])]
     assert not offsite, f"requests left loopback: {offsite}"
     failed = [
-        r for r in seen
-        if (r["failure"] or (r["status"] or 0) >= 400) and not r["url"].split("?")[0].endswith(KNOWN_STOCK_404)
+        r
+        for r in seen
+        if (r["failure"] or (r["status"] or 0) >= 400)
+        and not r["url"].split("?")[0].endswith(KNOWN_STOCK_404)
     ]
     assert not failed, f"failed requests: {failed}"
-    static = {r["url"].split("?")[0].split("/static/", 1)[-1] for r in seen if "/static/" in r["url"]}
-    for asset in ("js/plotly-plotly.min.js", "js/react-react.min.js", "css/bootstrap.min.css", "js/main.js"):
+    static = {
+        r["url"].split("?")[0].split("/static/", 1)[-1] for r in seen if "/static/" in r["url"]
+    }
+    for asset in (
+        "js/plotly-plotly.min.js",
+        "js/react-react.min.js",
+        "css/bootstrap.min.css",
+        "js/main.js",
+    ):
         assert asset in static, f"{asset} was not loaded: {sorted(static)}"
 
     assert data[0]["name"] == "src-0" and data[0]["x"] == seqs and data[0]["y"] == ys

@@ -28,7 +28,9 @@ BADGE_JS = (
 
 
 def truth_seqs(url: str, win: str) -> list[int]:
-    window = requests.post(f"{url}/win_data", json={"eid": "main", "win": None}, timeout=30).json()[win]
+    window = requests.post(f"{url}/win_data", json={"eid": "main", "win": None}, timeout=30).json()[
+        win
+    ]
     return [i.seq for i in ids_in_window(window)]
 
 
@@ -49,13 +51,16 @@ def env_requests(sub: BrowserSubscriber) -> int:
 @pytest.mark.parametrize("version", ["0.2.4", "0.3.0"])
 @pytest.mark.parametrize("fault", ["ws_drop", "reset_peer"])
 def test_real_page_under_proxy_faults(version: str, fault: str, tmp_path: Path) -> None:
-    proxyproc = pytest.importorskip("visdom_chaos.proxyproc", reason="chaos proxy runner not available")
+    proxyproc = pytest.importorskip(
+        "visdom_chaos.proxyproc", reason="chaos proxy runner not available"
+    )
     targets, built = built_target(version)
     run = tmp_path / "run"
     (run / "journal").mkdir(parents=True)
-    with targets.start_built(built, tmp_path / "target") as target, JournalWriter(
-        run / "journal" / "clients-browser.jsonl", role="clients"
-    ) as journal:
+    with (
+        targets.start_built(built, tmp_path / "target") as target,
+        JournalWriter(run / "journal" / "clients-browser.jsonl", role="clients") as journal,
+    ):
         proxy = proxyproc.ProxyProcess(run, target.port)
         try:
             sub = BrowserSubscriber(proxy.url, "br-0", journal, sample_interval_s=1.0)
@@ -67,18 +72,26 @@ def test_real_page_under_proxy_faults(version: str, fault: str, tmp_path: Path) 
                 while not shown(sub, src.win) and time.monotonic() < deadline:
                     time.sleep(0.05)
                 appends(src, BATCH)
-                deadline = time.monotonic() + 10  # the page is level with the server before the fault
+                deadline = (
+                    time.monotonic() + 10
+                )  # the page is level with the server before the fault
                 while shown(sub, src.win) != list(range(BATCH + 1)) and time.monotonic() < deadline:
                     time.sleep(0.05)
                 before_env = env_requests(sub)
                 if fault == "ws_drop":  # lose 5 window_update frames, the socket stays up
                     proxy.client.add_toxic(
-                        proxyproc.PROXY_NAME, "ws_drop", name="drop", stream="downstream",
+                        proxyproc.PROXY_NAME,
+                        "ws_drop",
+                        name="drop",
+                        stream="downstream",
                         attributes={"match": {"command": "window_update"}, "limit": 5},
                     )
                 else:  # RST the page's connections on the next server byte
                     proxy.client.add_toxic(
-                        proxyproc.PROXY_NAME, "reset_peer", name="rst", stream="downstream",
+                        proxyproc.PROXY_NAME,
+                        "reset_peer",
+                        name="rst",
+                        stream="downstream",
                         attributes={"timeout": 0},
                     )
                 appends(src, BATCH)
@@ -100,7 +113,9 @@ def test_real_page_under_proxy_faults(version: str, fault: str, tmp_path: Path) 
                 resyncs = env_requests(sub) - before_env
                 conns = sub.conn
                 healed: list[int] = []
-                if fault == "reset_peer":  # the user clicks "offline": a new socket, the env re-fetched
+                if (
+                    fault == "reset_peer"
+                ):  # the user clicks "offline": a new socket, the env re-fetched
                     assert sub.click_online_badge() == "offline"
                     deadline = time.monotonic() + 8
                     while healed != truth and time.monotonic() < deadline:
@@ -114,7 +129,11 @@ def test_real_page_under_proxy_faults(version: str, fault: str, tmp_path: Path) 
     records = list(read_journal(run / "journal" / "clients-browser.jsonl"))
     faults = [r for r in read_journal(run / "journal" / "faults.jsonl") if r["type"] == "fault"]
     assert faults, "the proxy journalled no fault"
-    reasons = {r["conn"]: r["reason"] for r in records if r["type"] == "disconnect" and r["client"] == "br-0"}
+    reasons = {
+        r["conn"]: r["reason"]
+        for r in records
+        if r["type"] == "disconnect" and r["client"] == "br-0"
+    }
     if fault == "ws_drop":
         # Both UIs notice the gap (0.2.4: hash mismatch, 0.3.0: version) and re-fetch the env.
         assert view == truth, f"the page did not heal: shows {len(view)} of {len(truth)}"
@@ -125,5 +144,7 @@ def test_real_page_under_proxy_faults(version: str, fault: str, tmp_path: Path) 
         # then the page stays on what it had before the reset, while the server moves on.
         assert view == list(range(BATCH + 1)), view
         assert badge == ["offline"] and conns == 1
-        assert healed == truth, f"clicking the badge did not bring the page back: {len(healed)} shown"
+        assert healed == truth, (
+            f"clicking the badge did not bring the page back: {len(healed)} shown"
+        )
         assert reasons == {1: "server_closed", 2: "end"}

@@ -23,8 +23,16 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 
 def _args(**kw) -> argparse.Namespace:
-    base = {"scenario": "refresh-during-training", "target": "0.2.4", "variant": "stock", "duration": None,
-            "out": None, "seed": 0, "allow_remote": False, "browsers": None}
+    base = {
+        "scenario": "refresh-during-training",
+        "target": "0.2.4",
+        "variant": "stock",
+        "duration": None,
+        "out": None,
+        "seed": 0,
+        "allow_remote": False,
+        "browsers": None,
+    }
     base.update(kw)
     return argparse.Namespace(**base)
 
@@ -47,11 +55,30 @@ def test_browsers_option_and_scenario_field() -> None:
 def test_run_refresh_during_training_with_two_browsers(tmp_path: Path) -> None:
     built_target("0.2.4")  # skips without chromium; builds the target (with UI assets) once
     out = tmp_path / "run"
-    env = {**os.environ, "VISDOM_CHAOS_CACHE": os.environ.get("VISDOM_CHAOS_CACHE", str(ROOT / ".cache"))}
+    env = {
+        **os.environ,
+        "VISDOM_CHAOS_CACHE": os.environ.get("VISDOM_CHAOS_CACHE", str(ROOT / ".cache")),
+    }
     proc = subprocess.run(
-        [sys.executable, "-m", "visdom_chaos", "run", "--scenario", "refresh-during-training", "--browsers", "2",
-         "--duration", "5", "--out", str(out)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=150,
+        [
+            sys.executable,
+            "-m",
+            "visdom_chaos",
+            "run",
+            "--scenario",
+            "refresh-during-training",
+            "--browsers",
+            "2",
+            "--duration",
+            "5",
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=150,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     report = json.loads((out / "report.json").read_text())
@@ -74,10 +101,14 @@ def test_run_refresh_during_training_with_two_browsers(tmp_path: Path) -> None:
     for r in fid["windows"]:
         assert {s["id"] for s in r["browser"]["subscribers"]} == {"browser-0", "browser-1"}
         assert all(s["final_ids"] is not None for s in r["browser"]["subscribers"]), r
-    views = [r for r in read_journal(out / "journal" / "clients.jsonl")
-             if r["type"] == "view" and r["client"].startswith("browser-") and r["final"]]
-    assert {(r["client"], r["win"]) for r in views} == {(b, w.split("/")[1]) for b in ("browser-0", "browser-1")
-                                                        for w in windows}
+    views = [
+        r
+        for r in read_journal(out / "journal" / "clients.jsonl")
+        if r["type"] == "view" and r["client"].startswith("browser-") and r["final"]
+    ]
+    assert {(r["client"], r["win"]) for r in views} == {
+        (b, w.split("/")[1]) for b in ("browser-0", "browser-1") for w in windows
+    }
 
     heap_png = out / "plots" / "browser_heap.png"
     assert heap_png.read_bytes()[:8] == PNG and heap_png.stat().st_size > 10_000
@@ -101,12 +132,45 @@ def test_locust_vc_browsers_adds_chromium_users(visdom_factory, tmp_path: Path) 
     target = visdom_factory("0.2.4")
     out = tmp_path / "run"
     log = tmp_path / "locust.log"
-    cmd = [sys.executable, "-m", "locust", "-f", str(ROOT / "loadtests"), "--host", target.url, "--headless",
-           "-u", "3", "-r", "3", "-t", "8s", "--stop-timeout", "10", "--vc-out", str(out), "--vc-settle-s", "0",
-           "--vc-training-users", "1", "--vc-browsers", "1", "--vc-stale-bound-ms", "30000", "--only-summary"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(ROOT / "loadtests"),
+        "--host",
+        target.url,
+        "--headless",
+        "-u",
+        "3",
+        "-r",
+        "3",
+        "-t",
+        "8s",
+        "--stop-timeout",
+        "10",
+        "--vc-out",
+        str(out),
+        "--vc-settle-s",
+        "0",
+        "--vc-training-users",
+        "1",
+        "--vc-browsers",
+        "1",
+        "--vc-stale-bound-ms",
+        "30000",
+        "--only-summary",
+    ]
     with open(log, "wb") as f:
-        proc = subprocess.run(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                              timeout=150, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        proc = subprocess.run(
+            cmd,
+            cwd=ROOT,
+            stdout=f,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            timeout=150,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
     assert proc.returncode == 0, log.read_text(errors="replace")[-3000:]
     report = json.loads((out / "report.json").read_text())
     transports = sorted(s["transport"] for s in report["subscribers"])

@@ -79,14 +79,20 @@ def test_plot_pane_points_are_stamped_from_the_graph_div_data(browser) -> None:
     since = time.time_ns() / 1e6
     page = _page(browser, since)
     ms = time.time_ns() / 1e6
-    page.evaluate("""(ms) => { const gd = document.querySelector('#p .js-plotly-plot');
+    page.evaluate(
+        """(ms) => { const gd = document.querySelector('#p .js-plotly-plot');
       gd.data = [{name: 'src-0', x: [0, 1], y: [ms, ms + 1]}, {name: 'other', x: [0], y: ['nope']}];
-      gd.appendChild(document.createElement('svg')); }""", ms)
+      gd.appendChild(document.createElement('svg')); }""",
+        ms,
+    )
     ids = seen_stamps(_take(page)["wins"]["plot-win"])
     assert [(i[0], i[1]) for i in ids] == [("src-0", 0), ("src-0", 1)]
     assert abs(ids[0][2] - ms * 1e6) < 1000
-    page.evaluate("""(ms) => { const gd = document.querySelector('#p .js-plotly-plot');
-      gd.data[0].x.push(2); gd.data[0].y.push(ms + 2); gd.firstChild.setAttribute('d', 'M0,0'); gd.appendChild(document.createElement('g')); }""", ms)
+    page.evaluate(
+        """(ms) => { const gd = document.querySelector('#p .js-plotly-plot');
+      gd.data[0].x.push(2); gd.data[0].y.push(ms + 2); gd.firstChild.setAttribute('d', 'M0,0'); gd.appendChild(document.createElement('g')); }""",
+        ms,
+    )
     assert [i[1] for i in seen_stamps(_take(page)["wins"]["plot-win"])] == [2]
     page.close()
 

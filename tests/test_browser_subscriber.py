@@ -26,7 +26,9 @@ def server_truth(url: str, env: str = "main") -> dict[str, list[EventId]]:
     return {win: ids_in_window(w) for win, w in windows.items()}
 
 
-def wait_views(sub: BrowserSubscriber, want: dict[str, list[EventId]], timeout: float = 20.0) -> dict:
+def wait_views(
+    sub: BrowserSubscriber, want: dict[str, list[EventId]], timeout: float = 20.0
+) -> dict:
     deadline = time.monotonic() + timeout
     views: dict = {}
     while time.monotonic() < deadline:
@@ -41,9 +43,10 @@ def wait_views(sub: BrowserSubscriber, want: dict[str, list[EventId]], timeout: 
 def test_browser_view_equals_server_truth(version: str, tmp_path: Path) -> None:
     targets, built = built_target(version)
     run = tmp_path / "run"
-    with targets.start_built(built, tmp_path / "target") as target, JournalWriter(
-        run / "journal" / "clients-browser.jsonl", role="clients"
-    ) as journal:
+    with (
+        targets.start_built(built, tmp_path / "target") as target,
+        JournalWriter(run / "journal" / "clients-browser.jsonl", role="clients") as journal,
+    ):
         sub = BrowserSubscriber(target.url, "br-0", journal, sample_interval_s=0.5)
         sub.start()
         try:
@@ -80,7 +83,9 @@ def test_browser_view_equals_server_truth(version: str, tmp_path: Path) -> None:
     records = list(read_journal(run / "journal" / "clients-browser.jsonl"))
     mine = [r for r in records if r["client"] == "br-0"]
     connects = [r for r in mine if r["type"] == "connect"]
-    assert [c["conn"] for c in connects] == [1, 2] and all(c["transport"] == "browser" for c in connects)
+    assert [c["conn"] for c in connects] == [1, 2] and all(
+        c["transport"] == "browser" for c in connects
+    )
     assert all(c["local_ports"] for c in connects), connects
     disconnects = {r["conn"]: r["reason"] for r in mine if r["type"] == "disconnect"}
     assert disconnects == {1: "refresh", 2: "end"}
@@ -140,12 +145,18 @@ def test_browser_subscriber_runs_under_gevent_monkeypatching(tmp_path: Path) -> 
     with targets.start_built(built, tmp_path / "target") as target:
         proc = subprocess.run(
             [sys.executable, "-c", GEVENT_CHILD, target.url, str(tmp_path / "run")],
-            capture_output=True, text=True, timeout=120,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         assert proc.returncode == 0, proc.stderr[-2000:]
         views = json.loads(proc.stdout.strip().splitlines()[-1])
         truth = server_truth(target.url)
-    assert views == {w: [i.seq for i in ids] for w, ids in truth.items()} == {"vc_line_src-g": list(range(6))}
+    assert (
+        views
+        == {w: [i.seq for i in ids] for w, ids in truth.items()}
+        == {"vc_line_src-g": list(range(6))}
+    )
 
 
 @pytest.mark.parametrize("version", ["0.2.4", "0.3.0"])
@@ -153,9 +164,10 @@ def test_browser_subscriber_on_a_polling_ui(version: str, tmp_path: Path) -> Non
     """With -use_frontend_client_polling the page polls /socket_wrap; same views, same records."""
     targets, built = built_target(version)
     run = tmp_path / "run"
-    with targets.start_built(built, tmp_path / "target", polling=True) as target, JournalWriter(
-        run / "journal" / "clients-browser.jsonl", role="clients"
-    ) as journal:
+    with (
+        targets.start_built(built, tmp_path / "target", polling=True) as target,
+        JournalWriter(run / "journal" / "clients-browser.jsonl", role="clients") as journal,
+    ):
         sub = BrowserSubscriber(target.url, "br-p", journal)
         sub.start()
         try:
@@ -165,14 +177,22 @@ def test_browser_subscriber_on_a_polling_ui(version: str, tmp_path: Path) -> Non
             assert wait_views(sub, created) == created
             for _ in range(POLL_APPENDS):
                 assert src.append()
-                time.sleep(0.6)  # > the UI's poll interval: 0.2.4 hands a poll's queue back newest-first
+                time.sleep(
+                    0.6
+                )  # > the UI's poll interval: 0.2.4 hands a poll's queue back newest-first
             truth = server_truth(target.url)
             assert wait_views(sub, truth, timeout=30) == truth
         finally:
             sub.stop()
-    mine = [r for r in read_journal(run / "journal" / "clients-browser.jsonl") if r["client"] == "br-p"]
+    mine = [
+        r for r in read_journal(run / "journal" / "clients-browser.jsonl") if r["client"] == "br-p"
+    ]
     connects = [r for r in mine if r["type"] == "connect"]
-    assert len(connects) == 1 and connects[0]["polling"] and connects[0]["url"].endswith("/socket_wrap")
+    assert (
+        len(connects) == 1
+        and connects[0]["polling"]
+        and connects[0]["url"].endswith("/socket_wrap")
+    )
     assert [(r["conn"], r["reason"]) for r in mine if r["type"] == "disconnect"] == [(1, "end")]
     finals = {r["win"]: r["ids"] for r in mine if r["type"] == "view" and r["final"]}
     assert finals == {w: [[i.source, i.seq] for i in ids] for w, ids in truth.items()}

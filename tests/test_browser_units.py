@@ -28,7 +28,11 @@ def test_is_loopback(url: str, loop: bool) -> None:
 
 
 def test_pane_ids_reads_plot_traces_and_text_tokens() -> None:
-    plot = {"kind": "plot", "traces": [{"name": "src-0", "x": [0, 1], "y": [1.5, 2.25]}], "text": None}
+    plot = {
+        "kind": "plot",
+        "traces": [{"name": "src-0", "x": [0, 1], "y": [1.5, 2.25]}],
+        "text": None,
+    }
     assert pane_ids(plot) == [EventId("src-0", 0, 1_500_000), EventId("src-0", 1, 2_250_000)]
     text = {"kind": "text", "traces": None, "text": "a[src-1#4@99] b [src-1#5@100]"}
     assert pane_ids(text) == [EventId("src-1", 4, 99), EventId("src-1", 5, 100)]
@@ -39,7 +43,9 @@ def test_bad_url_and_missing_chromium_are_one_line_errors(tmp_path: Path) -> Non
     with JournalWriter(tmp_path / "journal" / "c.jsonl", role="clients") as journal:
         with pytest.raises(BrowserError, match="bad Visdom URL"):
             BrowserSubscriber("127.0.0.1:8097", "br-0", journal)
-        sub = BrowserSubscriber("http://127.0.0.1:9", "br-0", journal, chromium=tmp_path / "no-chromium")
+        sub = BrowserSubscriber(
+            "http://127.0.0.1:9", "br-0", journal, chromium=tmp_path / "no-chromium"
+        )
         with pytest.raises(BrowserError, match="chromium not found .*apt-get install"):
             sub.start()
         sub.stop()  # harmless after a failed start
@@ -66,8 +72,13 @@ def test_unreachable_server_fails_start_and_leaves_no_browser(tmp_path: Path) ->
     assert not leftovers, leftovers
 
 
-def _reload_run(tmp_path: Path, replica: tuple[int, float], browser: tuple[int, float],
-                browser_from: float = 0.0, load_from: float = 0.0) -> dict:
+def _reload_run(
+    tmp_path: Path,
+    replica: tuple[int, float],
+    browser: tuple[int, float],
+    browser_from: float = 0.0,
+    load_from: float = 0.0,
+) -> dict:
     """A run folder with one replica and one browser subscriber: (reloads, seconds connected
     until the end); the browser connects at `browser_from`, the load runs from `load_from`."""
     from visdom_chaos.reports.analyze import analyze_run
@@ -77,18 +88,37 @@ def _reload_run(tmp_path: Path, replica: tuple[int, float], browser: tuple[int, 
     w = JournalWriter(tmp_path / "run" / "journal" / "clients.jsonl", "clients")
     w.write("send", "src-0", 0, t=t0 + int(load_from * 1e9), win="w", seq=0)
     for client, transport, reason, (n, secs), start in (
-            ("ws-0", "websocket", "hash_mismatch", replica, 0.0),
-            ("browser-0", "browser", "env_request", browser, browser_from)):
+        ("ws-0", "websocket", "hash_mismatch", replica, 0.0),
+        ("browser-0", "browser", "env_request", browser, browser_from),
+    ):
         opened = t0 + int(start * 1e9)
         w.write("connect", client, 1, t=opened, transport=transport, local_port=0, env="main")
         w.write("register", client, 1, t=opened + 1, sid="s")
         for k in range(n):
-            w.write("resync", client, 1, t=t0 + int(max(start, load_from) * 1e9) + 2 + k, reason=reason, env="main")
-        w.write("view", client, 1, t=t0 + int(secs * 1e9) - 10, env="main", win="w", ids=[["src", 0]], final=True,
-                transport=transport)
+            w.write(
+                "resync",
+                client,
+                1,
+                t=t0 + int(max(start, load_from) * 1e9) + 2 + k,
+                reason=reason,
+                env="main",
+            )
+        w.write(
+            "view",
+            client,
+            1,
+            t=t0 + int(secs * 1e9) - 10,
+            env="main",
+            win="w",
+            ids=[["src", 0]],
+            final=True,
+            transport=transport,
+        )
         w.write("disconnect", client, 1, t=t0 + int(secs * 1e9), reason="end")
     w.write("ack", "src-0", 0, t=t0 + int(end * 1e9), win="w", seq=0, ok=True)
-    w.write("truth", "orchestrator", 0, t=t0 + int(end * 1e9), env="main", win="w", ids=[["src", 0]])
+    w.write(
+        "truth", "orchestrator", 0, t=t0 + int(end * 1e9), env="main", win="w", ids=[["src", 0]]
+    )
     w.close()
     return analyze_run(tmp_path / "run")["browser"]["fidelity"]["reloads"]
 
@@ -103,10 +133,13 @@ def _reload_run(tmp_path: Path, replica: tuple[int, float], browser: tuple[int, 
         ((0, 60.0), (0, 60.0), (0.0, 0.0), True),
     ],
 )
-def test_fidelity_compares_reload_rates_per_connected_minute(tmp_path: Path, replica, browser, per_minute,
-                                                             agree) -> None:
+def test_fidelity_compares_reload_rates_per_connected_minute(
+    tmp_path: Path, replica, browser, per_minute, agree
+) -> None:
     reloads = _reload_run(tmp_path, replica, browser)
-    assert reloads["replica"] == {"ws-0": replica[0]} and reloads["browser"] == {"browser-0": browser[0]}
+    assert reloads["replica"] == {"ws-0": replica[0]} and reloads["browser"] == {
+        "browser-0": browser[0]
+    }
     assert (reloads["per_minute"]["replica"], reloads["per_minute"]["browser"]) == per_minute
     assert reloads["agree"] is agree, reloads["summary"]
 
@@ -121,28 +154,45 @@ def test_reload_rates_count_connected_time_under_load_only(tmp_path: Path) -> No
 
 # --- first-seen stamps (browser_seen) and the latency row --------------------------------------
 
+
 def test_seen_stamps_reads_text_and_plot_stamps_and_takes_the_clock_offset_off() -> None:
     from visdom_chaos.wire.browser import seen_stamps
 
     stamps = [
         ["src-1", 4, "1700000000123456789", 1_700_000_000_200.5],  # text: send ns as a string
         ["src-0", 7, 1_700_000_000_100.25, 1_700_000_000_150.0],  # plot: y = send ms
-        ["src-0", 8.0, 1_700_000_000_101.0, 1_700_000_000_151.0],  # x as a float, as Plotly may keep it
+        [
+            "src-0",
+            8.0,
+            1_700_000_000_101.0,
+            1_700_000_000_151.0,
+        ],  # x as a float, as Plotly may keep it
     ]
     assert seen_stamps(stamps, offset_ns=500_000) == [
         ["src-1", 4, 1_700_000_000_123_456_789, 1_700_000_000_200_000_000],
         ["src-0", 7, 1_700_000_000_100_250_000, 1_700_000_000_149_500_000],
         ["src-0", 8, 1_700_000_000_101_000_000, 1_700_000_000_150_500_000],
     ]
-    bad = [["src", True, "1", 1.0], ["src", float("nan"), "1", 1.0], ["src", 1, "x", 1.0], [3, 1, "1", 1.0],
-           ["src", 1, "1"], "junk", ["src", 1, None, 1.0], ["src", 1, "1", "soon"]]
+    bad = [
+        ["src", True, "1", 1.0],
+        ["src", float("nan"), "1", 1.0],
+        ["src", 1, "x", 1.0],
+        [3, 1, "1", 1.0],
+        ["src", 1, "1"],
+        "junk",
+        ["src", 1, None, 1.0],
+        ["src", 1, "1", "soon"],
+    ]
     assert seen_stamps(bad) == [] and seen_stamps(None) == [] and seen_stamps({"a": 1}) == []
 
 
 def test_clock_sample_is_the_page_clock_minus_the_midpoint() -> None:
     from visdom_chaos.wire.browser import clock_sample
 
-    assert clock_sample(1_001.5, 999_000_000, 1_003_000_000) == (500_000, 4_000_000)  # midpoint 1001 ms
+    assert clock_sample(1_001.5, 999_000_000, 1_003_000_000) == (
+        500_000,
+        4_000_000,
+    )  # midpoint 1001 ms
     assert clock_sample(1_000.0, 1_000_000_000, 1_000_000_000) == (0, 0)
 
 
@@ -157,7 +207,9 @@ class _FakePage:
         return answer
 
 
-def test_poll_seen_journals_stamps_corrected_chunked_and_keeps_no_ids(tmp_path: Path, monkeypatch) -> None:
+def test_poll_seen_journals_stamps_corrected_chunked_and_keeps_no_ids(
+    tmp_path: Path, monkeypatch
+) -> None:
     import time as time_mod
     from types import SimpleNamespace
 
@@ -166,17 +218,37 @@ def test_poll_seen_journals_stamps_corrected_chunked_and_keeps_no_ids(tmp_path: 
 
     monkeypatch.setattr(mod, "SEEN_CHUNK", 2)
     clock = iter([1_000_000_000, 1_002_000_000, 2_000_000_000, 2_010_000_000, 3_000_000_000])
-    monkeypatch.setattr(mod, "time", SimpleNamespace(time_ns=lambda: next(clock), monotonic=time_mod.monotonic))
+    monkeypatch.setattr(
+        mod, "time", SimpleNamespace(time_ns=lambda: next(clock), monotonic=time_mod.monotonic)
+    )
     path = tmp_path / "journal" / "c.jsonl"
     with JournalWriter(path, role="clients") as journal:
         sub = BrowserSubscriber("http://127.0.0.1:9", "browser-0", journal)
         stamps = [["src-1", k, str(10**18 + k), 1_001.0 + k] for k in range(3)]
-        sub._page = _FakePage([
-            {"now": 1_001.0 + 0.25, "wins": {"w": stamps}, "dropped": 2, "givenUp": 0, "scanMs": 1.5, "errors": 0},
-            # a slower reading (10 ms round trip) does not replace the better one
-            {"now": 2_005.0 + 3.0, "wins": {}, "dropped": 0, "givenUp": 1, "scanMs": 0, "errors": 0},
-            RuntimeError("Execution context was destroyed"),  # navigating: skipped, nothing raised
-        ])
+        sub._page = _FakePage(
+            [
+                {
+                    "now": 1_001.0 + 0.25,
+                    "wins": {"w": stamps},
+                    "dropped": 2,
+                    "givenUp": 0,
+                    "scanMs": 1.5,
+                    "errors": 0,
+                },
+                # a slower reading (10 ms round trip) does not replace the better one
+                {
+                    "now": 2_005.0 + 3.0,
+                    "wins": {},
+                    "dropped": 0,
+                    "givenUp": 1,
+                    "scanMs": 0,
+                    "errors": 0,
+                },
+                RuntimeError(
+                    "Execution context was destroyed"
+                ),  # navigating: skipped, nothing raised
+            ]
+        )
         sub._poll_seen()
         sub._poll_seen()
         sub._poll_seen()
@@ -188,15 +260,28 @@ def test_poll_seen_journals_stamps_corrected_chunked_and_keeps_no_ids(tmp_path: 
     assert recs[0]["dropped"] == 2 and recs[0]["page_ms"] == 1.5 and "dropped" not in recs[1]
     assert all(r["clock_offset_ns"] == offset and r["clock_rtt_ns"] == 2_000_000 for r in recs)
     assert recs[2]["win"] is None and recs[2]["given_up"] == 1  # counters without stamps
-    assert sub.seen_stats == {"stamped": 3, "dropped": 2, "given_up": 1, "page_ms": 1.5, "polls": 2, "errors": 0}
+    assert sub.seen_stats == {
+        "stamped": 3,
+        "dropped": 2,
+        "given_up": 1,
+        "page_ms": 1.5,
+        "polls": 2,
+        "errors": 0,
+    }
 
 
 T0 = 1_700_000_000_000_000_000
 MS = 1_000_000
 
 
-def _latency_run(tmp_path: Path, replica: dict[str, list[float]], browser: dict[str, list[float]],
-                 win: str = "w", early: int = 0, outage: tuple[float, float] | None = None) -> dict:
+def _latency_run(
+    tmp_path: Path,
+    replica: dict[str, list[float]],
+    browser: dict[str, list[float]],
+    win: str = "w",
+    early: int = 0,
+    outage: tuple[float, float] | None = None,
+) -> dict:
     """A run folder with replica `apply` and browser `browser_seen` records: per subscriber,
     the latency in ms of seq 0, 1, … (None: never seen). Sends every 100 ms from t0 + 1 s;
     `early` ids are sent before anyone connected; `outage` (s, s) disconnects browser-0 then."""
@@ -211,22 +296,63 @@ def _latency_run(tmp_path: Path, replica: dict[str, list[float]], browser: dict[
     truth = [["src-0", k] for k in range(n)]
     for client, lat in [*replica.items(), *browser.items()]:
         transport = "browser" if client.startswith("browser") else "websocket"
-        w.write("connect", client, 1, t=T0 + 950 * MS, transport=transport, local_port=0, env="main")
+        w.write(
+            "connect", client, 1, t=T0 + 950 * MS, transport=transport, local_port=0, env="main"
+        )
         w.write("register", client, 1, t=T0 + 951 * MS, sid="s")
         if outage and client == "browser-0":
             w.write("disconnect", client, 1, t=T0 + int(outage[0] * 1e9), reason="refresh")
-            w.write("connect", client, 2, t=T0 + int(outage[1] * 1e9), transport=transport, local_port=0, env="main")
+            w.write(
+                "connect",
+                client,
+                2,
+                t=T0 + int(outage[1] * 1e9),
+                transport=transport,
+                local_port=0,
+                env="main",
+            )
         for k, ms in enumerate(lat):
             if ms is None:
                 continue
             t = send[k] + int(ms * MS)
             if transport == "browser":
-                w.write("browser_seen", client, 1, t=t + 50 * MS, env="main", win=win,
-                        ids=[["src-0", k, send[k], t]], clock_offset_ns=0, clock_rtt_ns=MS)
+                w.write(
+                    "browser_seen",
+                    client,
+                    1,
+                    t=t + 50 * MS,
+                    env="main",
+                    win=win,
+                    ids=[["src-0", k, send[k], t]],
+                    clock_offset_ns=0,
+                    clock_rtt_ns=MS,
+                )
             else:
-                w.write("apply", client, 1, t=t, env="main", win=win, command="window_update",
-                        added=[["src-0", k, send[k]]], removed=[], dup=[], size=k + 1, head={"src-0": k})
-        w.write("view", client, 1, t=end - 10, env="main", win=win, ids=truth, final=True, transport=transport)
+                w.write(
+                    "apply",
+                    client,
+                    1,
+                    t=t,
+                    env="main",
+                    win=win,
+                    command="window_update",
+                    added=[["src-0", k, send[k]]],
+                    removed=[],
+                    dup=[],
+                    size=k + 1,
+                    head={"src-0": k},
+                )
+        w.write(
+            "view",
+            client,
+            1,
+            t=end - 10,
+            env="main",
+            win=win,
+            ids=truth,
+            final=True,
+            transport=transport,
+        )
         w.write("disconnect", client, 1, t=end, reason="end")
     w.write("ack", "src-0", 0, t=send[-1] + MS, win=win, seq=n - 1, ok=True)
     w.write("truth", "orchestrator", 0, t=end, env="main", win=win, ids=truth)
@@ -244,12 +370,23 @@ def test_latency_row_compares_the_same_ids_per_side(tmp_path: Path) -> None:
     assert row["window"] == "main/w" and row["ids"] == 100
     assert row["replica"] == {"n": 100, "p50_ms": 149.0, "p99_ms": 198.0, "max_ms": 199.0}
     assert row["browser"] == {"n": 100, "p50_ms": 159.0, "p99_ms": 208.0, "max_ms": 209.0}
-    assert row["ratio"] == {"p50": 0.94, "p99": 0.95} and row["verdict"] == "agree" and row["agree"] is True
+    assert (
+        row["ratio"] == {"p50": 0.94, "p99": 0.95}
+        and row["verdict"] == "agree"
+        and row["agree"] is True
+    )
     assert lat["overall"]["ids"] == 100 and lat["overall"]["subscribers"]["browser-0"]["n"] == 100
     assert lat["agree"] is True and report["browser"]["fidelity"]["agree"] is True
     assert report["browser"]["browsers"][0]["seen"] == {
-        "records": 100, "ids": 100, "dropped": 0, "given_up": 0, "page_ms": 0.0, "errors": 0,
-        "clock_offset_ms": 0.0, "clock_rtt_ms": 1.0}
+        "records": 100,
+        "ids": 100,
+        "dropped": 0,
+        "given_up": 0,
+        "page_ms": 0.0,
+        "errors": 0,
+        "clock_offset_ms": 0.0,
+        "clock_rtt_ms": 1.0,
+    }
 
 
 @pytest.mark.parametrize(
@@ -275,7 +412,9 @@ def test_latency_tolerance(tmp_path: Path, rep_ms: float, bro_ms: float, verdict
     else:
         assert fid["agree"] is False and fid["latency"]["agree"] is False
         assert fid["differences"] == fid["latency"]["differences"]
-        assert fid["differences"][0].startswith(f"main/w: latency: replica p50 {rep_ms} ms vs browser {bro_ms} ms")
+        assert fid["differences"][0].startswith(
+            f"main/w: latency: replica p50 {rep_ms} ms vs browser {bro_ms} ms"
+        )
         assert ("the instrument lagging" in fid["differences"][0]) is (verdict == "replica_slower")
 
 
@@ -338,8 +477,14 @@ def test_latency_row_renders_in_markdown_and_html(tmp_path: Path) -> None:
 
     report = _latency_run(tmp_path, {"ws-0": [300.0] * 20}, {"browser-0": [100.0] * 20})
     md = "\n".join(render_markdown(report["browser"]))
-    assert "| latency (same ids) | ids | replica p50 / p99 ms | browser p50 / p99 ms | ratio p50 / p99 | agree |" in md
-    assert "| main/w | 20 | 300.0 / 300.0 | 100.0 / 100.0 | ×3.0 / ×3.0 | **no: replica_slower** |" in md
+    assert (
+        "| latency (same ids) | ids | replica p50 / p99 ms | browser p50 / p99 ms | ratio p50 / p99 | agree |"
+        in md
+    )
+    assert (
+        "| main/w | 20 | 300.0 / 300.0 | 100.0 / 100.0 | ×3.0 / ×3.0 | **no: replica_slower** |"
+        in md
+    )
     assert "| overall | 20 |" in md and "ws-0 300.0 / 300.0 ms (20)" in md
     assert "| 20 ids, page 0 ms; clock +0 ms (±0.5) |" in md
     html = render_browser(report["browser"], None)

@@ -91,15 +91,78 @@ def same_outcome(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
 # ----- strategies -----
 
 SPECIAL_FLOATS = [
-    0.0, -0.0, 1.0, 2.0, -2.0, 0.5, 0.1, 123.456, 1e-7, 1.5e-7, 1e-6, 9.99e-7, 1e-5, 1.23e-5,
-    1e-4, 9.999e-5, 1e15, 1e16, 9999999999999998.0, 1e20, 1e21, 1e22, 5e-324, 2.2250738585072014e-308,
-    1.7976931348623157e308, 2.0**53, 2.0**53 + 2, -(2.0**53), 1763932935123.456, 1795469421466.86,
-    float("nan"), float("inf"), float("-inf"),
+    0.0,
+    -0.0,
+    1.0,
+    2.0,
+    -2.0,
+    0.5,
+    0.1,
+    123.456,
+    1e-7,
+    1.5e-7,
+    1e-6,
+    9.99e-7,
+    1e-5,
+    1.23e-5,
+    1e-4,
+    9.999e-5,
+    1e15,
+    1e16,
+    9999999999999998.0,
+    1e20,
+    1e21,
+    1e22,
+    5e-324,
+    2.2250738585072014e-308,
+    1.7976931348623157e308,
+    2.0**53,
+    2.0**53 + 2,
+    -(2.0**53),
+    1763932935123.456,
+    1795469421466.86,
+    float("nan"),
+    float("inf"),
+    float("-inf"),
 ]
-SPECIAL_INTS = [0, 1, -1, 2**53 - 1, 2**53, 2**53 + 1, -(2**53) - 1, 2**63, 2**64, 2**64 + 1,
-                10**21, 10**30, 10**400, -(10**400)]
-SPECIAL_CHARS = ['"', "\\", "\x00", "\x01", "\x1f", "\x7f", "\b", "\f", "\n", "\r", "\t", "\u2028",
-                 "é", "\uffff", "\ue000", "😀", "\ud83d", "\ude00", "\ud800", "\udfff"]
+SPECIAL_INTS = [
+    0,
+    1,
+    -1,
+    2**53 - 1,
+    2**53,
+    2**53 + 1,
+    -(2**53) - 1,
+    2**63,
+    2**64,
+    2**64 + 1,
+    10**21,
+    10**30,
+    10**400,
+    -(10**400),
+]
+SPECIAL_CHARS = [
+    '"',
+    "\\",
+    "\x00",
+    "\x01",
+    "\x1f",
+    "\x7f",
+    "\b",
+    "\f",
+    "\n",
+    "\r",
+    "\t",
+    "\u2028",
+    "é",
+    "\uffff",
+    "\ue000",
+    "😀",
+    "\ud83d",
+    "\ude00",
+    "\ud800",
+    "\udfff",
+]
 
 floats = st.one_of(
     st.floats(),
@@ -125,11 +188,26 @@ nice_floats = st.one_of(
     st.integers(-(10**6), 10**6).map(float),
     st.sampled_from([0.0, -0.0, 0.5, 1795469421466.86, 1763932935123.456, 1e15, 123456789012345.6]),
 )
-nice_numbers = st.one_of(nice_floats, nice_floats, nice_floats, st.integers(-(2**53), 2**53), st.integers(-9, 9))
-rare = st.one_of(nice_numbers, nice_numbers, nice_numbers, nice_numbers, nice_numbers, nice_numbers,
-                 nice_numbers, nice_numbers, nice_numbers, numbers, st.booleans())
+nice_numbers = st.one_of(
+    nice_floats, nice_floats, nice_floats, st.integers(-(2**53), 2**53), st.integers(-9, 9)
+)
+rare = st.one_of(
+    nice_numbers,
+    nice_numbers,
+    nice_numbers,
+    nice_numbers,
+    nice_numbers,
+    nice_numbers,
+    nice_numbers,
+    nice_numbers,
+    nice_numbers,
+    numbers,
+    st.booleans(),
+)
 chars = st.one_of(st.characters(exclude_categories=()), st.sampled_from(SPECIAL_CHARS))
-strings = st.one_of(st.text(chars, max_size=12), st.sampled_from(SPECIAL_CHARS + ["", "a", "b", "<br>", "[a#1@2]"]))
+strings = st.one_of(
+    st.text(chars, max_size=12), st.sampled_from(SPECIAL_CHARS + ["", "a", "b", "<br>", "[a#1@2]"])
+)
 number_lists = st.one_of(
     st.lists(nice_numbers, max_size=80),
     st.lists(nice_floats, min_size=60, max_size=160),
@@ -169,7 +247,11 @@ def test_stringify_and_md5_equal_the_reference(tree: Any) -> None:
 @SETTINGS
 @given(number_lists, st.booleans())
 def test_number_lists_equal_the_reference(numbers_: list[Any], in_window: bool) -> None:
-    node: Any = {"content": {"data": [{"x": numbers_, "y": list(reversed(numbers_))}]}} if in_window else numbers_
+    node: Any = (
+        {"content": {"data": [{"x": numbers_, "y": list(reversed(numbers_))}]}}
+        if in_window
+        else numbers_
+    )
     assert same_outcome(outcome(stable_stringify, node), outcome(stable_stringify_reference, node))
 
 
@@ -185,7 +267,9 @@ def test_number_lists_equal_the_reference(numbers_: list[Any], in_window: bool) 
         max_size=12,
     ),
 )
-def test_number_text_cache_follows_in_place_changes(base: list[Any], ops: list[tuple[str, int, Any]]) -> None:
+def test_number_text_cache_follows_in_place_changes(
+    base: list[Any], ops: list[tuple[str, int, Any]]
+) -> None:
     trace = list(base)
     window = {"content": {"data": [{"x": trace, "name": "s"}]}, "contentID": "c"}
     assert stable_stringify(window) == stable_stringify_reference(window)
@@ -201,31 +285,66 @@ def test_number_text_cache_follows_in_place_changes(base: list[Any], ops: list[t
         elif op == "extend":
             trace.extend([v] * (i % 70))
         elif op == "bool" and trace:
-            trace[i % len(trace)] = bool(i % 2)  # True == 1: a cache keyed by equality alone would miss it
+            trace[i % len(trace)] = bool(
+                i % 2
+            )  # True == 1: a cache keyed by equality alone would miss it
         elif op == "copy":
             window = copy.deepcopy(window)
             trace = window["content"]["data"][0]["x"]
-        assert same_outcome(outcome(stable_stringify, window), outcome(stable_stringify_reference, window))
+        assert same_outcome(
+            outcome(stable_stringify, window), outcome(stable_stringify_reference, window)
+        )
 
 
-EDGE_VALUES = [*SPECIAL_FLOATS, *SPECIAL_INTS, *SPECIAL_CHARS, True, False, None, UNDEFINED, 10**5000]
+EDGE_VALUES = [
+    *SPECIAL_FLOATS,
+    *SPECIAL_INTS,
+    *SPECIAL_CHARS,
+    True,
+    False,
+    None,
+    UNDEFINED,
+    10**5000,
+]
 
 
-@pytest.mark.parametrize("value", EDGE_VALUES, ids=lambda v: type(v).__name__ + ":" + (repr(v)[:20] if not (type(v) is int and v > 10**4000) else "10**5000"))
+@pytest.mark.parametrize(
+    "value",
+    EDGE_VALUES,
+    ids=lambda v: (
+        type(v).__name__
+        + ":"
+        + (repr(v)[:20] if not (type(v) is int and v > 10**4000) else "10**5000")
+    ),
+)
 def test_edge_values_in_every_position(value: Any) -> None:
     long = [float(i) + 0.25 for i in range(100)]
     nodes = [
-        value, [value], {"k": value}, [None, value], [1.5, value], [value, 2.0, 3],
-        long[:10] + [value], long + [value], [value] + long, long[:50] + [value] + long[50:],
+        value,
+        [value],
+        {"k": value},
+        [None, value],
+        [1.5, value],
+        [value, 2.0, 3],
+        long[:10] + [value],
+        long + [value],
+        [value] + long,
+        long[:50] + [value] + long[50:],
         {"data": [{"x": long + [value], "y": [value] * 3}]},
     ]
     stable_stringify(long)  # cached: the lists above that start with it format only their tail
     for node in nodes:
-        assert same_outcome(outcome(stable_stringify, node), outcome(stable_stringify_reference, node)), node
+        assert same_outcome(
+            outcome(stable_stringify, node), outcome(stable_stringify_reference, node)
+        ), node
     if type(value) is not str and value is not UNDEFINED:
         for node in ([value] * 70, long + [value] * 70):
-            assert same_outcome(outcome(stable_stringify, node), outcome(stable_stringify_reference, node))
-            assert same_outcome(outcome(js_json_clone, node), outcome(js_json_clone_reference, node))
+            assert same_outcome(
+                outcome(stable_stringify, node), outcome(stable_stringify_reference, node)
+            )
+            assert same_outcome(
+                outcome(js_json_clone, node), outcome(js_json_clone_reference, node)
+            )
 
 
 def test_bool_and_number_equal_by_value_are_told_apart_by_the_cache() -> None:
@@ -244,7 +363,9 @@ def test_long_strings_and_their_cache_equal_the_reference(unit: str, tails: list
     for tail in ["", *tails]:
         text += tail
         node = {"content": text, "type": "text"}
-        assert same_outcome(outcome(stable_stringify, node), outcome(stable_stringify_reference, node))
+        assert same_outcome(
+            outcome(stable_stringify, node), outcome(stable_stringify_reference, node)
+        )
 
 
 def test_growing_text_window_equals_the_reference() -> None:
@@ -262,10 +383,21 @@ def test_cycles_and_foreign_values_raise_as_the_reference() -> None:
     obj["self"] = obj
     arr: list[Any] = [1]
     arr.append(arr)
+
     class Foreign:
         pass
-    for node in (obj, arr, {"k": [obj]}, [Foreign()], {"k": (1, 2)}, {1: "int key"}, [10**400], [10**5000],
-                 {"k": {"deep": [[[[[[1]]]]]]}}):
+
+    for node in (
+        obj,
+        arr,
+        {"k": [obj]},
+        [Foreign()],
+        {"k": (1, 2)},
+        {1: "int key"},
+        [10**400],
+        [10**5000],
+        {"k": {"deep": [[[[[[1]]]]]]}},
+    ):
         assert outcome(stable_stringify, node) == outcome(stable_stringify_reference, node)
     deep: Any = 1
     deep_dict: Any = 1
@@ -276,7 +408,14 @@ def test_cycles_and_foreign_values_raise_as_the_reference() -> None:
 
 
 def test_keys_in_utf16_order() -> None:
-    doc = {"\uffff": 1, "😀": 2, "b": [1, UNDEFINED, None], "\ue000": 3, "\ud83d\ude00": 4, "a": UNDEFINED}
+    doc = {
+        "\uffff": 1,
+        "😀": 2,
+        "b": [1, UNDEFINED, None],
+        "\ue000": 3,
+        "\ud83d\ude00": 4,
+        "a": UNDEFINED,
+    }
     assert stable_stringify(doc) == stable_stringify_reference(doc)
 
 
@@ -284,7 +423,9 @@ def test_keys_in_utf16_order() -> None:
 
 json_values = st.recursive(
     st.one_of(st.none(), st.booleans(), st.integers(), floats, st.text(chars, max_size=10)),
-    lambda kids: st.one_of(st.lists(kids, max_size=5), st.dictionaries(st.text(chars, max_size=6), kids, max_size=5)),
+    lambda kids: st.one_of(
+        st.lists(kids, max_size=5), st.dictionaries(st.text(chars, max_size=6), kids, max_size=5)
+    ),
     max_leaves=25,
 )
 
@@ -292,15 +433,42 @@ json_values = st.recursive(
 @st.composite
 def json_texts(draw: Any) -> str:
     value = draw(json_values)
-    text = json.dumps(value, ensure_ascii=draw(st.booleans()),
-                      separators=draw(st.sampled_from([(",", ":"), (", ", ": "), (" ,\n", " :\t")])))
+    text = json.dumps(
+        value,
+        ensure_ascii=draw(st.booleans()),
+        separators=draw(st.sampled_from([(",", ":"), (", ", ": "), (" ,\n", " :\t")])),
+    )
     for _ in range(draw(st.integers(0, 3))):  # mutations: mostly invalid JSON, now and then valid
         if not text:
             break
         i = draw(st.integers(0, len(text) - 1))
-        piece = draw(st.sampled_from(['"', "\\", "[", "]", "{", "}", ",", ":", "-", "0", "1e5", "NaN",
-                                      "\\ud800", "\\udc00", "\\u00e9", " ", "\x00", "9" * 20, "true", ""]))
-        text = text[:i] + piece + text[i + draw(st.integers(0, 2)):]
+        piece = draw(
+            st.sampled_from(
+                [
+                    '"',
+                    "\\",
+                    "[",
+                    "]",
+                    "{",
+                    "}",
+                    ",",
+                    ":",
+                    "-",
+                    "0",
+                    "1e5",
+                    "NaN",
+                    "\\ud800",
+                    "\\udc00",
+                    "\\u00e9",
+                    " ",
+                    "\x00",
+                    "9" * 20,
+                    "true",
+                    "",
+                ]
+            )
+        )
+        text = text[:i] + piece + text[i + draw(st.integers(0, 2)) :]
     return text
 
 
@@ -313,12 +481,43 @@ def test_json_parse_equals_the_reference(text: str) -> None:
 @pytest.mark.parametrize(
     "text",
     [
-        "[9007199254740993]", "9007199254740992", "-9007199254740993", "18446744073709551615",
-        "18446744073709551616", "-9223372036854775809", "1" * 400, "[1e400]", "-1e400", "1e-400",
-        '{"a": 12345678901234567890}', '{"a":1,"b":2,"a":3}', '{"a":{"x":1},"a":[2]}', '"\\ud800"',
-        '"\\udc00\\ud800"', '"\\ud83d\\ude00"', '{"\\ud800": 1}', '"\ud800"', "NaN", "[Infinity]",
-        "[-Infinity]", '{"y": NaN}', "-0", "-0.0", "[1.0, 2.5e3, 0.1]", "\ufeff[1]", "", " ", "[1,]",
-        "\t[ 1 ,\n2 ]\r", "null", "true", "01", '"\x1f"', '"\x7f"', "[1e2.5]", "0.1000000000000000055511151231257827",
+        "[9007199254740993]",
+        "9007199254740992",
+        "-9007199254740993",
+        "18446744073709551615",
+        "18446744073709551616",
+        "-9223372036854775809",
+        "1" * 400,
+        "[1e400]",
+        "-1e400",
+        "1e-400",
+        '{"a": 12345678901234567890}',
+        '{"a":1,"b":2,"a":3}',
+        '{"a":{"x":1},"a":[2]}',
+        '"\\ud800"',
+        '"\\udc00\\ud800"',
+        '"\\ud83d\\ude00"',
+        '{"\\ud800": 1}',
+        '"\ud800"',
+        "NaN",
+        "[Infinity]",
+        "[-Infinity]",
+        '{"y": NaN}',
+        "-0",
+        "-0.0",
+        "[1.0, 2.5e3, 0.1]",
+        "\ufeff[1]",
+        "",
+        " ",
+        "[1,]",
+        "\t[ 1 ,\n2 ]\r",
+        "null",
+        "true",
+        "01",
+        '"\x1f"',
+        '"\x7f"',
+        "[1e2.5]",
+        "0.1000000000000000055511151231257827",
     ],
 )
 def test_json_parse_edge_cases_equal_the_reference(text: str) -> None:
@@ -335,7 +534,11 @@ def test_deep_nesting_parses_as_the_reference(depth: int) -> None:
 
 
 def test_json_parse_of_bytes_and_big_numbers_in_containers() -> None:
-    for raw in (b"[1, 2]", "[1, 2, 3, 9007199254740993.0, 9007199254740993]", '{"x": [1.5, 2, 3e400]}'):
+    for raw in (
+        b"[1, 2]",
+        "[1, 2, 3, 9007199254740993.0, 9007199254740993]",
+        '{"x": [1.5, 2, 3e400]}',
+    ):
         assert same_outcome(outcome(js_json_parse, raw), outcome(js_json_parse_reference, raw))
     assert type(js_json_parse("[9007199254740993]")[0]) is float
     with pytest.raises(JSParseError):
@@ -361,19 +564,40 @@ def test_json_clone_of_number_lists(numbers_: list[Any]) -> None:
 
 # ----- ids and heads -----
 
-x_values = st.one_of(st.integers(-3, 300), st.integers(-3, 300).map(float), st.sampled_from(
-    [float("nan"), 2.5, -0.5, -0.0, True, False, None, "7", [1], 10**30, 1e300, float("inf")]))
-y_values = st.one_of(st.floats(1.7e12, 1.8e12), st.integers(0, 10**6), st.sampled_from(
-    [float("nan"), float("inf"), 1e306, -1e306, 10**400, True, None, "y", 0.0, -0.0]))
+x_values = st.one_of(
+    st.integers(-3, 300),
+    st.integers(-3, 300).map(float),
+    st.sampled_from(
+        [float("nan"), 2.5, -0.5, -0.0, True, False, None, "7", [1], 10**30, 1e300, float("inf")]
+    ),
+)
+y_values = st.one_of(
+    st.floats(1.7e12, 1.8e12),
+    st.integers(0, 10**6),
+    st.sampled_from(
+        [float("nan"), float("inf"), 1e306, -1e306, 10**400, True, None, "y", 0.0, -0.0]
+    ),
+)
 
 
 @st.composite
 def traces(draw: Any) -> Any:
     n = draw(st.sampled_from([0, 1, 5, 63, 64, 65, 100]))
     plain = draw(st.booleans())  # mostly numbers, as a real trace
-    xs = draw(st.lists(st.integers(0, 400).map(float) if plain else x_values, min_size=n, max_size=n))
-    ys = draw(st.lists(st.floats(1.7e12, 1.8e12) if plain else y_values, min_size=max(0, n - 2), max_size=n + 2))
-    trace: dict[str, Any] = {"name": draw(st.sampled_from(["a", "b", "é"])), "x": xs, "y": ys, "type": "scatter"}
+    xs = draw(
+        st.lists(st.integers(0, 400).map(float) if plain else x_values, min_size=n, max_size=n)
+    )
+    ys = draw(
+        st.lists(
+            st.floats(1.7e12, 1.8e12) if plain else y_values, min_size=max(0, n - 2), max_size=n + 2
+        )
+    )
+    trace: dict[str, Any] = {
+        "name": draw(st.sampled_from(["a", "b", "é"])),
+        "x": xs,
+        "y": ys,
+        "type": "scatter",
+    }
     if draw(st.integers(0, 9)) == 0:
         del trace[draw(st.sampled_from(["name", "x", "y"]))]
     return trace if draw(st.integers(0, 19)) else draw(st.sampled_from([None, "trace", [1, 2]]))
@@ -384,8 +608,10 @@ def windows(draw: Any) -> Any:
     kind = draw(st.sampled_from(["plot", "text", "image", "other"]))
     if kind == "text":
         n = draw(st.sampled_from([0, 3, 200]))
-        content: Any = "<br>".join(text_token(draw(st.sampled_from(["s", "t"])), draw(st.integers(0, 50)), k)
-                                   for k in range(n))
+        content: Any = "<br>".join(
+            text_token(draw(st.sampled_from(["s", "t"])), draw(st.integers(0, 50)), k)
+            for k in range(n)
+        )
     elif kind == "image":
         content = {"caption": text_token("s", draw(st.integers(0, 9)), 1)}
     else:
@@ -409,12 +635,20 @@ def test_ids_and_heads_of_windows_equal_the_reference(window: Any) -> None:
 @given(
     st.lists(st.tuples(st.integers(0, 300), st.floats(1.7e12, 1.8e12)), min_size=64, max_size=120),
     st.lists(
-        st.tuples(st.sampled_from(["append", "setx", "sety", "pop", "insert0", "truncate", "copy", "other"]),
-                  st.integers(0, 10**6), x_values, y_values),
+        st.tuples(
+            st.sampled_from(
+                ["append", "setx", "sety", "pop", "insert0", "truncate", "copy", "other"]
+            ),
+            st.integers(0, 10**6),
+            x_values,
+            y_values,
+        ),
         max_size=12,
     ),
 )
-def test_trace_cache_never_returns_stale_ids(points: list[tuple[int, float]], ops: list[tuple[str, int, Any, Any]]) -> None:
+def test_trace_cache_never_returns_stale_ids(
+    points: list[tuple[int, float]], ops: list[tuple[str, int, Any, Any]]
+) -> None:
     trace = {"name": "s", "x": [float(x) for x, _ in points], "y": [y for _, y in points]}
     window = {"type": "plot", "content": {"data": [trace, {"name": "t", "x": [1.0], "y": [2.0]}]}}
     check_window(window)
@@ -433,7 +667,7 @@ def test_trace_cache_never_returns_stale_ids(points: list[tuple[int, float]], op
             xs.insert(0, x)
             ys.insert(0, y)
         elif op == "truncate":
-            del xs[i % 70:]
+            del xs[i % 70 :]
         elif op == "copy":
             window = copy.deepcopy(window)
             trace = window["content"]["data"][0]
@@ -442,8 +676,25 @@ def test_trace_cache_never_returns_stale_ids(points: list[tuple[int, float]], op
         check_window(window)
 
 
-ODD_POINTS = [float("nan"), float("inf"), float("-inf"), -0.0, -0.5, -1, -2.5, True, False, None, "3", 10**30,
-              1e300, 1e306, -1e306, 10**400, 2.5]
+ODD_POINTS = [
+    float("nan"),
+    float("inf"),
+    float("-inf"),
+    -0.0,
+    -0.5,
+    -1,
+    -2.5,
+    True,
+    False,
+    None,
+    "3",
+    10**30,
+    1e300,
+    1e306,
+    -1e306,
+    10**400,
+    2.5,
+]
 
 
 @pytest.mark.parametrize("odd", ODD_POINTS, ids=repr)
@@ -451,11 +702,20 @@ ODD_POINTS = [float("nan"), float("inf"), float("-inf"), -0.0, -0.5, -1, -2.5, T
 def test_odd_points_anywhere_in_short_and_long_traces(odd: Any, n: int) -> None:
     for where in (0, 1, n // 2, n - 1):
         for axis in ("x", "y"):
-            trace = {"name": "s", "x": [float(i) for i in range(n)], "y": [1.7e12 + i for i in range(n)]}
+            trace = {
+                "name": "s",
+                "x": [float(i) for i in range(n)],
+                "y": [1.7e12 + i for i in range(n)],
+            }
             check_window({"type": "plot", "content": {"data": [trace]}})  # cached before the change
             trace[axis][where] = odd
             check_window({"type": "plot", "content": {"data": [trace]}})
-            check_window({"type": "plot", "content": {"data": [{"name": "s", "x": [odd] * n, "y": [odd] * n}]}})
+            check_window(
+                {
+                    "type": "plot",
+                    "content": {"data": [{"name": "s", "x": [odd] * n, "y": [odd] * n}]},
+                }
+            )
 
 
 def test_trace_cache_shared_by_threads() -> None:
@@ -470,7 +730,9 @@ def test_trace_cache_shared_by_threads() -> None:
             trace["y"].append(1.8e12 + step * (k + 1))
             if step % 17 == k:
                 trace["x"][step] = -1.0  # in place, as a patch would
-            if ids_in_window(window) != ids_in_window_reference(window) or heads_of(window) != heads_of_reference(window):
+            if ids_in_window(window) != ids_in_window_reference(window) or heads_of(
+                window
+            ) != heads_of_reference(window):
                 errors.append(f"thread {k} step {step}")
 
     threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
@@ -498,8 +760,13 @@ def id_lists(draw: Any) -> list[EventId]:
     sources = draw(st.sampled_from(["a", "ab", "abc", "abcdefghij"]))
     lo, hi = draw(st.sampled_from([(0, 60), (-3, 3), (-1, 200)]))
     n = draw(st.sampled_from([0, 5, 31, 32, 40, 120]))
-    return draw(st.lists(st.builds(EventId, st.sampled_from(sources), st.integers(lo, hi), st.integers(0, 2)),
-                         min_size=n, max_size=n))
+    return draw(
+        st.lists(
+            st.builds(EventId, st.sampled_from(sources), st.integers(lo, hi), st.integers(0, 2)),
+            min_size=n,
+            max_size=n,
+        )
+    )
 
 
 @SETTINGS
@@ -509,13 +776,17 @@ def test_heads_equal_the_fold(ids: list[EventId]) -> None:
 
 
 def test_ids_in_traces_fast_and_reference() -> None:
-    traces_ = [{"name": "s", "x": [float(i) for i in range(100)], "y": [1.7e12] * 100}, "junk",
-               {"name": "s", "x": [1, 2], "y": [3, 4]}]
+    traces_ = [
+        {"name": "s", "x": [float(i) for i in range(100)], "y": [1.7e12] * 100},
+        "junk",
+        {"name": "s", "x": [1, 2], "y": [3, 4]},
+    ]
     assert ids_in_traces(traces_) == ids_in_traces_reference(traces_)
     assert ids_in_traces(iter(traces_)) == ids_in_traces_reference(iter(traces_))
     for bad in (5, None):
-        assert outcome(ids_in_window, {"type": "plot", "content": {"data": bad}}) == \
-            outcome(ids_in_window_reference, {"type": "plot", "content": {"data": bad}})
+        assert outcome(ids_in_window, {"type": "plot", "content": {"data": bad}}) == outcome(
+            ids_in_window_reference, {"type": "plot", "content": {"data": bad}}
+        )
 
 
 # ----- diff_views and the render's view diff -----
@@ -553,9 +824,19 @@ def test_diff_views_equals_the_reference(pair: tuple[list[EventId], list[EventId
 
 
 @SETTINGS
-@given(st.lists(st.tuples(st.sampled_from(["append", "same", "random", "insert", "drop", "dupe"]),
-                          st.lists(event_ids, max_size=5), st.integers(0, 30)), max_size=15))
-def test_render_diff_chain_equals_the_reference(steps: list[tuple[str, list[EventId], int]]) -> None:
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["append", "same", "random", "insert", "drop", "dupe"]),
+            st.lists(event_ids, max_size=5),
+            st.integers(0, 30),
+        ),
+        max_size=15,
+    )
+)
+def test_render_diff_chain_equals_the_reference(
+    steps: list[tuple[str, list[EventId], int]],
+) -> None:
     shown: list[EventId] = []  # what _render keeps (a _View after the first step)
     plain: list[EventId] = []
     for shape, new, i in steps:
@@ -602,13 +883,35 @@ class DC:
 
 
 record_values = st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(chars, max_size=10),
-              st.sampled_from([NT(1, "x"), DC(3), datetime.datetime(2024, 1, 2, 3, 4, 5), b"raw", (1, 2),
-                               EventId("s", 1, 2), 2**64, -(2**63) - 1, 10**30])),
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        st.floats(),
+        st.text(chars, max_size=10),
+        st.sampled_from(
+            [
+                NT(1, "x"),
+                DC(3),
+                datetime.datetime(2024, 1, 2, 3, 4, 5),
+                b"raw",
+                (1, 2),
+                EventId("s", 1, 2),
+                2**64,
+                -(2**63) - 1,
+                10**30,
+            ]
+        ),
+    ),
     lambda kids: st.one_of(
         st.lists(kids, max_size=4),
-        st.dictionaries(st.one_of(st.text(chars, max_size=6), st.integers(), st.floats(), st.booleans(), st.none()),
-                        kids, max_size=4),
+        st.dictionaries(
+            st.one_of(
+                st.text(chars, max_size=6), st.integers(), st.floats(), st.booleans(), st.none()
+            ),
+            kids,
+            max_size=4,
+        ),
     ),
     max_leaves=20,
 )
@@ -620,7 +923,9 @@ def parse_line(line: bytes) -> Any:
 
 
 @SETTINGS
-@given(st.dictionaries(st.text(chars, max_size=8), record_values, max_size=6), st.integers(0, 2**63))
+@given(
+    st.dictionaries(st.text(chars, max_size=8), record_values, max_size=6), st.integers(0, 2**63)
+)
 def test_journal_lines_parse_back_as_the_reference(fields: dict[str, Any], t: int) -> None:
     fields = {k: v for k, v in fields.items() if k not in ("t", "type", "client", "conn")}
     record = {"t": t, "type": "recv", "client": "ws-0", "conn": 1, **fields}
@@ -636,9 +941,20 @@ def test_journal_lines_parse_back_as_the_reference(fields: dict[str, Any], t: in
 def test_journal_lines_of_the_awkward_values() -> None:
     circular: list[Any] = []
     circular.append(circular)
-    for fields in ({"x": float("nan")}, {"x": [float("inf"), None]}, {"x": None}, {"k": {1: 2, None: 3, 1.5: 4}},
-                   {"x": "\ud800"}, {"x": "é"}, {"x": 2**64}, {"x": EventId("s", 1, 2)}, {"x": DC(1)},
-                   {"x": circular}, {"x": {(1, 2): 3}}, {"x": [1e-7, 1e16, -0.0, 5e-324]}):
+    for fields in (
+        {"x": float("nan")},
+        {"x": [float("inf"), None]},
+        {"x": None},
+        {"k": {1: 2, None: 3, 1.5: 4}},
+        {"x": "\ud800"},
+        {"x": "é"},
+        {"x": 2**64},
+        {"x": EventId("s", 1, 2)},
+        {"x": DC(1)},
+        {"x": circular},
+        {"x": {(1, 2): 3}},
+        {"x": [1e-7, 1e16, -0.0, 5e-324]},
+    ):
         record = {"t": 1, "type": "view", "client": "c", "conn": 0, **fields}
         got, want = outcome(record_line, record), outcome(record_line_reference, record)
         assert got[0] == want[0], fields
@@ -655,8 +971,14 @@ def test_journal_writer_threads_and_reader(tmp_path: Any) -> None:
 
     def worker(k: int) -> None:
         for i in range(300):
-            fields = {"i": i, "ids": [["s", i]] * (i % 5), "f": i / 7, "nan": float("nan") if i % 50 == 0 else 1.0,
-                      "name": "é" if i % 40 == 0 else "e", "ev": EventId("s", i, 1)}
+            fields = {
+                "i": i,
+                "ids": [["s", i]] * (i % 5),
+                "f": i / 7,
+                "nan": float("nan") if i % 50 == 0 else 1.0,
+                "name": "é" if i % 40 == 0 else "e",
+                "ev": EventId("s", i, 1),
+            }
             writer.write("view", f"c{k}", 1, t=i, **fields)
             records[k].append(fields)
 
@@ -676,7 +998,11 @@ def test_journal_writer_threads_and_reader(tmp_path: Any) -> None:
         mine = by_client[f"c{k}"]
         assert len(mine) == 300
         for rec, fields in zip(mine, fields_list, strict=True):
-            want = json.loads(record_line_reference({"t": rec["t"], "type": "view", "client": f"c{k}", "conn": 1, **fields}))
+            want = json.loads(
+                record_line_reference(
+                    {"t": rec["t"], "type": "view", "client": f"c{k}", "conn": 1, **fields}
+                )
+            )
             assert same(rec, want)
     # a crash mid-line: the torn last line is skipped, everything before it is read
     with open(path, "ab") as f:
@@ -722,7 +1048,13 @@ def test_journal_writer_records_the_first_oserror_and_never_raises(tmp_path: Any
 def test_decode_is_what_handle_parses() -> None:
     for version in ("0.2.4", "0.3.0"):
         r = make_replica(version, transport="polling")
-        for raw in ('{"command": "register", "data": "s"}', b'{"a": [1, 2.0]}', '{"y": NaN}', "null", "[1]"):
+        for raw in (
+            '{"command": "register", "data": "s"}',
+            b'{"a": [1, 2.0]}',
+            '{"y": NaN}',
+            "null",
+            "[1]",
+        ):
             assert same_outcome(outcome(r.decode, raw), outcome(r._decode, raw))
         with pytest.raises(JSParseError):
             r.decode(b"\xff")
@@ -777,18 +1109,25 @@ def replay(version: str, frames: list[tuple[float, str]], decoded: bool = False)
     return out
 
 
-def reference_render(env: str, win: str, command: str, before: list[EventId], after: list[EventId]) -> Any:
+def reference_render(
+    env: str, win: str, command: str, before: list[EventId], after: list[EventId]
+) -> Any:
     return diff_views_reference(env, win, command, before, after), list(after)
 
 
 @pytest.mark.parametrize("version", ["0.2.4", "0.3.0"])
-def test_replica_with_fast_paths_equals_replica_with_references(version: str, monkeypatch: Any) -> None:
+def test_replica_with_fast_paths_equals_replica_with_references(
+    version: str, monkeypatch: Any
+) -> None:
     frames = stream(version, 120)
     fast = replay(version, frames)
     assert replay(version, frames, decoded=True) == fast
     references = {
-        "browser_md5": reference_md5, "heads_of": heads_of_reference, "js_json_clone": js_json_clone_reference,
-        "ids_in_window": ids_in_window_reference, "_diff_render": reference_render,
+        "browser_md5": reference_md5,
+        "heads_of": heads_of_reference,
+        "js_json_clone": js_json_clone_reference,
+        "ids_in_window": ids_in_window_reference,
+        "_diff_render": reference_render,
         "js_json_parse": js_json_parse_reference,
     }
     with monkeypatch.context() as m:

@@ -80,45 +80,88 @@ at = 4
 def test_replica_and_browser_agree_per_window(version: str, tmp_path: Path) -> None:
     built_target(version)  # skips without chromium, or when 0.3.0 is unavailable here
     run = tmp_path / "run"
-    result = Experiment(RunOptions(scenario=parse_scenario(SCENARIO), target=version, out=run)).run()
+    result = Experiment(
+        RunOptions(scenario=parse_scenario(SCENARIO), target=version, out=run)
+    ).run()
     assert result.status == "complete", result.error
     fid = result.report["browser"]["fidelity"]
-    print(json.dumps({"version": version, "reloads": fid["reloads"], "windows": [
-        {"window": r["window"], "truth": r["truth_ids"],
-         "replica": {s["id"]: s["final_ids"] for s in r["replica"]["subscribers"]},
-         "browser": {s["id"]: s["final_ids"] for s in r["browser"]["subscribers"]}} for r in fid["windows"]]}))
+    print(
+        json.dumps(
+            {
+                "version": version,
+                "reloads": fid["reloads"],
+                "windows": [
+                    {
+                        "window": r["window"],
+                        "truth": r["truth_ids"],
+                        "replica": {s["id"]: s["final_ids"] for s in r["replica"]["subscribers"]},
+                        "browser": {s["id"]: s["final_ids"] for s in r["browser"]["subscribers"]},
+                    }
+                    for r in fid["windows"]
+                ],
+            }
+        )
+    )
     lat = fid["latency"]
     seen = {b["id"]: b["seen"] for b in result.report["browser"]["browsers"]}
-    print(json.dumps({"version": version, "latency": [latency_cells(r) for r in latency_rows(lat)],
-                      "per_subscriber": {c: [d["p50_ms"], d["p99_ms"], d["n"]]
-                                         for c, d in lat["overall"]["subscribers"].items()},
-                      "across_reconnect": lat["across_reconnect"], "seen": seen}, ensure_ascii=False))
+    print(
+        json.dumps(
+            {
+                "version": version,
+                "latency": [latency_cells(r) for r in latency_rows(lat)],
+                "per_subscriber": {
+                    c: [d["p50_ms"], d["p99_ms"], d["n"]]
+                    for c, d in lat["overall"]["subscribers"].items()
+                },
+                "across_reconnect": lat["across_reconnect"],
+                "seen": seen,
+            },
+            ensure_ascii=False,
+        )
+    )
 
     # The scripted refresh (pattern "browser-1") reloaded the real page: a second socket.
-    recs = [r for r in read_journal(run / "journal" / "clients.jsonl") if r["client"] == "browser-1"]
-    assert [r["reason"] for r in recs if r["type"] == "resync" and r["reason"] != "env_request"] == [
-        "initial", "refresh"]
+    recs = [
+        r for r in read_journal(run / "journal" / "clients.jsonl") if r["client"] == "browser-1"
+    ]
+    assert [
+        r["reason"] for r in recs if r["type"] == "resync" and r["reason"] != "env_request"
+    ] == ["initial", "refresh"]
     assert [r["reason"] for r in recs if r["type"] == "disconnect"] == ["refresh", "end"]
     assert next(s for s in result.report["subscribers"] if s["id"] == "browser-1")["conns"] == 2
     # The fault really hit both sides: dropped frames on the replicas' and the pages' sockets.
     proxy = list(read_journal(run / "journal" / "faults.jsonl"))
-    port_of = {r["conn"]: r["downstream_port"] for r in proxy if r["type"] == "proxy_conn" and r["event"] == "open"}
+    port_of = {
+        r["conn"]: r["downstream_port"]
+        for r in proxy
+        if r["type"] == "proxy_conn" and r["event"] == "open"
+    }
     hit = {port_of.get(r["conn"]) for r in proxy if r.get("kind") == "ws_drop"}
     sides = {"replica": set(), "browser": set()}
-    for r in (r for path in journal_files(run) for r in read_journal(path)):  # replicas may sit in workers
+    for r in (
+        r for path in journal_files(run) for r in read_journal(path)
+    ):  # replicas may sit in workers
         if r["type"] == "connect":
             side = "browser" if r["transport"] == "browser" else "replica"
             sides[side] |= {r["local_port"], *r.get("local_ports", [])} - {0}
     assert hit & sides["replica"] and hit & sides["browser"], (hit, sides)
     assert fid["tolerance"]["ids_per_subscriber"] == TOLERANCE_IDS == 0
-    assert fid["replica_subscribers"] == ["ws-0", "ws-1"] and fid["browser_subscribers"] == ["browser-0", "browser-1"]
+    assert fid["replica_subscribers"] == ["ws-0", "ws-1"] and fid["browser_subscribers"] == [
+        "browser-0",
+        "browser-1",
+    ]
     assert {r["window"] for r in fid["windows"]} == {"main/vc_line_src-0", "main/vc_text_src-1"}
     for row in fid["windows"]:
-        assert row["truth_ids"] and row["truth_ids"] >= 40, row  # ~61 appends + the create, per window
+        assert row["truth_ids"] and row["truth_ids"] >= 40, (
+            row
+        )  # ~61 appends + the create, per window
         assert row["agree"], f"{version} {row['window']}: {row['differences']}"
         for side in ("replica", "browser"):
             for s in row[side]["subscribers"]:
-                assert s["off_by"] <= TOLERANCE_IDS and s["final_ids"] == row["truth_ids"], (side, s)
+                assert s["off_by"] <= TOLERANCE_IDS and s["final_ids"] == row["truth_ids"], (
+                    side,
+                    s,
+                )
     # Both sides re-fetched the env (0.2.4: hash mismatches, from the dropped frames and from
     # Plotly's write-back; 0.3.0: version gaps; a page journals it as `env_request`), at rates
     # within the tolerance of each other.
@@ -133,29 +176,47 @@ def test_replica_and_browser_agree_per_window(version: str, tmp_path: Path) -> N
         assert st["ids"] >= 100 and st["dropped"] == st["given_up"] == st["errors"] == 0, (b, st)
         assert abs(st["clock_offset_ms"]) < 5 and st["clock_rtt_ms"] < 50, (b, st)
     assert lat["tolerance"]["ratio_min"] == LATENCY_RATIO_MIN == 0.5
-    assert lat["tolerance"]["ratio_max"] == LATENCY_RATIO_MAX == 1.5 and LATENCY_SLACK_MS == {"p50": 25, "p99": 100}
+    assert lat["tolerance"]["ratio_max"] == LATENCY_RATIO_MAX == 1.5 and LATENCY_SLACK_MS == {
+        "p50": 25,
+        "p99": 100,
+    }
     assert [r["window"] for r in lat["windows"]] == ["main/vc_line_src-0", "main/vc_text_src-1"]
     for row in lat["windows"]:
-        assert row["ids"] >= 40 and row["sampled_every"] == 1, row  # ~61 per window, minus a refresh's
-        assert row["replica"]["n"] >= 1.5 * row["ids"] and row["browser"]["n"] >= 1.5 * row["ids"], row
+        assert row["ids"] >= 40 and row["sampled_every"] == 1, (
+            row
+        )  # ~61 per window, minus a refresh's
+        assert (
+            row["replica"]["n"] >= 1.5 * row["ids"] and row["browser"]["n"] >= 1.5 * row["ids"]
+        ), row
         assert row["replica"]["p50_ms"] > 0 and row["browser"]["p50_ms"] > 0, row
         # within the tolerance, or the known gap: the replica slower (the instrument), reported
         assert row["verdict"] in ("agree", "replica_slower"), (version, row)
     lat_diffs = [d for d in fid["differences"] if ": latency: " in d]
-    assert lat_diffs == lat["differences"] and len(lat_diffs) == sum(not r["agree"] for r in lat["windows"])
+    assert lat_diffs == lat["differences"] and len(lat_diffs) == sum(
+        not r["agree"] for r in lat["windows"]
+    )
     assert all("replica slower than the page" in d for d in lat_diffs), lat_diffs
     assert lat["agree"] is (not lat_diffs)
     assert fid["agree"] is (not lat_diffs) and fid["differences"] == lat_diffs
 
     # Where the sides differ, the report says which: a browser that ends one point short.
     clients = run / "journal" / "clients.jsonl"
-    final = next(r for r in read_journal(clients)
-                 if r["type"] == "view" and r["client"] == "browser-0" and r["final"] and "line" in r["win"])
+    final = next(
+        r
+        for r in read_journal(clients)
+        if r["type"] == "view" and r["client"] == "browser-0" and r["final"] and "line" in r["win"]
+    )
     with clients.open("a") as f:
         f.write(json.dumps({**final, "t": final["t"] + 1, "ids": final["ids"][:-1]}) + "\n")
     fid2 = analyze_run(run)["browser"]["fidelity"]
     bad = next(r for r in fid2["windows"] if "line" in r["window"])
     assert not bad["agree"] and fid2["agree"] is False
     assert "missing" in bad["browser"]["kinds"] and bad["replica"]["kinds"] == []
-    assert f"{bad['window']}: browser browser-0 ends 1 id(s) off the truth (1 absent, 0 extra)" in fid2["differences"]
-    assert any(d.startswith(f"{bad['window']}: findings differ: replica none, browser") for d in fid2["differences"])
+    assert (
+        f"{bad['window']}: browser browser-0 ends 1 id(s) off the truth (1 absent, 0 extra)"
+        in fid2["differences"]
+    )
+    assert any(
+        d.startswith(f"{bad['window']}: findings differ: replica none, browser")
+        for d in fid2["differences"]
+    )

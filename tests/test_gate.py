@@ -52,7 +52,10 @@ def runs(tmp_path_factory) -> dict[str, Path]:
 def test_clean_run_passes_the_default_rules(runs, capsys):
     assert vc("gate", str(runs["clean"])) == 0
     out = capsys.readouterr().out
-    assert "gate passed" in out and f"{len(parse_rules(DEFAULT_RULES))}/{len(parse_rules(DEFAULT_RULES))} rules hold" in out
+    assert (
+        "gate passed" in out
+        and f"{len(parse_rules(DEFAULT_RULES))}/{len(parse_rules(DEFAULT_RULES))} rules hold" in out
+    )
 
 
 def test_failing_run_exits_1_with_a_table(runs, capsys):
@@ -71,8 +74,10 @@ def test_rules_file_with_baseline(runs, tmp_path, capsys):
     stored = json.loads(base.read_text())
     assert stored["schema"] == "visdom-chaos/report/1" and "series" not in stored
     rules = tmp_path / "r.rules"
-    rules.write_text("# relative to the baseline\nlatency_ms.p99 <= baseline * 1.2  # 20 % slack\n"
-                     "findings.missing <= baseline.findings.missing + 2\n")
+    rules.write_text(
+        "# relative to the baseline\nlatency_ms.p99 <= baseline * 1.2  # 20 % slack\n"
+        "findings.missing <= baseline.findings.missing + 2\n"
+    )
     assert vc("gate", str(runs["clean"]), "--baseline", str(base), "--rules", str(rules)) == 0
     assert vc("gate", str(runs["bad"]), "--baseline", str(base), "--rules", str(rules)) == 1
     out = capsys.readouterr().out
@@ -86,17 +91,20 @@ def test_default_baseline_rules_allow_what_the_baseline_already_had(runs, tmp_pa
     assert vc("gate", str(runs["bad"]), "--baseline", str(tmp_path / "clean-ref.json")) == 1
 
 
-@pytest.mark.parametrize("text,msg", [
-    ("findings.missing = 0", "cannot read"),
-    ("findings.missing ==", "expects|expected"),
-    ("findings.nope == 0", "no metric"),
-    ("latency_ms.p99 < baseline * 2", "needs --baseline"),
-    ("__import__('os').system('true') == 0", "cannot read|expected"),
-    ("# only a comment\n\n", "no rules"),
-    ("latency_ms.p99 < (3 + 4", "missing '\\)'"),
-    ("memory.growth_flagged < true", "cannot order"),
-    ("latency_ms < 5", "not a single value"),
-])
+@pytest.mark.parametrize(
+    "text,msg",
+    [
+        ("findings.missing = 0", "cannot read"),
+        ("findings.missing ==", "expects|expected"),
+        ("findings.nope == 0", "no metric"),
+        ("latency_ms.p99 < baseline * 2", "needs --baseline"),
+        ("__import__('os').system('true') == 0", "cannot read|expected"),
+        ("# only a comment\n\n", "no rules"),
+        ("latency_ms.p99 < (3 + 4", "missing '\\)'"),
+        ("memory.growth_flagged < true", "cannot order"),
+        ("latency_ms < 5", "not a single value"),
+    ],
+)
 def test_malformed_rules_exit_2(runs, tmp_path, capsys, text, msg):
     rules = tmp_path / "bad.rules"
     rules.write_text(text)
@@ -104,21 +112,27 @@ def test_malformed_rules_exit_2(runs, tmp_path, capsys, text, msg):
     err = capsys.readouterr().out
     assert err.startswith("visdom-chaos: error:") and len(err.strip().splitlines()) == 1
     import re
+
     assert re.search(msg, err), err
 
 
-@pytest.mark.parametrize("argv", [
-    ("gate", "/nonexistent/run"),
-    ("gate", "RUN", "--rules", "/nonexistent.rules"),
-    ("gate", "RUN", "--baseline", "/nonexistent.json"),
-    ("gate", "NOTJSON"),
-    ("baseline", "RUN", "../escape"),
-    ("analyze", "/nonexistent/run"),
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("gate", "/nonexistent/run"),
+        ("gate", "RUN", "--rules", "/nonexistent.rules"),
+        ("gate", "RUN", "--baseline", "/nonexistent.json"),
+        ("gate", "NOTJSON"),
+        ("baseline", "RUN", "../escape"),
+        ("analyze", "/nonexistent/run"),
+    ],
+)
 def test_bad_input_exits_2(runs, tmp_path, argv):
     junk = tmp_path / "junk.json"
     junk.write_text("{not json")
-    argv = tuple(str(runs["clean"]) if a == "RUN" else str(junk) if a == "NOTJSON" else a for a in argv)
+    argv = tuple(
+        str(runs["clean"]) if a == "RUN" else str(junk) if a == "NOTJSON" else a for a in argv
+    )
     assert vc(*argv) == 2
 
 
@@ -134,8 +148,10 @@ def test_gate_analyses_a_run_without_report_and_writes_junit(tmp_path):
 def test_expressions_and_booleans():
     report = {"a": {"x": 10.0, "flag": False, "none": None}}
     base = {"a": {"x": 8.0}}
-    rules = parse_rules("a.x <= baseline * 1.25\na.x < (baseline + 1) * 1.1\na.flag == false\n"
-                        "a.x == 10\na.x > -1\na.x >= 20 / 2\na.none < 5\na.x <= baseline -2\n")
+    rules = parse_rules(
+        "a.x <= baseline * 1.25\na.x < (baseline + 1) * 1.1\na.flag == false\n"
+        "a.x == 10\na.x > -1\na.x >= 20 / 2\na.none < 5\na.x <= baseline -2\n"
+    )
     got = [o.ok for o in evaluate(rules, report, base)]
     assert got == [True, False, True, True, True, True, False, False]
     with pytest.raises(RuleError):
@@ -155,7 +171,10 @@ def test_committed_rule_files_parse_and_hold_on_a_clean_run(runs):
 def test_committed_baselines_are_reports():
     for f in sorted(BASELINES_DIR.glob("*.json")):
         data = json.loads(f.read_text())
-        assert data["schema"] == "visdom-chaos/report/1" and set(data["findings"]) >= {"missing", "reorder"}
+        assert data["schema"] == "visdom-chaos/report/1" and set(data["findings"]) >= {
+            "missing",
+            "reorder",
+        }
 
 
 def test_analyze_a_crashed_run_from_the_command_line(tmp_path, capsys):

@@ -16,7 +16,9 @@ def test_text_tokens_round_trip_and_append_cache_agrees_with_full_parse():
         assert ids_in_text(content) == expected
     # A regression (older text) and an unrelated text are parsed in full, not from the cache.
     older = content[: len(content) // 2]
-    assert ids_in_text(older) == [e for e in expected if text_token(e.source, e.seq, e.send_ns) in older]
+    assert ids_in_text(older) == [
+        e for e in expected if text_token(e.source, e.seq, e.send_ns) in older
+    ]
     other = "<br>".join(text_token("b", k, k) for k in range(300))
     assert [e.seq for e in ids_in_text(other)] == list(range(300))
 

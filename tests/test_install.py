@@ -27,8 +27,14 @@ import requests
 
 REPO = Path(__file__).resolve().parents[1]
 GENERIC_NAMES = ("chaos", "reports", "patches", "loadtests")
-SUBPACKAGES = ("visdom_chaos.chaos", "visdom_chaos.reports", "visdom_chaos.reports.checkers",
-               "visdom_chaos.patches", "visdom_chaos.loadtests", "visdom_chaos.scenarios")
+SUBPACKAGES = (
+    "visdom_chaos.chaos",
+    "visdom_chaos.reports",
+    "visdom_chaos.reports.checkers",
+    "visdom_chaos.patches",
+    "visdom_chaos.loadtests",
+    "visdom_chaos.scenarios",
+)
 
 
 def _setuptools_config() -> dict:
@@ -66,8 +72,13 @@ def _imports(folder: str) -> dict[str, set[str]]:
 def test_reports_imports_only_the_journal_contract_and_itself():
     allowed = ("visdom_chaos.journal", "visdom_chaos.ids")
     for path, names in _imports("reports").items():
-        harness = {n for n in names if n.split(".")[0] == "visdom_chaos"
-                   and n not in allowed and not n.startswith("visdom_chaos.reports")}
+        harness = {
+            n
+            for n in names
+            if n.split(".")[0] == "visdom_chaos"
+            and n not in allowed
+            and not n.startswith("visdom_chaos.reports")
+        }
         assert not harness, f"{path} imports the harness: {sorted(harness)}"
         assert not {n for n in names if n.split(".")[0] in GENERIC_NAMES}, path
 
@@ -77,8 +88,11 @@ def test_chaos_and_patches_import_nothing_of_the_harness():
     allowed = {"chaos": {"visdom_chaos.journal"}, "patches": set()}
     for folder in ("chaos", "patches"):
         for path, names in _imports(folder).items():
-            assert not {n for n in names if n.split(".")[0] in ("visdom_chaos", *GENERIC_NAMES)
-                        and n not in allowed[folder]}, path
+            assert not {
+                n
+                for n in names
+                if n.split(".")[0] in ("visdom_chaos", *GENERIC_NAMES) and n not in allowed[folder]
+            }, path
 
 
 def test_cache_dir_order(monkeypatch, tmp_path):
@@ -98,19 +112,47 @@ def test_cache_dir_order(monkeypatch, tmp_path):
 
 # -- the real install ---------------------------------------------------------------------------
 
-IGNORED = {".git", ".venv", ".cache", "build", "dist", "__pycache__", ".pytest_cache", ".ruff_cache",
-           ".hypothesis", "node_modules"}
+IGNORED = {
+    ".git",
+    ".venv",
+    ".cache",
+    "build",
+    "dist",
+    "__pycache__",
+    ".pytest_cache",
+    ".ruff_cache",
+    ".hypothesis",
+    "node_modules",
+}
 
 
 def _copy_checkout(dest: Path) -> None:
     """The checkout's files as a fresh clone has them, plus uncommitted work (git ls-files),
     so the build neither writes build/ into the shared checkout nor packs stale files."""
     try:
-        names = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                               cwd=REPO, capture_output=True, check=True, timeout=60).stdout.decode().split("\0")
+        names = (
+            subprocess.run(
+                ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                cwd=REPO,
+                capture_output=True,
+                check=True,
+                timeout=60,
+            )
+            .stdout.decode()
+            .split("\0")
+        )
     except (OSError, subprocess.SubprocessError):
-        shutil.copytree(REPO, dest, ignore=lambda d, names: [
-            n for n in names if n in IGNORED or n.endswith(".egg-info") or Path(d, n) == REPO / "reports" / "runs"])
+        shutil.copytree(
+            REPO,
+            dest,
+            ignore=lambda d, names: [
+                n
+                for n in names
+                if n in IGNORED
+                or n.endswith(".egg-info")
+                or Path(d, n) == REPO / "reports" / "runs"
+            ],
+        )
         return
     for name in filter(None, names):
         src = REPO / name
@@ -119,13 +161,24 @@ def _copy_checkout(dest: Path) -> None:
             shutil.copy2(src, dest / name)
 
 
-def _run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL)
+def _run(
+    cmd: list[str], cwd: Path, env: dict[str, str], timeout: float
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        cmd,
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def _ok(proc: subprocess.CompletedProcess) -> str:
-    assert proc.returncode == 0, f"{proc.args}: exit {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    assert proc.returncode == 0, (
+        f"{proc.args}: exit {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    )
     return proc.stdout
 
 
@@ -161,9 +214,15 @@ def test_pip_install_outside_the_checkout(tmp_path_factory, visdom_factory):
     _copy_checkout(src)
     venv.create(env_dir, with_pip=True)
     bindir = env_dir / "bin"
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
-    env.update(PATH=f"{bindir}{os.pathsep}{env.get('PATH', '')}", PYTHONUNBUFFERED="1",
-               VISDOM_CHAOS_CACHE=os.environ["VISDOM_CHAOS_CACHE"], COLUMNS="200")
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")
+    }
+    env.update(
+        PATH=f"{bindir}{os.pathsep}{env.get('PATH', '')}",
+        PYTHONUNBUFFERED="1",
+        VISDOM_CHAOS_CACHE=os.environ["VISDOM_CHAOS_CACHE"],
+        COLUMNS="200",
+    )
     py = str(bindir / "python")
 
     # pip install <checkout>: pip builds the wheel from the tree (in the copy) and installs it
@@ -171,38 +230,68 @@ def test_pip_install_outside_the_checkout(tmp_path_factory, visdom_factory):
     dist_info = next((env_dir / "lib").glob("python*/site-packages/visdom_chaos-*.dist-info"))
     site = dist_info.parent
     assert (dist_info / "top_level.txt").read_text().split() == ["visdom_chaos"]
-    record = [line.rsplit(",", 2) for line in (dist_info / "RECORD").read_text().splitlines() if line]
+    record = [
+        line.rsplit(",", 2) for line in (dist_info / "RECORD").read_text().splitlines() if line
+    ]
     names = [n for n, _, _ in record if "__pycache__" not in n]
     tops = {n.split("/")[0] for n in names if not n.startswith("../")}
     assert tops == {"visdom_chaos", dist_info.name}, sorted(tops)
-    for data in ("visdom_chaos/scenarios/mixed.toml", "visdom_chaos/scenarios/README.md",
-                 "visdom_chaos/loadtests/visdom_users.py", "visdom_chaos/loadtests/shapes.py",
-                 "visdom_chaos/patches/0.2.4/series", "visdom_chaos/patches/0.3.0/series",
-                 "visdom_chaos/patches/README.md", "visdom_chaos/patches/PROTOCOL.md",
-                 "visdom_chaos/reports/README.md", "visdom_chaos/reports/SCHEMA.md",
-                 "visdom_chaos/reports/rules/ci-stock.rules", "visdom_chaos/reports/baselines/0.2.4-stock-mixed.json",
-                 "visdom_chaos/reports/checkers/wire.py", "visdom_chaos/chaos/__main__.py",
-                 "visdom_chaos/JOURNAL.md"):
+    for data in (
+        "visdom_chaos/scenarios/mixed.toml",
+        "visdom_chaos/scenarios/README.md",
+        "visdom_chaos/loadtests/visdom_users.py",
+        "visdom_chaos/loadtests/shapes.py",
+        "visdom_chaos/patches/0.2.4/series",
+        "visdom_chaos/patches/0.3.0/series",
+        "visdom_chaos/patches/README.md",
+        "visdom_chaos/patches/PROTOCOL.md",
+        "visdom_chaos/reports/README.md",
+        "visdom_chaos/reports/SCHEMA.md",
+        "visdom_chaos/reports/rules/ci-stock.rules",
+        "visdom_chaos/reports/baselines/0.2.4-stock-mixed.json",
+        "visdom_chaos/reports/checkers/wire.py",
+        "visdom_chaos/chaos/__main__.py",
+        "visdom_chaos/JOURNAL.md",
+    ):
         assert data in names, data
     shipped = {n.removeprefix("visdom_chaos/") for n in names}
-    for folder, pattern in (("patches", "*/*.patch"), ("scenarios", "*.toml"), ("loadtests", "*.py")):
+    for folder, pattern in (
+        ("patches", "*/*.patch"),
+        ("scenarios", "*.toml"),
+        ("loadtests", "*.py"),
+    ):
         files = {f"{folder}/{p.relative_to(src / folder)}" for p in (src / folder).glob(pattern)}
         assert files and files <= shipped, sorted(files - shipped)
-    size_kib = sum(int(size or 0) for name, _hash, size in record if "__pycache__" not in name) / 1024
+    size_kib = (
+        sum(int(size or 0) for name, _hash, size in record if "__pycache__" not in name) / 1024
+    )
     installed = time.monotonic() - t0
 
     # nothing but visdom_chaos is importable from the install, from a folder of its own
     for name in GENERIC_NAMES:
         proc = _run([py, "-c", f"import {name}"], work, env, 60)
-        assert proc.returncode == 1 and f"ModuleNotFoundError: No module named '{name}'" in proc.stderr, name
-    code = ("import json, " + ", ".join(SUBPACKAGES) + "; "
-            "print(json.dumps({m: __import__('sys').modules[m].__file__ for m in " + repr(SUBPACKAGES) + "}))")
+        assert (
+            proc.returncode == 1 and f"ModuleNotFoundError: No module named '{name}'" in proc.stderr
+        ), name
+    code = (
+        "import json, " + ", ".join(SUBPACKAGES) + "; "
+        "print(json.dumps({m: __import__('sys').modules[m].__file__ for m in "
+        + repr(SUBPACKAGES)
+        + "}))"
+    )
     files = json.loads(_ok(_run([py, "-c", code], work, env, 60)))
     assert all(Path(f).is_relative_to(site / "visdom_chaos") for f in files.values()), files
     # the user's cache folder, when no VISDOM_CHAOS_CACHE and no checkout
     cache_env = {k: v for k, v in env.items() if k != "VISDOM_CHAOS_CACHE"}
     cache_env.update(XDG_CACHE_HOME=str(base / "xdg"))
-    where = _ok(_run([py, "-c", "from visdom_chaos.targets import cache_dir; print(cache_dir())"], work, cache_env, 60))
+    where = _ok(
+        _run(
+            [py, "-c", "from visdom_chaos.targets import cache_dir; print(cache_dir())"],
+            work,
+            cache_env,
+            60,
+        )
+    )
     assert where.strip() == str(base / "xdg" / "visdom-chaos")
 
     # the catalogue
@@ -224,7 +313,9 @@ def test_pip_install_outside_the_checkout(tmp_path_factory, visdom_factory):
     assert (work / "reports" / "baselines" / "mine.json").exists()
     for name in ("mine", "0.2.4-stock-mixed"):
         proc = _run(["visdom-chaos", "gate", str(run_dir), "--baseline", name], work, env, 60)
-        assert proc.returncode in (0, 1, 3), f"--baseline {name}: {proc.stdout[-2000:]}{proc.stderr[-2000:]}"
+        assert proc.returncode in (0, 1, 3), (
+            f"--baseline {name}: {proc.stdout[-2000:]}{proc.stderr[-2000:]}"
+        )
 
     # Locust, with the installed Locust files
     folder = _ok(_run(["visdom-chaos", "locustfile"], work, env, 60)).strip()
@@ -232,26 +323,69 @@ def test_pip_install_outside_the_checkout(tmp_path_factory, visdom_factory):
     assert "TrainingUser" in _ok(_run(["visdom-chaos", "locust", "--list"], work, env, 90))
     assert "--locustfile" in _ok(_run(["visdom-chaos", "locust", "--help"], work, env, 90))
     target = visdom_factory("0.2.4")
-    proc = _run(["visdom-chaos", "locust", "--host", target.url, "--headless", "-u", "3", "-r", "3", "-t", "3s",
-                 "--stop-timeout", "10", "--vc-out", str(work / "locust-run"), "--vc-settle-s", "0",
-                 "--vc-stale-bound-ms", "30000", "--only-summary"], work, env, 150)
+    proc = _run(
+        [
+            "visdom-chaos",
+            "locust",
+            "--host",
+            target.url,
+            "--headless",
+            "-u",
+            "3",
+            "-r",
+            "3",
+            "-t",
+            "3s",
+            "--stop-timeout",
+            "10",
+            "--vc-out",
+            str(work / "locust-run"),
+            "--vc-settle-s",
+            "0",
+            "--vc-stale-bound-ms",
+            "30000",
+            "--only-summary",
+        ],
+        work,
+        env,
+        150,
+    )
     _ok(proc)
     assert json.loads((work / "locust-run" / "report.json").read_text())["totals"]["acked"] > 0
 
     # the proxy: Toxiproxy-compatible API, a proxied byte stream, SIGTERM ends it with 0
     echo, echo_port = _echo_server()
     ready = base / "proxy.json"
-    proxy = subprocess.Popen(["visdom-chaos", "proxy", "serve", "--api", "127.0.0.1:0", "--ready-file", str(ready),
-                              "--quiet"], cwd=work, env=env, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proxy = subprocess.Popen(
+        [
+            "visdom-chaos",
+            "proxy",
+            "serve",
+            "--api",
+            "127.0.0.1:0",
+            "--ready-file",
+            str(ready),
+            "--quiet",
+        ],
+        cwd=work,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 30
         while not ready.exists() and proxy.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert ready.exists(), proxy.stderr.read().decode() if proxy.poll() is not None else "no ready file"
+        assert ready.exists(), (
+            proxy.stderr.read().decode() if proxy.poll() is not None else "no ready file"
+        )
         api = f"http://{json.loads(ready.read_text())['api']}"
         assert requests.get(f"{api}/version", timeout=5).status_code == 200
-        made = requests.post(f"{api}/proxies", json={"name": "echo", "listen": "127.0.0.1:0",
-                                                     "upstream": f"127.0.0.1:{echo_port}"}, timeout=5)
+        made = requests.post(
+            f"{api}/proxies",
+            json={"name": "echo", "listen": "127.0.0.1:0", "upstream": f"127.0.0.1:{echo_port}"},
+            timeout=5,
+        )
         assert made.status_code == 201, made.text
         host, port = made.json()["listen"].rsplit(":", 1)
         with socket.create_connection((host, int(port)), timeout=5) as s:
@@ -263,7 +397,11 @@ def test_pip_install_outside_the_checkout(tmp_path_factory, visdom_factory):
         code = proxy.wait(15)
         echo.close()
     assert code == 0
-    assert "usage: python -m visdom_chaos.chaos" in _ok(_run([py, "-m", "visdom_chaos.chaos", "--help"], work, env, 60))
+    assert "usage: python -m visdom_chaos.chaos" in _ok(
+        _run([py, "-m", "visdom_chaos.chaos", "--help"], work, env, 60)
+    )
 
-    print(f"\ninstall {installed:.0f} s, run {ran:.0f} s, total {time.monotonic() - t0:.0f} s; "
-          f"{len(names)} files installed (not counting .pyc), {size_kib:.0f} KiB")
+    print(
+        f"\ninstall {installed:.0f} s, run {ran:.0f} s, total {time.monotonic() - t0:.0f} s; "
+        f"{len(names)} files installed (not counting .pyc), {size_kib:.0f} KiB"
+    )

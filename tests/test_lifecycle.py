@@ -53,10 +53,26 @@ def _mentions(run_dir: Path) -> list[psutil.Process]:
 
 def start_run(run_dir: Path, duration: int = 30, scenario: str = "mixed") -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "visdom_chaos", "run", "--scenario", scenario, "--duration", str(duration),
-         "--out", str(run_dir)],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONFAULTHANDLER": "1"},  # SIGABRT on a hang dumps every thread's stack
+        [
+            sys.executable,
+            "-m",
+            "visdom_chaos",
+            "run",
+            "--scenario",
+            scenario,
+            "--duration",
+            str(duration),
+            "--out",
+            str(run_dir),
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env={
+            **os.environ,
+            "PYTHONFAULTHANDLER": "1",
+        },  # SIGABRT on a hang dumps every thread's stack
     )
 
 
@@ -74,7 +90,9 @@ def wait_steady(proc: subprocess.Popen, run_dir: Path, timeout: float = 90) -> d
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_signal_mid_run_stops_every_child_and_keeps_the_report(tmp_path: Path, sig: signal.Signals) -> None:
+def test_signal_mid_run_stops_every_child_and_keeps_the_report(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
     built_or_skip("0.2.4")
     run_dir = tmp_path / "run"
     proc = start_run(run_dir)
@@ -91,13 +109,21 @@ def test_signal_mid_run_stops_every_child_and_keeps_the_report(tmp_path: Path, s
         except subprocess.TimeoutExpired:
             proc.send_signal(signal.SIGABRT)
             out, _ = proc.communicate(timeout=20)
-            pytest.fail(f"no exit 90 s after {sig.name}; phases {_phases(run_dir)}; output:\n{out.decode()[-3000:]}")
+            pytest.fail(
+                f"no exit 90 s after {sig.name}; phases {_phases(run_dir)}; output:\n{out.decode()[-3000:]}"
+            )
     finally:
         if proc.poll() is None:
             stop_pid(proc.pid, proc)
     assert proc.returncode == 130, out.decode()[-2000:]
-    assert not psutil.pid_exists(server_pid) or psutil.Process(server_pid).status() == psutil.STATUS_ZOMBIE
-    assert not psutil.pid_exists(proxy_pid) or psutil.Process(proxy_pid).status() == psutil.STATUS_ZOMBIE
+    assert (
+        not psutil.pid_exists(server_pid)
+        or psutil.Process(server_pid).status() == psutil.STATUS_ZOMBIE
+    )
+    assert (
+        not psutil.pid_exists(proxy_pid)
+        or psutil.Process(proxy_pid).status() == psutil.STATUS_ZOMBIE
+    )
     left = [(p.pid, " ".join(p.cmdline())[:120]) for p in _mentions(run_dir) if p.is_running()]
     assert left == [], f"children left behind: {left}"
     meta = json.loads((run_dir / "run.json").read_text())
@@ -113,13 +139,20 @@ def test_security_probe_interrupted_leaves_no_server(tmp_path: Path) -> None:
     """Ctrl-C during `python -m visdom_chaos.security`: both servers (plain and login) go, results so far stay."""
     built_or_skip("0.2.4")
     out = tmp_path / "probe"
-    proc = subprocess.Popen([sys.executable, "-m", "visdom_chaos.security", "--target", "0.2.4", "--out", str(out)],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "visdom_chaos.security", "--target", "0.2.4", "--out", str(out)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 90
         # wait for the login server to be up: then two Visdom children exist
         while not (out / "security-login" / "server.log").exists() or len(_mentions(out)) < 3:
-            assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read().decode()[-2000:]
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read().decode()[
+                -2000:
+            ]
             time.sleep(0.05)
         proc.send_signal(signal.SIGINT)
         output, _ = proc.communicate(timeout=60)

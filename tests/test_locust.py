@@ -30,8 +30,13 @@ pytestmark = [pytest.mark.visdom, pytest.mark.slow]
 
 def _spawn(args: list[str], log: Path) -> subprocess.Popen:
     return subprocess.Popen(
-        LOCUST + args, cwd=REPO, stdout=open(log, "wb"), stderr=subprocess.STDOUT,  # noqa: SIM115
-        stdin=subprocess.DEVNULL, start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        LOCUST + args,
+        cwd=REPO,
+        stdout=open(log, "wb"),
+        stderr=subprocess.STDOUT,  # noqa: SIM115
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
 
 
@@ -51,9 +56,24 @@ STALE_BOUND_MS = "30000"
 
 def _headless(url: str, out: Path, *extra: str, users: int = 12, run_time: int = 20) -> list[str]:
     return [
-        "--host", url, "--headless", "-u", str(users), "-r", str(users), "-t", f"{run_time}s",
-        "--stop-timeout", "10", "--vc-out", str(out), "--vc-settle-s", "0",
-        "--vc-stale-bound-ms", STALE_BOUND_MS, *extra,
+        "--host",
+        url,
+        "--headless",
+        "-u",
+        str(users),
+        "-r",
+        str(users),
+        "-t",
+        f"{run_time}s",
+        "--stop-timeout",
+        "10",
+        "--vc-out",
+        str(out),
+        "--vc-settle-s",
+        "0",
+        "--vc-stale-bound-ms",
+        STALE_BOUND_MS,
+        *extra,
     ]
 
 
@@ -72,8 +92,11 @@ def test_headless_run_writes_report_without_duplicates(visdom_factory, tmp_path)
     target = visdom_factory("0.2.4")
     out = tmp_path / "run"
     log = tmp_path / "locust.log"
-    proc = _spawn(_headless(target.url, out, "--vc-training-users", "2", "--csv", str(tmp_path / "stats"))
-                  + ["--only-summary"], log)
+    proc = _spawn(
+        _headless(target.url, out, "--vc-training-users", "2", "--csv", str(tmp_path / "stats"))
+        + ["--only-summary"],
+        log,
+    )
     rc = _finish(proc, 150)
     assert rc == 0, _log_tail(log)
 
@@ -84,7 +107,9 @@ def test_headless_run_writes_report_without_duplicates(visdom_factory, tmp_path)
     assert report["findings"]["duplicate"] == 0
     assert report["findings"]["missing"] == 0
     assert report["latency_ms"]["count"] > 0
-    assert report["config"]["stale_bound_ms"] == float(STALE_BOUND_MS)  # the knob reached the analysis
+    assert report["config"]["stale_bound_ms"] == float(
+        STALE_BOUND_MS
+    )  # the knob reached the analysis
     # 2 training users, 10 browsers: the journal says so, not just Locust.
     assert len({r["client"] for r in _records(out, "connect")}) == 10
     assert len({r["client"] for r in _records(out, "send")}) == 2
@@ -109,8 +134,13 @@ def test_report_has_the_sections_of_the_run_report(visdom_factory, tmp_path):
     target = visdom_factory("0.2.4")
     out = tmp_path / "run"
     log = tmp_path / "locust.log"
-    proc = _spawn(_headless(target.url, out, "--vc-training-users", "1", "--vc-kinds", "line",
-                            users=3, run_time=6) + ["--only-summary"], log)
+    proc = _spawn(
+        _headless(
+            target.url, out, "--vc-training-users", "1", "--vc-kinds", "line", users=3, run_time=6
+        )
+        + ["--only-summary"],
+        log,
+    )
     assert _finish(proc, 150) == 0, _log_tail(log)
 
     report = json.loads((out / "report.json").read_text())
@@ -127,9 +157,26 @@ def test_abrupt_reconnects_are_journaled_and_reported(visdom_factory, tmp_path):
     target = visdom_factory("0.2.4")
     out = tmp_path / "run"
     log = tmp_path / "locust.log"
-    proc = _spawn(_headless(target.url, out, "--vc-training-users", "1", "--vc-abrupt-every-s", "3",
-                            "--vc-jitter", "0", "--vc-kinds", "line", "--vc-settle-s", "6",
-                            users=4, run_time=13) + ["--only-summary"], log)
+    proc = _spawn(
+        _headless(
+            target.url,
+            out,
+            "--vc-training-users",
+            "1",
+            "--vc-abrupt-every-s",
+            "3",
+            "--vc-jitter",
+            "0",
+            "--vc-kinds",
+            "line",
+            "--vc-settle-s",
+            "6",
+            users=4,
+            run_time=13,
+        )
+        + ["--only-summary"],
+        log,
+    )
     assert _finish(proc, 150) == 0, _log_tail(log)
 
     abrupt = Counter(r["client"] for r in _records(out, "disconnect") if r["reason"] == "abrupt")
@@ -158,12 +205,34 @@ def test_spike_shape_adds_browsers_that_leave_again(visdom_factory, tmp_path):
     target = visdom_factory("0.2.4")
     out = tmp_path / "run"
     log = tmp_path / "locust.log"
-    proc = _spawn(_headless(target.url, out, "--vc-training-users", "1", "--vc-kinds", "line",
-                            "--vc-shape", "spike", "--vc-spike-at-s", "3", "--vc-spike-s", "4",
-                            "--vc-spike-users", "4", users=4, run_time=12) + ["--only-summary"], log)
+    proc = _spawn(
+        _headless(
+            target.url,
+            out,
+            "--vc-training-users",
+            "1",
+            "--vc-kinds",
+            "line",
+            "--vc-shape",
+            "spike",
+            "--vc-spike-at-s",
+            "3",
+            "--vc-spike-s",
+            "4",
+            "--vc-spike-users",
+            "4",
+            users=4,
+            run_time=12,
+        )
+        + ["--only-summary"],
+        log,
+    )
     assert _finish(proc, 150) == 0, _log_tail(log)
     text = log.read_text(errors="replace")
-    assert "Shape test updating to 8 users" in text and text.count("Shape test updating to 4 users") >= 2
+    assert (
+        "Shape test updating to 8 users" in text
+        and text.count("Shape test updating to 4 users") >= 2
+    )
 
     report = json.loads((out / "report.json").read_text())
     assert report["totals"]["subscribers"] == 7  # 3 for the whole run, 4 for the spike
@@ -179,12 +248,27 @@ def test_distributed_master_merges_worker_summaries(visdom_factory, tmp_path):
     target = visdom_factory("0.2.4")
     out = tmp_path / "run"
     port = free_port()
-    master = _spawn(_headless(target.url, out, users=8, run_time=14) + [
-        "--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
-        "--expect-workers", "2", "--expect-workers-max-wait", "60", "--only-summary",
-    ], tmp_path / "master.log")
+    master = _spawn(
+        _headless(target.url, out, users=8, run_time=14)
+        + [
+            "--master",
+            "--master-bind-host",
+            "127.0.0.1",
+            "--master-bind-port",
+            str(port),
+            "--expect-workers",
+            "2",
+            "--expect-workers-max-wait",
+            "60",
+            "--only-summary",
+        ],
+        tmp_path / "master.log",
+    )
     workers = [
-        _spawn(["--worker", "--master-host", "127.0.0.1", "--master-port", str(port)], tmp_path / f"w{i}.log")
+        _spawn(
+            ["--worker", "--master-host", "127.0.0.1", "--master-port", str(port)],
+            tmp_path / f"w{i}.log",
+        )
         for i in range(2)
     ]
     try:
@@ -205,8 +289,12 @@ def test_distributed_master_merges_worker_summaries(visdom_factory, tmp_path):
         assert merged["totals"][key] == sum(p["totals"][key] for p in parts), key
     assert len(merged["workers"]) == 2
     # No raw journal travelled: the master's folder holds only its own journals.
-    assert {p.name for p in (out / "journal").glob("*.jsonl")} <= {"clients.jsonl", "monitor.jsonl",
-                                                                    "orchestrator.jsonl", "observer.jsonl"}
+    assert {p.name for p in (out / "journal").glob("*.jsonl")} <= {
+        "clients.jsonl",
+        "monitor.jsonl",
+        "orchestrator.jsonl",
+        "observer.jsonl",
+    }
     assert not _records(out, "send")
 
 
@@ -214,8 +302,19 @@ def test_web_ui_shows_the_knobs_and_runs_a_test(visdom_factory, tmp_path):
     target = visdom_factory("0.2.4")
     port = free_port()
     out = tmp_path / "run"
-    proc = _spawn(["--host", target.url, "--web-host", "127.0.0.1", "--web-port", str(port),
-                   "--vc-out", str(out)], tmp_path / "web.log")
+    proc = _spawn(
+        [
+            "--host",
+            target.url,
+            "--web-host",
+            "127.0.0.1",
+            "--web-port",
+            str(port),
+            "--vc-out",
+            str(out),
+        ],
+        tmp_path / "web.log",
+    )
     ui = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -226,10 +325,19 @@ def test_web_ui_shows_the_knobs_and_runs_a_test(visdom_factory, tmp_path):
                 break
             except requests.RequestException:
                 time.sleep(0.3)
-        assert '"vc_abrupt_every_s"' in page and '"vc_shape"' in page, _log_tail(tmp_path / "web.log")
+        assert '"vc_abrupt_every_s"' in page and '"vc_shape"' in page, _log_tail(
+            tmp_path / "web.log"
+        )
         # Start from the form (knobs as the form sends them: strings), stop, get the report.
-        form = {"user_count": 3, "spawn_rate": 3, "host": target.url, "vc_training_users": "1",
-                "vc_kinds": "text", "vc_settle_s": "0", "vc_rate": "5"}
+        form = {
+            "user_count": 3,
+            "spawn_rate": 3,
+            "host": target.url,
+            "vc_training_users": "1",
+            "vc_kinds": "text",
+            "vc_settle_s": "0",
+            "vc_rate": "5",
+        }
         assert requests.post(ui + "/swarm", data=form, timeout=10).json()["success"]
         time.sleep(6)
         requests.post(ui + "/stop", timeout=60)
@@ -248,8 +356,20 @@ def test_web_ui_shows_the_knobs_and_runs_a_test(visdom_factory, tmp_path):
 
 
 def test_non_loopback_host_is_refused(tmp_path):
-    proc = _spawn(["--host", "http://192.0.2.10:8097", "--headless", "-u", "1", "-t", "2s",
-                   "--vc-out", str(tmp_path / "run")], tmp_path / "refuse.log")
+    proc = _spawn(
+        [
+            "--host",
+            "http://192.0.2.10:8097",
+            "--headless",
+            "-u",
+            "1",
+            "-t",
+            "2s",
+            "--vc-out",
+            str(tmp_path / "run"),
+        ],
+        tmp_path / "refuse.log",
+    )
     rc = _finish(proc, 60)
     text = (tmp_path / "refuse.log").read_text()
     assert rc == 2 and "refusing non-loopback" in text, text[-2000:]

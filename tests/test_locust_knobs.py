@@ -32,8 +32,10 @@ def test_every_knob_is_an_argument_with_a_typed_default():
 
 def test_scenario_load_table_fills_defaults_but_command_line_wins(tmp_path):
     path = tmp_path / "s.toml"
-    path.write_text('[load]\nabrupt_every_s = 3\nrate = 50\nkinds = ["line", "image"]\nshape = "spike"\n'
-                    'something_else = 1\n[faults]\nx = 1\n')
+    path.write_text(
+        '[load]\nabrupt_every_s = 3\nrate = 50\nkinds = ["line", "image"]\nshape = "spike"\n'
+        "something_else = 1\n[faults]\nx = 1\n"
+    )
     opts = _parse("--vc-scenario", str(path), "--vc-rate", "7")
     applied = apply_scenario(opts)
     assert opts.vc_abrupt_every_s == 3.0 and opts.vc_shape == "spike"
@@ -41,7 +43,9 @@ def test_scenario_load_table_fills_defaults_but_command_line_wins(tmp_path):
     assert Knobs.from_options(opts).kind_list == ["line", "image"]
 
 
-@pytest.mark.parametrize("body", ['[load]\nrate = "fast"\n', '[load]\nshape = "zigzag"\n', "[load\n"])
+@pytest.mark.parametrize(
+    "body", ['[load]\nrate = "fast"\n', '[load]\nshape = "zigzag"\n', "[load\n"]
+)
 def test_bad_scenarios_are_refused(tmp_path, body):
     path = tmp_path / "bad.toml"
     path.write_text(body)
@@ -92,7 +96,10 @@ def test_delivery_observer_reports_latency_duplicates_once_and_regressions():
     back = Applied("vc_0", "vc_line_src-0", "window", [], [("src-0", 1)], [], 1)
     obs.observe("ws-0", [back])
     reasons = [str(e["exception"]) for e in events if e["exception"] is not None]
-    assert reasons == ["live: duplicate id in a view", "live: view went backwards (id left the view)"]
+    assert reasons == [
+        "live: duplicate id in a view",
+        "live: view went backwards (id left the view)",
+    ]
 
 
 def test_image_kind_helpers():
@@ -108,7 +115,7 @@ def test_run_scenarios_become_knobs_and_a_plan(tmp_path):
     path.write_text(
         'name = "storm"\ndescription = "d"\n[run]\nduration = 12\nsettle = 1\n'
         '[load]\nsources = [{ kind = "line", rate = 5 }, { kind = "text", rate = 7, env = "e2" }]\n'
-        'websocket_subscribers = 3\npolling_subscribers = 1\n'
+        "websocket_subscribers = 3\npolling_subscribers = 1\n"
         '[[behaviour]]\naction = "drop"\nclients = ["ws-0"]\nat = 1\nevery = 3\nseconds = 0.5\n'
     )
     opts = _parse("--vc-scenario", str(path), "--vc-settle-s", "4")
@@ -118,7 +125,11 @@ def test_run_scenarios_become_knobs_and_a_plan(tmp_path):
     plan = load_plan(str(path))
     assert plan.envs == ["e2", "main"] and plan.source(3).rate_hz == 7
     # worker-tagged ids match the scenario's untagged names
-    assert plan.behaviours_for("ws-w1-0") and plan.behaviours_for("ws-0") and not plan.behaviours_for("ws-1")
+    assert (
+        plan.behaviours_for("ws-w1-0")
+        and plan.behaviours_for("ws-0")
+        and not plan.behaviours_for("ws-1")
+    )
 
     class Sub:
         def __init__(self):
@@ -142,5 +153,7 @@ def test_run_scenarios_become_knobs_and_a_plan(tmp_path):
     time.sleep(0.6)
     tl.run_due(sub, time.monotonic())
     assert sub.calls[-1] == ("reconnect",)
-    assert shape_tick(Knobs.from_options(opts), 12.5, 99, 5, None) is None  # duration from the scenario
+    assert (
+        shape_tick(Knobs.from_options(opts), 12.5, 99, 5, None) is None
+    )  # duration from the scenario
     assert shape_tick(Knobs.from_options(opts), 1.0, 99, 5, None)[0] == 6  # users from the scenario

@@ -26,12 +26,15 @@ REMOTE = "10.255.255.1"
 
 # -- unit tests ------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.45.6.7", "::1", "[::1]", "localhost"])
 def test_loopback_hosts(host: str) -> None:
     assert is_loopback_host(host)
 
 
-@pytest.mark.parametrize("host", [REMOTE, "0.0.0.0", "192.168.1.10", "::", "2001:db8::1", "::ffff:10.0.0.1"])
+@pytest.mark.parametrize(
+    "host", [REMOTE, "0.0.0.0", "192.168.1.10", "::", "2001:db8::1", "::ffff:10.0.0.1"]
+)
 def test_non_loopback_hosts(host: str) -> None:
     assert not is_loopback_host(host)
 
@@ -41,14 +44,18 @@ def test_check_url_accepts_loopback_and_strips_the_slash() -> None:
     assert check_url("http://[::1]:8097") == "http://[::1]:8097"
 
 
-@pytest.mark.parametrize("url", [f"http://{REMOTE}:8097", "http://192.168.0.2", "https://[2001:db8::1]:443"])
+@pytest.mark.parametrize(
+    "url", [f"http://{REMOTE}:8097", "http://192.168.0.2", "https://[2001:db8::1]:443"]
+)
 def test_check_url_refuses_remote_unless_allowed(url: str) -> None:
     with pytest.raises(RemoteTargetError, match="--allow-remote"):
         check_url(url)
     assert check_url(url, allow_remote=True) == url.rstrip("/")
 
 
-@pytest.mark.parametrize("url", ["ftp://127.0.0.1/", "127.0.0.1:8097", "http://", "ws://127.0.0.1:8097"])
+@pytest.mark.parametrize(
+    "url", ["ftp://127.0.0.1/", "127.0.0.1:8097", "http://", "ws://127.0.0.1:8097"]
+)
 def test_check_url_refuses_what_is_not_http(url: str) -> None:
     with pytest.raises(RemoteTargetError, match="not an http"):
         check_url(url)
@@ -67,6 +74,7 @@ def test_free_port_is_bindable() -> None:
 
 
 # -- inside a network namespace ------------------------------------------------------------
+
 
 def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     return subprocess.run(["ip", *args], capture_output=True, text=True, timeout=20, check=check)
@@ -91,7 +99,12 @@ def netns() -> Iterator[str]:
             "ip link set lo up && ip link add v0 type veth peer name v1 && "
             "ip addr add 10.255.255.2/24 dev v0 && ip link set v0 up && ip link set v1 up"
         )
-        r = subprocess.run(["ip", "netns", "exec", name, "sh", "-c", setup], capture_output=True, text=True, timeout=20)
+        r = subprocess.run(
+            ["ip", "netns", "exec", name, "sh", "-c", setup],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
         if r.returncode != 0:
             pytest.skip(f"cannot set up the namespace's links: {r.stderr.strip()}")
         yield name
@@ -103,8 +116,14 @@ def netns() -> Iterator[str]:
 
 
 def in_ns(ns: str, *cmd: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run(["ip", "netns", "exec", ns, *cmd], cwd=REPO, capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        ["ip", "netns", "exec", ns, *cmd],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def tx_packets(ns: str) -> int:
@@ -113,8 +132,17 @@ def tx_packets(ns: str) -> int:
 
 def test_run_refuses_a_remote_target_before_any_packet(netns: str, tmp_path: Path) -> None:
     before = tx_packets(netns)
-    proc = in_ns(netns, sys.executable, "-m", "visdom_chaos", "run", "--target", f"http://{REMOTE}:8097",
-                 "--out", str(tmp_path / "run"))
+    proc = in_ns(
+        netns,
+        sys.executable,
+        "-m",
+        "visdom_chaos",
+        "run",
+        "--target",
+        f"http://{REMOTE}:8097",
+        "--out",
+        str(tmp_path / "run"),
+    )
     assert proc.returncode == 2, proc.stderr
     assert f"refusing non-loopback target '{REMOTE}'" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -124,12 +152,26 @@ def test_run_refuses_a_remote_target_before_any_packet(netns: str, tmp_path: Pat
 
 def test_chaos_serve_refuses_a_remote_upstream_and_listen(netns: str, tmp_path: Path) -> None:
     cfg = tmp_path / "proxies.json"
-    cfg.write_text(json.dumps([{"name": "v", "listen": "127.0.0.1:0", "upstream": f"{REMOTE}:8097"}]))
+    cfg.write_text(
+        json.dumps([{"name": "v", "listen": "127.0.0.1:0", "upstream": f"{REMOTE}:8097"}])
+    )
     before = tx_packets(netns)
-    proc = in_ns(netns, sys.executable, "-m", "visdom_chaos.chaos", "serve", "--api", "127.0.0.1:0", "--config", str(cfg))
+    proc = in_ns(
+        netns,
+        sys.executable,
+        "-m",
+        "visdom_chaos.chaos",
+        "serve",
+        "--api",
+        "127.0.0.1:0",
+        "--config",
+        str(cfg),
+    )
     assert proc.returncode == 2, proc.stderr
     assert REMOTE in proc.stderr and "not a loopback address" in proc.stderr, proc.stderr
-    api = in_ns(netns, sys.executable, "-m", "visdom_chaos.chaos", "serve", "--api", "10.255.255.2:0")
+    api = in_ns(
+        netns, sys.executable, "-m", "visdom_chaos.chaos", "serve", "--api", "10.255.255.2:0"
+    )
     assert api.returncode == 2 and "not a loopback address" in api.stderr, api.stderr
     assert tx_packets(netns) == before
 
@@ -138,8 +180,19 @@ def test_chaos_serve_refuses_a_remote_upstream_and_listen(netns: str, tmp_path: 
 def test_allow_remote_really_sends_so_the_counter_is_meaningful(netns: str, tmp_path: Path) -> None:
     """Control: with --allow-remote the run does try, and the veth counts it (the packets go nowhere)."""
     before = tx_packets(netns)
-    proc = in_ns(netns, sys.executable, "-m", "visdom_chaos", "run", "--target", f"http://{REMOTE}:8097",
-                 "--allow-remote", "--out", str(tmp_path / "run"), timeout=90)
+    proc = in_ns(
+        netns,
+        sys.executable,
+        "-m",
+        "visdom_chaos",
+        "run",
+        "--target",
+        f"http://{REMOTE}:8097",
+        "--allow-remote",
+        "--out",
+        str(tmp_path / "run"),
+        timeout=90,
+    )
     assert proc.returncode != 0
     assert "unreachable" in proc.stdout + proc.stderr
     assert tx_packets(netns) > before
@@ -147,8 +200,17 @@ def test_allow_remote_really_sends_so_the_counter_is_meaningful(netns: str, tmp_
 
 def test_a_remote_name_is_refused_without_a_dns_query(netns: str, tmp_path: Path) -> None:
     before = tx_packets(netns)
-    proc = in_ns(netns, sys.executable, "-m", "visdom_chaos", "run", "--target", "http://visdom.example:8097",
-                 "--out", str(tmp_path / "run"))
+    proc = in_ns(
+        netns,
+        sys.executable,
+        "-m",
+        "visdom_chaos",
+        "run",
+        "--target",
+        "http://visdom.example:8097",
+        "--out",
+        str(tmp_path / "run"),
+    )
     assert proc.returncode == 2, proc.stderr
     assert "visdom.example" in proc.stderr and "Traceback" not in proc.stderr
     assert tx_packets(netns) == before, "a DNS query left before the refusal"

@@ -29,19 +29,30 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _scenario(duration: float = 5.0) -> Scenario:
     # Text appends only: stock 0.2.4 does not reload on them, so the load is the same in both runs.
-    return Scenario("observer", "observer ground truth", duration_s=duration, settle_s=0.5,
-                    sources=[SourceSpec("text", 20.0)], websocket_subscribers=4, polling_subscribers=0)
+    return Scenario(
+        "observer",
+        "observer ground truth",
+        duration_s=duration,
+        settle_s=0.5,
+        sources=[SourceSpec("text", 20.0)],
+        websocket_subscribers=4,
+        polling_subscribers=0,
+    )
 
 
 def _run(tmp: Path, url: str, **options) -> dict:
-    result = Experiment(RunOptions(scenario=_scenario(), target=url, out=tmp, workers=2, **options)).run()
+    result = Experiment(
+        RunOptions(scenario=_scenario(), target=url, out=tmp, workers=2, **options)
+    ).run()
     assert result.status == "complete", result.error
     assert result.report is not None
     return result.report
 
 
 @pytest.mark.visdom
-def test_a_starved_worker_makes_timing_untrusted_and_a_healthy_one_does_not(visdom_factory, tmp_path):
+def test_a_starved_worker_makes_timing_untrusted_and_a_healthy_one_does_not(
+    visdom_factory, tmp_path
+):
     target = visdom_factory("0.2.4")
     starved = _run(tmp_path / "starved", target.url, observer_burn_ms=40.0)
     healthy = _run(tmp_path / "healthy", target.url)
@@ -59,7 +70,9 @@ def test_a_starved_worker_makes_timing_untrusted_and_a_healthy_one_does_not(visd
     assert starved["latency_ms"]["trusted"] is False
     assert any("observer lost headroom" in n for n in starved["notes"])
     # The gate does not judge a latency rule on these figures, and still judges the rest.
-    outcomes = gate.evaluate(gate.parse_rules("latency_ms.p99 < 100000\nfindings.duplicate == 0\n"), starved)
+    outcomes = gate.evaluate(
+        gate.parse_rules("latency_ms.p99 < 100000\nfindings.duplicate == 0\n"), starved
+    )
     assert [o.untrusted for o in outcomes] == [True, False]
     assert outcomes[1].ok
 
@@ -78,9 +91,23 @@ def test_gate_cannot_judge_untrusted_figures(visdom_factory, tmp_path):
     _run(run, target.url, observer_burn_ms=40.0)
     rules = tmp_path / "rules"
     rules.write_text("latency_ms.p99 < 100000\nfindings.duplicate == 0\n")
-    proc = subprocess.run([sys.executable, "-m", "visdom_chaos", "gate", str(run), "--rules", str(rules),
-                           "--junit", str(tmp_path / "junit.xml")],
-                          capture_output=True, text=True, timeout=120, cwd=REPO)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "visdom_chaos",
+            "gate",
+            str(run),
+            "--rules",
+            str(rules),
+            "--junit",
+            str(tmp_path / "junit.xml"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
     assert proc.returncode == 3, proc.stdout + proc.stderr
     assert "cannot judge" in proc.stdout
     junit = (tmp_path / "junit.xml").read_text()
@@ -90,13 +117,18 @@ def test_gate_cannot_judge_untrusted_figures(visdom_factory, tmp_path):
 @pytest.mark.visdom
 def test_a_worker_that_dies_mid_run_is_named_and_the_rest_analysed(visdom_factory, tmp_path):
     target = visdom_factory("0.2.4")
-    exp = Experiment(RunOptions(scenario=_scenario(duration=6.0), target=target.url, out=tmp_path / "run",
-                                workers=2))
+    exp = Experiment(
+        RunOptions(
+            scenario=_scenario(duration=6.0), target=target.url, out=tmp_path / "run", workers=2
+        )
+    )
     result: dict = {}
     th = threading.Thread(target=lambda: result.update(r=exp.run()), daemon=True)
     th.start()
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and (exp.pool is None or len(exp.pool.handles) < 2 or not exp.pool.subscribers):
+    while time.monotonic() < deadline and (
+        exp.pool is None or len(exp.pool.handles) < 2 or not exp.pool.subscribers
+    ):
         time.sleep(0.1)
     assert exp.pool is not None and exp.pool.subscribers, "workers never started"
     time.sleep(2.0)
@@ -129,7 +161,12 @@ def test_worker_counts():
 
 @pytest.mark.parametrize("value", ["0", "-2", "many"])
 def test_cli_refuses_bad_worker_counts(value):
-    proc = subprocess.run([sys.executable, "-m", "visdom_chaos", "run", "--workers", value, "--duration", "1"],
-                          capture_output=True, text=True, timeout=60, cwd=REPO)
+    proc = subprocess.run(
+        [sys.executable, "-m", "visdom_chaos", "run", "--workers", value, "--duration", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "--workers" in proc.stderr and "Traceback" not in proc.stderr

@@ -67,9 +67,14 @@ def test_check_fails_naming_the_patch_and_file(version, tmp_path, capsys):
     shutil.copytree(package, broken, ignore=shutil.ignore_patterns("__pycache__"))
     # an upstream edit where the socket handlers were patched
     handlers = broken / "server" / "handlers" / "socket_handlers.py"
-    handlers.write_text(handlers.read_text().replace("def on_close(self):", "def on_close(self):  # edited"))
-    first = next(p.name for p in patch_apply.series(version)
-                 if "py/visdom/server/handlers/socket_handlers.py" in patch_apply.info(p).files)
+    handlers.write_text(
+        handlers.read_text().replace("def on_close(self):", "def on_close(self):  # edited")
+    )
+    first = next(
+        p.name
+        for p in patch_apply.series(version)
+        if "py/visdom/server/handlers/socket_handlers.py" in patch_apply.info(p).files
+    )
     assert run_cli(["patches", "check", "--version", version, "--into", str(broken)]) == 1
     out = capsys.readouterr().out
     assert "FAIL" in out and "socket_handlers.py" in out

@@ -20,9 +20,17 @@ pytestmark = [pytest.mark.browser, pytest.mark.visdom]
 
 
 def append(url: str, eid: str, win: str, i: int) -> None:
-    r = requests.post(f"{url}/update", timeout=10, json={
-        "eid": eid, "win": win, "append": True, "opts": {},
-        "data": [{"content": text_token("src-0", i, time.time_ns()), "type": "text"}]})
+    r = requests.post(
+        f"{url}/update",
+        timeout=10,
+        json={
+            "eid": eid,
+            "win": win,
+            "append": True,
+            "opts": {},
+            "data": [{"content": text_token("src-0", i, time.time_ns()), "type": "text"}],
+        },
+    )
     assert r.status_code == 200
 
 
@@ -44,8 +52,12 @@ def wait_view(sub, win: str, want: list, timeout: float) -> list:
 
 def kill_client_sockets(port: int) -> None:
     """Abort every client-side TCP socket towards the server (the network drops)."""
-    proc = subprocess.run(["ss", "-K", "dst", "127.0.0.1", "dport", "=", str(port)],
-                          capture_output=True, text=True, timeout=10)
+    proc = subprocess.run(
+        ["ss", "-K", "dst", "127.0.0.1", "dport", "=", str(port)],
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
     if proc.returncode != 0:
         pytest.skip(f"ss -K unavailable: {proc.stderr.strip()[:200]}")
 
@@ -59,8 +71,11 @@ def test_patched_page_resumes_after_connection_kill(visdom_factory, version, tmp
         pytest.skip("ss (iproute2) not installed")
     target = visdom_factory(version, "patched")
     url = target.url
-    requests.post(f"{url}/events", timeout=10, json={
-        "eid": "br", "win": "t", "opts": {}, "data": [{"content": "start", "type": "text"}]})
+    requests.post(
+        f"{url}/events",
+        timeout=10,
+        json={"eid": "br", "win": "t", "opts": {}, "data": [{"content": "start", "type": "text"}]},
+    )
     with JournalWriter(tmp_path / "journal" / "clients.jsonl", role="clients") as journal:
         sub = BrowserSubscriber(url, "br-0", journal, env="br", run_dir=tmp_path)
         sub.start()
@@ -85,7 +100,9 @@ def test_patched_page_resumes_after_connection_kill(visdom_factory, version, tmp
 
 
 @pytest.mark.parametrize("variant", ["stock", "patched"])
-def test_plot_updates_reload_the_env_on_stock_024_and_not_with_0011(visdom_factory, variant, tmp_path: Path):
+def test_plot_updates_reload_the_env_on_stock_024_and_not_with_0011(
+    visdom_factory, variant, tmp_path: Path
+):
     # 0.2.4's page copies the rendered plot pane (with Plotly's write-backs) into the copy
     # the next patch's md5 is checked against: every other plot update re-fetches the env.
     # Patch 0011 (visdom-hashcopy.js) keeps the copy _checkWindow computed.

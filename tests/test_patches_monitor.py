@@ -19,8 +19,14 @@ def test_polling_monitor_with_websocket_subscribers(visdom_factory):
     sockets = []
     for target in (stock, patched):
         sockets.append(websocket.create_connection("ws" + target.url[4:] + "/socket", timeout=5))
-        sid = requests.get(target.url + "/socket_wrap", timeout=5).json()["sid"]  # starts the monitor
-        requests.post(target.url + "/socket_wrap", data=json.dumps({"message_type": "query", "sid": sid}), timeout=5)
+        sid = requests.get(target.url + "/socket_wrap", timeout=5).json()[
+            "sid"
+        ]  # starts the monitor
+        requests.post(
+            target.url + "/socket_wrap",
+            data=json.dumps({"message_type": "query", "sid": sid}),
+            timeout=5,
+        )
     time.sleep(MONITOR_PERIOD_S + 2)
     for ws in sockets:
         ws.close()

@@ -29,7 +29,9 @@ class Tab:
         self.ws: websocket.WebSocket | None = None
 
     def connect(self) -> None:
-        self.ws = websocket.create_connection(self.url.replace("http://", "ws://") + "/socket", timeout=5)
+        self.ws = websocket.create_connection(
+            self.url.replace("http://", "ws://") + "/socket", timeout=5
+        )
 
     def pump(self, quiet: float = 0.5, skip=lambda m: False) -> None:
         assert self.ws is not None
@@ -50,7 +52,9 @@ class Tab:
         self.effects += effects
         for e in effects:
             if isinstance(e, RequestEnv):
-                requests.post(f"{self.url}/{e.path}", json={"sid": self.replica.sid}, timeout=HTTP_TIMEOUT)
+                requests.post(
+                    f"{self.url}/{e.path}", json={"sid": self.replica.sid}, timeout=HTTP_TIMEOUT
+                )
             elif isinstance(e, SendSocket) and self.ws is not None:
                 self.ws.send(json.dumps(e.message))
 
@@ -59,9 +63,17 @@ class Tab:
 
 
 def append(url: str, eid: str, win: str, i: int) -> None:
-    r = requests.post(f"{url}/update", timeout=HTTP_TIMEOUT, json={
-        "eid": eid, "win": win, "append": True, "opts": {},
-        "data": [{"content": text_token("src-0", i, time.time_ns()), "type": "text"}]})
+    r = requests.post(
+        f"{url}/update",
+        timeout=HTTP_TIMEOUT,
+        json={
+            "eid": eid,
+            "win": win,
+            "append": True,
+            "opts": {},
+            "data": [{"content": text_token("src-0", i, time.time_ns()), "type": "text"}],
+        },
+    )
     assert r.status_code == 200
 
 
@@ -73,8 +85,11 @@ def truth(url: str, eid: str, win: str) -> list:
 def test_reconnect_resumes_without_env_reload(visdom_factory, version):
     target = visdom_factory(version, "patched")
     url = target.url
-    requests.post(f"{url}/events", timeout=HTTP_TIMEOUT, json={
-        "eid": "tab", "win": "t", "opts": {}, "data": [{"content": "start", "type": "text"}]})
+    requests.post(
+        f"{url}/events",
+        timeout=HTTP_TIMEOUT,
+        json={"eid": "tab", "win": "t", "opts": {}, "data": [{"content": "start", "type": "text"}]},
+    )
     tab = Tab(url, version, "tab")
     tab.connect()
     for i in range(5):
@@ -99,8 +114,11 @@ def test_reconnect_resumes_without_env_reload(visdom_factory, version):
 def test_gap_in_seq_triggers_a_replay(visdom_factory, version):
     target = visdom_factory(version, "patched")
     url = target.url
-    requests.post(f"{url}/events", timeout=HTTP_TIMEOUT, json={
-        "eid": "gap", "win": "t", "opts": {}, "data": [{"content": "start", "type": "text"}]})
+    requests.post(
+        f"{url}/events",
+        timeout=HTTP_TIMEOUT,
+        json={"eid": "gap", "win": "t", "opts": {}, "data": [{"content": "start", "type": "text"}]},
+    )
     tab = Tab(url, version, "gap")
     tab.connect()
     tab.pump()
@@ -117,5 +135,7 @@ def test_gap_in_seq_triggers_a_replay(visdom_factory, version):
     tab.pump(skip=drop_third_update)
     assert dropped
     assert tab.replica.resumes_sent == 1
-    assert [e.seq for e in tab.view("t")] == list(range(6)) == [e.seq for e in truth(url, "gap", "t")]
+    assert (
+        [e.seq for e in tab.view("t")] == list(range(6)) == [e.seq for e in truth(url, "gap", "t")]
+    )
     tab.ws.close()

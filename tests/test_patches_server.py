@@ -45,7 +45,9 @@ def recv(ws: websocket.WebSocket, timeout: float = 5.0) -> dict | None:
         return None
 
 
-def read_until(ws: websocket.WebSocket, pred: Callable[[dict], bool], timeout: float = 10.0) -> list[dict]:
+def read_until(
+    ws: websocket.WebSocket, pred: Callable[[dict], bool], timeout: float = 10.0
+) -> list[dict]:
     """Messages up to and including the first one matching pred (fails on timeout)."""
     out: list[dict] = []
     deadline = time.monotonic() + timeout
@@ -56,7 +58,9 @@ def read_until(ws: websocket.WebSocket, pred: Callable[[dict], bool], timeout: f
         out.append(msg)
         if pred(msg):
             return out
-    raise AssertionError(f"no matching message within {timeout} s; got {[m.get('command') for m in out]}")
+    raise AssertionError(
+        f"no matching message within {timeout} s; got {[m.get('command') for m in out]}"
+    )
 
 
 def drain(ws: websocket.WebSocket, quiet: float = 0.5) -> list[dict]:
@@ -117,8 +121,13 @@ def text_window(url: str, eid: str, win: str, content: str) -> None:
 def text_append(url: str, eid: str, win: str, content: str) -> requests.Response:
     return requests.post(
         f"{url}/update",
-        json={"eid": eid, "win": win, "append": True, "opts": {},
-              "data": [{"content": content, "type": "text"}]},
+        json={
+            "eid": eid,
+            "win": win,
+            "append": True,
+            "opts": {},
+            "data": [{"content": content, "type": "text"}],
+        },
         timeout=HTTP_TIMEOUT,
     )
 
@@ -132,8 +141,9 @@ def poll_open(url: str) -> str:
 
 
 def poll_query(url: str, sid: str) -> list[dict]:
-    r = PAGE.post(f"{url}/socket_wrap", json={"message_type": "query", "sid": sid},
-                  timeout=HTTP_TIMEOUT).json()
+    r = PAGE.post(
+        f"{url}/socket_wrap", json={"message_type": "query", "sid": sid}, timeout=HTTP_TIMEOUT
+    ).json()
     assert r["success"], r
     return [json.loads(m) if isinstance(m, str) else m for m in r["messages"]]
 
@@ -141,9 +151,16 @@ def poll_query(url: str, sid: str) -> list[dict]:
 def established_peers(pid: int, port: int) -> set[int]:
     """Remote ports of the server's ESTABLISHED sockets on its listening port."""
     proc = psutil.Process(pid)
-    conns = proc.net_connections(kind="tcp") if hasattr(proc, "net_connections") else proc.connections(kind="tcp")
-    return {c.raddr.port for c in conns
-            if c.status == psutil.CONN_ESTABLISHED and c.laddr.port == port and c.raddr}
+    conns = (
+        proc.net_connections(kind="tcp")
+        if hasattr(proc, "net_connections")
+        else proc.connections(kind="tcp")
+    )
+    return {
+        c.raddr.port
+        for c in conns
+        if c.status == psutil.CONN_ESTABLISHED and c.laddr.port == port and c.raddr
+    }
 
 
 def raw_ws_handshake(port: int) -> socket.socket:
@@ -255,7 +272,9 @@ def test_vanishing_clients_raise_no_websocketclosederror(shared):
             ws = subscribers.pop()
             if len(subscribers) % 2:
                 # abrupt: RST without a close frame, mid-broadcast
-                ws.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                ws.sock.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
+                )
                 ws.sock.close()
             else:
                 # a close frame, then the TCP connection stays open unread: the
@@ -295,8 +314,13 @@ def test_stalled_subscriber_keeps_rss_bounded_and_gets_resync(patched, version):
         token = text_token("src-0", i, time.time_ns())
         r = session.post(
             f"{url}/update",
-            json={"eid": "slow", "win": "log", "append": True, "opts": {},
-                  "data": [{"content": token + " training step output", "type": "text"}]},
+            json={
+                "eid": "slow",
+                "win": "log",
+                "append": True,
+                "opts": {},
+                "data": [{"content": token + " training step output", "type": "text"}],
+            },
             timeout=HTTP_TIMEOUT,
         )
         assert r.status_code == 200
@@ -310,7 +334,7 @@ def test_stalled_subscriber_keeps_rss_bounded_and_gets_resync(patched, version):
     msgs = drain_bounded(ws, quiet=2.0, limit=90.0)
     resyncs = [m for m in msgs if m.get("command") == "resync"]
     assert resyncs and all(r["eid"] == "slow" and r["seq"] > marker["seq"] for r in resyncs)
-    after = msgs[msgs.index(resyncs[-1]):]
+    after = msgs[msgs.index(resyncs[-1]) :]
     assert any(is_snapshot_end(m) for m in after), "no snapshot after the resync marker"
     truth = ids_in_window(win_data(url, "slow", "log"))
     assert len(truth) >= 500 and ids_in_window(final_pane(after, "log")) == truth
@@ -325,7 +349,9 @@ def test_queued_updates_for_one_window_coalesce(shared):
     subscribe(url, sid, "co")
     poll_query(url, sid)
     for i in range(20):
-        assert text_append(url, "co", "t", text_token("src-0", i, time.time_ns())).status_code == 200
+        assert (
+            text_append(url, "co", "t", text_token("src-0", i, time.time_ns())).status_code == 200
+        )
     assert text_append(url, "co", "other", "y").status_code == 200
     msgs = poll_query(url, sid)
     for_t = [m for m in msgs if m.get("win") == "t" or m.get("id") == "t"]
@@ -356,8 +382,11 @@ def test_resume_replays_exactly_the_missed_messages(shared):
         text_append(url, "rp", "t", f"missed {i}")
     ws = connect(url)
     read_until(ws, lambda m: m.get("command") == "register")
-    ws.send(json.dumps({"cmd": "resume", "sid": sid, "eid": "rp", "seq": last,
-                        "epoch": marker["epoch"]}))
+    ws.send(
+        json.dumps(
+            {"cmd": "resume", "sid": sid, "eid": "rp", "seq": last, "epoch": marker["epoch"]}
+        )
+    )
     resumed = read_until(ws, lambda m: m.get("command") == "resumed")[-1]
     assert resumed["mode"] == "replay" and resumed["sid"] == sid
     assert resumed["from"] == last and resumed["seq"] == last + 5
@@ -379,16 +408,22 @@ def test_polling_session_resumes_through_the_same_logic(shared):
     for i in range(4):
         text_append(url, "pr", "t", f"missed {i}")
     fresh = poll_open(url)
-    r = PAGE.post(f"{url}/socket_wrap", timeout=HTTP_TIMEOUT, json={
-        "message_type": "send", "sid": fresh,
-        "message": json.dumps({"cmd": "resume", "eid": "pr", "seq": marker["seq"],
-                               "epoch": marker["epoch"]}),
-    }).json()
+    r = PAGE.post(
+        f"{url}/socket_wrap",
+        timeout=HTTP_TIMEOUT,
+        json={
+            "message_type": "send",
+            "sid": fresh,
+            "message": json.dumps(
+                {"cmd": "resume", "eid": "pr", "seq": marker["seq"], "epoch": marker["epoch"]}
+            ),
+        },
+    ).json()
     assert r["success"], r
     msgs = poll_query(url, fresh)
     resumed = next(m for m in msgs if m.get("command") == "resumed")
     assert resumed["mode"] == "replay" and resumed["seq"] == marker["seq"] + 4
-    after = msgs[msgs.index(resumed) + 1:]
+    after = msgs[msgs.index(resumed) + 1 :]
     # replayed messages are queued as they were broadcast (no conflation)
     assert [m["seq"] for m in after if "seq" in m] == [marker["seq"] + k for k in range(1, 5)]
 

@@ -55,18 +55,38 @@ def test_shim_reconnects_and_resumes_in_node(visdom_factory, version, tmp_path):
         pytest.skip("node is not installed")
     from conftest import built_or_skip
 
-    shim = Path(built_or_skip(version, "patched").package_dir) / "static" / "js" / "visdom-resume.js"
+    shim = (
+        Path(built_or_skip(version, "patched").package_dir) / "static" / "js" / "visdom-resume.js"
+    )
     assert shim.is_file(), "the patched target serves no resume shim"
     target = visdom_factory(version, "patched")
     import requests
 
-    requests.post(f"{target.url}/events", timeout=10, json={
-        "eid": "shim", "win": "t", "opts": {}, "data": [{"content": "start", "type": "text"}]})
+    requests.post(
+        f"{target.url}/events",
+        timeout=10,
+        json={
+            "eid": "shim",
+            "win": "t",
+            "opts": {},
+            "data": [{"content": "start", "type": "text"}],
+        },
+    )
     driver = tmp_path / "driver.js"
     driver.write_text(DRIVER)
     proc = subprocess.run(
-        [node, "--experimental-websocket", "--no-warnings", str(driver), str(shim), target.url, "shim"],
-        capture_output=True, text=True, timeout=60,
+        [
+            node,
+            "--experimental-websocket",
+            "--no-warnings",
+            str(driver),
+            str(shim),
+            target.url,
+            "shim",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -75,6 +95,8 @@ def test_shim_reconnects_and_resumes_in_node(visdom_factory, version, tmp_path):
     assert [m["command"] for m in app["messages"]].count("register") == 1, "page saw a re-register"
     assert out["resumeSid"] == out["sid"], "the session did not keep its sid"
     updates = [m["seq"] for m in app["messages"] if m["command"] == "window_update"]
-    snapshot = next(m["seq"] for m in app["messages"] if m["command"] == "layout" and m.get("snapshot"))
+    snapshot = next(
+        m["seq"] for m in app["messages"] if m["command"] == "layout" and m.get("snapshot")
+    )
     assert updates == list(range(snapshot + 1, snapshot + 11)), updates
     assert "resumed" not in [m["command"] for m in app["messages"]]  # the shim swallows markers

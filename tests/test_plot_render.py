@@ -82,7 +82,9 @@ def without_ranges(diff: dict[str, tuple[str, object]]) -> dict[str, object]:
             return {k: ("<range>" if k == "range" else strip(v)) for k, v in value.items()}
         return value
 
-    return {p: ("<range>" if p.endswith("/range") else (op, strip(v))) for p, (op, v) in diff.items()}
+    return {
+        p: ("<range>" if p.endswith("/range") else (op, strip(v))) for p, (op, v) in diff.items()
+    }
 
 
 def test_the_model_writes_back_what_the_real_page_writes(tmp_path: Path) -> None:
@@ -94,21 +96,37 @@ def test_the_model_writes_back_what_the_real_page_writes(tmp_path: Path) -> None
         try:
             page = browser.new_page(viewport={"width": 1600, "height": 1200})
             page.goto(target.url + "/env/main")
-            page.wait_for_function("() => document.getElementById('app') && document.getElementById('app')._reactRootContainer", timeout=30_000)
+            page.wait_for_function(
+                "() => document.getElementById('app') && document.getElementById('app')._reactRootContainer",
+                timeout=30_000,
+            )
             journal = JournalWriter(tmp_path / "training.jsonl", "training")
             for kind in ("line", "scatter"):
                 source = TrainingSource(target.url, f"tool-{kind}", journal, kind=kind)
                 assert source.create() and source.append()
             port = target.url.rsplit(":", 1)[1]
-            subprocess.run([built.python, "-c", USER_WINDOWS, port], check=True, capture_output=True, timeout=120)
-            truth = requests.post(f"{target.url}/win_data", json={"eid": "main", "win": None}, timeout=30).json()
+            subprocess.run(
+                [built.python, "-c", USER_WINDOWS, port],
+                check=True,
+                capture_output=True,
+                timeout=120,
+            )
+            truth = requests.post(
+                f"{target.url}/win_data", json={"eid": "main", "win": None}, timeout=30
+            ).json()
             deadline = time.monotonic() + 30
             while True:  # rendered: every window in the page, each with the server's content id
                 panes = page.evaluate(APP_PANES) or {}
-                if all(panes.get(w, {}).get("contentID") == json.loads(t)["contentID"] if isinstance(t, str)
-                       else panes.get(w, {}).get("contentID") == t["contentID"] for w, t in truth.items()):
+                if all(
+                    panes.get(w, {}).get("contentID") == json.loads(t)["contentID"]
+                    if isinstance(t, str)
+                    else panes.get(w, {}).get("contentID") == t["contentID"]
+                    for w, t in truth.items()
+                ):
                     break
-                assert time.monotonic() < deadline, f"page never showed every window: {sorted(panes)}"
+                assert time.monotonic() < deadline, (
+                    f"page never showed every window: {sorted(panes)}"
+                )
                 page.wait_for_timeout(200)
             page.wait_for_timeout(1000)  # effects and Plotly's newPlot have run
             panes = page.evaluate(APP_PANES)

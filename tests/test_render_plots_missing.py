@@ -12,7 +12,9 @@ from visdom_chaos.reports.analyze import analyze_run
 from visdom_chaos.reports.render import write_reports
 
 
-def test_without_matplotlib_the_report_says_the_plots_are_missing(tmp_path: Path, monkeypatch) -> None:
+def test_without_matplotlib_the_report_says_the_plots_are_missing(
+    tmp_path: Path, monkeypatch
+) -> None:
     JournalWriter(tmp_path / "run" / "journal" / "clients.jsonl", "clients").close()
     report = analyze_run(tmp_path / "run")
     monkeypatch.delitem(sys.modules, "visdom_chaos.reports.plots", raising=False)
@@ -21,7 +23,11 @@ def test_without_matplotlib_the_report_says_the_plots_are_missing(tmp_path: Path
     names = {p.name for p in paths}
     assert {"report.json", "report.md", "report.html", "junit.xml"} <= names
     assert not any(p.suffix == ".png" for p in paths)
-    note = next(n for n in report["notes"] if n.startswith("plots not drawn: matplotlib could not be imported"))
+    note = next(
+        n
+        for n in report["notes"]
+        if n.startswith("plots not drawn: matplotlib could not be imported")
+    )
     assert note in json.loads((tmp_path / "run" / "report.json").read_text())["notes"]
     assert note in (tmp_path / "run" / "report.md").read_text()
     assert "plots not drawn" in (tmp_path / "run" / "report.html").read_text()

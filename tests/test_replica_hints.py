@@ -36,11 +36,20 @@ def errors(effects: list) -> list[tuple[str, str | None, str | None]]:
 
 
 def test_hint_and_win_are_not_part_of_equality_and_are_journaled_when_set():
-    assert ProtocolError("hash_mismatch", "w", "d", hint="relayout") == ProtocolError("hash_mismatch", "w", "d")
+    assert ProtocolError("hash_mismatch", "w", "d", hint="relayout") == ProtocolError(
+        "hash_mismatch", "w", "d"
+    )
     assert RequestEnv("gap", ["main"], trigger_win="w") == RequestEnv("gap", ["main"])
-    assert journal_fields(ProtocolError("hash_mismatch", "w", "d", hint="relayout"))[1]["hint"] == "relayout"
+    assert (
+        journal_fields(ProtocolError("hash_mismatch", "w", "d", hint="relayout"))[1]["hint"]
+        == "relayout"
+    )
     assert "hint" not in journal_fields(ProtocolError("hash_mismatch", "w", "d"))[1]
-    assert journal_fields(RequestEnv("gap", ["main"], trigger_win="w"))[1] == {"reason": "gap", "env": "main", "win": "w"}
+    assert journal_fields(RequestEnv("gap", ["main"], trigger_win="w"))[1] == {
+        "reason": "gap",
+        "env": "main",
+        "win": "w",
+    }
     assert set(HINTS) == {"render_writeback", "relayout", "render_batch_race", "server_version"}
 
 
@@ -64,8 +73,12 @@ def test_024_patched_hash_copy_has_no_writeback():
 
 def test_024_relayout_after_close_is_hinted():
     r, srv = make_replica("0.2.4"), FakeServer("0.2.4")
-    effects, t = run(r, [srv.register("s")] + [srv.create_text(w, f"[{w}#0@1]") for w in ("a", "b", "c")], 0.0)
-    effects, t = run(r, [srv.close("a"), srv.append_text("c", "c", 1, 2), srv.append_text("c", "c", 2, 3)], t)
+    effects, t = run(
+        r, [srv.register("s")] + [srv.create_text(w, f"[{w}#0@1]") for w in ("a", "b", "c")], 0.0
+    )
+    effects, t = run(
+        r, [srv.close("a"), srv.append_text("c", "c", 1, 2), srv.append_text("c", "c", 2, 3)], t
+    )
     assert errors(effects) == [("hash_mismatch", "c", "relayout")]
 
 
@@ -75,8 +88,11 @@ def test_024_updates_overtaking_each_other_in_the_batch_are_a_race():
     r, srv = make_replica("0.2.4"), FakeServer("0.2.4")
     r.render_writeback = False  # only the race
     effects, t = run(r, [srv.register("s")], 0.0)
-    timed = [(t, srv.create_line("w", "a", [0], [ns(0)])), (t + 0.05, srv.append_line("w", "a", 1, ns(1))),
-             (t + 0.11, srv.append_line("w", "a", 2, ns(2)))]
+    timed = [
+        (t, srv.create_line("w", "a", [0], [ns(0)])),
+        (t + 0.05, srv.append_line("w", "a", 1, ns(1))),
+        (t + 0.11, srv.append_line("w", "a", 2, ns(2))),
+    ]
     effects = []
     for at, frame in timed:
         effects += r.handle(frame, at)

@@ -30,6 +30,8 @@ JS_DIR = Path()  # the session's replica_js_dir (tests/conftest.py), set below
 def _js_dir(replica_js_dir: Path) -> None:
     global JS_DIR
     JS_DIR = replica_js_dir
+
+
 NODE = shutil.which("node")
 
 pytestmark = pytest.mark.skipif(NODE is None, reason="node is not installed")

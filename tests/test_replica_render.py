@@ -23,11 +23,25 @@ NS = 1_763_900_000_000_000_000
 def visdom_line_content() -> dict:
     # what 0.2.4's vis.line(X, Y, opts=dict(title=..., xlabel=..., ylabel=...)) stores
     return {
-        "data": [{"x": [0, 1, 2], "y": [0, 1, 4], "name": "1", "type": "scatter", "mode": "lines",
-                  "textposition": "right", "line": {},
-                  "marker": {"size": 10, "symbol": "dot", "line": {"color": "#000000", "width": 0.5}}}],
-        "layout": {"showlegend": False, "title": "Line", "margin": {"l": 60, "r": 60, "t": 60, "b": 60},
-                   "xaxis": {"title": "step"}, "yaxis": {"title": "loss"}},
+        "data": [
+            {
+                "x": [0, 1, 2],
+                "y": [0, 1, 4],
+                "name": "1",
+                "type": "scatter",
+                "mode": "lines",
+                "textposition": "right",
+                "line": {},
+                "marker": {"size": 10, "symbol": "dot", "line": {"color": "#000000", "width": 0.5}},
+            }
+        ],
+        "layout": {
+            "showlegend": False,
+            "title": "Line",
+            "margin": {"l": 60, "r": 60, "t": 60, "b": 60},
+            "xaxis": {"title": "step"},
+            "yaxis": {"title": "loss"},
+        },
     }
 
 
@@ -49,11 +63,16 @@ def test_render_writes_what_the_page_writes_into_a_visdom_line() -> None:
 
 
 def test_markers_get_no_opacity_and_a_given_range_is_kept() -> None:
-    content = {"data": [{"x": [1, 2], "y": [3, 4], "type": "scatter", "mode": "markers"}],
-               "layout": {"xaxis": {"range": [0, 10]}}}
+    content = {
+        "data": [{"x": [1, 2], "y": [3, 4], "type": "scatter", "mode": "markers"}],
+        "layout": {"xaxis": {"range": [0, 10]}},
+    }
     render_plot(content, None)
     assert "opacity" not in content["data"][0]
-    assert content["layout"]["xaxis"] == {"range": [0, 10], "type": "linear"}  # no autorange written
+    assert content["layout"]["xaxis"] == {
+        "range": [0, 10],
+        "type": "linear",
+    }  # no autorange written
     assert content["layout"]["yaxis"]["autorange"] is True
 
 
@@ -61,22 +80,34 @@ def test_heatmap_gets_ranges_but_no_type_and_pie_no_axes() -> None:
     heat = {"data": [{"z": [[1, 0], [0, 1]], "type": "heatmap"}], "layout": {}}
     render_plot(heat, None)
     assert heat["layout"]["xaxis"] == {"range": [-0.5, 1.5], "autorange": True}
-    pie = {"data": [{"values": [1, 2], "type": "pie", "textposition": "right"}], "layout": {"title": 3}}
+    pie = {
+        "data": [{"values": [1, 2], "type": "pie", "textposition": "right"}],
+        "layout": {"title": 3},
+    }
     render_plot(pie, None)
     assert pie["layout"] == {"title": {"text": 3}}  # no axes for a pie; numbers become text too
     assert pie["data"][0]["textposition"] == "right"  # pie-like: left alone
 
 
 def test_clean_rules_one_by_one() -> None:
-    trace = {"type": "histogramy", "scl": "Viridis", "textposition": ["top", "bottom left"],
-             "marker": {"line": {}}, "titlefont": {"size": 3}}
+    trace = {
+        "type": "histogramy",
+        "scl": "Viridis",
+        "textposition": ["top", "bottom left"],
+        "marker": {"line": {}},
+        "titlefont": {"size": 3},
+    }
     clean_trace(trace)
     assert trace["type"] == "histogram" and trace["colorscale"] == "Viridis" and "scl" not in trace
     assert trace["textposition"] == ["top", "bottom left"]  # histogram is bar-like: untouched
     assert "marker" not in trace  # marker.line empty -> deleted, then marker empty -> deleted
     assert trace["title"] == {"font": {"size": 3}} and "titlefont" not in trace
-    layout = {"xaxis1": {"autotick": False, "isdate": False, "islog": False},
-              "yaxis": {"autorange": "tozero"}, "legend": {"x": 5, "y": -4}, "dragmode": "rotate"}
+    layout = {
+        "xaxis1": {"autotick": False, "isdate": False, "islog": False},
+        "yaxis": {"autorange": "tozero"},
+        "legend": {"x": 5, "y": -4},
+        "dragmode": "rotate",
+    }
     clean_layout(layout)
     assert "xaxis1" not in layout
     assert layout["xaxis"] == {"tickmode": "linear", "type": "linear"}
@@ -86,10 +117,17 @@ def test_clean_rules_one_by_one() -> None:
 
 
 def test_second_render_copies_visibility_and_a_user_zoom_from_the_previous_content() -> None:
-    old = {"data": [{"name": "a", "x": [0], "y": [0], "visible": "legendonly"}, {"name": "b", "x": [0], "y": [0]}],
-           "layout": {"xaxis": {"range": [5, 6], "autorange": False}, "yaxis": {}}}
-    new = {"data": [{"name": "a", "x": [0, 1], "y": [0, 1]}, {"name": "b", "x": [0, 1], "y": [0, 1]}],
-           "layout": {"xaxis": {"title": "t"}}}
+    old = {
+        "data": [
+            {"name": "a", "x": [0], "y": [0], "visible": "legendonly"},
+            {"name": "b", "x": [0], "y": [0]},
+        ],
+        "layout": {"xaxis": {"range": [5, 6], "autorange": False}, "yaxis": {}},
+    }
+    new = {
+        "data": [{"name": "a", "x": [0, 1], "y": [0, 1]}, {"name": "b", "x": [0, 1], "y": [0, 1]}],
+        "layout": {"xaxis": {"title": "t"}},
+    }
     render_plot(new, old)
     assert new["data"][0]["visible"] == "legendonly"
     assert new["data"][1]["visible"] is UNDEFINED  # set to undefined: JSON and md5 skip it
@@ -111,8 +149,12 @@ def test_a_rendered_window_no_longer_hashes_like_the_server_window() -> None:
             assert browser_md5(window) == before
 
 
-def drive(script: list[tuple[float, str]], writeback: bool = True, variant: str = "stock",
-          transport: str = "websocket") -> tuple[list, FakeServer, object]:
+def drive(
+    script: list[tuple[float, str]],
+    writeback: bool = True,
+    variant: str = "stock",
+    transport: str = "websocket",
+) -> tuple[list, FakeServer, object]:
     """Line and text windows created at 1.0, then appends at the given times; every env
     request answered at once with the server's env (load_env)."""
     r = make_replica("0.2.4", transport=transport, variant=variant)
@@ -143,8 +185,11 @@ def drive(script: list[tuple[float, str]], writeback: bool = True, variant: str 
     for t, kind in script:
         run_timers(t)
         seqs[kind] += 1
-        frame = (srv.append_line("l", "src", seqs[kind], NS + seqs[kind]) if kind == "line"
-                 else srv.append_text("t", "txt", seqs[kind], NS + seqs[kind]))
+        frame = (
+            srv.append_line("l", "src", seqs[kind], NS + seqs[kind])
+            if kind == "line"
+            else srv.append_text("t", "txt", seqs[kind], NS + seqs[kind])
+        )
         answer(r.handle(frame, t), t)
     run_timers(float("inf"))
     return effects, srv, r
@@ -186,8 +231,11 @@ def test_a_reload_that_changes_nothing_does_not_rerender_the_plot() -> None:
     assert "opacity" not in json.dumps(js_json_clone(r.window("main", "l")))
     errors = []
     for k, t in enumerate((1.6, 1.8, 2.0), start=1):
-        errors += [(k, e.kind) for e in r.handle(srv.append_line("l", "src", k, NS + k), t) + r.tick(t + 0.15)
-                   if isinstance(e, ProtocolError)]
+        errors += [
+            (k, e.kind)
+            for e in r.handle(srv.append_line("l", "src", k, NS + k), t) + r.tick(t + 0.15)
+            if isinstance(e, ProtocolError)
+        ]
     assert errors == [(3, "hash_mismatch")]  # not u2: the reload's pane was never rendered
 
 
@@ -203,5 +251,7 @@ def test_patch_0011_keeps_the_checked_copy_and_the_storm_stops() -> None:
     assert [e for _, e in effects if isinstance(e, ProtocolError)] == []
     assert [e.reason for _, e in effects if isinstance(e, RequestEnv)] == ["initial", "initial"]
     assert r.views()[("main", "l")] == ids_in_window(srv.windows["l"])
-    assert "opacity" in json.dumps(js_json_clone(r.window("main", "l")))  # the pane is still rendered into
+    assert "opacity" in json.dumps(
+        js_json_clone(r.window("main", "l"))
+    )  # the pane is still rendered into
     assert make_replica("0.2.4").keep_checked_copy is False

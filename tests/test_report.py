@@ -18,16 +18,34 @@ from visdom_chaos.reports.summary import FINDING_KINDS
 from visdom_chaos.reports.synth import Inject, build_run
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 @pytest.fixture(scope="module")
 def written(tmp_path_factory) -> tuple[Path, dict]:
     run = tmp_path_factory.mktemp("report") / "run"
-    build_run(run, Inject(events=150, missing={"ws-1": [20, 21]}, reorder={"ws-2": [40]}, gaps={"ws-0": [70]},
-                          ghosts=1, rss_slope_mib_per_min=8, faults_at_ms=[300, 1500]))
-    report = analyze_run(run, config_for({}, memory_min_growth_mib=0))  # a short run: flag any growth
+    build_run(
+        run,
+        Inject(
+            events=150,
+            missing={"ws-1": [20, 21]},
+            reorder={"ws-2": [40]},
+            gaps={"ws-0": [70]},
+            ghosts=1,
+            rss_slope_mib_per_min=8,
+            faults_at_ms=[300, 1500],
+        ),
+    )
+    report = analyze_run(
+        run, config_for({}, memory_min_growth_mib=0)
+    )  # a short run: flag any growth
     write_reports(run, report)
     return run, report
 
@@ -36,16 +54,36 @@ def test_report_json_has_schema_v1_keys(written):
     run, report = written
     data = json.loads((run / "report.json").read_text())
     assert data == json.loads(json.dumps(report, default=str))
-    for key in ("schema", "scenario", "target", "duration_s", "totals", "findings", "memory", "latency_ms",
-                "subscribers", "notes"):
+    for key in (
+        "schema",
+        "scenario",
+        "target",
+        "duration_s",
+        "totals",
+        "findings",
+        "memory",
+        "latency_ms",
+        "subscribers",
+        "notes",
+    ):
         assert key in data
     assert set(data["findings"]) == set(FINDING_KINDS)
     assert set(data["target"]) == {"version", "variant", "url"}
     assert set(data["totals"]) == {"sent", "acked", "delivered", "subscribers"}
-    assert {"rss_start_mib", "rss_end_mib", "rss_peak_mib", "slope_mib_per_min", "growth_flagged"} <= set(data["memory"])
+    assert {
+        "rss_start_mib",
+        "rss_end_mib",
+        "rss_peak_mib",
+        "slope_mib_per_min",
+        "growth_flagged",
+    } <= set(data["memory"])
     assert {"p50", "p95", "p99", "max"} <= set(data["latency_ms"])
     for s in data["subscribers"]:
-        assert set(s["findings"]) == set(FINDING_KINDS) and s["transport"] in ("websocket", "polling", "browser")
+        assert set(s["findings"]) == set(FINDING_KINDS) and s["transport"] in (
+            "websocket",
+            "polling",
+            "browser",
+        )
 
 
 def test_markdown_names_findings_and_evidence(written):
@@ -100,13 +138,17 @@ def test_reports_of_an_empty_run_still_render(tmp_path):
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian chromium at /usr/bin/chromium "
-                    "(apt-get install -y chromium)")
+@pytest.mark.skipif(
+    not os.path.exists(CHROMIUM),
+    reason="needs Debian chromium at /usr/bin/chromium (apt-get install -y chromium)",
+)
 def test_html_report_renders_every_plot_in_chromium(written, tmp_path):
     playwright = pytest.importorskip("playwright.sync_api")
     run, _ = written
     html = (run / "report.html").read_text()
-    assert "http://" not in html.split("<body>", 1)[1].replace("http://127.0.0.1:1", "")  # self-contained
+    assert "http://" not in html.split("<body>", 1)[1].replace(
+        "http://127.0.0.1:1", ""
+    )  # self-contained
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=30_000)
         try:
@@ -114,12 +156,16 @@ def test_html_report_renders_every_plot_in_chromium(written, tmp_path):
             page.set_default_timeout(20_000)
             page.goto((run / "report.html").as_uri())
             page.wait_for_load_state("load")
-            sizes = page.eval_on_selector_all("img", "imgs => imgs.map(i => [i.alt, i.complete, i.naturalWidth])")
+            sizes = page.eval_on_selector_all(
+                "img", "imgs => imgs.map(i => [i.alt, i.complete, i.naturalWidth])"
+            )
             shot = tmp_path / "report.png"
             page.screenshot(path=str(shot), full_page=True)
         finally:
             browser.close()
-    assert sorted(alt for alt, _, _ in sizes) == sorted(p.stem for p in (run / "plots").glob("*.png"))
+    assert sorted(alt for alt, _, _ in sizes) == sorted(
+        p.stem for p in (run / "plots").glob("*.png")
+    )
     assert set(PLOTS) <= {alt for alt, _, _ in sizes}
     assert all(done and width > 0 for _, done, width in sizes), sizes
     assert shot.stat().st_size > 10_000

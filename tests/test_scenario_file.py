@@ -48,7 +48,11 @@ def test_good_file():
     [
         (("duration = 10", "duration = -1"), 5, "run.duration"),
         (('kind = "text"', 'kind = "video"'), 7, "load.sources[0].kind"),
-        (("websocket_subscribers = 2", "websocket_subscribers = 2\npolling = 3"), 9, "load.polling"),
+        (
+            ("websocket_subscribers = 2", "websocket_subscribers = 2\npolling = 3"),
+            9,
+            "load.polling",
+        ),
         (('action = "drop"', 'action = "explode"'), 10, "behaviour[0].action"),
         (("every = 3", 'every = "often"'), 13, "behaviour[0].every"),
         (('type = "latency"', 'type = "earthquake"'), 18, "faults[0]"),

@@ -33,7 +33,9 @@ def test_scenario_finds_what_it_exists_for_on_stock(name, version, tmp_path):
     scenario = dataclasses.replace(scenario, duration_s=min(scenario.duration_s, SHORT_S))
     result = Experiment(RunOptions(scenario=scenario, target=version, out=tmp_path / "run")).run()
     assert result.status == "complete", result.error
-    cell = cell_from_report(name, f"{version}:stock", result.run_dir, result.status, result.report, rules, None)
+    cell = cell_from_report(
+        name, f"{version}:stock", result.run_dir, result.status, result.report, rules, None
+    )
     failed = [e for e in cell.expectations if not e["ok"]]
     assert not failed, f"{name} on {version}: {failed}; findings {result.report['findings']}"
 
@@ -60,8 +62,12 @@ def test_patched_target_meets_the_scenarios_patched_expectations(name, tmp_path)
     rules = scenario.expectations_for("0.2.4", "patched")
     assert rules, f"{name} states no patched expectation"
     scenario = dataclasses.replace(scenario, duration_s=min(scenario.duration_s, SHORT_S))
-    result = Experiment(RunOptions(scenario=scenario, target="0.2.4", variant="patched", out=tmp_path / "run")).run()
+    result = Experiment(
+        RunOptions(scenario=scenario, target="0.2.4", variant="patched", out=tmp_path / "run")
+    ).run()
     assert result.status == "complete", result.error
-    cell = cell_from_report(name, "0.2.4:patched", result.run_dir, result.status, result.report, rules, None)
+    cell = cell_from_report(
+        name, "0.2.4:patched", result.run_dir, result.status, result.report, rules, None
+    )
     failed = [e for e in cell.expectations if not e["ok"]]
     assert not failed, f"{name} on 0.2.4:patched: {failed}; findings {result.report['findings']}"

@@ -25,11 +25,14 @@ FAST = ["origin_socket", "origin_vis_socket", "polling_sid_theft"]
 
 
 def probe(target, run_dir: Path, only: list[str], **kw) -> dict:
-    return run_security_probe(target.url, run_dir, target.version, target.variant, server_pid=target.pid,
-                              only=only, **kw)
+    return run_security_probe(
+        target.url, run_dir, target.version, target.variant, server_pid=target.pid, only=only, **kw
+    )
 
 
-def test_stock_024_accepts_foreign_origins_and_hands_out_messages_by_sid(visdom_factory, tmp_path: Path) -> None:
+def test_stock_024_accepts_foreign_origins_and_hands_out_messages_by_sid(
+    visdom_factory, tmp_path: Path
+) -> None:
     target = visdom_factory("0.2.4", "stock")
     results = probe(target, tmp_path, FAST)
     assert [k for k in CHECKS if k in results] == FAST
@@ -52,7 +55,10 @@ def test_stock_024_accepts_foreign_origins_and_hands_out_messages_by_sid(visdom_
 def test_patched_024_refuses_foreign_origins(visdom_factory, tmp_path: Path) -> None:
     target = visdom_factory("0.2.4", "patched")
     results = probe(target, tmp_path, ["origin_socket", "origin_vis_socket", "origin_with_login"])
-    assert results.pop("origin_with_login")["evidence"]["evil_origin_with_cookie"]["handshake_status"] == 403
+    assert (
+        results.pop("origin_with_login")["evidence"]["evil_origin_with_cookie"]["handshake_status"]
+        == 403
+    )
     for r in results.values():
         assert r["status"] == "ok", r
         assert r["evidence"]["evil_origin"]["handshake_status"] == 403
@@ -66,14 +72,23 @@ def test_stock_030_refuses_foreign_origins(visdom_factory, tmp_path: Path) -> No
     assert results["origin_socket"]["evidence"]["evil_origin"]["handshake_status"] == 403
 
 
-def test_malformed_and_oversized_messages_do_not_take_024_down(visdom_factory, tmp_path: Path) -> None:
+def test_malformed_and_oversized_messages_do_not_take_024_down(
+    visdom_factory, tmp_path: Path
+) -> None:
     target = visdom_factory("0.2.4", "stock")
     # 12 MiB: over tornado's 10 MiB WebSocket message limit, small enough for a quick test
-    results = probe(target, tmp_path, ["malformed_socket", "malformed_socket_wrap"], oversize_mib=12)
+    results = probe(
+        target, tmp_path, ["malformed_socket", "malformed_socket_wrap"], oversize_mib=12
+    )
     for name, r in results.items():
         assert r["status"] == "ok", (name, r)
         payloads = r["evidence"]["payloads"]
-        assert set(payloads) == {"oversized_12MiB", "invalid_json", "binary_garbage", "deep_nesting"}
+        assert set(payloads) == {
+            "oversized_12MiB",
+            "invalid_json",
+            "binary_garbage",
+            "deep_nesting",
+        }
         for p in payloads.values():
             assert p["server_alive"] is True and p["win_exists"] == "HTTP 200"
             assert p["other_subscriber"] == "update received"
@@ -86,11 +101,18 @@ def test_malformed_and_oversized_messages_do_not_take_024_down(visdom_factory, t
 
 def test_login_target_refuses_every_endpoint_without_the_cookie(tmp_path: Path) -> None:
     built_or_skip("0.2.4")
-    results = run_security_probe("http://127.0.0.1:9", tmp_path, "0.2.4", "stock",
-                                 only=["login_bypass", "origin_with_login"],
-                                 start_login_target=login_starter("0.2.4", "stock", tmp_path))
+    results = run_security_probe(
+        "http://127.0.0.1:9",
+        tmp_path,
+        "0.2.4",
+        "stock",
+        only=["login_bypass", "origin_with_login"],
+        start_login_target=login_starter("0.2.4", "stock", tmp_path),
+    )
     cswsh = results["origin_with_login"]
-    assert cswsh["status"] == "vulnerable", cswsh  # ...but a foreign page riding the user's cookie gets in
+    assert cswsh["status"] == "vulnerable", (
+        cswsh
+    )  # ...but a foreign page riding the user's cookie gets in
     assert cswsh["evidence"]["evil_origin_with_cookie"]["first_commands"][0] == "register"
     assert cswsh["evidence"]["cookie"]["user_password"]["samesite"] is None
     r = results["login_bypass"]
@@ -98,8 +120,16 @@ def test_login_target_refuses_every_endpoint_without_the_cookie(tmp_path: Path) 
     ev = r["evidence"]
     assert ev["with_cookie_control"] == "HTTP 200"
     endpoints = ev["endpoints"]
-    for key in ("/socket", "/vis_socket", "GET /socket_wrap", "POST /vis_socket_wrap", "POST /win_data",
-                "GET /env/main", "POST /events", "POST /update"):
+    for key in (
+        "/socket",
+        "/vis_socket",
+        "GET /socket_wrap",
+        "POST /vis_socket_wrap",
+        "POST /win_data",
+        "GET /env/main",
+        "POST /events",
+        "POST /update",
+    ):
         assert endpoints[key]["answered"] is False, (key, endpoints[key])
     assert endpoints["GET /socket_wrap"]["status"] == 400
     assert endpoints["POST /events"]["wrote"] is False
@@ -119,11 +149,19 @@ def test_unknown_check_is_refused(tmp_path: Path) -> None:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "visdom_chaos.security", *args], cwd=REPO, capture_output=True,
-                          text=True, timeout=180, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "visdom_chaos.security", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        stdin=subprocess.DEVNULL,
+    )
 
 
-@pytest.mark.parametrize("args", [["--target", "9.9.9"], ["--only", "nope"], ["--oversize-mib", "0"]])
+@pytest.mark.parametrize(
+    "args", [["--target", "9.9.9"], ["--only", "nope"], ["--oversize-mib", "0"]]
+)
 def test_cli_bad_input_is_one_line_exit_2(args: list[str]) -> None:
     proc = _cli(*args)
     assert proc.returncode == 2

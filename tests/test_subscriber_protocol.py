@@ -56,9 +56,13 @@ def test_methods_take_what_the_protocol_passes(tmp_path: Path, name: str) -> Non
             for p in params:  # same names, and optional where the protocol has a default
                 assert p.name in got.parameters, f"{type(sub).__name__}.{name} lacks {p.name}"
                 if p.default is not inspect.Parameter.empty:
-                    assert got.parameters[p.name].default == p.default, f"{type(sub).__name__}.{name}({p.name})"
+                    assert got.parameters[p.name].default == p.default, (
+                        f"{type(sub).__name__}.{name}({p.name})"
+                    )
             extra = [q for q in got.parameters.values() if q.name not in {p.name for p in params}]
-            assert all(q.default is not inspect.Parameter.empty for q in extra), f"{type(sub).__name__}.{name}"
+            assert all(q.default is not inspect.Parameter.empty for q in extra), (
+                f"{type(sub).__name__}.{name}"
+            )
 
 
 def test_a_page_counts_the_behaviours_it_cannot_act_out(tmp_path: Path) -> None:

@@ -23,14 +23,20 @@ def test_start_answers_and_stop_leaves_no_process(visdom_factory, version):
     r = requests.post(f"{target.url}/win_exists", json={"win": "nope", "eid": "main"}, timeout=5)
     assert r.text == "false"
     # The env path lives inside the run folder, never in ~/.visdom.
-    requests.post(f"{target.url}/events", json={
-        "eid": "main", "win": "w", "data": [{"content": "x", "type": "text"}], "opts": {}}, timeout=5)
+    requests.post(
+        f"{target.url}/events",
+        json={"eid": "main", "win": "w", "data": [{"content": "x", "type": "text"}], "opts": {}},
+        timeout=5,
+    )
     requests.post(f"{target.url}/save", json={"data": ["main"]}, timeout=5)
     assert (target.run_dir / "visdom-env" / "main.json").exists()
     pid = target.pid
     # spawn() holds SIGINT/SIGTERM back while it forks and the mask survives exec: the
     # launcher must unblock them, or stop() only ever ends the server with SIGKILL
-    blocked = int(next(line for line in open(f"/proc/{pid}/status") if line.startswith("SigBlk:")).split()[1], 16)
+    blocked = int(
+        next(line for line in open(f"/proc/{pid}/status") if line.startswith("SigBlk:")).split()[1],
+        16,
+    )
     assert not blocked & (1 << (signal.SIGTERM - 1) | 1 << (signal.SIGINT - 1)), hex(blocked)
     proc = target.proc
     target.stop()
@@ -76,16 +82,24 @@ def test_external_unreachable_and_remote_refused():
 @pytest.mark.visdom
 def test_cli_start_list_stop(tmp_path):
     vc = [sys.executable, "-m", "visdom_chaos"]
-    out = subprocess.run([*vc, "target", "start", "0.2.4", "--run-dir", str(tmp_path)],
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [*vc, "target", "start", "0.2.4", "--run-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     info = (tmp_path / "target.json").read_text()
     pid = __import__("json").loads(info)["pid"]
     assert psutil.pid_exists(pid)
-    out = subprocess.run([*vc, "target", "stop", str(tmp_path)], capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [*vc, "target", "stop", str(tmp_path)], capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 0 and "stopped 0.2.4-stock" in out.stdout
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    bad = subprocess.run([*vc, "target", "start", "7.0"], capture_output=True, text=True, timeout=60)
+    bad = subprocess.run(
+        [*vc, "target", "start", "7.0"], capture_output=True, text=True, timeout=60
+    )
     assert bad.returncode == 2 and "unknown Visdom version" in bad.stderr
 
 
@@ -130,7 +144,9 @@ def test_chaos_proxy_child_takes_sigterm(tmp_path):
             status = open(f"/proc/{proxy.proc.pid}/status").read()
         finally:
             proxy.stop()
-        blocked = int(next(line for line in status.splitlines() if line.startswith("SigBlk:")).split()[1], 16)
+        blocked = int(
+            next(line for line in status.splitlines() if line.startswith("SigBlk:")).split()[1], 16
+        )
         assert not blocked & (1 << (signal.SIGTERM - 1) | 1 << (signal.SIGINT - 1)), hex(blocked)
     assert proxy.proc.returncode in (0, -signal.SIGTERM), proxy.proc.returncode
 
@@ -142,8 +158,16 @@ def test_relative_run_dir_keeps_the_env_in_the_run_folder(tmp_path, monkeypatch)
     monkeypatch.chdir(tmp_path)
     target = start_built(build_target("0.2.4"), Path("reports/runs/r1"))
     try:
-        requests.post(f"{target.url}/events", json={
-            "eid": "main", "win": "w", "data": [{"content": "x", "type": "text"}], "opts": {}}, timeout=5)
+        requests.post(
+            f"{target.url}/events",
+            json={
+                "eid": "main",
+                "win": "w",
+                "data": [{"content": "x", "type": "text"}],
+                "opts": {},
+            },
+            timeout=5,
+        )
         requests.post(f"{target.url}/save", json={"data": ["main"]}, timeout=5)
     finally:
         target.stop()
@@ -155,15 +179,21 @@ def test_relative_run_dir_keeps_the_env_in_the_run_folder(tmp_path, monkeypatch)
 # -- stop_pid: the one way a process is stopped ---------------------------------------------
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]
-STUBBORN = [sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
-            "print('ready', flush=True); time.sleep(60)"]
+STUBBORN = [
+    sys.executable,
+    "-c",
+    "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+    "print('ready', flush=True); time.sleep(60)",
+]
 
 
 def test_stop_pid_keeps_the_true_exit_code_and_kills_the_stubborn():
     from visdom_chaos.targets import stop_pid
 
     proc = subprocess.Popen(SLEEPER)
-    assert stop_pid(proc.pid, proc) == -signal.SIGTERM == proc.returncode  # reaped by Popen, not psutil
+    assert (
+        stop_pid(proc.pid, proc) == -signal.SIGTERM == proc.returncode
+    )  # reaped by Popen, not psutil
     stubborn = subprocess.Popen(STUBBORN, stdout=subprocess.PIPE)
     assert stubborn.stdout.readline() == b"ready\n"
     assert stop_pid(stubborn.pid, stubborn, timeout=0.5) == -signal.SIGKILL
@@ -173,9 +203,11 @@ def test_stop_pid_group_stops_orphans_and_spares_children_it_does_not_own():
     from visdom_chaos.targets import stop_pid
 
     # a process (own session) whose child outlives it: only its process group still names the child
-    leader = subprocess.Popen([sys.executable, "-c", "import subprocess, sys; "
-                               f"print(subprocess.Popen({SLEEPER!r}).pid)"],
-                              stdout=subprocess.PIPE, start_new_session=True)
+    leader = subprocess.Popen(
+        [sys.executable, "-c", f"import subprocess, sys; print(subprocess.Popen({SLEEPER!r}).pid)"],
+        stdout=subprocess.PIPE,
+        start_new_session=True,
+    )
     orphan = psutil.Process(int(leader.stdout.readline()))
     leader.wait(10)
     bystander = subprocess.Popen(SLEEPER)  # a child of ours that someone else's Popen owns

@@ -12,9 +12,17 @@ MS = 1_000_000
 
 
 def _meta(tmp_path, t0):
-    (tmp_path / "run.json").write_text(json.dumps({
-        "scenario": "t", "target": {"version": "0.2.4", "variant": "stock", "url": None},
-        "duration_s": 1, "started_ns": t0, "status": "complete"}))
+    (tmp_path / "run.json").write_text(
+        json.dumps(
+            {
+                "scenario": "t",
+                "target": {"version": "0.2.4", "variant": "stock", "url": None},
+                "duration_s": 1,
+                "started_ns": t0,
+                "status": "complete",
+            }
+        )
+    )
 
 
 def test_growth_is_last_mean_over_first_mean(tmp_path):
@@ -24,13 +32,38 @@ def test_growth_is_last_mean_over_first_mean(tmp_path):
     t = t0
     for seq in range(100):  # server time per append grows linearly 2 ms -> 101 ms
         t += 10 * MS
-        j.write("send", "src-0", 0, t=t, seq=seq, env="main", win="w", kind="text", op="append", bytes=1)
-        j.write("ack", "src-0", 0, t=t + MS, seq=seq, env="main", win="w", ok=True, status=200, rtt_ms=2.0 + seq)
+        j.write(
+            "send", "src-0", 0, t=t, seq=seq, env="main", win="w", kind="text", op="append", bytes=1
+        )
+        j.write(
+            "ack",
+            "src-0",
+            0,
+            t=t + MS,
+            seq=seq,
+            env="main",
+            win="w",
+            ok=True,
+            status=200,
+            rtt_ms=2.0 + seq,
+        )
     # bytes per update: first 20 messages 1000 B, last 20 messages 8000 B
-    j.write("traffic", "ws-0", 1, t=t + MS, env="main", win="w", messages=100, bytes=0,
-            first=[1000] * 20, last=[8000] * 20)
+    j.write(
+        "traffic",
+        "ws-0",
+        1,
+        t=t + MS,
+        env="main",
+        win="w",
+        messages=100,
+        bytes=0,
+        first=[1000] * 20,
+        last=[8000] * 20,
+    )
     j.close()
-    (tmp_path / "server.log").write_text("INFO:tornado.access:200 POST /update (127.0.0.1) 1.00ms\n")
+    (tmp_path / "server.log").write_text(
+        "INFO:tornado.access:200 POST /update (127.0.0.1) 1.00ms\n"
+    )
     report = analyze_run(tmp_path)
     assert report["traffic"]["bytes_per_update_growth"] == 8.0
     # first 20 rtts average 11.5 ms (2..21), last 20 average 91.5 ms (82..101)

@@ -30,12 +30,24 @@ def faults_for(client: str) -> list[dict]:
     out = []
     for typ, seqs in PLAN.items():
         for k in seqs:
-            attrs = {"clients": [client], "match": {"command": "window_update"},
-                     "contains": f'/content/data/0/x/{k}"', "limit": 1}
+            attrs = {
+                "clients": [client],
+                "match": {"command": "window_update"},
+                "contains": f'/content/data/0/x/{k}"',
+                "limit": 1,
+            }
             if typ == "ws_reorder":  # held while the next updates pass (10 Hz: 2 of them)
                 attrs.update(after=1000, max_hold=250)
-            out.append({"action": "add", "at": 0, "proxy": "visdom", "name": f"{typ}-{k}", "type": typ,
-                        "attributes": attrs})
+            out.append(
+                {
+                    "action": "add",
+                    "at": 0,
+                    "proxy": "visdom",
+                    "name": f"{typ}-{k}",
+                    "type": typ,
+                    "attributes": attrs,
+                }
+            )
     return out
 
 
@@ -46,8 +58,12 @@ def run(tmp_path: Path, version: str, variant: str, **load) -> tuple[Path, dict]
     load.setdefault("sources", [SourceSpec("line", 10.0), SourceSpec("text", 10.0)])
     load.setdefault("websocket_subscribers", 3)
     load.setdefault("polling_subscribers", 0)
-    scenario = Scenario("wire-truth", "one subscriber's frames touched", duration_s=3.5, settle_s=1.0, **load)
-    result = Experiment(RunOptions(scenario=scenario, target=version, variant=variant, out=tmp_path / "run")).run()
+    scenario = Scenario(
+        "wire-truth", "one subscriber's frames touched", duration_s=3.5, settle_s=1.0, **load
+    )
+    result = Experiment(
+        RunOptions(scenario=scenario, target=version, variant=variant, out=tmp_path / "run")
+    ).run()
     assert result.status == "complete", result.error
     return result.run_dir, result.report
 
@@ -66,7 +82,9 @@ def injected(run_dir: Path) -> dict[str, list[str]]:
 def test_toxics_aimed_at_one_subscriber_single_it_out_n_in_n_found(tmp_path, version, variant):
     run_dir, report = run(tmp_path, version, variant, via_proxy=True, faults=faults_for("ws-1"))
     truth = injected(run_dir)
-    assert {k: sorted(v) for k, v in truth.items()} == {k: ["ws-1"] * len(v) for k, v in PLAN.items()}
+    assert {k: sorted(v) for k, v in truth.items()} == {
+        k: ["ws-1"] * len(v) for k, v in PLAN.items()
+    }
     rows = {s["id"]: s for s in report["subscribers"]}
     for typ, clients in truth.items():  # N in, N found
         assert rows["ws-1"]["findings"][FOUND[typ]] == len(clients), (typ, rows["ws-1"]["findings"])
@@ -102,20 +120,33 @@ def test_no_toxic_no_one_singled_out(tmp_path, version, variant):
         # every stock 0.2.4 tab reloads (Plotly's write-back): the target's normal behaviour
         assert {"reload", "reloads_by_cause.render_writeback"} <= set(report["normal_behaviour"])
         reloads = report["causes"]["reload"]
-        assert reloads.get("render_writeback", 0) > sum(n for c, n in reloads.items() if c != "render_writeback")
+        assert reloads.get("render_writeback", 0) > sum(
+            n for c, n in reloads.items() if c != "render_writeback"
+        )
     if (version, variant) == ("0.3.0", "stock"):
-        assert "reloads_by_cause.version_gap" in report["normal_behaviour"]  # text never bumps version
+        assert (
+            "reloads_by_cause.version_gap" in report["normal_behaviour"]
+        )  # text never bumps version
 
 
 @pytest.mark.visdom
 @pytest.mark.parametrize("version", ["0.2.4", "0.3.0"])
 def test_polling_order_on_the_wire(tmp_path, version):
-    _, report = run(tmp_path, version, "stock", sources=[SourceSpec("line", 20.0), SourceSpec("text", 20.0)],
-                    websocket_subscribers=0, polling_subscribers=2)
+    _, report = run(
+        tmp_path,
+        version,
+        "stock",
+        sources=[SourceSpec("line", 20.0), SourceSpec("text", 20.0)],
+        websocket_subscribers=0,
+        polling_subscribers=2,
+    )
     rows = {s["id"]: s["findings"] for s in report["subscribers"]}
     if version == "0.2.4":  # get_messages() pops newest-first (fixed upstream in PR #1248)
         assert all(rows[c]["wire_reorder"] > 0 for c in ("poll-0", "poll-1")), rows
-        assert set(report["findings_detail"]["wire_reorder"]) <= {"within_response", "across_responses"}
+        assert set(report["findings_detail"]["wire_reorder"]) <= {
+            "within_response",
+            "across_responses",
+        }
         assert "wire_reorder" in report["normal_behaviour"], report["normal_behaviour_detail"]
         assert report["singled_out"] == [], report["singled_out"]
     else:

@@ -37,7 +37,9 @@ def expand(behaviours: list[Behaviour], horizon: float) -> list[tuple[float, int
     return [heapq.heappop(events) for _ in range(len(events))]
 
 
-def perform(sub: Subscriber, b: Behaviour, later: Callable[[float, Callable[[], None]], None]) -> None:
+def perform(
+    sub: Subscriber, b: Behaviour, later: Callable[[float, Callable[[], None]], None]
+) -> None:
     if b.action == "stall":
         sub.stall(b.seconds)
     elif b.action in ("drop", "close"):
@@ -55,8 +57,13 @@ def perform(sub: Subscriber, b: Behaviour, later: Callable[[float, Callable[[], 
 
 
 class BehaviourRunner:
-    def __init__(self, subscribers: Sequence[Subscriber], behaviours: list[Behaviour], horizon: float,
-                 journal: JournalWriter | None = None) -> None:
+    def __init__(
+        self,
+        subscribers: Sequence[Subscriber],
+        behaviours: list[Behaviour],
+        horizon: float,
+        journal: JournalWriter | None = None,
+    ) -> None:
         self.subscribers = subscribers
         self.events = expand(behaviours, horizon)
         self.journal = journal
@@ -69,7 +76,11 @@ class BehaviourRunner:
         heapq.heappush(self._later, (time.monotonic() + delay, id(fn), fn))
 
     def _targets(self, b: Behaviour) -> list[Subscriber]:
-        return [s for s in self.subscribers if any(fnmatch.fnmatchcase(s.client_id, p) for p in b.clients)]
+        return [
+            s
+            for s in self.subscribers
+            if any(fnmatch.fnmatchcase(s.client_id, p) for p in b.clients)
+        ]
 
     def _run(self) -> None:
         t0 = time.monotonic()
@@ -85,8 +96,16 @@ class BehaviourRunner:
                 for sub in self._targets(b):
                     if self.journal is not None:
                         # Client-side faults go to the fault journal too, so findings line up with them.
-                        self.journal.write("fault", sub.client_id, sub.conn, proxy="", toxic="behaviour",
-                                           kind=b.action, stream="", detail={"seconds": b.seconds})
+                        self.journal.write(
+                            "fault",
+                            sub.client_id,
+                            sub.conn,
+                            proxy="",
+                            toxic="behaviour",
+                            kind=b.action,
+                            stream="",
+                            detail={"seconds": b.seconds},
+                        )
                     perform(sub, b, self._schedule_later)
                     self.performed += 1
                 continue

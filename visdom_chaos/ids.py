@@ -72,12 +72,14 @@ class _AppendCache:
 
     def _lookup(self, content: str) -> tuple[list[EventId], dict[str, int]]:
         for i, (text, ids, head) in enumerate(self.entries):
-            if len(text) <= len(content) and content.startswith(text) and (
-                len(text) == len(content) or content[len(text)] == "<" or not text
+            if (
+                len(text) <= len(content)
+                and content.startswith(text)
+                and (len(text) == len(content) or content[len(text)] == "<" or not text)
             ):
                 # The suffix starts at a "<br>" boundary, so no token straddles the cut.
                 if len(text) < len(content):
-                    tail = _parse_tokens(content[len(text):])
+                    tail = _parse_tokens(content[len(text) :])
                     result = ids + tail
                     head = _fold_heads(dict(head), tail)
                 else:
@@ -88,7 +90,7 @@ class _AppendCache:
             result = _parse_tokens(content)
             head = heads(result)
         self.entries.insert(0, (content, result, head))
-        del self.entries[self.SIZE:]
+        del self.entries[self.SIZE :]
         return result, head
 
 
@@ -187,7 +189,7 @@ class _TraceCache:
             if 0 <= best < len(self.entries) and len(self.entries[best][1]) == best_k:
                 del self.entries[best]  # superseded by the longer trace
             self.entries.insert(0, (name, xs[:m], ys[:m], ids, head))
-            del self.entries[self.SIZE:]
+            del self.entries[self.SIZE :]
             total = 0
             for i, entry in enumerate(self.entries):
                 total += len(entry[1])
@@ -258,7 +260,9 @@ def _heads_in_traces(traces: Iterable[Any]) -> dict[str, int]:
             head = _trace_cache.get(name, xs, ys)[1]
         else:
             fast = _head_fast(xs, ys, m)
-            head = fast if fast is not None else max((i.seq for i in _pairs(name, xs, ys)), default=-1)
+            head = (
+                fast if fast is not None else max((i.seq for i in _pairs(name, xs, ys)), default=-1)
+            )
         # one name per trace: folding its newest seq is folding each of its ids
         if head > out.get(name, -1):
             out[name] = head

@@ -93,10 +93,19 @@ class JournalWriter:
         self._file = open(self.path, "ab")  # noqa: SIM115
         self._closed = False
         self.error: OSError | None = None  # first write failure (disk full...): the run reports it
-        self.write("header", client="", conn=0, schema=SCHEMA, role=role, pid=os.getpid(), meta=meta)
+        self.write(
+            "header", client="", conn=0, schema=SCHEMA, role=role, pid=os.getpid(), meta=meta
+        )
 
-    def write(self, type_: str, client: str = "", conn: int = 0, t: int | None = None, **fields: Any) -> None:
-        record = {"t": time.time_ns() if t is None else t, "type": type_, "client": client, "conn": conn}
+    def write(
+        self, type_: str, client: str = "", conn: int = 0, t: int | None = None, **fields: Any
+    ) -> None:
+        record = {
+            "t": time.time_ns() if t is None else t,
+            "type": type_,
+            "client": client,
+            "conn": conn,
+        }
         record.update(fields)
         line = record_line(record)
         with self._lock:
@@ -179,7 +188,9 @@ def record_line_reference(record: dict[str, Any]) -> bytes:
     return (json.dumps(record, separators=(",", ":"), default=str) + "\n").encode("utf-8")
 
 
-def read_journal(path: str | os.PathLike[str], *, strict_header: bool = True) -> Iterator[dict[str, Any]]:
+def read_journal(
+    path: str | os.PathLike[str], *, strict_header: bool = True
+) -> Iterator[dict[str, Any]]:
     """Yield the records of one journal file, header first.
 
     A torn or undecodable line (a crash mid-write) is skipped and reported as a
@@ -194,11 +205,20 @@ def read_journal(path: str | os.PathLike[str], *, strict_header: bool = True) ->
             try:
                 record = json.loads(line)
             except json.JSONDecodeError:
-                yield {"type": "torn", "t": 0, "client": "", "conn": 0, "file": str(path), "line": lineno}
+                yield {
+                    "type": "torn",
+                    "t": 0,
+                    "client": "",
+                    "conn": 0,
+                    "file": str(path),
+                    "line": lineno,
+                }
                 continue
             if first:
                 first = False
-                if strict_header and (record.get("type") != "header" or record.get("schema") != SCHEMA):
+                if strict_header and (
+                    record.get("type") != "header" or record.get("schema") != SCHEMA
+                ):
                     raise JournalError(f"{path}: line 1 is not a {SCHEMA} header")
             yield record
 

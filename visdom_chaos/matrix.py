@@ -10,8 +10,19 @@ from typing import Any
 
 from visdom_chaos.reports.gate import RuleError, evaluate, parse_rules
 
-KEY_FINDINGS = ("duplicate", "missing", "reorder", "stale", "protocol_error", "reload", "ghost_subscribers",
-                "wire_duplicate", "wire_reorder", "wire_gap", "undecodable")
+KEY_FINDINGS = (
+    "duplicate",
+    "missing",
+    "reorder",
+    "stale",
+    "protocol_error",
+    "reload",
+    "ghost_subscribers",
+    "wire_duplicate",
+    "wire_reorder",
+    "wire_gap",
+    "undecodable",
+)
 
 
 @dataclass
@@ -27,8 +38,12 @@ class Cell:
     server_exceptions: int | None = None
     vulnerable: list[str] = field(default_factory=list)  # security checks found vulnerable
     traffic_growth: float | None = None
-    singled_out: list[str] = field(default_factory=list)  # subscribers standing out against the others
-    reload_causes: dict[str, int] = field(default_factory=dict)  # reloads by cause (reports/checkers/wire.py)
+    singled_out: list[str] = field(
+        default_factory=list
+    )  # subscribers standing out against the others
+    reload_causes: dict[str, int] = field(
+        default_factory=dict
+    )  # reloads by cause (reports/checkers/wire.py)
     expectations: list[dict[str, Any]] = field(default_factory=list)  # {rule, ok, value}
     error: str | None = None
 
@@ -41,7 +56,9 @@ class Cell:
             return f"error: {self.error[:60]}"
         parts = [f"{k} {v}" for k, v in self.findings.items() if v]
         if self.findings.get("reload") and self.reload_causes:
-            top = sorted(((c, n) for c, n in self.reload_causes.items() if n), key=lambda kv: -kv[1])[:2]
+            top = sorted(
+                ((c, n) for c, n in self.reload_causes.items() if n), key=lambda kv: -kv[1]
+            )[:2]
             parts.append("reloads by " + " · ".join(f"{c} {n}" for c, n in top))
         if self.singled_out:
             parts.append("singled out " + ", ".join(self.singled_out))
@@ -49,7 +66,9 @@ class Cell:
             parts.append(f"RSS +{self.memory_slope:.0f} MiB/min")
         if self.server_exceptions:
             parts.append(f"server exceptions {self.server_exceptions}")
-        if self.traffic_growth and self.traffic_growth >= 30:  # every text window grows; show the large
+        if (
+            self.traffic_growth and self.traffic_growth >= 30
+        ):  # every text window grows; show the large
             parts.append(f"bytes/update ×{self.traffic_growth:.0f}")
         if self.vulnerable:
             parts.append("vulnerable: " + ", ".join(self.vulnerable))
@@ -59,8 +78,15 @@ class Cell:
         return text + mark
 
 
-def cell_from_report(scenario: str, target: str, run_dir: Path, status: str, report: dict | None,
-                     rules: list[str], error: str | None) -> Cell:
+def cell_from_report(
+    scenario: str,
+    target: str,
+    run_dir: Path,
+    status: str,
+    report: dict | None,
+    rules: list[str],
+    error: str | None,
+) -> Cell:
     cell = Cell(scenario, target, str(run_dir), status, error=error)
     if report is None:
         return cell
@@ -77,20 +103,25 @@ def cell_from_report(scenario: str, target: str, run_dir: Path, status: str, rep
     if rules:
         try:
             for outcome in evaluate(parse_rules("\n".join(rules)), report):
-                cell.expectations.append({"rule": outcome.rule.text, "ok": outcome.ok,
-                                          "value": outcome.value})
+                cell.expectations.append(
+                    {"rule": outcome.rule.text, "ok": outcome.ok, "value": outcome.value}
+                )
         except RuleError as exc:
             cell.expectations.append({"rule": "; ".join(rules), "ok": False, "value": str(exc)})
     return cell
 
 
-def write_matrix(out: Path, scenarios: list[str], targets: list[str], cells: list[Cell]) -> dict[str, Path]:
+def write_matrix(
+    out: Path, scenarios: list[str], targets: list[str], cells: list[Cell]
+) -> dict[str, Path]:
     by = {(c.scenario, c.target): c for c in cells}
     data = {
         "schema": "visdom-chaos/matrix/1",
         "scenarios": scenarios,
         "targets": targets,
-        "cells": [c.__dict__ | {"summary": c.summary(), "expected_ok": c.expected_ok} for c in cells],
+        "cells": [
+            c.__dict__ | {"summary": c.summary(), "expected_ok": c.expected_ok} for c in cells
+        ],
     }
     paths = {"json": out / "matrix.json", "md": out / "matrix.md", "html": out / "matrix.html"}
     paths["json"].write_text(json.dumps(data, indent=2, default=str))
@@ -100,8 +131,10 @@ def write_matrix(out: Path, scenarios: list[str], targets: list[str], cells: lis
         row = [by[(s, t)].summary() if (s, t) in by else "—" for t in targets]
         md.append(f"| {s} | " + " | ".join(row) + " |")
     md.append("")
-    md.append("Cells list the non-zero findings (counts of affected (id, subscriber) pairs; "
-              "reloads and protocol errors are events); ✓/✗: the scenario's expectations for that target held / failed.")
+    md.append(
+        "Cells list the non-zero findings (counts of affected (id, subscriber) pairs; "
+        "reloads and protocol errors are events); ✓/✗: the scenario's expectations for that target held / failed."
+    )
     paths["md"].write_text("\n".join(md) + "\n")
 
     rows = []

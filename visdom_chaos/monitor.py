@@ -13,7 +13,11 @@ SAMPLE_INTERVAL_S = 0.25
 
 def established_peers(proc: psutil.Process, port: int) -> list[int]:
     """Remote ports of the server's ESTABLISHED sockets on its listening port."""
-    conns = proc.net_connections(kind="tcp") if hasattr(proc, "net_connections") else proc.connections(kind="tcp")
+    conns = (
+        proc.net_connections(kind="tcp")
+        if hasattr(proc, "net_connections")
+        else proc.connections(kind="tcp")
+    )
     return sorted(
         c.raddr.port
         for c in conns
@@ -24,7 +28,9 @@ def established_peers(proc: psutil.Process, port: int) -> list[int]:
 class ServerMonitor:
     """Samples one process every `interval` seconds into the journal, in a thread."""
 
-    def __init__(self, pid: int, port: int, journal: JournalWriter, interval: float = SAMPLE_INTERVAL_S) -> None:
+    def __init__(
+        self, pid: int, port: int, journal: JournalWriter, interval: float = SAMPLE_INTERVAL_S
+    ) -> None:
         self.proc = psutil.Process(pid)
         self.port = port
         self.journal = journal
@@ -108,8 +114,17 @@ class HarnessMonitor:
                 with self._lock:
                     self._procs.pop(pid, None)
                 continue
-            self.journal.write("observer_sample", name, 0, pid=pid, role=role, name=name,
-                               cpu_pct=cpu, rss_mib=round(rss, 3), threads=threads)
+            self.journal.write(
+                "observer_sample",
+                name,
+                0,
+                pid=pid,
+                role=role,
+                name=name,
+                cpu_pct=cpu,
+                rss_mib=round(rss, 3),
+                threads=threads,
+            )
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):

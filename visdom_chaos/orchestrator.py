@@ -38,8 +38,12 @@ class RunOptions:
     out: Path | None = None
     seed: int = 0
     allow_remote: bool = False
-    workers: str | int | None = "auto"  # replica subscribers in this many processes; None: in this one
-    observer_burn_ms: float = 0.0  # CPU spent per frame by worker-0's subscribers (starved-observer tests)
+    workers: str | int | None = (
+        "auto"  # replica subscribers in this many processes; None: in this one
+    )
+    observer_burn_ms: float = (
+        0.0  # CPU spent per frame by worker-0's subscribers (starved-observer tests)
+    )
 
 
 @dataclass
@@ -109,14 +113,24 @@ class Experiment:
         if o.target.startswith(("http://", "https://")):
             self.target = external_target(o.target, allow_remote=o.allow_remote)
         else:
-            self.target = start_target(o.target, o.variant, self.run_dir, polling=self.sc.polling_frontend,
-                                       env_overrides=self.sc.target_env)
+            self.target = start_target(
+                o.target,
+                o.variant,
+                self.run_dir,
+                polling=self.sc.polling_frontend,
+                env_overrides=self.sc.target_env,
+            )
         self.meta.target["url"] = self.target.url
-        self.meta.server = {"pid": self.target.pid, "port": self.target.port,
-                            "log": "server.log" if self.target.pid else None}
+        self.meta.server = {
+            "pid": self.target.pid,
+            "port": self.target.port,
+            "log": "server.log" if self.target.pid else None,
+        }
         self.folder.write_meta()
         if self.target.pid is not None:
-            self.monitor = ServerMonitor(self.target.pid, self.target.port, self.folder.journal("monitor")).start()
+            self.monitor = ServerMonitor(
+                self.target.pid, self.target.port, self.folder.journal("monitor")
+            ).start()
 
     def start_harness_monitor(self) -> None:
         self.harness = HarnessMonitor(self.folder.journal("observer")).start()
@@ -127,7 +141,11 @@ class Experiment:
         if not self.sc.via_proxy:
             return
         self.proxy = ProxyProcess(self.run_dir, self.target.port)
-        self.meta.proxy = {"api": self.proxy.api, "listen": self.proxy.listen, "pid": self.proxy.proc.pid}
+        self.meta.proxy = {
+            "api": self.proxy.api,
+            "listen": self.proxy.listen,
+            "pid": self.proxy.proc.pid,
+        }
         self.folder.write_meta()
         if self.harness is not None:
             self.harness.watch(self.proxy.proc.pid, "proxy", "proxy")
@@ -140,7 +158,9 @@ class Experiment:
         """Faults (through the proxy) and scripted behaviours share one clock from here."""
         horizon = self.sc.duration_s
         if self.sc.behaviours:
-            self.behaviours = BehaviourRunner(self.subscribers, self.sc.behaviours, horizon, self.clients).start()
+            self.behaviours = BehaviourRunner(
+                self.subscribers, self.sc.behaviours, horizon, self.clients
+            ).start()
         if self.proxy and self.sc.faults:
             steps = parse_entries(self.sc.faults, horizon=horizon)
             log = self.folder.fault_log("schedule", scenario=self.sc.name)
@@ -160,10 +180,14 @@ class Experiment:
     def subscriber_specs(self) -> list[SubscriberSpec]:
         version = self.o.target if not self.o.target.startswith("http") else "0.2.4"
         url = self.subscriber_url
-        specs = [SubscriberSpec("websocket", f"ws-{i}", url, version, self.o.variant)
-                 for i in range(self.sc.websocket_subscribers)]
-        specs += [SubscriberSpec("polling", f"poll-{i}", url, version, self.o.variant)
-                  for i in range(self.sc.polling_subscribers)]
+        specs = [
+            SubscriberSpec("websocket", f"ws-{i}", url, version, self.o.variant)
+            for i in range(self.sc.websocket_subscribers)
+        ]
+        specs += [
+            SubscriberSpec("polling", f"poll-{i}", url, version, self.o.variant)
+            for i in range(self.sc.polling_subscribers)
+        ]
         return specs
 
     def start_subscribers(self) -> None:
@@ -175,8 +199,10 @@ class Experiment:
                 self.folder.note(note)
         if n:
             if self.o.observer_burn_ms:  # worker-0 gets specs 0, n, 2n, ... (round robin)
-                specs = [dataclasses.replace(s, burn_ms=self.o.observer_burn_ms) if i % n == 0 else s
-                         for i, s in enumerate(specs)]
+                specs = [
+                    dataclasses.replace(s, burn_ms=self.o.observer_burn_ms) if i % n == 0 else s
+                    for i, s in enumerate(specs)
+                ]
             self.pool = WorkerPool(self.run_dir, specs, n)
             try:
                 self.pool.start()
@@ -184,16 +210,29 @@ class Experiment:
                 self.meta.workers = self.pool.describe()
                 self.folder.write_meta()
             for h in self.pool.handles:
-                self.orch.write("worker", "orchestrator", 0, event="start", name=h.name, pid=h.pid,
-                                clients=h.clients)
+                self.orch.write(
+                    "worker",
+                    "orchestrator",
+                    0,
+                    event="start",
+                    name=h.name,
+                    pid=h.pid,
+                    clients=h.clients,
+                )
                 if self.harness is not None:
                     self.harness.watch(h.pid, "worker", h.name)
             self.subscribers.extend(self.pool.subscribers)
         else:
             for spec in specs:
                 cls = WebSocketSubscriber if spec.transport == "websocket" else PollingSubscriber
-                sub = cls(spec.url, spec.client, self.clients, version=spec.version, variant=spec.variant,
-                          burn_ms=self.o.observer_burn_ms)
+                sub = cls(
+                    spec.url,
+                    spec.client,
+                    self.clients,
+                    version=spec.version,
+                    variant=spec.variant,
+                    burn_ms=self.o.observer_burn_ms,
+                )
                 self.subscribers.append(sub)
                 sub.start()
         self.start_browsers(self.subscriber_url)
@@ -211,11 +250,20 @@ class Experiment:
                 continue
             self._deaths_noted.add(h.name)
             code = h.proc.poll()
-            self.orch.write("worker", "orchestrator", 0, event="died", name=h.name, pid=h.pid,
-                            clients=h.clients, exitcode=code)
+            self.orch.write(
+                "worker",
+                "orchestrator",
+                0,
+                event="died",
+                name=h.name,
+                pid=h.pid,
+                clients=h.clients,
+                exitcode=code,
+            )
             self.folder.note(
                 f"{h.name} (pid {h.pid}, exit code {code}) died mid-run: its subscribers "
-                f"{', '.join(h.clients)} stopped there; their journals are analysed up to that point")
+                f"{', '.join(h.clients)} stopped there; their journals are analysed up to that point"
+            )
             self.meta.workers = self.pool.describe()
             self.folder.write_meta()
 
@@ -229,8 +277,12 @@ class Experiment:
             return
         from visdom_chaos.wire.browser import BrowserError, BrowserSubscriber
 
-        tabs = [BrowserSubscriber(url, f"browser-{i}", self.clients, run_dir=self.run_dir, sample_interval_s=1.0)
-                for i in range(self.sc.browsers)]
+        tabs = [
+            BrowserSubscriber(
+                url, f"browser-{i}", self.clients, run_dir=self.run_dir, sample_interval_s=1.0
+            )
+            for i in range(self.sc.browsers)
+        ]
         errors: list[str] = []
 
         def start(tab: BrowserSubscriber) -> None:
@@ -262,8 +314,14 @@ class Experiment:
     def run_sources(self) -> None:
         for i, spec in enumerate(self.sc.sources):
             self.sources.append(
-                TrainingSource(self.target.url, f"src-{i}", self.clients, env=spec.env,
-                               kind=spec.kind, pad_bytes=spec.pad_bytes)
+                TrainingSource(
+                    self.target.url,
+                    f"src-{i}",
+                    self.clients,
+                    env=spec.env,
+                    kind=spec.kind,
+                    pad_bytes=spec.pad_bytes,
+                )
             )
         for src in self.sources:
             src.create()
@@ -304,7 +362,9 @@ class Experiment:
         t = self.target
         if t is not None and t.pid is not None and not t.alive():
             code = t.proc.returncode if t.proc else None
-            raise TargetDied(f"Visdom died during the run (exit code {code}); log tail: {t.log_tail(5)}")
+            raise TargetDied(
+                f"Visdom died during the run (exit code {code}); log tail: {t.log_tail(5)}"
+            )
 
     def stop_clients(self) -> None:
         self._stop_sources.set()
@@ -334,8 +394,9 @@ class Experiment:
         from visdom_chaos.security.probe import run_security_probe
 
         self.phase("probe", kind="security")
-        run_security_probe(self.target.url, self.run_dir, self.o.target, self.o.variant,
-                           server_pid=self.target.pid)
+        run_security_probe(
+            self.target.url, self.run_dir, self.o.target, self.o.variant, server_pid=self.target.pid
+        )
 
     def shutdown(self) -> None:
         """Every step in its own try: a failing step must not leave a child running."""

@@ -28,8 +28,17 @@ class ProxyProcess:
         ready.unlink(missing_ok=True)
         self.log_path = self.run_dir / "proxy.log"
         cmd = [
-            sys.executable, "-m", "visdom_chaos.chaos", "serve", "--api", "127.0.0.1:0", "--ready-file", str(ready),
-            "--journal", str(self.run_dir / "journal" / "faults.jsonl"), "--quiet",
+            sys.executable,
+            "-m",
+            "visdom_chaos.chaos",
+            "serve",
+            "--api",
+            "127.0.0.1:0",
+            "--ready-file",
+            str(ready),
+            "--journal",
+            str(self.run_dir / "journal" / "faults.jsonl"),
+            "--quiet",
         ]
         with open(self.log_path, "ab") as log:
             self.proc = spawn(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
@@ -41,7 +50,9 @@ class ProxyProcess:
             time.sleep(0.05)
         self.api = json.loads(ready.read_text())["api"]
         self.client = ChaosClient(f"http://{self.api}")
-        info = self.client.add_proxy(PROXY_NAME, upstream=f"127.0.0.1:{upstream_port}", listen="127.0.0.1:0")
+        info = self.client.add_proxy(
+            PROXY_NAME, upstream=f"127.0.0.1:{upstream_port}", listen="127.0.0.1:0"
+        )
         self.listen = info["listen"]
         self.url = f"http://{self.listen}"
 

@@ -18,8 +18,12 @@ QUIET_S = 1.5  # no message to any subscriber for this long = quiescent
 QUIESCENCE_TIMEOUT_S = 30.0
 
 
-def wait_quiescent(subscribers: Iterable[Subscriber], phase: Callable[..., None], quiet_s: float = QUIET_S,
-                   timeout_s: float = QUIESCENCE_TIMEOUT_S) -> bool:
+def wait_quiescent(
+    subscribers: Iterable[Subscriber],
+    phase: Callable[..., None],
+    quiet_s: float = QUIET_S,
+    timeout_s: float = QUIESCENCE_TIMEOUT_S,
+) -> bool:
     """No message to any subscriber and none of them busy (frames read but not handled, env
     requests in flight, replica timers pending) for `quiet_s` (bounded)."""
     subscribers = list(subscribers)
@@ -44,7 +48,9 @@ def fetch_truth(base_url: str, envs: Iterable[str], journal: JournalWriter) -> N
             resp = requests.post(f"{base_url}/win_data", json={"eid": env, "win": None}, timeout=30)
             windows = resp.json()
         except (requests.RequestException, ValueError) as exc:
-            journal.write("truth", "orchestrator", 0, env=env, win=None, ids=[], error=str(exc)[:200])
+            journal.write(
+                "truth", "orchestrator", 0, env=env, win=None, ids=[], error=str(exc)[:200]
+            )
             continue
         if not isinstance(windows, dict):
             continue

@@ -96,11 +96,24 @@ class RunMeta:
         out: dict[str, Any] = {"scenario": self.scenario}
         times = {"started_ns": self.started_ns, "ended_ns": self.ended_ns}
         if self.is_locust:
-            out.update(locust_scenario_file=self.locust_scenario_file, target=self.target,
-                       duration_s=self.duration_s, **times, seed=self.seed, params=self.params)
+            out.update(
+                locust_scenario_file=self.locust_scenario_file,
+                target=self.target,
+                duration_s=self.duration_s,
+                **times,
+                seed=self.seed,
+                params=self.params,
+            )
         else:
-            out.update(scenario_file=self.scenario_file, target=self.target, duration_s=self.duration_s,
-                       seed=self.seed, params=self.params, observer=self.observer, **times)
+            out.update(
+                scenario_file=self.scenario_file,
+                target=self.target,
+                duration_s=self.duration_s,
+                seed=self.seed,
+                params=self.params,
+                observer=self.observer,
+                **times,
+            )
         out.update(server=self.server, proxy=self.proxy, status=self.status, error=self.error)
         if self.is_locust:
             out["locust"] = self.locust
@@ -131,7 +144,9 @@ class RunFolder:
         self.write_meta()
 
     @classmethod
-    def create(cls, out: Path | None, meta: RunMeta, root: Path = RUNS_ROOT, **journal_meta: Any) -> RunFolder:
+    def create(
+        cls, out: Path | None, meta: RunMeta, root: Path = RUNS_ROOT, **journal_meta: Any
+    ) -> RunFolder:
         """`out`, else a new timestamped folder under `<root>/runs/` (see new_run_dir)."""
         return cls(new_run_dir(out, meta.scenario, root), meta, **journal_meta)
 
@@ -146,7 +161,9 @@ class RunFolder:
     # -- journals ------------------------------------------------------------------------
     def journal(self, name: str, role: str | None = None, **meta: Any) -> JournalWriter:
         """A writer for journal/<name>.jsonl (role: `name` unless given); closed by close()."""
-        writer = JournalWriter(self.journal_path(name), role or name, **{**self.journal_meta, **meta})
+        writer = JournalWriter(
+            self.journal_path(name), role or name, **{**self.journal_meta, **meta}
+        )
         self._journals.append(writer)
         return writer
 
@@ -201,12 +218,21 @@ class RunFolder:
         """(Summary, run.json as written, read stats) of this folder's journals; close() first."""
         return summarize_run(self.path, config)
 
-    def assemble(self, summary: Any, meta: dict[str, Any], config: Any = None, stats: Any = None, *,
-                 browser: bool = True) -> dict[str, Any]:
+    def assemble(
+        self,
+        summary: Any,
+        meta: dict[str, Any],
+        config: Any = None,
+        stats: Any = None,
+        *,
+        browser: bool = True,
+    ) -> dict[str, Any]:
         """The report of a summary (this folder's, or merged with other processes'): the sections of
         build_report plus `input`, `server`, `browser` (unless browser=False: a merged summary's
         pages are not this folder's) and `security`, the same for `run` and Locust."""
-        return assemble_report(self.path, summary, meta, config or config_for(meta), stats, browser=browser)
+        return assemble_report(
+            self.path, summary, meta, config or config_for(meta), stats, browser=browser
+        )
 
     def write_report(self, report: dict[str, Any], *, plots: bool = True) -> list[Path]:
         return write_reports(self.path, report, plots=plots)

@@ -20,7 +20,16 @@ from visdom_chaos.wire.training import KINDS
 # the catalogue ships as the package visdom_chaos.scenarios (scenarios/ in a checkout)
 SCENARIO_DIR = Path(str(resources.files("visdom_chaos.scenarios")))
 PROBES = ("security",)
-ACTIONS = ("stall", "drop", "close", "reconnect", "refresh", "flap", "switch_env", "forward_after_close")
+ACTIONS = (
+    "stall",
+    "drop",
+    "close",
+    "reconnect",
+    "refresh",
+    "flap",
+    "switch_env",
+    "forward_after_close",
+)
 
 
 class ScenarioError(ValueError):
@@ -57,10 +66,14 @@ class Scenario:
     fixed_in: list[str] = field(default_factory=list)
     duration_s: float = 60.0
     settle_s: float = 6.0
-    sources: list[SourceSpec] = field(default_factory=lambda: [SourceSpec("line"), SourceSpec("text")])
+    sources: list[SourceSpec] = field(
+        default_factory=lambda: [SourceSpec("line"), SourceSpec("text")]
+    )
     websocket_subscribers: int = 4
     polling_subscribers: int = 1
-    browsers: int = 0  # real Chromium subscribers (visdom_chaos.wire.browser), ids browser-0, browser-1…
+    browsers: int = (
+        0  # real Chromium subscribers (visdom_chaos.wire.browser), ids browser-0, browser-1…
+    )
     polling_frontend: bool = False
     via_proxy: bool = False
     behaviours: list[Behaviour] = field(default_factory=list)
@@ -129,19 +142,42 @@ def parse_scenario(text: str, path: Path | str = "<scenario>") -> Scenario:
         try:
             return fn(value)
         except (TypeError, ValueError) as exc:
-            raise _fail(path, loc.line_of(key, table, nth), label or (f"{table}.{key}" if table else key), str(exc)) from None
+            raise _fail(
+                path,
+                loc.line_of(key, table, nth),
+                label or (f"{table}.{key}" if table else key),
+                str(exc),
+            ) from None
 
-    known_top = {"name", "description", "visdom_issues", "fixed_in", "run", "load", "behaviour", "faults", "target",
-                 "expect", "probe"}
+    known_top = {
+        "name",
+        "description",
+        "visdom_issues",
+        "fixed_in",
+        "run",
+        "load",
+        "behaviour",
+        "faults",
+        "target",
+        "expect",
+        "probe",
+    }
     for key in data:
         if key not in known_top:
-            raise _fail(path, loc.line_of(key), key, f"unknown field (known: {', '.join(sorted(known_top))})")
+            raise _fail(
+                path,
+                loc.line_of(key),
+                key,
+                f"unknown field (known: {', '.join(sorted(known_top))})",
+            )
     name = data.get("name") or Path(str(path)).stem
     if not isinstance(name, str):
         raise _fail(path, loc.line_of("name"), "name", "expected a string")
     desc = data.get("description", "")
     if not isinstance(desc, str) or not desc.strip():
-        raise _fail(path, loc.line_of("description"), "description", "a one-line description is required")
+        raise _fail(
+            path, loc.line_of("description"), "description", "a one-line description is required"
+        )
     sc = Scenario(name=name, description=desc.strip(), path=Path(str(path)))
     sc.visdom_issues = [str(i) for i in data.get("visdom_issues", [])]
     probe = data.get("probe")
@@ -157,7 +193,9 @@ def parse_scenario(text: str, path: Path | str = "<scenario>") -> Scenario:
         elif key == "settle":
             sc.settle_s = check("run", key, lambda v: float(_number(v)), value)
         elif key == "max_updates_per_source":
-            sc.max_updates_per_source = check("run", key, lambda v: int(_number(v, positive=True, integer=True)), value)
+            sc.max_updates_per_source = check(
+                "run", key, lambda v: int(_number(v, positive=True, integer=True)), value
+            )
         else:
             raise _fail(path, loc.line_of(key, "run"), f"run.{key}", "unknown field")
 
@@ -165,7 +203,12 @@ def parse_scenario(text: str, path: Path | str = "<scenario>") -> Scenario:
     for key, value in load.items():
         if key == "sources":
             if not isinstance(value, list) or not value:
-                raise _fail(path, loc.line_of(key, "load"), "load.sources", "expected a non-empty list of tables")
+                raise _fail(
+                    path,
+                    loc.line_of(key, "load"),
+                    "load.sources",
+                    "expected a non-empty list of tables",
+                )
             sc.sources = [_source(s, i, path, loc) for i, s in enumerate(value)]
         elif key in ("websocket_subscribers", "polling_subscribers", "browsers"):
             setattr(sc, key, check("load", key, lambda v: int(_number(v, integer=True)), value))
@@ -179,9 +222,15 @@ def parse_scenario(text: str, path: Path | str = "<scenario>") -> Scenario:
     target = data.get("target", {})
     for key, value in target.items():
         if key != "env":
-            raise _fail(path, loc.line_of(key, "target"), f"target.{key}", "unknown field (known: env)")
-        if not isinstance(value, dict) or not all(isinstance(v, str | int | float) for v in value.values()):
-            raise _fail(path, loc.line_of(key, "target"), "target.env", "expected a table of NAME = value")
+            raise _fail(
+                path, loc.line_of(key, "target"), f"target.{key}", "unknown field (known: env)"
+            )
+        if not isinstance(value, dict) or not all(
+            isinstance(v, str | int | float) for v in value.values()
+        ):
+            raise _fail(
+                path, loc.line_of(key, "target"), "target.env", "expected a table of NAME = value"
+            )
         sc.target_env = {str(k): str(v) for k, v in value.items()}
 
     for i, b in enumerate(data.get("behaviour", [])):
@@ -196,7 +245,9 @@ def parse_scenario(text: str, path: Path | str = "<scenario>") -> Scenario:
     expect = data.get("expect", {})
     for key, rules in expect.items():
         if not isinstance(rules, list) or not all(isinstance(r, str) for r in rules):
-            raise _fail(path, loc.line_of(key, "expect"), f"expect.{key}", "expected a list of rule strings")
+            raise _fail(
+                path, loc.line_of(key, "expect"), f"expect.{key}", "expected a list of rule strings"
+            )
         _check_rules(rules, path, loc.line_of(key, "expect"), f"expect.{key}")
         sc.expect[key] = rules
     return sc
@@ -206,7 +257,7 @@ def _source(s: Any, i: int, path, loc: _Locator) -> SourceSpec:
     label = f"load.sources[{i}]"
     line = loc.line_of("sources", "load")
     if not isinstance(s, dict):
-        raise _fail(path, line, label, "expected a table like {kind = \"line\", rate = 20}")
+        raise _fail(path, line, label, 'expected a table like {kind = "line", rate = 20}')
     spec = SourceSpec()
     for key, value in s.items():
         try:
@@ -239,12 +290,19 @@ def _behaviour(b: Any, i: int, path, loc: _Locator) -> Behaviour:
 
     action = b.get("action")
     if action not in ACTIONS:
-        raise _fail(path, line("action"), f"{label}.action", f"expected one of {', '.join(ACTIONS)}")
+        raise _fail(
+            path, line("action"), f"{label}.action", f"expected one of {', '.join(ACTIONS)}"
+        )
     clients = b.get("clients")
     if isinstance(clients, str):
         clients = [clients]
     if not isinstance(clients, list) or not clients or not all(isinstance(c, str) for c in clients):
-        raise _fail(path, line("clients"), f"{label}.clients", "expected a client pattern or list, e.g. \"ws-*\"")
+        raise _fail(
+            path,
+            line("clients"),
+            f"{label}.clients",
+            'expected a client pattern or list, e.g. "ws-*"',
+        )
     beh = Behaviour(action=action, clients=clients)
     for key, value in b.items():
         if key in ("action", "clients"):
@@ -275,8 +333,11 @@ def _check_faults(faults: list, path, loc: _Locator) -> None:
     except ValueError as exc:
         m = re.match(r"faults\[(\d+)\]", str(exc))
         key = re.search(r"field '(\w+)'", str(exc))
-        line = (loc.line_of(key.group(1) if key else "action", "faults", int(m.group(1)))
-                if m else loc.line_of("faults"))
+        line = (
+            loc.line_of(key.group(1) if key else "action", "faults", int(m.group(1)))
+            if m
+            else loc.line_of("faults")
+        )
         raise ScenarioError(f"{path}:{line or '?'}: {exc}") from None
 
 

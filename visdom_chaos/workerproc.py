@@ -33,8 +33,12 @@ class Worker:
         self.subscribers: dict[str, Any] = {}
         for spec in setup["subscribers"]:
             cls = WebSocketSubscriber if spec["transport"] == "websocket" else PollingSubscriber
-            kw: dict[str, Any] = {"version": spec["version"], "variant": spec["variant"], "env": spec["env"],
-                                  "burn_ms": float(spec.get("burn_ms") or 0.0)}
+            kw: dict[str, Any] = {
+                "version": spec["version"],
+                "variant": spec["variant"],
+                "env": spec["env"],
+                "burn_ms": float(spec.get("burn_ms") or 0.0),
+            }
             if spec["transport"] == "polling" and spec.get("poll_interval"):
                 kw["poll_interval"] = float(spec["poll_interval"])
             self.subscribers[spec["client"]] = cls(spec["url"], spec["client"], self.journal, **kw)
@@ -47,8 +51,15 @@ class Worker:
 
     def status(self) -> dict[str, Any]:
         return {
-            c: {"received": s.received, "read": s.read, "connected": s.connected, "sid": s.sid,
-                "busy": s.busy, "conn": s.conn, "last_error": s.last_error}
+            c: {
+                "received": s.received,
+                "read": s.read,
+                "connected": s.connected,
+                "sid": s.sid,
+                "busy": s.busy,
+                "conn": s.conn,
+                "last_error": s.last_error,
+            }
             for c, s in self.subscribers.items()
         }
 
@@ -62,7 +73,10 @@ class Worker:
         return {"errors": errors}
 
     def stop(self, reason: str) -> dict[str, Any]:
-        threads = [threading.Thread(target=s.stop, args=(reason,), daemon=True) for s in self.subscribers.values()]
+        threads = [
+            threading.Thread(target=s.stop, args=(reason,), daemon=True)
+            for s in self.subscribers.values()
+        ]
         for th in threads:
             th.start()
         for th in threads:
@@ -105,8 +119,11 @@ def main() -> int:
         if op == "status":
             worker.reply(rid, ok=worker.status())
         elif op == "call":
-            threading.Thread(target=worker.call, args=(rid, req["client"], req["method"], req.get("args") or []),
-                             daemon=True).start()
+            threading.Thread(
+                target=worker.call,
+                args=(rid, req["client"], req["method"], req.get("args") or []),
+                daemon=True,
+            ).start()
         elif op == "stop":
             worker.reply(rid, ok=worker.stop(str(req.get("reason") or "end")))
             return 0

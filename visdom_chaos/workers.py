@@ -62,7 +62,9 @@ def worker_count(requested: str | int | None, subscribers: int) -> tuple[int, st
         try:
             n = int(requested)
         except (TypeError, ValueError):
-            raise WorkerError(f"--workers must be a positive number or 'auto', not {requested!r}") from None
+            raise WorkerError(
+                f"--workers must be a positive number or 'auto', not {requested!r}"
+            ) from None
         if n < 1:
             raise WorkerError(f"--workers must be at least 1 (or 'auto'), not {n}")
     if n > subscribers:
@@ -94,12 +96,18 @@ class WorkerHandle:
         with open(self.log_path, "ab") as log:
             self.proc: subprocess.Popen = spawn(
                 [sys.executable, "-m", "visdom_chaos.workerproc"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
             )
         self.pid = self.proc.pid
         self._reader = threading.Thread(target=self._read, name=f"{self.name}-pipe", daemon=True)
         self._reader.start()
-        setup = {"name": self.name, "journal": str(self.journal), "subscribers": [asdict(s) for s in specs]}
+        setup = {
+            "name": self.name,
+            "journal": str(self.journal),
+            "subscribers": [asdict(s) for s in specs],
+        }
         self._started = self._expect(0)
         self._write(setup)
 
@@ -148,7 +156,9 @@ class WorkerHandle:
             pending, self._pending = list(self._pending.values()), {}
         for fut in pending:
             if not fut.done():
-                fut.set_exception(WorkerError(f"{self.name} died ({why}, exit code {self.exitcode})"))
+                fut.set_exception(
+                    WorkerError(f"{self.name} died ({why}, exit code {self.exitcode})")
+                )
 
     def request(self, op: str, timeout: float, **fields: Any) -> Any:
         if self.dead:
@@ -175,7 +185,9 @@ class WorkerHandle:
         try:
             return self._started.result(timeout=timeout) or {}
         except FutureTimeout:
-            raise WorkerError(f"{self.name} did not start within {timeout:g} s (see {self.log_path})") from None
+            raise WorkerError(
+                f"{self.name} did not start within {timeout:g} s (see {self.log_path})"
+            ) from None
 
     def refresh_status(self) -> dict[str, dict[str, Any]]:
         if self.dead or time.monotonic() - self.status_at < STATUS_MAX_AGE_S:
@@ -210,8 +222,15 @@ class WorkerHandle:
         return answer
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "pid": self.pid, "clients": self.clients, "died": self.died,
-                "exitcode": self.exitcode, "journal": self.journal.name, "log": self.log_path.name}
+        return {
+            "name": self.name,
+            "pid": self.pid,
+            "clients": self.clients,
+            "died": self.died,
+            "exitcode": self.exitcode,
+            "journal": self.journal.name,
+            "log": self.log_path.name,
+        }
 
 
 class RemoteSubscriber:
@@ -249,7 +268,9 @@ class RemoteSubscriber:
 
     def _call(self, method: str, *args: Any) -> None:
         try:
-            self.worker.request("call", CALL_TIMEOUT_S, client=self.client_id, method=method, args=list(args))
+            self.worker.request(
+                "call", CALL_TIMEOUT_S, client=self.client_id, method=method, args=list(args)
+            )
         except WorkerError:
             pass  # a dead or stuck worker: the run notes it, the timeline goes on
 
@@ -288,7 +309,7 @@ class WorkerPool:
 
     def start(self) -> WorkerPool:
         # round robin: each worker gets a share of every transport
-        shares: list[list[SubscriberSpec]] = [self.specs[i::self.n] for i in range(self.n)]
+        shares: list[list[SubscriberSpec]] = [self.specs[i :: self.n] for i in range(self.n)]
         try:
             for i, share in enumerate(shares):
                 self.handles.append(WorkerHandle(i, self.run_dir, share))
@@ -312,7 +333,9 @@ class WorkerPool:
         if self._stopped:
             return
         self._stopped = True
-        threads = [threading.Thread(target=h.stop, args=(reason,), daemon=True) for h in self.handles]
+        threads = [
+            threading.Thread(target=h.stop, args=(reason,), daemon=True) for h in self.handles
+        ]
         for th in threads:
             th.start()
         for th in threads:

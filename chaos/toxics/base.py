@@ -62,7 +62,12 @@ class Toxic:
     # -- the points where a toxic acts -----------------------------------------------
     def start(self) -> None:
         """Attached to the connection (connection opened, or toxic added/updated)."""
-        self.fault("toxic_attach", type=self.spec.type, attributes=self.a, downstream_port=self.link.downstream_port)
+        self.fault(
+            "toxic_attach",
+            type=self.spec.type,
+            attributes=self.a,
+            downstream_port=self.link.downstream_port,
+        )
 
     def stop(self) -> None:
         for task in self.tasks:

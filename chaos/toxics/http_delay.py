@@ -12,4 +12,7 @@ class HttpDelay(HttpToxic):
         if not self.selects(head):
             return PASS
         delay = self.a["delay"]
-        return Delay(delay / 1000, Fault("http_delay", {"method": head.method, "path": head.path, "delay_ms": delay}))
+        return Delay(
+            delay / 1000,
+            Fault("http_delay", {"method": head.method, "path": head.path, "delay_ms": delay}),
+        )

@@ -6,14 +6,21 @@ from ..httpstream import HttpHead
 from .message import HttpToxic
 from .verdict import PASS, Answer, Fault, RequestVerdict
 
-REASONS = {503: "Service Unavailable", 500: "Internal Server Error", 502: "Bad Gateway", 429: "Too Many Requests"}
+REASONS = {
+    503: "Service Unavailable",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    429: "Too Many Requests",
+}
 
 
 class HttpFail(HttpToxic):
     def judge_request(self, head: HttpHead) -> RequestVerdict:
         if not self.selects(head):
             return PASS
-        fault = Fault("http_fail", {"method": head.method, "path": head.path, "status": self.a["status"]})
+        fault = Fault(
+            "http_fail", {"method": head.method, "path": head.path, "status": self.a["status"]}
+        )
         return Answer(self.response(), head.content_length or 0, fault)
 
     def response(self) -> bytes:

@@ -18,7 +18,9 @@ from .base import Toxic
 
 def _subset(want: Any, have: Any) -> bool:
     if isinstance(want, dict):
-        return isinstance(have, dict) and all(k in have and _subset(v, have[k]) for k, v in want.items())
+        return isinstance(have, dict) and all(
+            k in have and _subset(v, have[k]) for k, v in want.items()
+        )
     return want == have
 
 
@@ -61,9 +63,19 @@ class WsToxic(_Selecting):
     def describe(self, msg: Message) -> dict[str, Any]:
         """The journal detail naming a message: size, frames, index, and its JSON's command/win/env."""
         doc = msg.json()
-        info: dict[str, Any] = {"bytes": len(msg.raw), "frames": len(msg.frames), "msg_index": self.direction.messages}
+        info: dict[str, Any] = {
+            "bytes": len(msg.raw),
+            "frames": len(msg.frames),
+            "msg_index": self.direction.messages,
+        }
         if isinstance(doc, dict):
-            info.update({k: doc[k] for k in ("command", "win", "env") if k in doc and isinstance(doc[k], str | int)})
+            info.update(
+                {
+                    k: doc[k]
+                    for k in ("command", "win", "env")
+                    if k in doc and isinstance(doc[k], str | int)
+                }
+            )
         return info
 
 

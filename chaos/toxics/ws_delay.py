@@ -15,4 +15,9 @@ class WsDelay(WsToxic):
             return PASS
         info = self.describe(msg)
         delay = self.a["delay"]
-        return Hold(delay / 1000, 0, Fault("ws_delay", {"delay_ms": delay, **info}), Fault("ws_hold_overflow", info))
+        return Hold(
+            delay / 1000,
+            0,
+            Fault("ws_delay", {"delay_ms": delay, **info}),
+            Fault("ws_hold_overflow", info),
+        )

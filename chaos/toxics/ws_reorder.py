@@ -16,4 +16,9 @@ class WsReorder(WsToxic):
             return PASS
         info = self.describe(msg)
         after = self.a["after"]
-        return Hold(self.a["max_hold"] / 1000, after, Fault("ws_reorder", {"after": after, **info}), Fault("ws_hold_overflow", info))
+        return Hold(
+            self.a["max_hold"] / 1000,
+            after,
+            Fault("ws_reorder", {"after": after, **info}),
+            Fault("ws_hold_overflow", info),
+        )

@@ -21,9 +21,21 @@ from visdom_chaos.reports.checkers.wire import CauseChecker, WireChecker
 
 def default_checkers() -> list[Checker]:
     return [
-        DuplicateChecker(), ReorderChecker(), StaleChecker(), MissingChecker(), ReloadChecker(),
-        ProtocolChecker(), LatencyChecker(), WireLatencyChecker(), GhostChecker(), MemoryChecker(),
-        TrafficChecker(), ObserverChecker(), wire := WireChecker(), CauseChecker(wire), BrowserChecker(),
+        DuplicateChecker(),
+        ReorderChecker(),
+        StaleChecker(),
+        MissingChecker(),
+        ReloadChecker(),
+        ProtocolChecker(),
+        LatencyChecker(),
+        WireLatencyChecker(),
+        GhostChecker(),
+        MemoryChecker(),
+        TrafficChecker(),
+        ObserverChecker(),
+        wire := WireChecker(),
+        CauseChecker(wire),
+        BrowserChecker(),
     ]
 
 

@@ -22,18 +22,37 @@ class Checker:
         pass
 
     def on_added(
-        self, lin: Lineage, env: str, win: str, src: str, seq: int, send_ns: int | None,
-        t: int, sv: SrcView, already: bool, first: bool, state: RunState,
-    ) -> None:
-        pass
-
-    def on_removed(
-        self, lin: Lineage, env: str, win: str, src: str, seq: int, t: int, command: str,
+        self,
+        lin: Lineage,
+        env: str,
+        win: str,
+        src: str,
+        seq: int,
+        send_ns: int | None,
+        t: int,
+        sv: SrcView,
+        already: bool,
+        first: bool,
         state: RunState,
     ) -> None:
         pass
 
-    def on_dup(self, lin: Lineage, env: str, win: str, src: str, seq: int, t: int, state: RunState) -> None:
+    def on_removed(
+        self,
+        lin: Lineage,
+        env: str,
+        win: str,
+        src: str,
+        seq: int,
+        t: int,
+        command: str,
+        state: RunState,
+    ) -> None:
+        pass
+
+    def on_dup(
+        self, lin: Lineage, env: str, win: str, src: str, seq: int, t: int, state: RunState
+    ) -> None:
         pass
 
     def finish(self, state: RunState) -> None:

@@ -73,9 +73,24 @@ def window_key(env: Any, win: Any) -> str:
 
 
 def _new_tab() -> dict[str, Any]:
-    return {"samples": [], "heap": None, "errors": {}, "console_errors": [], "page_errors": [], "env_refetches": 0,
-            "seen": {"records": 0, "ids": 0, "dropped": 0, "given_up": 0, "page_ms": 0.0, "errors": 0,
-                     "clock_offset_ms": None, "clock_rtt_ms": None}}
+    return {
+        "samples": [],
+        "heap": None,
+        "errors": {},
+        "console_errors": [],
+        "page_errors": [],
+        "env_refetches": 0,
+        "seen": {
+            "records": 0,
+            "ids": 0,
+            "dropped": 0,
+            "given_up": 0,
+            "page_ms": 0.0,
+            "errors": 0,
+            "clock_offset_ms": None,
+            "clock_rtt_ms": None,
+        },
+    }
 
 
 # A final view or a truth as the comparison needs it: (ids listed, their order, ids per source)
@@ -97,22 +112,41 @@ def view_figures(view: Listed, truth: Listed | None) -> dict[str, Any]:
         empty = IntervalSet()
         absent = sum(len(difference(s, held.get(src, empty))) for src, s in want.items())
         extra = sum(len(difference(s, want.get(src, empty))) for src, s in held.items())
-        out.update(absent=absent, extra=extra, equal_truth=n == tn and order == torder,
-                   off_by=absent + extra + n - sum(len(s) for s in held.values()))
+        out.update(
+            absent=absent,
+            extra=extra,
+            equal_truth=n == tn and order == torder,
+            off_by=absent + extra + n - sum(len(s) for s in held.values()),
+        )
     return out
 
 
 class BrowserChecker(Checker):
     name = "browser"
-    handles = ("apply", "send", "ack", "connect", "disconnect", "truth", "view", "browser_sample",
-               "browser_seen", "protocol_error", "resync")
+    handles = (
+        "apply",
+        "send",
+        "ack",
+        "connect",
+        "disconnect",
+        "truth",
+        "view",
+        "browser_sample",
+        "browser_seen",
+        "protocol_error",
+        "resync",
+    )
 
     def __init__(self, latency_cap: int = LATENCY_MAX_IDS) -> None:
         self.tabs: dict[str, dict[str, Any]] = {}  # client -> its entry (any client until the end)
-        self.spans: dict[str, list[list[int | None]]] = {}  # client -> [[connect t, disconnect t | None]…]
+        self.spans: dict[
+            str, list[list[int | None]]
+        ] = {}  # client -> [[connect t, disconnect t | None]…]
         self.load: list[int] = []  # [first, last] send or ack time: the load window
         self.truth: dict[str, Listed] = {}  # window key -> the last truth
-        self.finals: dict[str, dict[str, Listed]] = {}  # client -> window key -> its last final view
+        self.finals: dict[
+            str, dict[str, Listed]
+        ] = {}  # client -> window key -> its last final view
         self.join = LatencyJoin(latency_cap)
         self.joining = False  # a browser has connected: replica applies are joined from here
 
@@ -128,8 +162,12 @@ class BrowserChecker(Checker):
             if self.joining and rec.get("added"):
                 lin = state.lineages.get(rec["client"])
                 if lin is not None and lin.transport in REPLICA_TRANSPORTS:
-                    self.join.add_applied(rec["client"], window_key(rec.get("env"), rec.get("win")), rec["added"],
-                                          rec["t"])
+                    self.join.add_applied(
+                        rec["client"],
+                        window_key(rec.get("env"), rec.get("win")),
+                        rec["added"],
+                        rec["t"],
+                    )
             return
         t = rec["t"]
         if typ == "send" or typ == "ack":
@@ -154,12 +192,21 @@ class BrowserChecker(Checker):
             self.truth[window_key(rec.get("env"), rec.get("win"))] = _listed(rec)
         elif typ == "view":
             if rec.get("final"):
-                self.finals.setdefault(client, {})[window_key(rec.get("env"), rec.get("win"))] = _listed(rec)
+                self.finals.setdefault(client, {})[window_key(rec.get("env"), rec.get("win"))] = (
+                    _listed(rec)
+                )
         elif typ == "browser_sample":
             tab = self._tab(client)
             if len(tab["samples"]) < MAX_SAMPLES:
-                tab["samples"].append([t, rec.get("js_heap_mib"), rec.get("js_heap_total_mib"), rec.get("nodes"),
-                                       rec.get("listeners")])
+                tab["samples"].append(
+                    [
+                        t,
+                        rec.get("js_heap_mib"),
+                        rec.get("js_heap_total_mib"),
+                        rec.get("nodes"),
+                        rec.get("listeners"),
+                    ]
+                )
             mib = rec.get("js_heap_mib")
             if mib is not None:
                 h = tab["heap"]
@@ -179,7 +226,9 @@ class BrowserChecker(Checker):
         elif typ == "browser_seen":
             _count_seen(self._tab(client), rec)
             if rec.get("win") is not None:
-                self.join.add_seen(client, window_key(rec.get("env"), rec.get("win")), rec.get("ids"))
+                self.join.add_seen(
+                    client, window_key(rec.get("env"), rec.get("win")), rec.get("ids")
+                )
 
     def finish(self, state: RunState) -> None:
         subs = {c: lin.transport for c, lin in state.lineages.items() if lin.is_subscriber}
@@ -189,13 +238,24 @@ class BrowserChecker(Checker):
         replicas = sorted(c for c, tr in subs.items() if tr in REPLICA_TRANSPORTS)
         sides = replicas + browsers
         t_end = state.t_last or None
-        minutes = _minutes_under_load(self.spans, self.load[0], self.load[1], t_end) if self.load else None
+        minutes = (
+            _minutes_under_load(self.spans, self.load[0], self.load[1], t_end)
+            if self.load
+            else None
+        )
         since = {c: _first_t(self.spans.get(c), state.lineages[c].first_t) for c in sides}
-        latency = latency_comparison(self.join, replicas, browsers, since, {c: self.spans.get(c, []) for c in sides})
+        latency = latency_comparison(
+            self.join, replicas, browsers, since, {c: self.spans.get(c, []) for c in sides}
+        )
         state.summary.browser = {
             "browsers": {b: self.tabs.get(b) or _new_tab() for b in browsers},
-            "views": {c: {w: view_figures(v, self.truth.get(w)) for w, v in sorted(self.finals[c].items())}
-                      for c in sides if c in self.finals},
+            "views": {
+                c: {
+                    w: view_figures(v, self.truth.get(w)) for w, v in sorted(self.finals[c].items())
+                }
+                for c in sides
+                if c in self.finals
+            },
             "truth_ids": {w: tr[0] for w, tr in sorted(self.truth.items())},
             "minutes": None if minutes is None else {c: minutes[c] for c in sides if c in minutes},
             "latency": latency,
@@ -257,7 +317,12 @@ class LatencyJoin:
         self.stride: dict[str, int] = {}
 
     def _add(self, client: str, win: str, src: Any, seq: Any, send_ns: Any, t: int) -> None:
-        if not isinstance(src, str) or not isinstance(seq, int) or not isinstance(send_ns, int) or send_ns <= 0:
+        if (
+            not isinstance(src, str)
+            or not isinstance(seq, int)
+            or not isinstance(send_ns, int)
+            or send_ns <= 0
+        ):
             return
         stride = self.stride.get(win, 1)
         if seq % stride:
@@ -300,15 +365,21 @@ def _pct(values: list[float], p: float) -> float | None:
 
 def _dist(values: list[float]) -> dict[str, Any]:
     values.sort()
-    return {"n": len(values), "p50_ms": _r(_pct(values, 50)), "p99_ms": _r(_pct(values, 99)),
-            "max_ms": _r(values[-1] if values else None)}
+    return {
+        "n": len(values),
+        "p50_ms": _r(_pct(values, 50)),
+        "p99_ms": _r(_pct(values, 99)),
+        "max_ms": _r(values[-1] if values else None),
+    }
 
 
 def _r(v: float | None) -> float | None:
     return None if v is None else round(v, 1)
 
 
-def _judge(rep: dict[str, Any], bro: dict[str, Any]) -> tuple[dict[str, float | None], str, list[str]]:
+def _judge(
+    rep: dict[str, Any], bro: dict[str, Any]
+) -> tuple[dict[str, float | None], str, list[str]]:
     """Ratios replica / browser of p50 and p99, the verdict and the reasons it is not `agree`."""
     ratios: dict[str, float | None] = {}
     slower, faster, reasons = False, False, []
@@ -323,21 +394,33 @@ def _judge(rep: dict[str, Any], bro: dict[str, Any]) -> tuple[dict[str, float | 
         ratio = a / b if b > 0 else math.inf
         if ratio > LATENCY_RATIO_MAX:
             slower = True
-            reasons.append(f"replica {q} {a} ms vs browser {b} ms (×{ratios[q] or 'inf'} > ×{LATENCY_RATIO_MAX})")
+            reasons.append(
+                f"replica {q} {a} ms vs browser {b} ms (×{ratios[q] or 'inf'} > ×{LATENCY_RATIO_MAX})"
+            )
         elif ratio < LATENCY_RATIO_MIN:
             faster = True
-            reasons.append(f"replica {q} {a} ms vs browser {b} ms (×{ratios[q]} < ×{LATENCY_RATIO_MIN})")
+            reasons.append(
+                f"replica {q} {a} ms vs browser {b} ms (×{ratios[q]} < ×{LATENCY_RATIO_MIN})"
+            )
     if not rep["n"] or not bro["n"]:
         return ratios, "not_measured", []
-    verdict = "mixed" if slower and faster else "replica_slower" if slower else "replica_faster" if faster else "agree"
+    verdict = (
+        "mixed"
+        if slower and faster
+        else "replica_slower"
+        if slower
+        else "replica_faster"
+        if faster
+        else "agree"
+    )
     return ratios, verdict, reasons
 
 
 VERDICT_WORDS = {
     "replica_slower": "replica slower than the page: the instrument lagging (its timers, its CPU, a receive "
-                      "backlog) or the replica showing ids at a later render than the page does; not Visdom",
+    "backlog) or the replica showing ids at a later render than the page does; not Visdom",
     "replica_faster": "replica faster than the page by more than the page's render and draw: a delay the "
-                      "replica does not model (or a starved page)",
+    "replica does not model (or a starved page)",
     "mixed": "replica slower at one percentile, faster at the other",
 }
 
@@ -358,8 +441,13 @@ class _Connections:
         return closed is None or closed >= end
 
 
-def latency_comparison(join: LatencyJoin, replicas: list[str], browsers: list[str],
-                       since: dict[str, int], conns: dict[str, list[list[int | None]]] | None = None) -> dict[str, Any]:
+def latency_comparison(
+    join: LatencyJoin,
+    replicas: list[str],
+    browsers: list[str],
+    since: dict[str, int],
+    conns: dict[str, list[list[int | None]]] | None = None,
+) -> dict[str, Any]:
     """The latency rows: per window and overall, both sides' latency for the same ids.
 
     `since`: per subscriber, ids sent before it are history. `conns`: per subscriber, its
@@ -370,7 +458,9 @@ def latency_comparison(join: LatencyJoin, replicas: list[str], browsers: list[st
     timing, not either side's delivery.
     """
     rep_set, bro_set = set(replicas), set(browsers)
-    spans = None if conns is None else {c: _Connections(conns.get(c, [])) for c in replicas + browsers}
+    spans = (
+        None if conns is None else {c: _Connections(conns.get(c, [])) for c in replicas + browsers}
+    )
     across = {"replica": 0, "browser": 0}
     overall: dict[str, list[float]] = {"replica": [], "browser": []}
     per_client: dict[str, list[float]] = {c: [] for c in replicas + browsers}
@@ -405,34 +495,62 @@ def latency_comparison(join: LatencyJoin, replicas: list[str], browsers: list[st
     row["subscribers"] = {c: _dist(v) for c, v in per_client.items()}
     measured = [r for r in rows if r["verdict"] != "not_measured"]
     agree = all(r["agree"] for r in measured) if measured else None
-    differences = [f"{r['window']}: latency: {'; '.join(r['reasons'])} — {VERDICT_WORDS[r['verdict']]}"
-                   for r in measured if not r["agree"]]
+    differences = [
+        f"{r['window']}: latency: {'; '.join(r['reasons'])} — {VERDICT_WORDS[r['verdict']]}"
+        for r in measured
+        if not r["agree"]
+    ]
     if not measured:
-        row["reasons"] = ["no id seen by both a replica (apply records) and a browser (browser_seen records)"]
-    return {"windows": rows, "overall": row, "agree": agree, "differences": differences,
-            "across_reconnect": across,
-            "tolerance": {"ratio_min": LATENCY_RATIO_MIN, "ratio_max": LATENCY_RATIO_MAX,
-                          "slack_ms": dict(LATENCY_SLACK_MS), "max_ids_per_window": join.cap},
-            "summary": _latency_text(row)}
+        row["reasons"] = [
+            "no id seen by both a replica (apply records) and a browser (browser_seen records)"
+        ]
+    return {
+        "windows": rows,
+        "overall": row,
+        "agree": agree,
+        "differences": differences,
+        "across_reconnect": across,
+        "tolerance": {
+            "ratio_min": LATENCY_RATIO_MIN,
+            "ratio_max": LATENCY_RATIO_MAX,
+            "slack_ms": dict(LATENCY_SLACK_MS),
+            "max_ids_per_window": join.cap,
+        },
+        "summary": _latency_text(row),
+    }
 
 
 def _latency_row(win: str, ids: int, sides: dict[str, list[float]], stride: int) -> dict[str, Any]:
     rep, bro = _dist(sides["replica"]), _dist(sides["browser"])
     ratios, verdict, reasons = _judge(rep, bro)
-    return {"window": win, "ids": ids, "sampled_every": stride, "replica": rep, "browser": bro,
-            "ratio": ratios, "verdict": verdict, "agree": verdict == "agree", "reasons": reasons}
+    return {
+        "window": win,
+        "ids": ids,
+        "sampled_every": stride,
+        "replica": rep,
+        "browser": bro,
+        "ratio": ratios,
+        "verdict": verdict,
+        "agree": verdict == "agree",
+        "reasons": reasons,
+    }
 
 
 def _latency_text(row: dict[str, Any]) -> str:
     rep, bro, ratio = row["replica"], row["browser"], row["ratio"]
     if row["verdict"] == "not_measured":
-        return "latency not compared: " + ("; ".join(row.get("reasons") or []) or "no id seen on both sides")
-    return (f"{row['ids']} ids on both sides: replica p50 {rep['p50_ms']} / p99 {rep['p99_ms']} ms, browser p50 "
-            f"{bro['p50_ms']} / p99 {bro['p99_ms']} ms (×{ratio['p50']} / ×{ratio['p99']})")
+        return "latency not compared: " + (
+            "; ".join(row.get("reasons") or []) or "no id seen on both sides"
+        )
+    return (
+        f"{row['ids']} ids on both sides: replica p50 {rep['p50_ms']} / p99 {rep['p99_ms']} ms, browser p50 "
+        f"{bro['p50_ms']} / p99 {bro['p99_ms']} ms (×{ratio['p50']} / ×{ratio['p99']})"
+    )
 
 
-def _minutes_under_load(spans: dict[str, list[list[int | None]]], start: int, end: int,
-                        t_end: int | None) -> dict[str, float]:
+def _minutes_under_load(
+    spans: dict[str, list[list[int | None]]], start: int, end: int, t_end: int | None
+) -> dict[str, float]:
     """Per client, minutes connected between the first send and the last ack."""
     out: dict[str, float] = {}
     for client, conns in spans.items():
@@ -442,5 +560,3 @@ def _minutes_under_load(spans: dict[str, list[list[int | None]]], start: int, en
             ns += max(0, min(closed, end) - max(int(opened or 0), start))
         out[client] = ns / 60e9
     return out
-
-

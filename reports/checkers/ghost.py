@@ -48,7 +48,9 @@ class GhostChecker(Checker):
         elif typ == "connect":
             # a browser has several sockets (`local_ports`); a wire client one (`local_port`)
             raw = rec.get("local_ports") or [rec.get("local_port")]
-            ports = [p for p in raw if isinstance(p, int) and p > 0] if isinstance(raw, list) else []
+            ports = (
+                [p for p in raw if isinstance(p, int) and p > 0] if isinstance(raw, list) else []
+            )
             if ports and rec.get("transport") != "polling":
                 self._reused(self._peers(ports))
                 self.active[f"{rec['client']}/{rec.get('conn', 0)}"] = ports
@@ -56,11 +58,17 @@ class GhostChecker(Checker):
             key = f"{rec['client']}/{rec.get('conn', 0)}"
             ports = self.active.pop(key, None)
             if ports:
-                self.pending.append({
-                    "key": key, "client": rec["client"], "conn": rec.get("conn", 0),
-                    "peers": self._peers(ports), "local_ports": ports, "t": rec["t"],
-                    "deadline": rec["t"] + int(state.config.ghost_settle_s * 1e9),
-                })
+                self.pending.append(
+                    {
+                        "key": key,
+                        "client": rec["client"],
+                        "conn": rec.get("conn", 0),
+                        "peers": self._peers(ports),
+                        "local_ports": ports,
+                        "t": rec["t"],
+                        "deadline": rec["t"] + int(state.config.ghost_settle_s * 1e9),
+                    }
+                )
 
     def _sample(self, rec: dict[str, Any], state: RunState) -> None:
         peers = rec.get("peers")
@@ -80,8 +88,13 @@ class GhostChecker(Checker):
             elif p["peers"] & peer_set:
                 still = sorted(p["peers"] & peer_set)
                 state.summary.ghosts[p["key"]] = {
-                    "client": p["client"], "conn": p["conn"], "peer_port": still[0], "peer_ports": still,
-                    "local_port": p["local_ports"][0], "disconnect_t": p["t"], "still_there_t": t,
+                    "client": p["client"],
+                    "conn": p["conn"],
+                    "peer_port": still[0],
+                    "peer_ports": still,
+                    "local_port": p["local_ports"][0],
+                    "disconnect_t": p["t"],
+                    "still_there_t": t,
                 }
         self.pending = keep
 
@@ -93,4 +106,6 @@ class GhostChecker(Checker):
                 f" sample {state.config.ghost_settle_s:g} s after the disconnect)"
             )
         if self.active and not self.seen and not state.summary.ghosts:
-            state.summary.note("ghost subscribers: no subscriber socket was ever seen in the server's samples")
+            state.summary.note(
+                "ghost subscribers: no subscriber socket was ever seen in the server's samples"
+            )

@@ -30,8 +30,18 @@ class LatencyChecker(Checker):
         self.counts: dict[tuple[int, int], int] = {}
 
     def on_added(
-        self, lin: Lineage, env: str, win: str, src: str, seq: int, send_ns: int | None,
-        t: int, sv: SrcView, already: bool, first: bool, state: RunState,
+        self,
+        lin: Lineage,
+        env: str,
+        win: str,
+        src: str,
+        seq: int,
+        send_ns: int | None,
+        t: int,
+        sv: SrcView,
+        already: bool,
+        first: bool,
+        state: RunState,
     ) -> None:
         if not first or not send_ns or send_ns < lin.first_t:
             return

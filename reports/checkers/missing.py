@@ -30,14 +30,20 @@ def _add_set(g: FindingGroup, src: str, ids: IntervalSet, state: RunState) -> No
 class MissingChecker(Checker):
     name = "missing"
 
-    def _held(self, lin: Lineage, key: tuple[str, str]) -> tuple[str, dict[str, IntervalSet], int | None]:
+    def _held(
+        self, lin: Lineage, key: tuple[str, str]
+    ) -> tuple[str, dict[str, IntervalSet], int | None]:
         """(how judged, ids held per source, ack cutoff time or None)."""
         if any(v.final for v in lin.views.values()):
             view = lin.views.get(key)
             return "final_view", (view.ids if view and view.final else {}), None
         # a subscriber that left is only expected to hold ids acked a staleness bound before it left
         bound = int(self.bound_ms * 1e6)
-        cutoff = None if lin.connected or lin.last_disconnect_t is None else lin.last_disconnect_t - bound
+        cutoff = (
+            None
+            if lin.connected or lin.last_disconnect_t is None
+            else lin.last_disconnect_t - bound
+        )
         if lin.views:
             view = lin.views.get(key)
             return "last_view", (view.ids if view else {}), cutoff
@@ -62,7 +68,9 @@ class MissingChecker(Checker):
             if not lin.is_subscriber:
                 continue
             for key, srcs in sorted(windows.items()):
-                if lin.env is not None and key[0] not in lin.env.split(","):  # "a,b": a compare view
+                if lin.env is not None and key[0] not in lin.env.split(
+                    ","
+                ):  # "a,b": a compare view
                     continue
                 how, held, cutoff = self._held(lin, key)
                 if how != "final_view":
@@ -73,19 +81,33 @@ class MissingChecker(Checker):
                     acked = log.acked if log else IntervalSet()
                     if cutoff is not None and log is not None:
                         last = log.acked_by(cutoff)
-                        acked = intersection(acked, IntervalSet.from_ranges([[0, last + 1]])) if last is not None else IntervalSet()
+                        acked = (
+                            intersection(acked, IntervalSet.from_ranges([[0, last + 1]]))
+                            if last is not None
+                            else IntervalSet()
+                        )
                     have = held.get(src, IntervalSet())
-                    expected = intersection(acked, truth[src]) if truth and src in truth else (
-                        IntervalSet() if truth is not None else acked
+                    expected = (
+                        intersection(acked, truth[src])
+                        if truth and src in truth
+                        else (IntervalSet() if truth is not None else acked)
                     )
                     lost = difference(expected, have)
                     if lost:
                         _add_set(summary.group("missing", how, lin.client, *key), src, lost, state)
                     if truth is not None and how == "final_view":
                         in_truth = truth.get(src, IntervalSet())
-                        extra = union(difference(have, in_truth), difference(difference(in_truth, acked), have))
+                        extra = union(
+                            difference(have, in_truth),
+                            difference(difference(in_truth, acked), have),
+                        )
                         if extra:
-                            _add_set(summary.group("stale", "divergence", lin.client, *key), src, extra, state)
+                            _add_set(
+                                summary.group("stale", "divergence", lin.client, *key),
+                                src,
+                                extra,
+                                state,
+                            )
         for how, clients in sorted(unjudged.items()):
             names = ", ".join(sorted(clients)[:10]) + (" …" if len(clients) > 10 else "")
             summary.note(

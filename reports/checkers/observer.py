@@ -66,11 +66,20 @@ class ObserverChecker(Checker):
             name = str(rec.get("name") or rec.get("client") or "?")
             entry = self.cpu.get(name)
             if entry is None:
-                entry = self.cpu[name] = {"role": rec.get("role"), "pid": rec.get("pid"), "samples": []}
-            if len(entry["samples"]) < MAX_CPU_SAMPLES and isinstance(rec.get("cpu_pct"), int | float):
+                entry = self.cpu[name] = {
+                    "role": rec.get("role"),
+                    "pid": rec.get("pid"),
+                    "samples": [],
+                }
+            if len(entry["samples"]) < MAX_CPU_SAMPLES and isinstance(
+                rec.get("cpu_pct"), int | float
+            ):
                 entry["samples"].append([t, float(rec["cpu_pct"])])
         elif typ == "sample":
-            if isinstance(rec.get("cpu_pct"), int | float) and len(self.server_cpu) < MAX_CPU_SAMPLES:
+            if (
+                isinstance(rec.get("cpu_pct"), int | float)
+                and len(self.server_cpu) < MAX_CPU_SAMPLES
+            ):
                 self.server_cpu.append([t, float(rec["cpu_pct"])])
         elif rec.get("ok") and t > self.last_ack:  # ack
             self.last_ack = t
@@ -78,13 +87,17 @@ class ObserverChecker(Checker):
     def finish(self, state: RunState) -> None:
         state.summary.observer = {
             "subscribers": {
-                c: {"backlog": _hist_to(h), "rxq_max": self.rxq_max.get(c)} for c, h in sorted(self.backlog.items())
+                c: {"backlog": _hist_to(h), "rxq_max": self.rxq_max.get(c)}
+                for c, h in sorted(self.backlog.items())
             },
             "buckets": {str(b): _hist_to(h) for b, h in sorted(self.buckets.items())},
             "processes": self.cpu,
             "server_cpu": self.server_cpu,
-            "edges": {"last_ack": self.last_ack or None, "last_rx": self.last_rx or None,
-                      "last_handled": self.last_handled or None},
+            "edges": {
+                "last_ack": self.last_ack or None,
+                "last_rx": self.last_rx or None,
+                "last_handled": self.last_handled or None,
+            },
         }
 
 
@@ -134,24 +147,41 @@ def _sustained_s(samples: list[list[float]], threshold: float) -> float:
     return round(best, 2)
 
 
-def observer_section(obs: dict[str, Any], cfg: Any, t0: int, window: tuple[int | None, int | None],
-                     replica_clients: set[str]) -> dict[str, Any]:
+def observer_section(
+    obs: dict[str, Any],
+    cfg: Any,
+    t0: int,
+    window: tuple[int | None, int | None],
+    replica_clients: set[str],
+) -> dict[str, Any]:
     """report.json `observer`: figures and a verdict (`healthy`, `lost_headroom`, `unmeasured`)."""
     lo, hi = window
     reasons: list[str] = []
     processes = []
     for name, entry in sorted((obs.get("processes") or {}).items()):
-        samples = [s for s in entry.get("samples") or [] if (lo is None or s[0] >= lo) and (hi is None or s[0] <= hi)]
+        samples = [
+            s
+            for s in entry.get("samples") or []
+            if (lo is None or s[0] >= lo) and (hi is None or s[0] <= hi)
+        ]
         cpus = [c for _, c in samples]
         sustained = _sustained_s(samples, cfg.observer_cpu_pct)
-        row = {"name": name, "role": entry.get("role"), "pid": entry.get("pid"), "samples": len(cpus),
-               "cpu_mean_pct": round(sum(cpus) / len(cpus), 1) if cpus else None,
-               "cpu_p90_pct": _pct(cpus, 0.9), "cpu_max_pct": max(cpus) if cpus else None,
-               "above_threshold_longest_s": sustained}
+        row = {
+            "name": name,
+            "role": entry.get("role"),
+            "pid": entry.get("pid"),
+            "samples": len(cpus),
+            "cpu_mean_pct": round(sum(cpus) / len(cpus), 1) if cpus else None,
+            "cpu_p90_pct": _pct(cpus, 0.9),
+            "cpu_max_pct": max(cpus) if cpus else None,
+            "above_threshold_longest_s": sustained,
+        }
         processes.append(row)
         if sustained >= cfg.observer_cpu_sustained_s:
-            reasons.append(f"{name} ran at >= {cfg.observer_cpu_pct:g} % of a core for {sustained:g} s "
-                           f"(bound {cfg.observer_cpu_sustained_s:g} s)")
+            reasons.append(
+                f"{name} ran at >= {cfg.observer_cpu_pct:g} % of a core for {sustained:g} s "
+                f"(bound {cfg.observer_cpu_sustained_s:g} s)"
+            )
     subs = []
     for client, entry in sorted((obs.get("subscribers") or {}).items()):
         if client not in replica_clients:
@@ -159,50 +189,84 @@ def observer_section(obs: dict[str, Any], cfg: Any, t0: int, window: tuple[int |
         h = _hist_from(entry.get("backlog") or "", 2)
         n = h.get_total_count()
         p99 = round(h.get_value_at_percentile(99) / 1000, 1) if n else None
-        row = {"client": client, "frames": n,
-               "backlog_p50_ms": round(h.get_value_at_percentile(50) / 1000, 1) if n else None,
-               "backlog_p99_ms": p99, "backlog_max_ms": round(h.get_max_value() / 1000, 1) if n else None,
-               "kernel_backlog_max_bytes": entry.get("rxq_max")}
+        row = {
+            "client": client,
+            "frames": n,
+            "backlog_p50_ms": round(h.get_value_at_percentile(50) / 1000, 1) if n else None,
+            "backlog_p99_ms": p99,
+            "backlog_max_ms": round(h.get_max_value() / 1000, 1) if n else None,
+            "kernel_backlog_max_bytes": entry.get("rxq_max"),
+        }
         subs.append(row)
         if p99 is not None and p99 > cfg.observer_backlog_p99_ms:
-            reasons.append(f"{client}'s receive backlog p99 {p99:g} ms > {cfg.observer_backlog_p99_ms:g} ms")
+            reasons.append(
+                f"{client}'s receive backlog p99 {p99:g} ms > {cfg.observer_backlog_p99_ms:g} ms"
+            )
     edges = obs.get("edges") or {}
-    last_ack, last_rx, last_handled = edges.get("last_ack"), edges.get("last_rx"), edges.get("last_handled")
+    last_ack, last_rx, last_handled = (
+        edges.get("last_ack"),
+        edges.get("last_rx"),
+        edges.get("last_handled"),
+    )
 
     def rel(t: int | None) -> float | None:
         return None if t is None else round((t - t0) / 1e9, 3)
 
     server_busy = None
     if last_ack:
-        busy = [t for t, c in obs.get("server_cpu") or [] if t >= last_ack and c >= cfg.observer_server_busy_pct]
+        busy = [
+            t
+            for t, c in obs.get("server_cpu") or []
+            if t >= last_ack and c >= cfg.observer_server_busy_pct
+        ]
         server_busy = max(busy) if busy else last_ack
     drain = {
-        "last_ack_s": rel(last_ack), "last_frame_read_s": rel(last_rx), "last_frame_handled_s": rel(last_handled),
+        "last_ack_s": rel(last_ack),
+        "last_frame_read_s": rel(last_rx),
+        "last_frame_handled_s": rel(last_handled),
         "server_busy_until_s": rel(server_busy),
         "drain_s": round((last_handled - last_ack) / 1e9, 3) if last_ack and last_handled else None,
-        "harness_behind_at_end_s": round((last_handled - last_rx) / 1e9, 3) if last_rx and last_handled else None,
+        "harness_behind_at_end_s": round((last_handled - last_rx) / 1e9, 3)
+        if last_rx and last_handled
+        else None,
     }
     behind = drain["harness_behind_at_end_s"]
     if behind is not None and behind > cfg.observer_end_lag_s:
-        reasons.append(f"the last frame was handled {behind:g} s after it was read "
-                       f"(bound {cfg.observer_end_lag_s:g} s): the backlog was in the harness")
+        reasons.append(
+            f"the last frame was handled {behind:g} s after it was read "
+            f"(bound {cfg.observer_end_lag_s:g} s): the backlog was in the harness"
+        )
     measured = bool(subs) or bool(processes)
     verdict = "lost_headroom" if reasons else ("healthy" if measured else "unmeasured")
     backlog_series = []
     for b, enc in sorted((obs.get("buckets") or {}).items(), key=lambda kv: int(kv[0])):
         h = _hist_from(enc, 2)
         if h.get_total_count():
-            backlog_series.append([rel(int(b)), round(h.get_value_at_percentile(99) / 1000, 1),
-                                   round(h.get_max_value() / 1000, 1)])
+            backlog_series.append(
+                [
+                    rel(int(b)),
+                    round(h.get_value_at_percentile(99) / 1000, 1),
+                    round(h.get_max_value() / 1000, 1),
+                ]
+            )
     return {
-        "verdict": verdict, "reasons": reasons,
-        "rule": {"backlog_p99_ms": cfg.observer_backlog_p99_ms, "cpu_pct": cfg.observer_cpu_pct,
-                 "cpu_sustained_s": cfg.observer_cpu_sustained_s, "end_lag_s": cfg.observer_end_lag_s},
-        "processes": processes, "subscribers": subs, "drain": drain,
+        "verdict": verdict,
+        "reasons": reasons,
+        "rule": {
+            "backlog_p99_ms": cfg.observer_backlog_p99_ms,
+            "cpu_pct": cfg.observer_cpu_pct,
+            "cpu_sustained_s": cfg.observer_cpu_sustained_s,
+            "end_lag_s": cfg.observer_end_lag_s,
+        },
+        "processes": processes,
+        "subscribers": subs,
+        "drain": drain,
         "series": {
             "backlog": backlog_series,
-            "cpu": {name: [[rel(int(t)), c] for t, c in entry.get("samples") or []][:4000]
-                    for name, entry in sorted((obs.get("processes") or {}).items())},
+            "cpu": {
+                name: [[rel(int(t)), c] for t, c in entry.get("samples") or []][:4000]
+                for name, entry in sorted((obs.get("processes") or {}).items())
+            },
             "server_cpu": [[rel(int(t)), c] for t, c in obs.get("server_cpu") or []][::2][:4000],
         },
     }

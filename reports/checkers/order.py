@@ -33,14 +33,26 @@ class ReorderChecker(Checker):
             key = (rec.get("client", ""), rec.get("conn", 0), env, win, src, rec["type"])
             prev = self._heads.get(key)
             if prev is not None and head < prev:
-                g = state.summary.group("reorder", "older_after_newer", rec.get("client", ""), env, win)
+                g = state.summary.group(
+                    "reorder", "older_after_newer", rec.get("client", ""), env, win
+                )
                 g.add(src, head, rec["t"])
             else:
                 self._heads[key] = head
 
     def on_added(
-        self, lin: Lineage, env: str, win: str, src: str, seq: int, send_ns: int | None,
-        t: int, sv: SrcView, already: bool, first: bool, state: RunState,
+        self,
+        lin: Lineage,
+        env: str,
+        win: str,
+        src: str,
+        seq: int,
+        send_ns: int | None,
+        t: int,
+        sv: SrcView,
+        already: bool,
+        first: bool,
+        state: RunState,
     ) -> None:
         if not first or seq >= sv.max_seen:
             return

@@ -14,9 +14,15 @@ class ProtocolChecker(Checker):
 
     def on_record(self, rec: dict[str, Any], state: RunState) -> None:
         lin = state.lineages.get(rec["client"])
-        env = rec.get("env") or (lin.env if lin is not None and lin.env else "")  # errors rarely name the env
+        env = rec.get("env") or (
+            lin.env if lin is not None and lin.env else ""
+        )  # errors rarely name the env
         g = state.summary.group(
-            "protocol_error", str(rec.get("kind", "unknown")), rec["client"], str(env), str(rec.get("win") or ""),
+            "protocol_error",
+            str(rec.get("kind", "unknown")),
+            rec["client"],
+            str(env),
+            str(rec.get("win") or ""),
         )
         g.touch(rec["t"])
         if "example" not in g.info and rec.get("detail"):

@@ -33,7 +33,9 @@ class ReloadChecker(Checker):
             if lin is None:
                 continue
             connected = lin.connected_ns + (state.t_last - lin.connect_t if lin.connected else 0)
-            minutes = max(connected / 60e9, 1 / 60)  # at least a second, so one reload is not a storm
+            minutes = max(
+                connected / 60e9, 1 / 60
+            )  # at least a second, so one reload is not a storm
             rate = n / minutes
             for g in state.summary.groups.values():
                 if g.kind == "reload" and g.client == client:

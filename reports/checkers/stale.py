@@ -23,8 +23,18 @@ class StaleChecker(Checker):
     view_hooks = True
 
     def on_added(
-        self, lin: Lineage, env: str, win: str, src: str, seq: int, send_ns: int | None,
-        t: int, sv: SrcView, already: bool, first: bool, state: RunState,
+        self,
+        lin: Lineage,
+        env: str,
+        win: str,
+        src: str,
+        seq: int,
+        send_ns: int | None,
+        t: int,
+        sv: SrcView,
+        already: bool,
+        first: bool,
+        state: RunState,
     ) -> None:
         if not first:
             return
@@ -44,7 +54,14 @@ class StaleChecker(Checker):
             g.info["max_lag_ms"] = max(g.info.get("max_lag_ms", 0), round(lag_ns / 1e6, 1))
 
     def on_removed(
-        self, lin: Lineage, env: str, win: str, src: str, seq: int, t: int, command: str,
+        self,
+        lin: Lineage,
+        env: str,
+        win: str,
+        src: str,
+        seq: int,
+        t: int,
+        command: str,
         state: RunState,
     ) -> None:
         if command == "close":

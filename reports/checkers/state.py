@@ -20,12 +20,20 @@ ACK_INDEX_NS = 10_000_000  # ack times are known to within 10 ms
 
 @dataclass
 class Config:
-    stale_bound_ms: float = 2000.0  # an id visible later than this after its ack (while connected) is stale
+    stale_bound_ms: float = (
+        2000.0  # an id visible later than this after its ack (while connected) is stale
+    )
     ghost_settle_s: float = 5.0  # a gone client's server socket may linger this long
     memory_bound_mib_per_min: float = 5.0
-    memory_min_growth_mib: float = 16.0  # and the fit must add this much: warm-up of a short run is no leak
-    reload_storm_per_min: float = 6.0  # non-initial resyncs per subscriber-minute counted as a storm
-    reload_storm_min: int = 3  # ...and at least this many: one reload in a 5 s connection is no storm
+    memory_min_growth_mib: float = (
+        16.0  # and the fit must add this much: warm-up of a short run is no leak
+    )
+    reload_storm_per_min: float = (
+        6.0  # non-initial resyncs per subscriber-minute counted as a storm
+    )
+    reload_storm_min: int = (
+        3  # ...and at least this many: one reload in a 5 s connection is no storm
+    )
     fault_window_s: float = 10.0  # faults this long before a finding are "near" it
     lat_bucket_ns: int = 1_000_000_000
     # The observer lost headroom (its timing findings are untrusted) when any of these held
@@ -34,7 +42,9 @@ class Config:
     observer_cpu_pct: float = 80.0  # a harness process at or above this % of one core ...
     observer_cpu_sustained_s: float = 5.0  # ... for this long without a break
     observer_end_lag_s: float = 1.0  # the last frame handled this long after it was read
-    observer_server_busy_pct: float = 10.0  # server CPU above this after the last ack: still working
+    observer_server_busy_pct: float = (
+        10.0  # server CPU above this after the last ack: still working
+    )
     # errors and reloads of unknown cause above this share (and at least unknown_cause_min of
     # them) are a finding of their own: the report cannot say why they happened
     unknown_cause_share: float = 0.05
@@ -263,14 +273,18 @@ class RunState:
         key = (str(rec.get("env", "")), str(rec.get("win", "")))
         old = lin.views.get(key)
         final = bool(rec.get("final"))
-        if old is None or not old.final or final:  # a final view is never replaced by a non-final one
+        if (
+            old is None or not old.final or final
+        ):  # a final view is never replaced by a non-final one
             lin.views[key] = View(rec["t"], final, ids)
         return repeats
 
     # -- server side -----------------------------------------------------------
     def on_truth(self, rec: dict[str, Any]) -> None:
         if rec.get("win") is None:  # the orchestrator could not fetch this env's truth
-            self.summary.note(f"server truth of env {rec.get('env')!r} unavailable: {rec.get('error', 'no window')}")
+            self.summary.note(
+                f"server truth of env {rec.get('env')!r} unavailable: {rec.get('error', 'no window')}"
+            )
             return
         ids, _ = record_ids(rec)
         self.truth[(str(rec.get("env", "")), str(rec.get("win", "")))] = ids
@@ -280,10 +294,14 @@ class RunState:
 
     def on_fault(self, rec: dict[str, Any]) -> None:
         if len(self.summary.faults) < MAX_FAULTS:
-            f = {k: rec.get(k) for k in ("t", "client", "proxy", "toxic", "kind", "stream", "detail")}
+            f = {
+                k: rec.get(k) for k in ("t", "client", "proxy", "toxic", "kind", "stream", "detail")
+            }
             detail = f["detail"]
             if isinstance(detail, dict) and isinstance(detail.get("client"), str):
-                f["client"] = detail["client"]  # a toxic aimed at one client: whose connection it touched
+                f["client"] = detail[
+                    "client"
+                ]  # a toxic aimed at one client: whose connection it touched
             self.summary.faults.append(f)
         elif "faults truncated" not in " ".join(self.summary.notes):
             self.summary.note(f"faults truncated to the first {MAX_FAULTS}")
@@ -300,8 +318,13 @@ class RunState:
                 continue
             connected = lin.connected_ns + (self.t_last - lin.connect_t if lin.connected else 0)
             s.subscribers[c] = {
-                "transport": lin.transport, "env": lin.env, "conns": lin.conns,
-                "connected_ns": connected, "first_t": lin.first_t, "last_t": lin.last_t,
-                "delivered": lin.delivered, "resyncs": dict(lin.resyncs),
+                "transport": lin.transport,
+                "env": lin.env,
+                "conns": lin.conns,
+                "connected_ns": connected,
+                "first_t": lin.first_t,
+                "last_t": lin.last_t,
+                "delivered": lin.delivered,
+                "resyncs": dict(lin.resyncs),
                 "ended_connected": lin.connected,
             }

@@ -37,7 +37,9 @@ class TrafficChecker(Checker):
             key = f"{rec.get('client', '')}/{rec.get('win', '')}"
             first, last = list(rec.get("first") or []), list(rec.get("last") or [])
             state.summary.traffic[key] = {
-                "kind": "bytes_per_update", "messages": rec.get("messages", 0), "bytes": rec.get("bytes", 0),
+                "kind": "bytes_per_update",
+                "messages": rec.get("messages", 0),
+                "bytes": rec.get("bytes", 0),
                 "first_mean": round(sum(first) / len(first), 1) if first else None,
                 "last_mean": round(sum(last) / len(last), 1) if last else None,
                 "growth": _ratio(first, last),
@@ -54,15 +56,22 @@ class TrafficChecker(Checker):
             if len(first) + len(last) < 2 * SAMPLE:
                 continue  # too few appends to compare the start with the end
             state.summary.traffic[key] = {
-                "kind": "ack_rtt_ms", "first_mean": round(sum(first) / len(first), 3),
-                "last_mean": round(sum(last) / len(last), 3), "growth": _ratio(first, list(last)),
+                "kind": "ack_rtt_ms",
+                "first_mean": round(sum(first) / len(first), 3),
+                "last_mean": round(sum(last) / len(last), 3),
+                "growth": _ratio(first, list(last)),
             }
 
 
 def traffic_section(traffic: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """report.json `traffic`: the largest growth of each kind, and every window's figures."""
+
     def worst(kind: str) -> float | None:
-        vals = [t["growth"] for t in traffic.values() if t.get("kind") == kind and t.get("growth") is not None]
+        vals = [
+            t["growth"]
+            for t in traffic.values()
+            if t.get("kind") == kind and t.get("growth") is not None
+        ]
         return max(vals) if vals else None
 
     return {

@@ -54,15 +54,28 @@ from visdom_chaos.reports.intervals import IntervalSet
 
 WIRE_KINDS = ("wire_duplicate", "wire_reorder", "wire_gap", "undecodable")
 CAUSES = (
-    "wire_gap", "wire_reorder", "wire_duplicate", "wire_undecodable", "render_writeback", "relayout",
-    "render_batch_race", "version_gap", "user_action", "unknown", "not_observed",
+    "wire_gap",
+    "wire_reorder",
+    "wire_duplicate",
+    "wire_undecodable",
+    "render_writeback",
+    "relayout",
+    "render_batch_race",
+    "version_gap",
+    "user_action",
+    "unknown",
+    "not_observed",
 )
 WIRE_CAUSES = frozenset({"wire_gap", "wire_reorder", "wire_duplicate", "wire_undecodable"})
 STORM_NS = 300_000_000  # a reload's window waits 100 ms in the tab's batch, after an env round trip
-RACES_IN_STORMS = "races_in_reload_storms"  # summary.causes class: races laid at their storm's cause
+RACES_IN_STORMS = (
+    "races_in_reload_storms"  # summary.causes class: races laid at their storm's cause
+)
 HINT_CAUSE = {
-    "render_writeback": "render_writeback", "relayout": "relayout",
-    "render_batch_race": "render_batch_race", "server_version": "version_gap",
+    "render_writeback": "render_writeback",
+    "relayout": "relayout",
+    "render_batch_race": "render_batch_race",
+    "server_version": "version_gap",
 }
 USER_RESYNCS = frozenset({"refresh", "switch_env", "reconnect", "compare"})
 
@@ -70,8 +83,18 @@ USER_RESYNCS = frozenset({"refresh", "switch_env", "reconnect", "compare"})
 class _Key:
     """One source's update stream in one window on one connection."""
 
-    __slots__ = ("uhead", "uhead_poll", "seen", "pending", "gaps", "covered_snap", "covered_upd",
-                 "resumed", "round", "in_replay")
+    __slots__ = (
+        "uhead",
+        "uhead_poll",
+        "seen",
+        "pending",
+        "gaps",
+        "covered_snap",
+        "covered_upd",
+        "resumed",
+        "round",
+        "in_replay",
+    )
 
     def __init__(self) -> None:
         self.uhead = -1  # newest own id of an update frame so far (-1: none yet)
@@ -90,19 +113,43 @@ _EMPTY: dict[str, Any] = {}
 
 
 class _Conn:
-    __slots__ = ("keys", "anomaly", "first_error", "snapshots", "replay_round", "replay_until", "replay_from",
-                 "replay_done", "last_seq", "seqs", "lost", "transport", "frames", "updates", "snapshots_n",
-                 "undecodable", "bad_ids", "unnamed_ids", "unnamed")
+    __slots__ = (
+        "keys",
+        "anomaly",
+        "first_error",
+        "snapshots",
+        "replay_round",
+        "replay_until",
+        "replay_from",
+        "replay_done",
+        "last_seq",
+        "seqs",
+        "lost",
+        "transport",
+        "frames",
+        "updates",
+        "snapshots_n",
+        "undecodable",
+        "bad_ids",
+        "unnamed_ids",
+        "unnamed",
+    )
 
     def __init__(self, transport: str) -> None:
-        self.frames = self.updates = self.snapshots_n = self.undecodable = self.bad_ids = self.unnamed_ids = 0
+        self.frames = self.updates = self.snapshots_n = self.undecodable = self.bad_ids = (
+            self.unnamed_ids
+        ) = 0
         self.keys: dict[tuple[str, str], _Key] = {}
         self.anomaly: dict[str, list[Any]] = {}  # win -> latest anomaly since its last snapshot
-        self.first_error: dict[str, Any] = {}  # win -> cause of its first error since its last snapshot
+        self.first_error: dict[
+            str, Any
+        ] = {}  # win -> cause of its first error since its last snapshot
         # win -> [[ids, limit]...]: ids of update frames no snapshot had named yet, not yet placed;
         # limit = the head of the snapshot that came next (they are ids it holds), None until then
         self.unnamed: dict[str, list[list[Any]]] = {}
-        self.snapshots: set[str] = set()  # windows with a snapshot on this connection (since a switch)
+        self.snapshots: set[str] = (
+            set()
+        )  # windows with a snapshot on this connection (since a switch)
         # a patched server's broadcast seq on this connection (update frames): the last live one,
         # all received, and those sent here but never received (a live skip, or missing from a
         # replay); a `resumed` starts a replay of (replay_from, replay_until]
@@ -181,7 +228,9 @@ class WireChecker(Checker):
             c.first_error.pop(win, None)
             entries = c.unnamed.get(win)
             if entries and entries[-1][1] is None:
-                entries[-1][1] = max((h[0] for h in heads.values() if h and type(h[0]) is int), default=-1)
+                entries[-1][1] = max(
+                    (h[0] for h in heads.values() if h and type(h[0]) is int), default=-1
+                )
             for src, runs in ids.items():
                 k = keys.get((win, src))
                 if k is None:
@@ -198,7 +247,9 @@ class WireChecker(Checker):
             replayed = False
             if not c.replay_done:
                 if c.replay_until is None:
-                    replayed = None  # a `resumed` without its seq: judged by what the connection had
+                    replayed = (
+                        None  # a `resumed` without its seq: judged by what the connection had
+                    )
                 elif fseq <= c.replay_until:
                     replayed = True
                 else:
@@ -265,9 +316,23 @@ class WireChecker(Checker):
                 if q not in c.seqs:
                     c.lost.add(q)
 
-    def _update(self, rec: dict[str, Any], state: RunState, c: _Conn, k: _Key, win: str, src: str,
-                s: int, t: int, poll: Any, replayed: bool | None, fseq: Any) -> None:
-        if replayed is None and c.replay_round:  # no seq to tell: what the connection had is the replay
+    def _update(
+        self,
+        rec: dict[str, Any],
+        state: RunState,
+        c: _Conn,
+        k: _Key,
+        win: str,
+        src: str,
+        s: int,
+        t: int,
+        poll: Any,
+        replayed: bool | None,
+        fseq: Any,
+    ) -> None:
+        if (
+            replayed is None and c.replay_round
+        ):  # no seq to tell: what the connection had is the replay
             if s in k.resumed:  # ... but a lost id it brought, again: the original, late
                 k.resumed.discard(s)
                 self._reorder(rec, state, c, k, win, src, s, t, poll)
@@ -308,7 +373,11 @@ class WireChecker(Checker):
             k.uhead, k.uhead_poll = s, poll
             k.seen.add(s)
             return
-        detail = "stream" if poll is None else ("within_response" if poll == k.uhead_poll else "across_responses")
+        detail = (
+            "stream"
+            if poll is None
+            else ("within_response" if poll == k.uhead_poll else "across_responses")
+        )
         if s > uhead:
             lo = uhead + 1
             for entry in c.unnamed.get(win) or ():
@@ -324,7 +393,9 @@ class WireChecker(Checker):
                     break
             k.uhead, k.uhead_poll = s, poll
             k.seen.add(s)
-            if lo < s:  # k+2 before k+1: the skipped ids are pending (a gap, or a reorder if they come late)
+            if (
+                lo < s
+            ):  # k+2 before k+1: the skipped ids are pending (a gap, or a reorder if they come late)
                 anomaly = ["wire_gap", s - lo]
                 k.gaps.append([lo, s, t, anomaly])
                 k.pending.add_range(lo, s)
@@ -339,16 +410,34 @@ class WireChecker(Checker):
         k.pending.discard(s)
         self._reorder(rec, state, c, k, win, src, s, t, poll)
 
-    def _reorder(self, rec: dict[str, Any], state: RunState, c: _Conn, k: _Key, win: str, src: str, s: int,
-                 t: int, poll: Any) -> None:
-        detail = "stream" if poll is None else ("within_response" if poll == k.uhead_poll else "across_responses")
-        state.summary.group("wire_reorder", detail, rec["client"], self._env(state, rec["client"]), win).add(src, s, t)
+    def _reorder(
+        self,
+        rec: dict[str, Any],
+        state: RunState,
+        c: _Conn,
+        k: _Key,
+        win: str,
+        src: str,
+        s: int,
+        t: int,
+        poll: Any,
+    ) -> None:
+        detail = (
+            "stream"
+            if poll is None
+            else ("within_response" if poll == k.uhead_poll else "across_responses")
+        )
+        state.summary.group(
+            "wire_reorder", detail, rec["client"], self._env(state, rec["client"]), win
+        ).add(src, s, t)
         gaps = k.gaps
         for i in range(len(gaps) - 1, -1, -1):  # the gap it was part of (mostly the newest) shrinks
             gap = gaps[i]
             if gap[0] <= s < gap[1]:
                 gap[3][1] -= 1
-                if gap[3][1] <= 0:  # all of it came late: that was a reorder, and nothing is left to judge
+                if (
+                    gap[3][1] <= 0
+                ):  # all of it came late: that was a reorder, and nothing is left to judge
                     gap[3][0] = "wire_reorder"
                     del gaps[i]
                 break
@@ -357,7 +446,9 @@ class WireChecker(Checker):
     def _undecodable(self, rec: dict[str, Any], state: RunState, detail: str) -> None:
         win = rec.get("win") if isinstance(rec.get("win"), str) else ""
         client = rec["client"]
-        state.summary.group("undecodable", detail, client, self._env(state, client), win).touch(rec["t"])
+        state.summary.group("undecodable", detail, client, self._env(state, client), win).touch(
+            rec["t"]
+        )
         c = self._conn(rec, state)
         c.undecodable += 1
         if type(rec.get("bad_ids")) is int:
@@ -390,8 +481,13 @@ class WireChecker(Checker):
         """Skipped ids that never came as updates are gaps: healed when a payload carried them."""
         for (client, _), c in self.conns.items():
             w = state.summary.wire.setdefault(client, {})
-            for name, n in (("updates", c.updates), ("snapshots", c.snapshots_n), ("undecodable", c.undecodable),
-                            ("bad_ids", c.bad_ids), ("unnamed_ids", c.unnamed_ids)):
+            for name, n in (
+                ("updates", c.updates),
+                ("snapshots", c.snapshots_n),
+                ("undecodable", c.undecodable),
+                ("bad_ids", c.bad_ids),
+                ("unnamed_ids", c.unnamed_ids),
+            ):
                 if n:
                     w[name] = w.get(name, 0) + n
             env = self._env(state, client)
@@ -408,12 +504,16 @@ class WireChecker(Checker):
                             how = "payload"
                         else:
                             how = ""
-                        g = state.summary.group("wire_gap", "healed" if how else "unhealed", client, env, win)
+                        g = state.summary.group(
+                            "wire_gap", "healed" if how else "unhealed", client, env, win
+                        )
                         g.add(src, seq, t)
                         if how:
                             g.info[f"by_{how}"] = g.info.get(f"by_{how}", 0) + 1
         if not self.conns:
-            subs = [c for c, lin in state.lineages.items() if lin.transport in ("websocket", "polling")]
+            subs = [
+                c for c, lin in state.lineages.items() if lin.transport in ("websocket", "polling")
+            ]
             if subs:
                 state.summary.note(
                     "no wire ids in the journals (recv records without kind/heads): wire findings not measured"
@@ -431,8 +531,12 @@ class CauseChecker(Checker):
         # (client, conn) -> (cause, frames read then) of its last error: a resync before the
         # next frame is the one the same message raised
         self.last_error: dict[tuple[str, int], tuple[Any, int]] = {}
-        self.deferred: list[tuple[str, str, list[Any]]] = []  # (client, class, anomaly) resolved at the end
-        self.storm: dict[tuple[str, int], tuple[int, Any]] = {}  # (client, conn) -> (t, cause) of its last reload
+        self.deferred: list[
+            tuple[str, str, list[Any]]
+        ] = []  # (client, class, anomaly) resolved at the end
+        self.storm: dict[
+            tuple[str, int], tuple[int, Any]
+        ] = {}  # (client, conn) -> (t, cause) of its last reload
 
     def on_record(self, rec: dict[str, Any], state: RunState) -> None:
         typ = rec["type"]
@@ -446,7 +550,11 @@ class CauseChecker(Checker):
             cause = self.wire.follow_up(key[0], key[1], win, cause)
             if cause == "render_batch_race":
                 storm = self.storm.get(key)
-                if storm is not None and rec["t"] - storm[0] <= STORM_NS and storm[1] != "render_batch_race":
+                if (
+                    storm is not None
+                    and rec["t"] - storm[0] <= STORM_NS
+                    and storm[1] != "render_batch_race"
+                ):
                     # a race with the window a reload brought: part of that reload's storm, whose
                     # cause it takes (counted apart too: the split stays visible)
                     cause = storm[1]
@@ -477,14 +585,18 @@ class CauseChecker(Checker):
             return "not_observed"
         anomaly = self.wire.anomaly(key[0], key[1], win) if win else None
         if anomaly is None and not win:
-            anomaly = self.wire.anomaly(key[0], key[1], "")  # an undecodable frame of no known window
+            anomaly = self.wire.anomaly(
+                key[0], key[1], ""
+            )  # an undecodable frame of no known window
         if anomaly is not None:
             return anomaly  # resolved at the end: a pending gap may turn out to be a reorder
         hint = rec.get("hint")
         if isinstance(hint, str) and hint in HINT_CAUSE:
             return HINT_CAUSE[hint]
         if win and not self.wire.has_snapshot(key[0], key[1], win):
-            return "user_action"  # the page (re)opened or switched env: this window was not loaded yet
+            return (
+                "user_action"  # the page (re)opened or switched env: this window was not loaded yet
+            )
         return "unknown"
 
     def _count(self, state: RunState, client: str, klass: str, cause: Any) -> None:
@@ -502,8 +614,10 @@ class CauseChecker(Checker):
 
 # -- report sections (from a summary, so merged Locust summaries render the same way) ------
 
-def causes_section(summary_causes: dict[str, dict[str, dict[str, int]]], unknown_bound: float,
-                   unknown_min: int) -> dict[str, Any]:
+
+def causes_section(
+    summary_causes: dict[str, dict[str, dict[str, int]]], unknown_bound: float, unknown_min: int
+) -> dict[str, Any]:
     """report.json `causes`: totals per class and cause, per subscriber, and the unknown share."""
     totals: dict[str, dict[str, int]] = {"protocol_error": {}, "reload": {}}
     storms: dict[str, int] = {}
@@ -526,7 +640,10 @@ def causes_section(summary_causes: dict[str, dict[str, dict[str, int]]], unknown
     return {
         "protocol_error": ordered(totals["protocol_error"]),
         "reload": ordered(totals["reload"]),
-        "by_subscriber": {c: {k: ordered(v) for k, v in sorted(per.items())} for c, per in sorted(summary_causes.items())},
+        "by_subscriber": {
+            c: {k: ordered(v) for k, v in sorted(per.items())}
+            for c, per in sorted(summary_causes.items())
+        },
         "attributed": attributed,
         "unknown": unknown,
         "unknown_share": share,
@@ -537,12 +654,19 @@ def causes_section(summary_causes: dict[str, dict[str, dict[str, int]]], unknown
     }
 
 
-def wire_section(summary_wire: dict[str, dict[str, Any]], per_client: dict[str, dict[str, int]],
-                 details: dict[str, dict[str, int]], measured: bool) -> dict[str, Any]:
+def wire_section(
+    summary_wire: dict[str, dict[str, Any]],
+    per_client: dict[str, dict[str, int]],
+    details: dict[str, dict[str, int]],
+    measured: bool,
+) -> dict[str, Any]:
     """report.json `wire`: per subscriber frames and wire findings, and the healed/unhealed split."""
     subs = {}
     for client, w in sorted(summary_wire.items()):
-        row = {k: w.get(k, 0) for k in ("updates", "snapshots", "undecodable", "bad_ids", "unnamed_ids")}
+        row = {
+            k: w.get(k, 0)
+            for k in ("updates", "snapshots", "undecodable", "bad_ids", "unnamed_ids")
+        }
         row.update({k: (per_client.get(client) or {}).get(k, 0) for k in WIRE_KINDS[:3]})
         subs[client] = row
     gap = details.get("wire_gap") or {}
@@ -569,8 +693,9 @@ def _median(xs: list[float]) -> float:
     return float(s[n // 2]) if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
 
 
-def odd_one_out(rows: dict[str, dict[str, Any]], exclude: frozenset[str] = frozenset()) -> tuple[
-        list[dict[str, Any]], list[str], dict[str, str]]:
+def odd_one_out(
+    rows: dict[str, dict[str, Any]], exclude: frozenset[str] = frozenset()
+) -> tuple[list[dict[str, Any]], list[str], dict[str, str]]:
     """Compare each subscriber with the others of the same run and transport, kind by kind.
 
     rows: client -> {"transport": str, "counts": {kind: n}}. Rules, per transport group of
@@ -596,7 +721,9 @@ def odd_one_out(rows: dict[str, dict[str, Any]], exclude: frozenset[str] = froze
         if len(clients) < 2:
             continue
         # findings first, then the pseudo-kinds of causes (`reloads_by_cause.wire_gap`)
-        kinds = sorted({k for c in clients for k in rows[c]["counts"]} - exclude, key=lambda k: ("." in k, k))
+        kinds = sorted(
+            {k for c in clients for k in rows[c]["counts"]} - exclude, key=lambda k: ("." in k, k)
+        )
         for kind in kinds:
             values = {c: rows[c]["counts"].get(kind, 0) for c in clients}
             nonzero = [c for c, v in values.items() if v > 0]
@@ -618,9 +745,14 @@ def odd_one_out(rows: dict[str, dict[str, Any]], exclude: frozenset[str] = froze
                     others = [v for o, v in values.items() if o != c]
                     zeros = sum(1 for v in others if v == 0)
                     if values[c] >= floor and zeros * 2 > len(others):
-                        whom = (f"the {len(others)} other {transport} subscriber{'s' if len(others) > 1 else ''}"
-                                if zeros == len(others) else f"{zeros} of the {len(others)} other {transport} subscribers")
-                        singled.append((c, "only_one", f"{kind} {values[c]} while {whom} show none"))
+                        whom = (
+                            f"the {len(others)} other {transport} subscriber{'s' if len(others) > 1 else ''}"
+                            if zeros == len(others)
+                            else f"{zeros} of the {len(others)} other {transport} subscribers"
+                        )
+                        singled.append(
+                            (c, "only_one", f"{kind} {values[c]} while {whom} show none")
+                        )
             else:
                 vals = [float(v) for v in values.values()]
                 med = _median(vals)
@@ -629,25 +761,44 @@ def odd_one_out(rows: dict[str, dict[str, Any]], exclude: frozenset[str] = froze
                     dev = v - med
                     z = (0.6745 * dev / mad) if mad else (float("inf") if dev else 0.0)
                     ratio = v / med if med else float("inf")
-                    if abs(z) > ODD_Z and abs(dev) >= ODD_ABS and (ratio >= ODD_RATIO or ratio <= 1 / ODD_RATIO):
+                    if (
+                        abs(z) > ODD_Z
+                        and abs(dev) >= ODD_ABS
+                        and (ratio >= ODD_RATIO or ratio <= 1 / ODD_RATIO)
+                    ):
                         rel = f"{ratio:.1f}× the median" if med else "above a median of 0"
-                        singled.append((c, "outlier", (
-                            f"{kind} {v} against a median of {med:g} over the {len(values)} {transport} "
-                            f"subscribers ({rel})")))
+                        singled.append(
+                            (
+                                c,
+                                "outlier",
+                                (
+                                    f"{kind} {v} against a median of {med:g} over the {len(values)} {transport} "
+                                    f"subscribers ({rel})"
+                                ),
+                            )
+                        )
             if not judge:
                 singled = []
             if not singled and len(nonzero) == len(values):
                 vals = [float(v) for v in values.values()]
-                text = (f"every {transport} subscriber ({len(values)}) shows it: "
-                        f"{min(vals):g}–{max(vals):g}, median {_median(vals):g}")
+                text = (
+                    f"every {transport} subscriber ({len(values)}) shows it: "
+                    f"{min(vals):g}–{max(vals):g}, median {_median(vals):g}"
+                )
                 normal[kind] = f"{normal[kind]}; {text}" if kind in normal else text
             for c, rule, text in singled:
                 why.setdefault(c, []).append(text)
                 kinds_of.setdefault(c, []).append(kind)
                 rule_of.setdefault(c, set()).add(rule)
     singled_out = [
-        {"client": c, "transport": rows[c].get("transport"), "kinds": kinds_of[c], "rules": sorted(rule_of[c]),
-         "why": "; ".join(why[c]), "reasons": why[c]}
+        {
+            "client": c,
+            "transport": rows[c].get("transport"),
+            "kinds": kinds_of[c],
+            "rules": sorted(rule_of[c]),
+            "why": "; ".join(why[c]),
+            "reasons": why[c],
+        }
         for c in sorted(why)
     ]
     return singled_out, sorted(normal), dict(sorted(normal.items()))

@@ -79,7 +79,6 @@ def echo(conn: socket.socket) -> None:
     conn.close()
 
 
-
 @pytest.fixture
 def echo_server() -> Iterator[ThreadedServer]:
     srv = ThreadedServer(echo)
@@ -110,7 +109,9 @@ def chaos(tmp_path: Path) -> Iterator[ChaosServer]:
 
 def journal(server: ChaosServer) -> list[dict[str, Any]]:
     assert server.journal_path is not None
-    return [json.loads(line) for line in server.journal_path.read_text().splitlines() if line.strip()]
+    return [
+        json.loads(line) for line in server.journal_path.read_text().splitlines() if line.strip()
+    ]
 
 
 def connect(server: ChaosServer, proxy: str, timeout: float = 5.0) -> socket.socket:
@@ -196,7 +197,11 @@ class WsServer:
             doc = json.loads(msg.data) if msg.data.startswith("{") else None
             if isinstance(doc, dict) and "send" in doc:
                 for i in range(int(doc["send"])):
-                    out = {"command": "window" if i % 2 == 0 else "window_update", "seq": i, "pad": "x" * int(doc.get("pad", 10))}
+                    out = {
+                        "command": "window" if i % 2 == 0 else "window_update",
+                        "seq": i,
+                        "pad": "x" * int(doc.get("pad", 10)),
+                    }
                     self.sent.append(out)
                     await ws.send_str(json.dumps(out))
                 await ws.send_str(json.dumps({"command": "end"}))

@@ -39,14 +39,27 @@ def faults(chaos, kind: str) -> list[dict]:
 
 def test_spec_validates_aim_attributes_and_keeps_them_out_of_the_json_unless_given():
     plain = ToxicSpec.from_json({"type": "latency", "attributes": {"latency": 5}})
-    assert plain.to_json()["attributes"] == {"latency": 5, "jitter": 0}  # Toxiproxy's own, nothing more
+    assert plain.to_json()["attributes"] == {
+        "latency": 5,
+        "jitter": 0,
+    }  # Toxiproxy's own, nothing more
     assert plain.clients == [] and plain.downstream_port == 0
-    aimed = ToxicSpec.from_json({"type": "ws_drop", "attributes": {"clients": "ws-1", "downstream_port": 4000}})
+    aimed = ToxicSpec.from_json(
+        {"type": "ws_drop", "attributes": {"clients": "ws-1", "downstream_port": 4000}}
+    )
     assert aimed.clients == ["ws-1"] and aimed.downstream_port == 4000
     assert aimed.to_json()["attributes"]["clients"] == ["ws-1"]
-    assert "clients" not in aimed.updated({"attributes": {"clients": []}}).attributes  # un-aimed again
-    for bad in ({"clients": [3]}, {"clients": [""]}, {"clients": {"a": 1}}, {"downstream_port": 70000},
-                {"downstream_port": -1}, {"downstream_port": "x"}):
+    assert (
+        "clients" not in aimed.updated({"attributes": {"clients": []}}).attributes
+    )  # un-aimed again
+    for bad in (
+        {"clients": [3]},
+        {"clients": [""]},
+        {"clients": {"a": 1}},
+        {"downstream_port": 70000},
+        {"downstream_port": -1},
+        {"downstream_port": "x"},
+    ):
         with pytest.raises(ChaosError, match="attribute 'clients'|attribute 'downstream_port'"):
             ToxicSpec.from_json({"type": "ws_drop", "attributes": bad})
     with pytest.raises(ChaosError, match="known: .*clients, downstream_port"):
@@ -55,7 +68,9 @@ def test_spec_validates_aim_attributes_and_keeps_them_out_of_the_json_unless_giv
 
 def test_ws_toxic_aimed_at_one_client_touches_only_its_connection(chaos, ws_server):
     chaos.add_proxy("ws", ws_server.addr)
-    chaos.add_toxic("ws", "ws_drop", attributes={"match": {"command": "window_update"}, "clients": ["ws-1"]})
+    chaos.add_toxic(
+        "ws", "ws_drop", attributes={"match": {"command": "window_update"}, "clients": ["ws-1"]}
+    )
     conns = {c: open_ws(chaos, c) for c in ("ws-0", "ws-1", "ws-10", None)}
     got = {c: run(ws, 10) for c, ws in conns.items()}
     for ws in conns.values():
@@ -73,22 +88,33 @@ def test_ws_toxic_aimed_at_one_client_touches_only_its_connection(chaos, ws_serv
 def test_globs_and_a_toxic_added_to_live_connections(chaos, ws_server):
     chaos.add_proxy("ws", ws_server.addr)
     conns = {c: open_ws(chaos, c) for c in ("ws-0", "ws-1", "poll-0")}
-    assert wait_for(lambda: all(c["client"] for c in chaos.connections("ws")) and len(chaos.connections("ws")) == 3)
+    assert wait_for(
+        lambda: (
+            all(c["client"] for c in chaos.connections("ws")) and len(chaos.connections("ws")) == 3
+        )
+    )
     assert sorted(c["client"] for c in chaos.connections("ws")) == ["poll-0", "ws-0", "ws-1"]
-    chaos.add_toxic("ws", "ws_duplicate", attributes={"clients": ["ws-*"], "match": {"command": "window"}})
+    chaos.add_toxic(
+        "ws", "ws_duplicate", attributes={"clients": ["ws-*"], "match": {"command": "window"}}
+    )
     got = {c: run(ws, 4) for c, ws in conns.items()}
     for ws in conns.values():
         ws.close()
     assert [m["seq"] for m in got["ws-0"]] == [m["seq"] for m in got["ws-1"]] == [0, 0, 1, 2, 2, 3]
     assert [m["seq"] for m in got["poll-0"]] == [0, 1, 2, 3]
-    assert sorted({r["detail"]["client"] for r in faults(chaos, "ws_duplicate")}) == ["ws-0", "ws-1"]
+    assert sorted({r["detail"]["client"] for r in faults(chaos, "ws_duplicate")}) == [
+        "ws-0",
+        "ws-1",
+    ]
 
 
 def test_http_toxic_aimed_at_a_polling_client_acts_from_its_first_request(chaos):
     srv = HttpServer()
     try:
         chaos.add_proxy("web", f"127.0.0.1:{srv.port}")
-        chaos.add_toxic("web", "http_fail", attributes={"path": "/socket_wrap", "clients": ["poll-1"]})
+        chaos.add_toxic(
+            "web", "http_fail", attributes={"path": "/socket_wrap", "clients": ["poll-1"]}
+        )
         host, port = chaos.listen_of("web")
         url = f"http://{host}:{port}/socket_wrap"
         for client, status in (("poll-0", 200), ("poll-1", 503), (None, 200)):

@@ -22,18 +22,36 @@ pytest_plugins = ["chaoshelp"]  # fixtures: real servers on loopback, a ChaosSer
 
 def test_toxiproxy_readme_flow_over_plain_http(chaos, echo_server):
     api = chaos.api_url
-    r = requests.post(f"{api}/proxies", data='{"name": "redis", "listen": "127.0.0.1:0", "upstream": "UP"}'.replace("UP", echo_server.addr), timeout=5)
+    r = requests.post(
+        f"{api}/proxies",
+        data='{"name": "redis", "listen": "127.0.0.1:0", "upstream": "UP"}'.replace(
+            "UP", echo_server.addr
+        ),
+        timeout=5,
+    )
     assert r.status_code == 201
     proxy = r.json()
     assert set(proxy) == {"name", "listen", "upstream", "enabled", "toxics"}
     assert proxy["enabled"] is True and proxy["toxics"] == [] and not proxy["listen"].endswith(":0")
 
-    r = requests.post(f"{api}/proxies/redis/toxics", data='{"type" : "latency", "attributes" : {"latency" : 300}}', timeout=5)
+    r = requests.post(
+        f"{api}/proxies/redis/toxics",
+        data='{"type" : "latency", "attributes" : {"latency" : 300}}',
+        timeout=5,
+    )
     assert r.status_code == 200
-    assert r.json() == {"name": "latency_downstream", "type": "latency", "stream": "downstream", "toxicity": 1.0, "attributes": {"latency": 300, "jitter": 0}}
+    assert r.json() == {
+        "name": "latency_downstream",
+        "type": "latency",
+        "stream": "downstream",
+        "toxicity": 1.0,
+        "attributes": {"latency": 300, "jitter": 0},
+    }
 
     listed = requests.get(f"{api}/proxies", timeout=5).json()
-    assert list(listed) == ["redis"] and listed["redis"]["toxics"][0]["name"] == "latency_downstream"
+    assert (
+        list(listed) == ["redis"] and listed["redis"]["toxics"][0]["name"] == "latency_downstream"
+    )
     assert requests.get(f"{api}/proxies/redis/toxics", timeout=5).json()[0]["type"] == "latency"
 
     host, port = proxy["listen"].rsplit(":", 1)
@@ -43,9 +61,16 @@ def test_toxiproxy_readme_flow_over_plain_http(chaos, echo_server):
     assert recv_exactly(s, 4) == b"PING"
     assert time.perf_counter() - t0 >= 0.3
 
-    r = requests.post(f"{api}/proxies/redis/toxics/latency_downstream", json={"attributes": {"latency": 0}}, timeout=5)
+    r = requests.post(
+        f"{api}/proxies/redis/toxics/latency_downstream",
+        json={"attributes": {"latency": 0}},
+        timeout=5,
+    )
     assert r.status_code == 200 and r.json()["attributes"]["latency"] == 0
-    assert requests.delete(f"{api}/proxies/redis/toxics/latency_downstream", timeout=5).status_code == 204
+    assert (
+        requests.delete(f"{api}/proxies/redis/toxics/latency_downstream", timeout=5).status_code
+        == 204
+    )
     assert requests.get(f"{api}/proxies/redis/toxics", timeout=5).json() == []
     t0 = time.perf_counter()
     s.sendall(b"PONG")
@@ -65,7 +90,10 @@ def test_errors_have_toxiproxy_shape_and_status(chaos, echo_server):
     body = {"name": "p", "listen": "127.0.0.1:0", "upstream": echo_server.addr}
     assert requests.post(f"{api}/proxies", json=body, timeout=5).status_code == 201
     r = requests.post(f"{api}/proxies", json=body, timeout=5)
-    assert r.status_code == 409 and r.json() == {"error": "proxy already exists: 'p'", "status": 409}
+    assert r.status_code == 409 and r.json() == {
+        "error": "proxy already exists: 'p'",
+        "status": 409,
+    }
     r = requests.get(f"{api}/proxies/nope", timeout=5)
     assert r.status_code == 404 and r.json()["status"] == 404
     r = requests.post(f"{api}/proxies/p/toxics", data="{not json", timeout=5)
@@ -78,7 +106,12 @@ def test_errors_have_toxiproxy_shape_and_status(chaos, echo_server):
 def test_reset_version_populate_and_disable_via_client(chaos, echo_server):
     c = ChaosClient(chaos.api_url)
     assert c.version()
-    c.populate([{"name": "a", "listen": "127.0.0.1:0", "upstream": echo_server.addr}, {"name": "b", "listen": "127.0.0.1:0", "upstream": echo_server.addr}])
+    c.populate(
+        [
+            {"name": "a", "listen": "127.0.0.1:0", "upstream": echo_server.addr},
+            {"name": "b", "listen": "127.0.0.1:0", "upstream": echo_server.addr},
+        ]
+    )
     assert sorted(c.proxies()) == ["a", "b"]
     c.add_toxic("a", "latency", attributes={"latency": 10})
     c.update_proxy("b", enabled=False)

@@ -13,9 +13,21 @@ def test_fault_log_records_read_back_as_journal(tmp_path):
     log.close()
     header, fault, conn = list(read_journal(tmp_path / "faults.jsonl"))
     assert header["role"] == "faults" and header["meta"] == {"scenario": "s"}
-    assert list(fault) == ["t", "type", "client", "conn", "proxy", "toxic", "kind", "stream", "detail"]
+    assert list(fault) == [
+        "t",
+        "type",
+        "client",
+        "conn",
+        "proxy",
+        "toxic",
+        "kind",
+        "stream",
+        "detail",
+    ]
     assert fault["client"] == "proxy" and fault["conn"] == 3 and fault["detail"] == {"ms": 20}
-    assert conn["type"] == "proxy_conn" and conn["reason"] == "eof" and conn["upstream_port"] == 5000
+    assert (
+        conn["type"] == "proxy_conn" and conn["reason"] == "eof" and conn["upstream_port"] == 5000
+    )
     assert log.count == 3 and log.error is None
 
 

@@ -62,7 +62,9 @@ def base(chaos) -> str:
 
 def test_http_fail_answers_503_for_matching_requests_only(chaos, http_server):
     chaos.add_proxy("web", f"127.0.0.1:{http_server.port}")
-    chaos.add_toxic("web", "http_fail", attributes={"method": "POST", "path": "/update", "status": 503})
+    chaos.add_toxic(
+        "web", "http_fail", attributes={"method": "POST", "path": "/update", "status": 503}
+    )
     with requests.Session() as s:
         assert s.get(base(chaos) + "/env/main", timeout=5).status_code == 200
         r = s.post(base(chaos) + "/update", json={"win": "w1", "data": [1, 2, 3]}, timeout=5)
@@ -70,14 +72,21 @@ def test_http_fail_answers_503_for_matching_requests_only(chaos, http_server):
         # the session reconnects after the 503's Connection: close and carries on
         assert s.post(base(chaos) + "/events", json={"x": 1}, timeout=5).status_code == 200
     paths = [(m, p) for m, p, _ in http_server.hits]
-    assert paths == [("GET", "/env/main"), ("POST", "/events")]  # the failed request never reached the server
+    assert paths == [
+        ("GET", "/env/main"),
+        ("POST", "/events"),
+    ]  # the failed request never reached the server
     fails = [r for r in journal(chaos) if r["type"] == "fault" and r["kind"] == "http_fail"]
-    assert [(f["detail"]["method"], f["detail"]["path"], f["detail"]["status"]) for f in fails] == [("POST", "/update", 503)]
+    assert [(f["detail"]["method"], f["detail"]["path"], f["detail"]["status"]) for f in fails] == [
+        ("POST", "/update", 503)
+    ]
 
 
 def test_http_delay_only_delays_matching_requests(chaos, http_server):
     chaos.add_proxy("web", f"127.0.0.1:{http_server.port}")
-    chaos.add_toxic("web", "http_delay", attributes={"method": "POST", "path": "/update", "delay": 250})
+    chaos.add_toxic(
+        "web", "http_delay", attributes={"method": "POST", "path": "/update", "delay": 250}
+    )
     with requests.Session() as s:
         t0 = time.perf_counter()
         assert s.get(base(chaos) + "/x", timeout=5).status_code == 200
@@ -94,6 +103,8 @@ def test_http_fail_with_probability_and_limit(chaos, http_server):
     chaos.add_proxy("web", f"127.0.0.1:{http_server.port}")
     chaos.add_toxic("web", "http_fail", attributes={"path": "/update", "limit": 2})
     with requests.Session() as s:
-        codes = [s.post(base(chaos) + "/update", data=b"x", timeout=5).status_code for _ in range(5)]
+        codes = [
+            s.post(base(chaos) + "/update", data=b"x", timeout=5).status_code for _ in range(5)
+        ]
     assert codes == [503, 503, 200, 200, 200]
     assert len(http_server.hits) == 3

@@ -96,8 +96,12 @@ def test_assembler_rejects_broken_fragmentation():
 
 def test_message_json_only_for_uncompressed_text():
     text = Message(OP_TEXT, [Frame(parse_header(r := encode_frame(OP_TEXT, b'{"a": 1}')), r)])
-    binary = Message(OP_BINARY, [Frame(parse_header(r2 := encode_frame(OP_BINARY, b'{"a": 1}')), r2)])
-    deflated = Message(OP_TEXT, [Frame(parse_header(r3 := encode_frame(OP_TEXT, b'{"a": 1}', rsv=4)), r3)])
+    binary = Message(
+        OP_BINARY, [Frame(parse_header(r2 := encode_frame(OP_BINARY, b'{"a": 1}')), r2)]
+    )
+    deflated = Message(
+        OP_TEXT, [Frame(parse_header(r3 := encode_frame(OP_TEXT, b'{"a": 1}', rsv=4)), r3)]
+    )
     assert text.json() == {"a": 1} and binary.json() is None and deflated.json() is None
 
 
@@ -108,14 +112,18 @@ def test_unmask_is_an_involution():
 
 
 frames_st = st.lists(
-    st.tuples(st.sampled_from([OP_TEXT, OP_BINARY, OP_PING]), st.binary(max_size=300), st.booleans()),
+    st.tuples(
+        st.sampled_from([OP_TEXT, OP_BINARY, OP_PING]), st.binary(max_size=300), st.booleans()
+    ),
     min_size=1,
     max_size=12,
 )
 
 
 def _stream(frames: list[tuple[int, bytes, bool]]) -> tuple[bytes, list[bytes]]:
-    raws = [encode_frame(op, data[:125] if op == OP_PING else data, mask=m) for op, data, m in frames]
+    raws = [
+        encode_frame(op, data[:125] if op == OP_PING else data, mask=m) for op, data, m in frames
+    ]
     return b"".join(raws), raws
 
 
@@ -138,7 +146,10 @@ def test_parser_and_skimmer_agree_under_any_split(frames, cuts):
 
 
 @settings(max_examples=150, deadline=None)
-@given(frames_st, st.lists(st.tuples(st.integers(min_value=1, max_value=400), st.booleans()), max_size=20))
+@given(
+    frames_st,
+    st.lists(st.tuples(st.integers(min_value=1, max_value=400), st.booleans()), max_size=20),
+)
 def test_segmenter_preserves_bytes_when_switching_modes(frames, plan):
     """Whatever the chunking and however split/skim mode flips, every byte comes out once, in order."""
     ws, _ = _stream(frames)

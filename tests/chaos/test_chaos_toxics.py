@@ -56,7 +56,9 @@ def test_latency_adds_at_least_the_configured_delay(chaos, echo_server):
 
 def test_bandwidth_within_20_percent(chaos, make_server):
     size = 450_000
-    rate_kbs = 150  # -> about 3 s: long enough that a scheduling hiccup on a busy machine averages out
+    rate_kbs = (
+        150  # -> about 3 s: long enough that a scheduling hiccup on a busy machine averages out
+    )
 
     def source(conn: socket.socket) -> None:
         conn.recv(1)
@@ -89,7 +91,10 @@ def test_reset_peer_gives_econnreset(chaos, echo_server):
         s.recv(10)  # the echo may or may not arrive first; the reset comes next
         s.recv(10)
     s.close()
-    assert any(r.get("kind") == "reset_peer" and r["detail"]["event"] == "reset" and r["conn"] == 1 for r in journal(chaos))
+    assert any(
+        r.get("kind") == "reset_peer" and r["detail"]["event"] == "reset" and r["conn"] == 1
+        for r in journal(chaos)
+    )
 
 
 def test_timeout_zero_holds_the_connection_without_data(chaos, echo_server):
@@ -142,7 +147,9 @@ def test_limit_data_closes_after_exactly_n_bytes(chaos, make_server):
 
 def test_slicer_splits_but_keeps_bytes(chaos, echo_server):
     chaos.add_proxy("echo", echo_server.addr)
-    chaos.add_toxic("echo", "slicer", attributes={"average_size": 100, "size_variation": 20, "delay": 3000})
+    chaos.add_toxic(
+        "echo", "slicer", attributes={"average_size": 100, "size_variation": 20, "delay": 3000}
+    )
     s = connect(chaos, "echo")
     payload = os.urandom(3000)
     s.sendall(payload)
@@ -344,9 +351,18 @@ def test_chaos_package_does_not_import_the_harness():
     from chaoshelp import ROOT
 
     # visdom_chaos.journal is the contract every layer may import (the fault journal's writer)
-    code = ("import visdom_chaos.chaos, visdom_chaos.chaos.__main__, visdom_chaos.chaos.schedule, sys; "
-            "print(sorted(m for m in sys.modules if m.startswith('visdom')"
-            " and m not in ('visdom_chaos', 'visdom_chaos.journal') and not m.startswith('visdom_chaos.chaos')))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": ROOT})
+    code = (
+        "import visdom_chaos.chaos, visdom_chaos.chaos.__main__, visdom_chaos.chaos.schedule, sys; "
+        "print(sorted(m for m in sys.modules if m.startswith('visdom')"
+        " and m not in ('visdom_chaos', 'visdom_chaos.journal') and not m.startswith('visdom_chaos.chaos')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": ROOT},
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"

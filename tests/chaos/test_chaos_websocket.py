@@ -48,12 +48,18 @@ def test_drop_by_json_predicate_removes_exactly_those_frames(chaos, ws_server):
     assert got == [m for m in sent if m["command"] != "window_update"]
     dropped = faults(chaos, "ws_drop")
     assert sorted(r["detail"]["command"] for r in dropped) == ["window_update"] * 20
-    assert all(r["client"] == "proxy" and r["conn"] >= 1 and r["stream"] == "downstream" for r in dropped)
+    assert all(
+        r["client"] == "proxy" and r["conn"] >= 1 and r["stream"] == "downstream" for r in dropped
+    )
 
 
 def test_drop_with_probability_accounts_for_every_frame(chaos, ws_server):
     chaos.add_proxy("ws", ws_server.addr)
-    chaos.add_toxic("ws", "ws_drop", attributes={"probability": 0.5, "opcode": "text", "match": {"pad": "x" * 10}})
+    chaos.add_toxic(
+        "ws",
+        "ws_drop",
+        attributes={"probability": 0.5, "opcode": "text", "match": {"pad": "x" * 10}},
+    )
     ws = open_ws(chaos)
     got = run(ws, 100)
     ws.close()
@@ -93,7 +99,9 @@ def test_delay_one_frame_lets_later_frames_overtake(chaos, ws_server):
 
 def test_reorder_swaps_a_frame_with_the_next(chaos, ws_server):
     chaos.add_proxy("ws", ws_server.addr)
-    chaos.add_toxic("ws", "ws_reorder", attributes={"match": {"seq": 2}, "after": 2, "max_hold": 5000})
+    chaos.add_toxic(
+        "ws", "ws_reorder", attributes={"match": {"seq": 2}, "after": 2, "max_hold": 5000}
+    )
     ws = open_ws(chaos)
     got = run(ws, 6)
     ws.close()
@@ -149,7 +157,9 @@ def test_control_frames_pass_a_drop_everything_toxic(chaos, ws_server):
 def test_removing_a_ws_toxic_mid_connection_keeps_the_connection(chaos, ws_server):
     """The parser may still hold message units when the last WebSocket toxic goes away."""
     chaos.add_proxy("ws", ws_server.addr)
-    chaos.add_toxic("ws", "ws_drop", name="lossy", attributes={"match": {"command": "window_update"}})
+    chaos.add_toxic(
+        "ws", "ws_drop", name="lossy", attributes={"match": {"command": "window_update"}}
+    )
     ws = open_ws(chaos)
     first = run(ws, 20)
     chaos.remove_toxic("ws", "lossy")

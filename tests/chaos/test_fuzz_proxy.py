@@ -43,6 +43,7 @@ FD_SLACK = 8
 
 # -- a raw upstream ----------------------------------------------------------------------------
 
+
 def read_head(conn: socket.socket, limit: int = 256 << 10) -> bytes | None:
     buf = b""
     while b"\r\n\r\n" not in buf:
@@ -65,6 +66,7 @@ def accept_key(head: bytes) -> bytes | None:
 
 def recv_frame(conn: socket.socket) -> tuple[int, bytes] | None:
     """One client frame (masked), unmasked payload; None at EOF."""
+
     def exact(n: int) -> bytes:
         buf = b""
         while len(buf) < n:
@@ -109,22 +111,26 @@ def upstream(conn: socket.socket) -> None:
     key = accept_key(head) if head else None
     if key is None:
         try:
-            conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            conn.sendall(
+                b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            )
         finally:
             conn.close()
         return
     path = head.split(b" ", 2)[1].decode("latin-1") if head.count(b" ") >= 2 else "/"
     if path.startswith("/raw/"):  # a broken server: whatever bytes the test chose instead of a 101
-        data, how = DOWN.pop(path[len("/raw/"):], (b"", "fin"))
+        data, how = DOWN.pop(path[len("/raw/") :], (b"", "fin"))
         try:
             conn.sendall(data)
         finally:
             close(conn, how)
         return
-    conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                 b"Sec-WebSocket-Accept: " + key + b"\r\n\r\n")
+    conn.sendall(
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Accept: " + key + b"\r\n\r\n"
+    )
     if path.startswith("/down/"):
-        data, how = DOWN.pop(path[len("/down/"):], (b"", "fin"))
+        data, how = DOWN.pop(path[len("/down/") :], (b"", "fin"))
         try:
             conn.sendall(data)
         finally:
@@ -156,6 +162,7 @@ def close(sock: socket.socket, how: str) -> None:
 
 # -- the proxy process -------------------------------------------------------------------------
 
+
 @dataclass
 class Proxy:
     proc: subprocess.Popen
@@ -178,7 +185,11 @@ TOXICS = [
     ("ws_duplicate", "upstream", {"probability": 0.3, "copies": 1}),
     ("ws_delay", "downstream", {"probability": 0.3, "delay": 20}),
     ("ws_reorder", "upstream", {"probability": 0.2, "after": 1, "max_hold": 100}),
-    ("ws_drop", "upstream", {"match": {"command": "close"}}),  # exercises the JSON path on every text frame
+    (
+        "ws_drop",
+        "upstream",
+        {"match": {"command": "close"}},
+    ),  # exercises the JSON path on every text frame
 ]
 
 
@@ -190,21 +201,43 @@ def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
     cfg = tmp / "proxies.json"
     cfg.write_text(json.dumps([{"name": "fz", "listen": "127.0.0.1:0", "upstream": server.addr}]))
     with open(tmp / "proxy.log", "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "visdom_chaos.chaos", "serve", "--api", "127.0.0.1:0", "--config",
-                                 str(cfg), "--ready-file", str(ready), "--journal", str(tmp / "faults.jsonl"),
-                                 "--quiet"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "visdom_chaos.chaos",
+                "serve",
+                "--api",
+                "127.0.0.1:0",
+                "--config",
+                str(cfg),
+                "--ready-file",
+                str(ready),
+                "--journal",
+                str(tmp / "faults.jsonl"),
+                "--quiet",
+            ],
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
     try:
         deadline = time.monotonic() + 20
         while not ready.exists():
-            assert proc.poll() is None and time.monotonic() < deadline, (tmp / "proxy.log").read_text()
+            assert proc.poll() is None and time.monotonic() < deadline, (
+                tmp / "proxy.log"
+            ).read_text()
             time.sleep(0.05)
         info = json.loads(ready.read_text())
         host, port = info["proxies"]["fz"].rsplit(":", 1)
         p = Proxy(proc, info["api"], (host, int(port)))
         for i, (kind, stream, attrs) in enumerate(TOXICS):
-            r = requests.post(f"http://{p.api}/proxies/fz/toxics", timeout=5,
-                              json={"name": f"t{i}", "type": kind, "stream": stream, "attributes": attrs})
+            r = requests.post(
+                f"http://{p.api}/proxies/fz/toxics",
+                timeout=5,
+                json={"name": f"t{i}", "type": kind, "stream": stream, "attributes": attrs},
+            )
             assert r.status_code == 200, r.text
         yield p
     finally:
@@ -260,7 +293,10 @@ def assert_serving(proxy: Proxy, healthy: Healthy) -> None:
 
 # -- inputs ------------------------------------------------------------------------------------
 
-def frame(fin: bool, rsv: int, opcode: int, payload: bytes, mask: bytes | None, claim: int | None) -> bytes:
+
+def frame(
+    fin: bool, rsv: int, opcode: int, payload: bytes, mask: bytes | None, claim: int | None
+) -> bytes:
     """A frame with any header: reserved opcodes and bits, a length claim that lies, masked or not."""
     n = len(payload) if claim is None else claim
     b0 = (0x80 if fin else 0) | (rsv & 7) << 4 | (opcode & 0x0F)
@@ -294,33 +330,73 @@ frames_st = st.lists(
         opcode=st.sampled_from([0, 1, 2, 8, 9, 10]) | st.integers(0, 15),
         payload=st.binary(max_size=300) | st.just(b'{"command": "close", "win": "w"}'),
         mask=st.none() | st.binary(min_size=4, max_size=4),
-        claim=st.none() | st.sampled_from([125, 126, 127, 65535, 65536, 16 << 20, 2**40, 2**63 - 1, 2**63]),
+        claim=st.none()
+        | st.sampled_from([125, 126, 127, 65535, 65536, 16 << 20, 2**40, 2**63 - 1, 2**63]),
     ),
-    min_size=1, max_size=8,
+    min_size=1,
+    max_size=8,
 ).map(b"".join)
 
 http_head_st = st.builds(
     lambda line, headers, body: line + b"\r\n" + b"\r\n".join(headers) + b"\r\n\r\n" + body,
-    line=st.sampled_from([b"GET /fuzz HTTP/1.1", b"POST /update HTTP/1.1", b"GET / HTTP/9.9", b"\x00\xff BAD",
-                          b"GET " + b"/a" * 5000 + b" HTTP/1.1"]) | st.binary(max_size=80),
+    line=st.sampled_from(
+        [
+            b"GET /fuzz HTTP/1.1",
+            b"POST /update HTTP/1.1",
+            b"GET / HTTP/9.9",
+            b"\x00\xff BAD",
+            b"GET " + b"/a" * 5000 + b" HTTP/1.1",
+        ]
+    )
+    | st.binary(max_size=80),
     headers=st.lists(
-        st.sampled_from([b"Host: x", b"Upgrade: websocket", b"Connection: Upgrade", b"Content-Length: -1",
-                         b"Content-Length: 99999999999999999999", b"Transfer-Encoding: chunked",
-                         b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", b"no colon here", b"X: " + b"y" * 70000])
+        st.sampled_from(
+            [
+                b"Host: x",
+                b"Upgrade: websocket",
+                b"Connection: Upgrade",
+                b"Content-Length: -1",
+                b"Content-Length: 99999999999999999999",
+                b"Transfer-Encoding: chunked",
+                b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+                b"no colon here",
+                b"X: " + b"y" * 70000,
+            ]
+        )
         | st.binary(max_size=60),
-        max_size=8),
+        max_size=8,
+    ),
     body=st.binary(max_size=200) | st.just(b"zz\r\nnot-a-chunk\r\n"),
 )
 
 http_response_st = st.builds(
     lambda line, headers, body: line + b"\r\n" + b"\r\n".join(headers) + b"\r\n\r\n" + body,
-    line=st.sampled_from([b"HTTP/1.1 200 OK", b"HTTP/1.1 101 Switching Protocols", b"HTTP/1.0 999 ?",
-                          b"HTTP/1.1 204 No Content", b"\x16\x03\x01 TLS?"]) | st.binary(max_size=60),
+    line=st.sampled_from(
+        [
+            b"HTTP/1.1 200 OK",
+            b"HTTP/1.1 101 Switching Protocols",
+            b"HTTP/1.0 999 ?",
+            b"HTTP/1.1 204 No Content",
+            b"\x16\x03\x01 TLS?",
+        ]
+    )
+    | st.binary(max_size=60),
     headers=st.lists(
-        st.sampled_from([b"Content-Length: 5", b"Content-Length: 999999", b"Content-Length: -3",
-                         b"Transfer-Encoding: chunked", b"Upgrade: websocket", b"Connection: Upgrade",
-                         b"Connection: keep-alive", b"X: " + b"y" * 70000]) | st.binary(max_size=60),
-        max_size=6),
+        st.sampled_from(
+            [
+                b"Content-Length: 5",
+                b"Content-Length: 999999",
+                b"Content-Length: -3",
+                b"Transfer-Encoding: chunked",
+                b"Upgrade: websocket",
+                b"Connection: Upgrade",
+                b"Connection: keep-alive",
+                b"X: " + b"y" * 70000,
+            ]
+        )
+        | st.binary(max_size=60),
+        max_size=6,
+    ),
     body=st.binary(max_size=300) | st.just(b"5\r\nhello\r\nZZ\r\n"),
 )
 
@@ -330,15 +406,25 @@ case_st = st.one_of(
     st.tuples(st.just("http"), http_head_st, cut_st, st.floats(0, 1)),
     st.tuples(st.just("up"), frames_st, cut_st, st.floats(0, 1)),
     st.tuples(st.just("down"), frames_st, cut_st, st.floats(0, 1)),
-    st.tuples(st.just("broken-server"), http_response_st | st.binary(min_size=1, max_size=500), cut_st,
-              st.floats(0, 1)),
+    st.tuples(
+        st.just("broken-server"),
+        http_response_st | st.binary(min_size=1, max_size=500),
+        cut_st,
+        st.floats(0, 1),
+    ),
 )
 
 
 def handshake(path: str) -> bytes:
     key = base64.b64encode(os.urandom(16))
-    return (f"GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ").encode() + key + b"\r\n\r\n"
+    return (
+        (
+            f"GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: "
+        ).encode()
+        + key
+        + b"\r\n\r\n"
+    )
 
 
 def drain(sock: socket.socket, seconds: float) -> int:
@@ -381,16 +467,23 @@ def play(proxy: Proxy, kind: str, data: bytes, cut: str, where: float) -> None:
 
 
 @pytest.mark.slow
-@settings(max_examples=int(os.environ.get("VC_FUZZ_EXAMPLES", "60")), deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=int(os.environ.get("VC_FUZZ_EXAMPLES", "60")),
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(case=case_st)
-def test_hostile_connections_never_break_the_proxy(proxy: Proxy, healthy: Healthy, baseline: dict, case) -> None:
+def test_hostile_connections_never_break_the_proxy(
+    proxy: Proxy, healthy: Healthy, baseline: dict, case
+) -> None:
     kind, data, cut, where = case
     play(proxy, kind, data, cut, where)
     assert_serving(proxy, healthy)
 
 
 # -- targeted cases ----------------------------------------------------------------------------
+
 
 def test_oversized_frames_both_directions(proxy: Proxy, healthy: Healthy, baseline: dict) -> None:
     """A valid 12 MiB frame each way and a 40 MiB one (over the proxy's 16 MiB frame limit)."""
@@ -415,7 +508,9 @@ def test_oversized_frames_both_directions(proxy: Proxy, healthy: Healthy, baseli
     assert proxy.rss_mib() - baseline["rss"] < RSS_BOUND_MIB, "memory held after oversized frames"
 
 
-def test_many_abandoned_connections_leave_no_descriptors(proxy: Proxy, healthy: Healthy, baseline: dict) -> None:
+def test_many_abandoned_connections_leave_no_descriptors(
+    proxy: Proxy, healthy: Healthy, baseline: dict
+) -> None:
     socks = []
     for i in range(150):
         s = socket.create_connection(proxy.listen, timeout=5)
@@ -430,7 +525,9 @@ def test_many_abandoned_connections_leave_no_descriptors(proxy: Proxy, healthy: 
     assert proxy.fds() <= baseline["fds"] + FD_SLACK, f"fds {baseline['fds']} -> {proxy.fds()}"
 
 
-def test_memory_and_descriptors_back_to_baseline(proxy: Proxy, healthy: Healthy, baseline: dict) -> None:
+def test_memory_and_descriptors_back_to_baseline(
+    proxy: Proxy, healthy: Healthy, baseline: dict
+) -> None:
     """After the fuzz run and the oversized frames, RSS and fds are near where they began."""
     assert_serving(proxy, healthy)
     deadline = time.monotonic() + 10
@@ -441,7 +538,9 @@ def test_memory_and_descriptors_back_to_baseline(proxy: Proxy, healthy: Healthy,
     assert grew < RSS_BOUND_MIB, f"proxy RSS {grew:.0f} MiB above its baseline after the fuzz run"
 
 
-def test_endless_fragmented_message_memory_is_bounded(proxy: Proxy, healthy: Healthy, baseline: dict) -> None:
+def test_endless_fragmented_message_memory_is_bounded(
+    proxy: Proxy, healthy: Healthy, baseline: dict
+) -> None:
     """A text message that never ends: 1 MiB continuation frames without FIN, 64 MiB in all."""
     s = socket.create_connection(proxy.listen, timeout=10)
     s.sendall(handshake("/fuzz"))
@@ -472,4 +571,6 @@ def test_endless_fragmented_message_memory_is_bounded(proxy: Proxy, healthy: Hea
         close(s, "rst")
     assert_serving(proxy, healthy)
     grew = peak - baseline["rss"]
-    assert grew < 32, f"proxy RSS peaked {grew:.0f} MiB above baseline holding an unfinished message"
+    assert grew < 32, (
+        f"proxy RSS peaked {grew:.0f} MiB above baseline holding an unfinished message"
+    )

@@ -17,13 +17,22 @@ from visdom_chaos.targets import VARIANTS
 
 
 def register(sub) -> None:
-    p = sub.add_parser("compare", help="run scenarios on several targets and write the findings matrix")
+    p = sub.add_parser(
+        "compare", help="run scenarios on several targets and write the findings matrix"
+    )
     p.add_argument("--scenarios", default="all", help="comma-separated names, or 'all' (default)")
-    p.add_argument("--targets", default="0.2.4:stock,0.3.0:stock",
-                   help="comma-separated VERSION:VARIANT (default 0.2.4:stock,0.3.0:stock)")
+    p.add_argument(
+        "--targets",
+        default="0.2.4:stock,0.3.0:stock",
+        help="comma-separated VERSION:VARIANT (default 0.2.4:stock,0.3.0:stock)",
+    )
     p.add_argument("--duration", type=float, help="override every scenario's duration (seconds)")
     p.add_argument("--exclude", default="soak", help="scenarios left out of 'all' (default: soak)")
-    p.add_argument("--out", type=Path, help="folder for the runs and the matrix (default reports/runs/<time>-compare)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="folder for the runs and the matrix (default reports/runs/<time>-compare)",
+    )
     p.set_defaults(func=_compare)
 
 
@@ -42,7 +51,11 @@ def parse_targets(spec: str) -> list[tuple[str, str]]:
 
 
 def _compare(args) -> int:
-    names = list(scenario_files()) if args.scenarios == "all" else [s.strip() for s in args.scenarios.split(",") if s.strip()]
+    names = (
+        list(scenario_files())
+        if args.scenarios == "all"
+        else [s.strip() for s in args.scenarios.split(",") if s.strip()]
+    )
     if args.scenarios == "all":
         names = [n for n in names if n not in set(args.exclude.split(","))]
     scenarios = [resolve_scenario(n, args.duration) for n in names]  # all validated before any run
@@ -59,8 +72,17 @@ def _compare(args) -> int:
                 run_dir = out / sc.name / label.replace(":", "-")
                 options = RunOptions(scenario=sc, target=version, variant=variant, out=run_dir)
                 result = run_with_progress(options, console)
-                cells.append(cell_from_report(sc.name, label, run_dir, result.status, result.report,
-                                              sc.expectations_for(version, variant), result.error))
+                cells.append(
+                    cell_from_report(
+                        sc.name,
+                        label,
+                        run_dir,
+                        result.status,
+                        result.report,
+                        sc.expectations_for(version, variant),
+                        result.error,
+                    )
+                )
                 if result.status == "interrupted":
                     raise KeyboardInterrupt
     except KeyboardInterrupt:
@@ -69,7 +91,9 @@ def _compare(args) -> int:
     table = Table("scenario", *labels, title="findings matrix", show_lines=True)
     by = {(c.scenario, c.target): c for c in cells}
     for sc in scenarios:
-        table.add_row(sc.name, *[by[(sc.name, t)].summary() if (sc.name, t) in by else "—" for t in labels])
+        table.add_row(
+            sc.name, *[by[(sc.name, t)].summary() if (sc.name, t) in by else "—" for t in labels]
+        )
     console.print(table)
     console.print(f"matrix: {paths['md']}  {paths['html']}  {paths['json']}")
     if interrupted:

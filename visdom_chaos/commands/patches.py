@@ -12,7 +12,8 @@ from visdom_chaos.targets import load_built
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "patches", help="list, check or apply the reference transport fixes",
+        "patches",
+        help="list, check or apply the reference transport fixes",
         description="Reference transport fixes for Visdom (patches/<version>/series).",
     )
     sub = parser.add_subparsers(dest="patches_command", metavar="ACTION")
@@ -23,20 +24,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ls.set_defaults(func=cmd_list)
 
     check = sub.add_parser(
-        "check", help="apply the series to a throw-away copy; exit 1 naming the patch that fails",
+        "check",
+        help="apply the series to a throw-away copy; exit 1 naming the patch that fails",
     )
     check.add_argument("--version", required=True)
     check.add_argument(
-        "--into", type=Path,
+        "--into",
+        type=Path,
         help="sdist tree or visdom package dir to check against "
-             "(default: the stock target's package built by `visdom-chaos target build`)",
+        "(default: the stock target's package built by `visdom-chaos target build`)",
     )
     check.set_defaults(func=cmd_check)
 
     app = sub.add_parser("apply", help="apply the series in place")
     app.add_argument("--version", required=True)
-    app.add_argument("--into", type=Path, required=True,
-                     help="sdist tree (-p1), site-packages (-p2) or visdom package dir (-p3)")
+    app.add_argument(
+        "--into",
+        type=Path,
+        required=True,
+        help="sdist tree (-p1), site-packages (-p2) or visdom package dir (-p3)",
+    )
     app.set_defaults(func=cmd_apply)
 
 

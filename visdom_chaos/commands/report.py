@@ -27,28 +27,52 @@ BASELINE_DROP = ("series", "timeline", "evidence", "faults")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("analyze", help="(re-)analyse a finished or crashed run folder and write its reports")
+    p = sub.add_parser(
+        "analyze", help="(re-)analyse a finished or crashed run folder and write its reports"
+    )
     p.add_argument("run_dir", metavar="RUN_DIR")
-    p.add_argument("--stale-bound-ms", type=float, default=2000.0,
-                   help="an id visible later than this after its ack is stale (default 2000)")
-    p.add_argument("--ghost-settle-s", type=float, default=5.0,
-                   help="how long a gone client's server socket may linger (default 5)")
-    p.add_argument("--memory-bound", type=float, default=5.0, metavar="MIB_PER_MIN",
-                   help="flag RSS growth steeper than this (default 5 MiB/min)")
+    p.add_argument(
+        "--stale-bound-ms",
+        type=float,
+        default=2000.0,
+        help="an id visible later than this after its ack is stale (default 2000)",
+    )
+    p.add_argument(
+        "--ghost-settle-s",
+        type=float,
+        default=5.0,
+        help="how long a gone client's server socket may linger (default 5)",
+    )
+    p.add_argument(
+        "--memory-bound",
+        type=float,
+        default=5.0,
+        metavar="MIB_PER_MIN",
+        help="flag RSS growth steeper than this (default 5 MiB/min)",
+    )
     p.add_argument("--no-plots", action="store_true", help="write report.json and report.md only")
     p.set_defaults(func=cmd_analyze)
 
-    g = sub.add_parser("gate", help="check a run's report against threshold rules (exit 1 on failure)",
-                       description="Rules: one 'METRIC OP EXPR' per line, e.g. 'findings.missing == 0', "
-                       "'latency_ms.p99 <= baseline * 1.2'. Exit 0: all hold, 1: any fails, 2: bad input, "
-                       "3: cannot judge (no rule failed, but a rule needs a timing figure the run's observer "
-                       "could not vouch for: report.json `trust`)."
-                       "\n\nDefault rules:\n" + gating.DEFAULT_RULES
-                       + "\nDefault rules with --baseline (and no --rules):\n" + gating.DEFAULT_BASELINE_RULES,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    g = sub.add_parser(
+        "gate",
+        help="check a run's report against threshold rules (exit 1 on failure)",
+        description="Rules: one 'METRIC OP EXPR' per line, e.g. 'findings.missing == 0', "
+        "'latency_ms.p99 <= baseline * 1.2'. Exit 0: all hold, 1: any fails, 2: bad input, "
+        "3: cannot judge (no rule failed, but a rule needs a timing figure the run's observer "
+        "could not vouch for: report.json `trust`)."
+        "\n\nDefault rules:\n"
+        + gating.DEFAULT_RULES
+        + "\nDefault rules with --baseline (and no --rules):\n"
+        + gating.DEFAULT_BASELINE_RULES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     g.add_argument("run_dir", metavar="RUN_DIR", help="run folder (or its report.json)")
-    g.add_argument("--baseline", metavar="FILE", help="baseline report: a file, or NAME for reports/baselines/NAME.json "
-                        "(of the current folder, else shipped with visdom-chaos)")
+    g.add_argument(
+        "--baseline",
+        metavar="FILE",
+        help="baseline report: a file, or NAME for reports/baselines/NAME.json "
+        "(of the current folder, else shipped with visdom-chaos)",
+    )
     g.add_argument("--rules", metavar="FILE", help="rules file (default: the built-in rule set)")
     g.add_argument("--junit", metavar="FILE", help="also write the outcomes as JUnit XML")
     g.set_defaults(func=cmd_gate)
@@ -56,7 +80,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     b = sub.add_parser("baseline", help="store a run's report as reports/baselines/NAME.json")
     b.add_argument("run_dir", metavar="RUN_DIR")
     b.add_argument("name", metavar="NAME")
-    b.add_argument("--dir", default=str(BASELINE_DIR), help="folder to write to (default: reports/baselines/ of the current folder)")
+    b.add_argument(
+        "--dir",
+        default=str(BASELINE_DIR),
+        help="folder to write to (default: reports/baselines/ of the current folder)",
+    )
     b.set_defaults(func=cmd_baseline)
 
 
@@ -73,8 +101,12 @@ def _load_json(path: Path, what: str) -> dict[str, Any]:
         raise UserError(f"{what} {path}: no such file") from exc
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise UserError(f"{what} {path}: not valid JSON ({exc})") from exc
-    if not isinstance(data, dict) or not str(data.get("schema", "")).startswith("visdom-chaos/report/"):
-        raise UserError(f"{what} {path}: not a visdom-chaos report (no 'schema' visdom-chaos/report/…)")
+    if not isinstance(data, dict) or not str(data.get("schema", "")).startswith(
+        "visdom-chaos/report/"
+    ):
+        raise UserError(
+            f"{what} {path}: not a visdom-chaos report (no 'schema' visdom-chaos/report/…)"
+        )
     return data
 
 
@@ -100,9 +132,12 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         if getattr(args, name) < 0:
             raise UserError(f"--{name.replace('_', '-')} must not be negative")
     try:
-        cfg = config_for(load_run_meta(args.run_dir) if Path(args.run_dir).is_dir() else {},
-                         stale_bound_ms=args.stale_bound_ms, ghost_settle_s=args.ghost_settle_s,
-                         memory_bound_mib_per_min=args.memory_bound)
+        cfg = config_for(
+            load_run_meta(args.run_dir) if Path(args.run_dir).is_dir() else {},
+            stale_bound_ms=args.stale_bound_ms,
+            ghost_settle_s=args.ghost_settle_s,
+            memory_bound_mib_per_min=args.memory_bound,
+        )
         report = analyze_run(args.run_dir, cfg)
     except RunFolderError as exc:
         raise UserError(str(exc)) from exc
@@ -147,7 +182,8 @@ def cmd_gate(args: argparse.Namespace) -> int:
     console = _console()
     held = len(outcomes) - len(failed) - len(unjudged)
     title = f"gate: {report.get('scenario')} · {held}/{len(outcomes)} rules hold" + (
-        f", {len(unjudged)} cannot be judged" if unjudged else "")
+        f", {len(unjudged)} cannot be judged" if unjudged else ""
+    )
     console.print(gating.outcome_table(outcomes, title))
     if args.junit:
         Path(args.junit).write_text(gate_junit(outcomes, report), encoding="utf-8")

@@ -21,19 +21,38 @@ DEFAULT_SCENARIO = "mixed"
 
 def register(sub) -> None:
     p = sub.add_parser("run", help="run a scenario and write a report (the default command)")
-    p.add_argument("--scenario", default=DEFAULT_SCENARIO, help="a name from `visdom-chaos scenarios` or a TOML file")
-    p.add_argument("--target", default="0.2.4", help=f"{'|'.join(VERSIONS)} or the URL of your own Visdom")
+    p.add_argument(
+        "--scenario",
+        default=DEFAULT_SCENARIO,
+        help="a name from `visdom-chaos scenarios` or a TOML file",
+    )
+    p.add_argument(
+        "--target", default="0.2.4", help=f"{'|'.join(VERSIONS)} or the URL of your own Visdom"
+    )
     p.add_argument("--variant", choices=VARIANTS, default="stock")
     p.add_argument("--duration", type=float, help="seconds of load (default: the scenario's)")
     p.add_argument("--out", type=Path, help="run folder (default reports/runs/<time>-<scenario>)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--browsers", type=int, metavar="N",
-                   help="add N real Chromium subscribers (browser-0…; default: the scenario's [load] browsers)")
+    p.add_argument(
+        "--browsers",
+        type=int,
+        metavar="N",
+        help="add N real Chromium subscribers (browser-0…; default: the scenario's [load] browsers)",
+    )
     p.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --target URL")
-    p.add_argument("--workers", default="auto", metavar="N|auto",
-                   help="worker processes for the replica subscribers (default auto: one per core)")
-    p.add_argument("--observer-burn-ms", type=float, default=0.0, metavar="MS",
-                   help="testing knob: worker-0's subscribers spend MS of CPU per frame (a starved observer)")
+    p.add_argument(
+        "--workers",
+        default="auto",
+        metavar="N|auto",
+        help="worker processes for the replica subscribers (default auto: one per core)",
+    )
+    p.add_argument(
+        "--observer-burn-ms",
+        type=float,
+        default=0.0,
+        metavar="MS",
+        help="testing knob: worker-0's subscribers spend MS of CPU per frame (a starved observer)",
+    )
     p.set_defaults(func=_run)
 
     ls = sub.add_parser("scenarios", help="list the scenario catalogue")
@@ -71,8 +90,12 @@ def options_from_args(args) -> RunOptions:
             raise UserError("--browsers must be >= 0")
         scenario = dataclasses.replace(scenario, browsers=browsers)
     return RunOptions(
-        scenario=scenario, target=args.target,
-        variant=args.variant, out=args.out, seed=args.seed, allow_remote=args.allow_remote,
+        scenario=scenario,
+        target=args.target,
+        variant=args.variant,
+        out=args.out,
+        seed=args.seed,
+        allow_remote=args.allow_remote,
         workers=parse_workers(getattr(args, "workers", "auto")),
         observer_burn_ms=max(0.0, float(getattr(args, "observer_burn_ms", 0.0) or 0.0)),
     )
@@ -87,7 +110,9 @@ def parse_workers(value: str | int | None) -> str | int:
     except (TypeError, ValueError):
         raise UserError(f"--workers must be a positive number or 'auto', not {value!r}") from None
     if n < 1:
-        raise UserError(f"--workers must be at least 1 (or 'auto'), not {n}: subscribers need a process")
+        raise UserError(
+            f"--workers must be at least 1 (or 'auto'), not {n}: subscribers need a process"
+        )
     return n
 
 
@@ -95,22 +120,30 @@ def run_with_progress(options: RunOptions, console: Console) -> RunResult:
     duration = options.scenario.duration_s
     label = f"{options.scenario.name} @ {options.target}:{options.variant}"
     with Progress(
-        TextColumn("[bold]{task.fields[label]}"), BarColumn(), TimeElapsedColumn(),
-        TextColumn("{task.fields[stats]}"), console=console, transient=False,
+        TextColumn("[bold]{task.fields[label]}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[stats]}"),
+        console=console,
+        transient=False,
     ) as bar:
         task = bar.add_task("run", total=duration, label=label, stats="starting")
 
         def update(state: dict) -> None:
             rss = f"  rss {state['rss_mib']:.0f} MiB" if state.get("rss_mib") else ""
             rate = state["acked"] / state["elapsed"] if state["elapsed"] > 0 else 0.0
-            stats = (f"acked {state['acked']} ({rate:.0f}/s)  recv {state['received']}"
-                     f"  connected {state['connected']}{rss}")
+            stats = (
+                f"acked {state['acked']} ({rate:.0f}/s)  recv {state['received']}"
+                f"  connected {state['connected']}{rss}"
+            )
             bar.update(task, completed=min(state["elapsed"], duration), stats=stats)
 
         try:
             experiment = Experiment(options, progress=update)
         except OSError as exc:
-            raise UserError(f"cannot create the run folder {options.out or 'reports/runs'}: {exc.strerror or exc}") from exc
+            raise UserError(
+                f"cannot create the run folder {options.out or 'reports/runs'}: {exc.strerror or exc}"
+            ) from exc
         return experiment.run()
 
 

@@ -56,7 +56,9 @@ def _running_dir() -> Path:
 
 def _build(args) -> int:
     try:
-        built = build_target(args.version, args.variant, force=args.force, progress=lambda m: print(f"  {m}"))
+        built = build_target(
+            args.version, args.variant, force=args.force, progress=lambda m: print(f"  {m}")
+        )
     except TargetError as exc:
         raise UserError(str(exc)) from exc
     print(f"built {built.name}: {built.python}")
@@ -72,10 +74,17 @@ def _start(args) -> int:
         print(f"external Visdom answers at {target.url}")
         return 0
     if args.version not in VERSIONS:
-        raise UserError(f"unknown Visdom version {args.version!r}; supported: {', '.join(VERSIONS)}")
-    run_dir = args.run_dir or _running_dir() / f"{args.version}-{args.variant}-{time.strftime('%Y%m%d-%H%M%S')}"
+        raise UserError(
+            f"unknown Visdom version {args.version!r}; supported: {', '.join(VERSIONS)}"
+        )
+    run_dir = (
+        args.run_dir
+        or _running_dir() / f"{args.version}-{args.variant}-{time.strftime('%Y%m%d-%H%M%S')}"
+    )
     try:
-        target = start_target(args.version, args.variant, run_dir, port=args.port, polling=args.polling)
+        target = start_target(
+            args.version, args.variant, run_dir, port=args.port, polling=args.polling
+        )
     except TargetError as exc:
         raise UserError(str(exc)) from exc
     # Detach: the server keeps running after this command; `target stop` ends it.
@@ -107,8 +116,13 @@ def _stop(args) -> int:
 
 def _list(args) -> int:
     for b in list_built():
-        print(f"built    {b.name:16} {b.python}" + (f"  patches: {len(b.patches)}" if b.patches else ""))
+        print(
+            f"built    {b.name:16} {b.python}"
+            + (f"  patches: {len(b.patches)}" if b.patches else "")
+        )
     for d in _running():
         info = json.loads((d / "target.json").read_text())
-        print(f"running  {info['version']}-{info['variant']:9} {info['url']}  pid {info['pid']}  {d}")
+        print(
+            f"running  {info['version']}-{info['variant']:9} {info['url']}  pid {info['pid']}  {d}"
+        )
     return 0

@@ -29,8 +29,13 @@ def locustfile() -> Path:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("locustfile", help="print the path of the Locust files, for `locust -f`")
     p.set_defaults(func=cmd_locustfile)
-    for name, text in (("locust", "run Locust with the Locust files: visdom-chaos locust [locust arguments]"),
-                       ("proxy", "the chaos proxy: visdom-chaos proxy serve|check [arguments] (--help: its options)")):
+    for name, text in (
+        ("locust", "run Locust with the Locust files: visdom-chaos locust [locust arguments]"),
+        (
+            "proxy",
+            "the chaos proxy: visdom-chaos proxy serve|check [arguments] (--help: its options)",
+        ),
+    ):
         q = sub.add_parser(name, help=text, add_help=False)
         q.add_argument("args", nargs=argparse.REMAINDER)
 

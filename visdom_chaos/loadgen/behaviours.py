@@ -30,7 +30,11 @@ class Script:
 
     @classmethod
     def from_knobs(cls, knobs: Knobs, start: float, rng: random.Random) -> Script:
-        periods = {a: float(getattr(knobs, k)) for a, k in _PERIOD_KNOB.items() if float(getattr(knobs, k)) > 0}
+        periods = {
+            a: float(getattr(knobs, k))
+            for a, k in _PERIOD_KNOB.items()
+            if float(getattr(knobs, k)) > 0
+        }
         jitter = max(0.0, min(1.0, float(knobs.jitter)))
         due = {a: start + p * (1.0 + jitter * rng.random()) for a, p in periods.items()}
         return cls(periods, due)

@@ -35,7 +35,12 @@ def png_bytes(side: int, shade: int) -> bytes:
         return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
 
     ihdr = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
 
 
 class ImageSource(TrainingSource):
@@ -55,7 +60,9 @@ class ImageSource(TrainingSource):
         self.image_px = image_px
 
     def _image_body(self, seq: int, send_ns: int) -> dict:
-        src = "data:image/png;base64," + base64.b64encode(png_bytes(self.image_px, seq)).decode("ascii")
+        src = "data:image/png;base64," + base64.b64encode(png_bytes(self.image_px, seq)).decode(
+            "ascii"
+        )
         content = {"src": src, "caption": text_token(self.source, seq, send_ns) + self.pad}
         return {
             "data": [{"content": content, "type": "image"}],
@@ -75,15 +82,35 @@ class ImageSource(TrainingSource):
         self.seq += 1
         send_ns = time.time_ns()
         # op "append" keeps the journal contract (one create, then appends); the wire is /events.
-        return self._post("/events", self._image_body(self.seq, send_ns), self.seq, send_ns, "append")
+        return self._post(
+            "/events", self._image_body(self.seq, send_ns), self.seq, send_ns, "append"
+        )
 
 
-def make_source(base_url: str, source: str, journal: Any, *, kind: str, env: str, pad_bytes: int,
-                image_px: int, session: Any = None) -> TrainingSource:
+def make_source(
+    base_url: str,
+    source: str,
+    journal: Any,
+    *,
+    kind: str,
+    env: str,
+    pad_bytes: int,
+    image_px: int,
+    session: Any = None,
+) -> TrainingSource:
     if kind == "image":
-        return ImageSource(base_url, source, journal, env=env, pad_bytes=pad_bytes, image_px=image_px,
-                           session=session)
-    return TrainingSource(base_url, source, journal, env=env, kind=kind, pad_bytes=pad_bytes, session=session)
+        return ImageSource(
+            base_url,
+            source,
+            journal,
+            env=env,
+            pad_bytes=pad_bytes,
+            image_px=image_px,
+            session=session,
+        )
+    return TrainingSource(
+        base_url, source, journal, env=env, kind=kind, pad_bytes=pad_bytes, session=session
+    )
 
 
 # -- subscribers ----------------------------------------------------------------------
@@ -127,9 +154,14 @@ class DeliveryObserver:
                 if i.send_ns < self.min_send_ns:
                     continue
                 self.delivered += 1
-                self.fire(request_type=self.REQUEST_TYPE, name=name,
-                          response_time=max(0.0, (now_ns - i.send_ns) / 1e6), response_length=0,
-                          exception=None, context={"client": client})
+                self.fire(
+                    request_type=self.REQUEST_TYPE,
+                    name=name,
+                    response_time=max(0.0, (now_ns - i.send_ns) / 1e6),
+                    response_length=0,
+                    exception=None,
+                    context={"client": client},
+                )
             for src, seq in e.dup:
                 key = (client, e.env, e.win, src, seq)
                 if key in self._dups_seen:
@@ -143,8 +175,14 @@ class DeliveryObserver:
                     self._fail(name, "live: view went backwards (id left the view)", client)
 
     def _fail(self, name: str, reason: str, client: str) -> None:
-        self.fire(request_type=self.REQUEST_TYPE, name=name, response_time=0.0, response_length=0,
-                  exception=DeliveryFailure(reason), context={"client": client})
+        self.fire(
+            request_type=self.REQUEST_TYPE,
+            name=name,
+            response_time=0.0,
+            response_length=0,
+            exception=DeliveryFailure(reason),
+            context={"client": client},
+        )
 
 
 class DeliveryFailure(Exception):
@@ -160,8 +198,9 @@ class _LocustSubscriberMixin(Subscriber):
 
     def _setup(self, observer: DeliveryObserver | None, journal_recv: bool) -> None:
         # The replica must watch this subscriber's env (the base builds it for "main").
-        self.replica = make_replica(self.version, env_ids=(self.env,), transport=self.transport,
-                                    variant=self.variant)
+        self.replica = make_replica(
+            self.version, env_ids=(self.env,), transport=self.transport, variant=self.variant
+        )
         self.observer = observer
         self.journal_recv = journal_recv
 
@@ -207,19 +246,31 @@ class _LocustSubscriberMixin(Subscriber):
             self.replica._initial_env_ids = [env]
             self.replica.reset()
             self.replica.sid, self.replica.readonly = sid, readonly
-            self.journal.write("resync", self.client_id, self.conn, reason="initial", env=env, switch=True)
+            self.journal.write(
+                "resync", self.client_id, self.conn, reason="initial", env=env, switch=True
+            )
             self._queue_post([env])
 
 
 class LocustWebSocketSubscriber(_LocustSubscriberMixin, WebSocketSubscriber):
-    def __init__(self, *args: Any, observer: DeliveryObserver | None = None, journal_recv: bool = True,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        observer: DeliveryObserver | None = None,
+        journal_recv: bool = True,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self._setup(observer, journal_recv)
 
 
 class LocustPollingSubscriber(_LocustSubscriberMixin, PollingSubscriber):
-    def __init__(self, *args: Any, observer: DeliveryObserver | None = None, journal_recv: bool = True,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        observer: DeliveryObserver | None = None,
+        journal_recv: bool = True,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self._setup(observer, journal_recv)

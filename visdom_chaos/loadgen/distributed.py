@@ -86,11 +86,21 @@ def master_finish(environment: Any) -> None:
     runner = environment.runner
     for wid in state.expect:
         runner.send_message("vc_quiesce", None, client_id=wid)
-    _wait(environment, lambda: state.expect & _alive(environment) <= state.quiet, QUIET_TIMEOUT_S, "stop their sources")
+    _wait(
+        environment,
+        lambda: state.expect & _alive(environment) <= state.quiet,
+        QUIET_TIMEOUT_S,
+        "stop their sources",
+    )
     for wid in state.expect:
         runner.send_message("vc_truth", None, client_id=wid)
     timeout = float(knobs.summary_timeout_s) if knobs else 120.0
-    _wait(environment, lambda: state.expect & _alive(environment) <= set(state.summaries), timeout, "send summaries")
+    _wait(
+        environment,
+        lambda: state.expect & _alive(environment) <= set(state.summaries),
+        timeout,
+        "send summaries",
+    )
 
 
 def merged_summary(environment: Any, own: Any) -> tuple[Any, list[dict[str, Any]]]:
@@ -103,14 +113,25 @@ def merged_summary(environment: Any, own: Any) -> tuple[Any, list[dict[str, Any]
             try:
                 merged = merge(merged, Summary.from_dict(json.loads(data["summary"])))
             except (ValueError, KeyError, TypeError) as exc:
-                merged.note(f"worker {wid}: summary could not be merged ({type(exc).__name__}: {exc})")
+                merged.note(
+                    f"worker {wid}: summary could not be merged ({type(exc).__name__}: {exc})"
+                )
         else:
             merged.note(f"worker {wid} could not summarise: {data.get('error')}")
-        workers.append({"worker": wid, "index": data.get("index"), "run_dir": data.get("run_dir"),
-                        "totals": data.get("totals"), "error": data.get("error")})
+        workers.append(
+            {
+                "worker": wid,
+                "index": data.get("index"),
+                "run_dir": data.get("run_dir"),
+                "totals": data.get("totals"),
+                "error": data.get("error"),
+            }
+        )
     missing = sorted(state.expect - set(state.summaries))
     if missing:
-        merged.note(f"no summary from worker(s) {', '.join(missing)}: their clients are not in this report")
+        merged.note(
+            f"no summary from worker(s) {', '.join(missing)}: their clients are not in this report"
+        )
     return merged, workers
 
 
@@ -139,8 +160,9 @@ def setup_worker(environment: Any) -> None:
     runner.register_message("vc_truth", on_truth, concurrent=True)
 
 
-def send_summary(environment: Any, s: Any, summary: Any, totals: dict[str, Any] | None,
-                 error: str | None = None) -> None:
+def send_summary(
+    environment: Any, s: Any, summary: Any, totals: dict[str, Any] | None, error: str | None = None
+) -> None:
     data = {
         "index": getattr(environment.runner, "worker_index", None),
         "run_dir": str(s.run_dir),

@@ -29,15 +29,19 @@ class FastSession:
     def __init__(self, base_url: str, timeout: float = 10.0) -> None:
         parts = urlsplit(base_url)
         self._client = HTTPClient(
-            parts.hostname or "127.0.0.1", parts.port, connection_timeout=timeout, network_timeout=timeout,
-            ssl=parts.scheme == "https", concurrency=1,
+            parts.hostname or "127.0.0.1",
+            parts.port,
+            connection_timeout=timeout,
+            network_timeout=timeout,
+            ssl=parts.scheme == "https",
+            concurrency=1,
         )
         self._prefix = len(f"{parts.scheme}://{parts.netloc}")
 
     def post(self, url: str, data: str | bytes = b"", timeout: float | None = None) -> FastResponse:
         body = data.encode("utf-8") if isinstance(data, str) else data
         try:
-            resp = self._client.post(url[self._prefix:] or "/", body=body, headers=HEADERS)
+            resp = self._client.post(url[self._prefix :] or "/", body=body, headers=HEADERS)
             text = resp.read().decode("utf-8", errors="replace")
             return FastResponse(resp.status_code, text)
         except Exception as exc:  # noqa: BLE001 - socket, timeout and parser errors alike

@@ -21,7 +21,11 @@ log = logging.getLogger("visdom_chaos.loadgen")
 
 INFLIGHT_TIMEOUT_S = 15.0
 FAILURE_EVENTS_PER_ROW = 10_000  # bound on Locust failure events one finding row fires
-LOCUST_KINDS = ("duplicate", "missing", "stale")  # delivery findings; protocol errors and reloads stay in the report
+LOCUST_KINDS = (
+    "duplicate",
+    "missing",
+    "stale",
+)  # delivery findings; protocol errors and reloads stay in the report
 
 
 def stop_sources(session: Session) -> None:
@@ -41,8 +45,12 @@ def stop_sources(session: Session) -> None:
 
 def wait_quiescent(session: Session) -> bool:
     """No message to any of this process's browsers for quiet_s (bounded)."""
-    return quiescence.wait_quiescent(session.subscribers, session.phase,
-                                     float(session.knobs.quiet_s), float(session.knobs.quiescence_timeout_s))
+    return quiescence.wait_quiescent(
+        session.subscribers,
+        session.phase,
+        float(session.knobs.quiet_s),
+        float(session.knobs.quiescence_timeout_s),
+    )
 
 
 def fetch_truth(session: Session) -> None:
@@ -66,8 +74,9 @@ def summarize(session: Session) -> tuple[Any, dict[str, Any], Any]:
     return session.folder.summarize(analysis_config(session.meta.to_dict()))
 
 
-def assemble(session: Session, summary: Any, meta: dict[str, Any], stats: Any, *,
-             browser: bool = True) -> dict[str, Any]:
+def assemble(
+    session: Session, summary: Any, meta: dict[str, Any], stats: Any, *, browser: bool = True
+) -> dict[str, Any]:
     """The report, assembled as `visdom-chaos run`'s is (RunFolder.assemble): with `input`,
     `server` and, where present, `security`; `browser` from this process's own Chromium
     journals unless browser=False (a master's merged summary has no journals of the
@@ -103,8 +112,14 @@ def fire_findings(fire: Any, summary: Any) -> int:
     fired = 0
     for (name, reason), n in sorted(rows.items()):
         for _ in range(min(n, FAILURE_EVENTS_PER_ROW)):
-            fire(request_type="DELIVER", name=name, response_time=0.0, response_length=0,
-                 exception=DeliveryFailure(reason), context={})
+            fire(
+                request_type="DELIVER",
+                name=name,
+                response_time=0.0,
+                response_length=0,
+                exception=DeliveryFailure(reason),
+                context={},
+            )
             fired += 1
     return fired
 

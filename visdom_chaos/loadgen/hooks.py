@@ -64,8 +64,11 @@ def _drop_unused_classes(environment: Any, k: knobs.Knobs) -> None:
     Done once at init (the master builds its dispatcher before test_start); workers keep
     every class, since the master names the classes they spawn.
     """
-    keep = [c for c in environment.user_classes
-            if getattr(c, "vc_role", None) not in ROLE_KNOB or int(getattr(k, ROLE_KNOB[c.vc_role])) > 0]
+    keep = [
+        c
+        for c in environment.user_classes
+        if getattr(c, "vc_role", None) not in ROLE_KNOB or int(getattr(k, ROLE_KNOB[c.vc_role])) > 0
+    ]
     if keep and len(keep) != len(environment.user_classes):
         environment.user_classes[:] = keep
 
@@ -79,7 +82,9 @@ def _apply_user_counts(environment: Any, k: knobs.Knobs) -> None:
             if n > 0:
                 cls.fixed_count = n
             else:
-                log.warning("%s: 0 requested after start-up; Locust cannot drop a class then", cls.__name__)
+                log.warning(
+                    "%s: 0 requested after start-up; Locust cannot drop a class then", cls.__name__
+                )
 
 
 @events.test_start.add_listener
@@ -97,13 +102,24 @@ def _on_test_start(environment: Any, **_: Any) -> None:
 
 
 def _start_session(environment: Any, opts: Any, runner: Any) -> None:
-    check_url(environment.host or "", allow_remote=bool(opts.vc_allow_remote))  # before any folder exists
+    check_url(
+        environment.host or "", allow_remote=bool(opts.vc_allow_remote)
+    )  # before any folder exists
     if isinstance(runner, WorkerRunner):
         k = knobs.Knobs.from_options(opts)
         tag = f"w{runner.worker_index}"
         run_dir = sessions.worker_run_dir(k.out, tag)
-        sessions.put(environment, sessions.Session(environment, k, run_dir, tag=tag, monitor=False,
-                                                   worker_index=int(runner.worker_index)))
+        sessions.put(
+            environment,
+            sessions.Session(
+                environment,
+                k,
+                run_dir,
+                tag=tag,
+                monitor=False,
+                worker_index=int(runner.worker_index),
+            ),
+        )
         return
     knobs.apply_scenario(opts)  # the web UI form sends the defaults back: fill them again
     if getattr(opts, "_vc_auto_out", True):
@@ -111,8 +127,14 @@ def _start_session(environment: Any, opts: Any, runner: Any) -> None:
     k = knobs.Knobs.from_options(opts)
     _apply_user_counts(environment, k)
     extra = {"workers": len(runner.clients)} if isinstance(runner, MasterRunner) else {}
-    s = sessions.Session(environment, k, Path(k.out), tag="master" if extra else "", meta_extra=extra,
-                         monitor=bool(k.monitor))
+    s = sessions.Session(
+        environment,
+        k,
+        Path(k.out),
+        tag="master" if extra else "",
+        meta_extra=extra,
+        monitor=bool(k.monitor),
+    )
     if k.fresh_envs and s.plan is None:  # only our own <prefix><n> envs, never a scenario's "main"
         sessions.clear_envs(s.base_url, k.env_names)
     sessions.put(environment, s)
@@ -149,7 +171,9 @@ def _on_test_stop(environment: Any, **_: Any) -> None:
     except Exception as exc:  # noqa: BLE001
         log.error("visdom-chaos analysis failed:\n%s", traceback.format_exc())
         if isinstance(runner, WorkerRunner):
-            distributed.send_summary(environment, s, None, None, error=f"{type(exc).__name__}: {exc}")
+            distributed.send_summary(
+                environment, s, None, None, error=f"{type(exc).__name__}: {exc}"
+            )
         return
     if isinstance(runner, WorkerRunner):
         totals = None

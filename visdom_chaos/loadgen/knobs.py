@@ -39,15 +39,34 @@ class Knob:
 
 KNOBS: tuple[Knob, ...] = (
     # run
-    Knob("scenario", "", "scenario TOML file; its [load] table sets any knob below (command line wins)"),
+    Knob(
+        "scenario",
+        "",
+        "scenario TOML file; its [load] table sets any knob below (command line wins)",
+    ),
     Knob("out", "", "run folder for journals and report (default reports/runs/<time>-locust)"),
-    Knob("allow_remote", False, "allow a non-loopback --host (load goes only to loopback otherwise)"),
-    Knob("visdom_version", "0.2.4", "Visdom version of the target: picks the browser replica", ("0.2.4", "0.3.0")),
+    Knob(
+        "allow_remote", False, "allow a non-loopback --host (load goes only to loopback otherwise)"
+    ),
+    Knob(
+        "visdom_version",
+        "0.2.4",
+        "Visdom version of the target: picks the browser replica",
+        ("0.2.4", "0.3.0"),
+    ),
     Knob("seed", 0, "seed for behaviour jitter"),
     # shape
     Knob("shape", "steady", "load shape", SHAPES),
-    Knob("users", 0, "total users (0: Locust's -u); a run scenario sets it from its sources and subscribers"),
-    Knob("duration_s", 0.0, "stop after this long (0: Locust's -t); a run scenario sets it from [run] duration"),
+    Knob(
+        "users",
+        0,
+        "total users (0: Locust's -u); a run scenario sets it from its sources and subscribers",
+    ),
+    Knob(
+        "duration_s",
+        0.0,
+        "stop after this long (0: Locust's -t); a run scenario sets it from [run] duration",
+    ),
     Knob("ramp_s", 30.0, "ramp/soak: seconds to reach -u users"),
     Knob("spike_users", 0, "spike: extra browser users during the spike (0: as many as -u)"),
     Knob("spike_at_s", 10.0, "spike: seconds into the run the spike starts"),
@@ -55,19 +74,37 @@ KNOBS: tuple[Knob, ...] = (
     Knob("soak_s", 1800.0, "soak: total duration when no --run-time is given"),
     # training
     Knob("training_users", 2, "TrainingUser count (fixed; the other users are browsers)"),
-    Knob("polling_users", 0, "PollingBrowserUser count (fixed; the rest are WebSocket BrowserUsers)"),
-    Knob("browsers", 0, "ChromiumUser count: real headless Chromium tabs on the Visdom UI (fixed; needs "
-         "/usr/bin/chromium and the browser extra)"),
+    Knob(
+        "polling_users", 0, "PollingBrowserUser count (fixed; the rest are WebSocket BrowserUsers)"
+    ),
+    Knob(
+        "browsers",
+        0,
+        "ChromiumUser count: real headless Chromium tabs on the Visdom UI (fixed; needs "
+        "/usr/bin/chromium and the browser extra)",
+    ),
     Knob("rate", 10.0, "updates per second per training window"),
-    Knob("kinds", "line,scatter,text", f"window kinds the training users cycle through ({','.join(KINDS)})"),
+    Knob(
+        "kinds",
+        "line,scatter,text",
+        f"window kinds the training users cycle through ({','.join(KINDS)})",
+    ),
     Knob("windows", 1, "windows per training user"),
     Knob("envs", 1, "envs the windows and browsers spread over"),
     Knob("env_prefix", "vc_", "env name prefix: envs are <prefix>0, <prefix>1, …"),
     Knob("pad_bytes", 0, "padding bytes per text append / image caption (payload size)"),
     Knob("image_px", 16, "image kind: side of the PNG in pixels (payload size)"),
-    Knob("fresh_envs", True, "close every window of the envs at test start (they are ours: <prefix><n>)"),
-    Knob("http", "fast", "training HTTP client: fast (geventhttpclient, as FastHttpUser) or requests",
-         ("fast", "requests")),
+    Knob(
+        "fresh_envs",
+        True,
+        "close every window of the envs at test start (they are ours: <prefix><n>)",
+    ),
+    Knob(
+        "http",
+        "fast",
+        "training HTTP client: fast (geventhttpclient, as FastHttpUser) or requests",
+        ("fast", "requests"),
+    ),
     Knob("max_updates", 0, "stop each window after this many appends (0: no limit)"),
     # browsers
     Knob("abrupt_every_s", 0.0, "browser: close without a close frame every N s, then reconnect"),
@@ -80,17 +117,35 @@ KNOBS: tuple[Knob, ...] = (
     Knob("flap_count", 5, "browser: reconnects per flap burst"),
     Knob("flap_gap_s", 0.1, "browser: seconds between the reconnects of a burst"),
     Knob("switch_env_every_s", 0.0, "browser: switch to the next env every N s"),
-    Knob("switch_env_mode", "navigate", "browser: switch by opening the env's page, or with the env selector (same socket)",
-         ("navigate", "selector")),
-    Knob("jitter", 0.2, "browser: random phase, as a fraction of each period, so tabs do not act in lockstep"),
+    Knob(
+        "switch_env_mode",
+        "navigate",
+        "browser: switch by opening the env's page, or with the env selector (same socket)",
+        ("navigate", "selector"),
+    ),
+    Knob(
+        "jitter",
+        0.2,
+        "browser: random phase, as a fraction of each period, so tabs do not act in lockstep",
+    ),
     Knob("poll_interval_s", 0.5, "polling browser: seconds between polls"),
     Knob("journal_recv", True, "journal one `recv` record per message (off for capacity runs)"),
     # stop
     Knob("quiet_s", 1.5, "quiescent = no message to any browser for this long"),
     Knob("quiescence_timeout_s", 30.0, "give up waiting for quiescence after this long"),
-    Knob("monitor", True, "sample the server's RSS/CPU/sockets (psutil) when it runs on this machine"),
-    Knob("settle_s", 6.0, "after the browsers leave, keep sampling the server this long (ghost subscribers)"),
-    Knob("stale_bound_ms", 0.0, "analysis: an id visible later than this after its ack is stale (0: the analyzer's default)"),
+    Knob(
+        "monitor", True, "sample the server's RSS/CPU/sockets (psutil) when it runs on this machine"
+    ),
+    Knob(
+        "settle_s",
+        6.0,
+        "after the browsers leave, keep sampling the server this long (ghost subscribers)",
+    ),
+    Knob(
+        "stale_bound_ms",
+        0.0,
+        "analysis: an id visible later than this after its ack is stale (0: the analyzer's default)",
+    ),
     Knob("summary_timeout_s", 120.0, "master: wait this long for the workers' summaries"),
 )
 
@@ -109,7 +164,9 @@ def _bool(text: str | bool) -> bool:
 
 def add_arguments(parser: Any) -> None:
     """Register every knob on Locust's parser (`init_command_line_parser`)."""
-    group = parser.add_argument_group("visdom-chaos", "load knobs (also `[load]` keys of --vc-scenario)")
+    group = parser.add_argument_group(
+        "visdom-chaos", "load knobs (also `[load]` keys of --vc-scenario)"
+    )
     for k in KNOBS:
         kw: dict[str, Any] = {"default": k.default, "dest": k.dest, "help": k.help}
         if isinstance(k.default, bool):
@@ -193,7 +250,10 @@ class Knobs:
 
     @classmethod
     def from_options(cls, options: Any) -> Knobs:
-        vals = {k.name: getattr(options, k.dest, k.default) if options is not None else k.default for k in KNOBS}
+        vals = {
+            k.name: getattr(options, k.dest, k.default) if options is not None else k.default
+            for k in KNOBS
+        }
         return cls(vals)
 
     def __getattr__(self, name: str) -> Any:
@@ -207,7 +267,9 @@ class Knobs:
         kinds = [k.strip() for k in str(self.values["kinds"]).split(",") if k.strip()]
         bad = [k for k in kinds if k not in KINDS]
         if bad or not kinds:
-            raise ScenarioError(f"--vc-kinds: unknown kind(s) {bad or kinds}; use {','.join(KINDS)}")
+            raise ScenarioError(
+                f"--vc-kinds: unknown kind(s) {bad or kinds}; use {','.join(KINDS)}"
+            )
         return kinds
 
     @property

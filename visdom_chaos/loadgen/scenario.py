@@ -36,8 +36,14 @@ class Plan:
         # Locust workers tag ids (ws-w1-3); scenarios name the untagged form (ws-3) or globs.
         parts = client_id.split("-")
         untagged = f"{parts[0]}-{parts[-1]}" if len(parts) == 3 else client_id
-        return [b for b in self.behaviours
-                if any(fnmatch.fnmatchcase(client_id, p) or fnmatch.fnmatchcase(untagged, p) for p in b.clients)]
+        return [
+            b
+            for b in self.behaviours
+            if any(
+                fnmatch.fnmatchcase(client_id, p) or fnmatch.fnmatchcase(untagged, p)
+                for p in b.clients
+            )
+        ]
 
 
 def load_plan(name_or_path: str) -> Plan | None:
@@ -50,8 +56,12 @@ def load_plan(name_or_path: str) -> Plan | None:
         log.debug("%s is not a run scenario (%s): reading [load] as knobs", name_or_path, exc)
         return None
     if sc.faults:
-        log.warning("scenario %s: %d [[faults]] need the chaos proxy, which Locust does not start; ignored "
-                    "(run `visdom-chaos proxy serve` in front of Visdom and point --host at it)", sc.name, len(sc.faults))
+        log.warning(
+            "scenario %s: %d [[faults]] need the chaos proxy, which Locust does not start; ignored "
+            "(run `visdom-chaos proxy serve` in front of Visdom and point --host at it)",
+            sc.name,
+            len(sc.faults),
+        )
     envs = sorted({s.env for s in sc.sources})
     return Plan(sc.name, list(sc.sources), list(sc.behaviours), envs)
 

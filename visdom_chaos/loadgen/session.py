@@ -58,24 +58,40 @@ def server_pid_on(port: int) -> int | None:
 class Session:
     """The live state of one Locust process during one test (created at test_start)."""
 
-    def __init__(self, environment: Any, knobs: Knobs, run_dir: Path, tag: str = "", monitor: bool = True,
-                 meta_extra: dict[str, Any] | None = None, worker_index: int = 0) -> None:
+    def __init__(
+        self,
+        environment: Any,
+        knobs: Knobs,
+        run_dir: Path,
+        tag: str = "",
+        monitor: bool = True,
+        meta_extra: dict[str, Any] | None = None,
+        worker_index: int = 0,
+    ) -> None:
         self.environment = environment
         self.knobs = knobs
         self.tag = tag
         self.worker_index = worker_index
         self.base_url = check_url(environment.host or "", allow_remote=bool(knobs.allow_remote))
         started_ns = time.time_ns()
-        self.folder = RunFolder(run_dir, RunMeta(
-            scenario=Path(knobs.scenario).stem if knobs.scenario else "locust",
-            locust_scenario_file=knobs.scenario or None,
-            target={"version": knobs.visdom_version, "variant": "external", "url": self.base_url},
-            duration_s=_run_time(environment),
-            started_ns=started_ns,
-            seed=knobs.seed,
-            params=dict(knobs.values),
-            locust={"role": tag or "local", **(meta_extra or {})},
-        ), locust=tag or "local")
+        self.folder = RunFolder(
+            run_dir,
+            RunMeta(
+                scenario=Path(knobs.scenario).stem if knobs.scenario else "locust",
+                locust_scenario_file=knobs.scenario or None,
+                target={
+                    "version": knobs.visdom_version,
+                    "variant": "external",
+                    "url": self.base_url,
+                },
+                duration_s=_run_time(environment),
+                started_ns=started_ns,
+                seed=knobs.seed,
+                params=dict(knobs.values),
+                locust={"role": tag or "local", **(meta_extra or {})},
+            ),
+            locust=tag or "local",
+        )
         self.run_dir = self.folder.path
         self.meta = self.folder.meta
         self.journal = self.folder.journal("clients")
@@ -90,7 +106,9 @@ class Session:
         self._ids: dict[str, itertools.count] = {}
         self._lock = threading.Lock()
         # Windows left over from earlier runs carry old send times: not deliveries of this run.
-        self.observer = DeliveryObserver(environment.events.request.fire, min_send_ns=started_ns - OLD_ID_SLACK_NS)
+        self.observer = DeliveryObserver(
+            environment.events.request.fire, min_send_ns=started_ns - OLD_ID_SLACK_NS
+        )
         self.monitor: ServerMonitor | None = None
         # the Locust process is the observer here: its CPU goes into every report's observer section
         self.harness = HarnessMonitor(self.folder.journal("observer"))

@@ -15,8 +15,9 @@ import math
 from visdom_chaos.loadgen.knobs import Knobs
 
 
-def shape_tick(knobs: Knobs, elapsed: float, users: int, spawn_rate: float,
-               run_time: float | None) -> tuple[int, float] | None:
+def shape_tick(
+    knobs: Knobs, elapsed: float, users: int, spawn_rate: float, run_time: float | None
+) -> tuple[int, float] | None:
     users = max(int(knobs.users) or int(users), 0)
     run_time = float(knobs.duration_s) or run_time
     rate = max(float(spawn_rate), 0.1)

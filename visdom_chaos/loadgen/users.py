@@ -35,13 +35,25 @@ class AckTap:
         self.kind = kind
         self.path = path
 
-    def write(self, type_: str, client: str = "", conn: int = 0, t: int | None = None, **fields: Any) -> None:
+    def write(
+        self, type_: str, client: str = "", conn: int = 0, t: int | None = None, **fields: Any
+    ) -> None:
         self.journal.write(type_, client, conn, t=t, **fields)
         if type_ == "ack":
-            err = None if fields.get("ok") else RuntimeError(fields.get("error") or f"HTTP {fields.get('status')}")
+            err = (
+                None
+                if fields.get("ok")
+                else RuntimeError(fields.get("error") or f"HTTP {fields.get('status')}")
+            )
             path = "/events" if fields.get("seq") == 0 else self.path
-            self.fire(request_type="POST", name=f"{path} {self.kind}", response_time=fields.get("rtt_ms", 0.0),
-                      response_length=0, exception=err, context={"client": client})
+            self.fire(
+                request_type="POST",
+                name=f"{path} {self.kind}",
+                response_time=fields.get("rtt_ms", 0.0),
+                response_length=0,
+                exception=err,
+                context={"client": client},
+            )
 
 
 class TrainingJob:
@@ -60,18 +72,33 @@ class TrainingJob:
         else:
             n = max(1, int(k.windows))
             base = index * n + session.worker_index
-            layout = [(kinds[(base + w) % len(kinds)], envs[(base + w) % len(envs)], int(k.pad_bytes),
-                       float(k.rate)) for w in range(n)]
+            layout = [
+                (
+                    kinds[(base + w) % len(kinds)],
+                    envs[(base + w) % len(envs)],
+                    int(k.pad_bytes),
+                    float(k.rate),
+                )
+                for w in range(n)
+            ]
         n = len(layout)
         self.sources = []
         for w, (kind, env, pad, _rate) in enumerate(layout):
             src_id = f"{job}.{w}" if n > 1 else job
             tap = AckTap(session.journal, fire, kind, "/events" if kind == "image" else "/update")
             http = FastSession(session.base_url) if k.http == "fast" else None
-            self.sources.append(make_source(
-                session.base_url, src_id, tap, kind=kind, env=env, pad_bytes=pad,
-                image_px=int(k.image_px), session=http,
-            ))
+            self.sources.append(
+                make_source(
+                    session.base_url,
+                    src_id,
+                    tap,
+                    kind=kind,
+                    env=env,
+                    pad_bytes=pad,
+                    image_px=int(k.image_px),
+                    session=http,
+                )
+            )
         session.sources.extend(self.sources)
         rate = layout[0][3]
         self.interval = 1.0 / rate if rate > 0 else 0.0
@@ -99,7 +126,11 @@ class TrainingJob:
         now = time.monotonic()
         for i, src in enumerate(self.sources):
             sent = 0
-            while self.next_at[i] <= now and sent < MAX_CATCH_UP and not self.session.finishing.is_set():
+            while (
+                self.next_at[i] <= now
+                and sent < MAX_CATCH_UP
+                and not self.session.finishing.is_set()
+            ):
                 if self.limit and src.seq >= self.limit:
                     self.next_at[i] = float("inf")
                     break
@@ -107,7 +138,9 @@ class TrainingJob:
                 sent += 1
                 self.next_at[i] += self.interval
             if self.next_at[i] < now - self.interval * MAX_CATCH_UP:
-                self.next_at[i] = now  # too far behind: drop the backlog, the rate is what the server allows
+                self.next_at[i] = (
+                    now  # too far behind: drop the backlog, the rate is what the server allows
+                )
         wait = min(self.next_at) - time.monotonic()
         if wait > 0:
             time.sleep(min(wait, IDLE_S))
@@ -123,14 +156,23 @@ class BrowserTab:
         envs = session.env_names
         self.env_index = index % len(envs)
         kw: dict[str, Any] = {
-            "version": k.visdom_version, "env": envs[self.env_index],
-            "observer": session.observer, "journal_recv": bool(k.journal_recv),
+            "version": k.visdom_version,
+            "env": envs[self.env_index],
+            "observer": session.observer,
+            "journal_recv": bool(k.journal_recv),
         }
         if transport == "websocket":
-            self.sub: Subscriber = LocustWebSocketSubscriber(session.base_url, self.client_id, session.journal, **kw)
+            self.sub: Subscriber = LocustWebSocketSubscriber(
+                session.base_url, self.client_id, session.journal, **kw
+            )
         else:
-            self.sub = LocustPollingSubscriber(session.base_url, self.client_id, session.journal,
-                                               poll_interval=float(k.poll_interval_s), **kw)
+            self.sub = LocustPollingSubscriber(
+                session.base_url,
+                self.client_id,
+                session.journal,
+                poll_interval=float(k.poll_interval_s),
+                **kw,
+            )
         session.subscribers.append(self.sub)
         self.script = Script.from_knobs(k, time.monotonic(), session.rng)
         self.timeline: Timeline | None = None
@@ -201,18 +243,28 @@ class ChromiumTab:
         self.client_id = session.next_id("browser")
         envs = session.env_names
         index = int(self.client_id.rsplit("-", 1)[1]) + session.worker_index
-        self.sub = BrowserSubscriber(session.base_url, self.client_id, session.journal, env=envs[index % len(envs)],
-                                     run_dir=session.run_dir, sample_interval_s=1.0)
+        self.sub = BrowserSubscriber(
+            session.base_url,
+            self.client_id,
+            session.journal,
+            env=envs[index % len(envs)],
+            run_dir=session.run_dir,
+            sample_interval_s=1.0,
+        )
         self.timeline: Timeline | None = None
         if session.plan is not None:
             mine = session.plan.behaviours_for(self.client_id)
             if mine:
-                horizon = float(session.knobs.duration_s) or float(session.meta.duration_s or 3600.0)
+                horizon = float(session.knobs.duration_s) or float(
+                    session.meta.duration_s or 3600.0
+                )
                 self.timeline = Timeline(mine, session.t0_mono, horizon)
 
     def start(self) -> None:
         self.sub.start()
-        self.session.subscribers.append(self.sub)  # only once it shows the page: quiescence waits on it
+        self.session.subscribers.append(
+            self.sub
+        )  # only once it shows the page: quiescence waits on it
 
     def stop(self) -> None:
         self.sub.stop()  # final views and the screenshot, also when the shape takes it away

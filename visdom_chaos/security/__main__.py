@@ -21,17 +21,29 @@ STYLE = {"vulnerable": "bold red", "ok": "green", "error": "yellow"}
 
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
-    ap.add_argument("--target", default="0.2.4", help=f"{'|'.join(VERSIONS)} (started here) or the URL of a running Visdom")
+    ap.add_argument(
+        "--target",
+        default="0.2.4",
+        help=f"{'|'.join(VERSIONS)} (started here) or the URL of a running Visdom",
+    )
     ap.add_argument("--variant", choices=VARIANTS, default="stock")
-    ap.add_argument("--out", type=Path, help="folder for security.json and the servers' logs "
-                    "(default reports/runs/<time>-security-<target>)")
-    ap.add_argument("--oversize-mib", type=int, default=50, help="size of the oversized message (default 50)")
+    ap.add_argument(
+        "--out",
+        type=Path,
+        help="folder for security.json and the servers' logs "
+        "(default reports/runs/<time>-security-<target>)",
+    )
+    ap.add_argument(
+        "--oversize-mib", type=int, default=50, help="size of the oversized message (default 50)"
+    )
     ap.add_argument("--only", help="comma-separated checks: " + ", ".join(CHECKS))
 
 
 def register(sub) -> None:
     """`visdom-chaos security …` (registered through visdom_chaos.security.command)."""
-    p = sub.add_parser("security", help="security probe of a target (origin, login, sid theft, malformed messages)")
+    p = sub.add_parser(
+        "security", help="security probe of a target (origin, login, sid theft, malformed messages)"
+    )
     add_arguments(p)
     p.set_defaults(func=run)
 
@@ -47,7 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     from visdom_chaos.cli import restore_interrupt
 
     restore_interrupt()
-    ap = argparse.ArgumentParser(prog="python -m visdom_chaos.security", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m visdom_chaos.security", description=__doc__.splitlines()[0]
+    )
     add_arguments(ap)
     return run(ap.parse_args(argv))
 
@@ -57,17 +71,25 @@ def run(args: argparse.Namespace) -> int:
     err = Console(stderr=True)
     only = [c.strip() for c in args.only.split(",")] if args.only else None
     if only and set(only) - set(CHECKS):
-        err.print(f"visdom-chaos security: error: unknown check(s) {sorted(set(only) - set(CHECKS))}")
+        err.print(
+            f"visdom-chaos security: error: unknown check(s) {sorted(set(only) - set(CHECKS))}"
+        )
         return 2
     external = args.target.startswith(("http://", "https://"))
     if not external and args.target not in VERSIONS:
-        err.print(f"visdom-chaos security: error: unknown target {args.target!r}: use {', '.join(VERSIONS)} or a URL")
+        err.print(
+            f"visdom-chaos security: error: unknown target {args.target!r}: use {', '.join(VERSIONS)} or a URL"
+        )
         return 2
     if args.oversize_mib <= 0:
         err.print("visdom-chaos security: error: --oversize-mib must be positive")
         return 2
     label = args.target if external else f"{args.target}:{args.variant}"
-    out = args.out or Path("reports/runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-security-{label.replace(':', '-').replace('/', '_')}"
+    out = (
+        args.out
+        or Path("reports/runs")
+        / f"{time.strftime('%Y%m%d-%H%M%S')}-security-{label.replace(':', '-').replace('/', '_')}"
+    )
     target = None
     try:
         if external:
@@ -75,9 +97,16 @@ def run(args: argparse.Namespace) -> int:
         else:
             target = start_target(args.target, args.variant, out)
             url, pid = target.url, target.pid
-        results = run_security_probe(url, out, args.target if not external else "external", args.variant,
-                                     server_pid=pid, oversize_mib=args.oversize_mib, only=only,
-                                     progress=lambda name: err.print(f"  checking {name}…"))
+        results = run_security_probe(
+            url,
+            out,
+            args.target if not external else "external",
+            args.variant,
+            server_pid=pid,
+            oversize_mib=args.oversize_mib,
+            only=only,
+            progress=lambda name: err.print(f"  checking {name}…"),
+        )
     except (RemoteTargetError, TargetError, OSError) as exc:
         err.print(f"visdom-chaos security: error: {exc}")
         return 2

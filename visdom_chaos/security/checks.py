@@ -29,8 +29,10 @@ def check_origin(base: str, path: str) -> Finding:
         return f
     if evil.status == 101 and evil.messages:
         f.status = "vulnerable"
-        f.evidence["why"] = (f"accepted a foreign origin and sent {evil.messages[0]!r} to it: any web page "
-                             "the user visits can read (and drive) the session")
+        f.evidence["why"] = (
+            f"accepted a foreign origin and sent {evil.messages[0]!r} to it: any web page "
+            "the user visits can read (and drive) the session"
+        )
     elif evil.status == 101:
         f.status = "vulnerable"
         f.evidence["why"] = "the handshake from a foreign origin was accepted (101)"
@@ -50,8 +52,11 @@ def _sid(session: requests.Session, base: str) -> str:
 
 
 def _query(session: requests.Session, base: str, sid: str) -> dict:
-    r = session.post(f"{base}/socket_wrap", data=json.dumps({"message_type": "query", "sid": sid}),
-                     timeout=HTTP_TIMEOUT_S)
+    r = session.post(
+        f"{base}/socket_wrap",
+        data=json.dumps({"message_type": "query", "sid": sid}),
+        timeout=HTTP_TIMEOUT_S,
+    )
     r.raise_for_status()
     return r.json()
 
@@ -64,7 +69,9 @@ def check_sid_theft(base: str) -> Finding:
         sid_a = _sid(a, base)
         _query(a, base, sid_a)  # A reads its welcome messages, so what follows is new
         win = unique("sidprobe")
-        requests.post(f"{base}/events", json=text_window(win, "secret-" + win), timeout=HTTP_TIMEOUT_S)
+        requests.post(
+            f"{base}/events", json=text_window(win, "secret-" + win), timeout=HTTP_TIMEOUT_S
+        )
         time.sleep(0.3)
         stolen = _query(b, base, sid_a)
         left_for_a = _query(a, base, sid_a)
@@ -79,18 +86,26 @@ def check_sid_theft(base: str) -> Finding:
     carries = any(win in (m if isinstance(m, str) else json.dumps(m)) for m in got)
     f.evidence = {
         "sid_a": sid_a[:8] + "…",
-        "b_query": {"success": stolen.get("success"), "messages": len(got), "commands": commands[:10],
-                    "reason": stolen.get("reason")},
+        "b_query": {
+            "success": stolen.get("success"),
+            "messages": len(got),
+            "commands": commands[:10],
+            "reason": stolen.get("reason"),
+        },
         "b_got_a_window": carries,
         "messages_left_for_a": len(left_for_a.get("messages") or []),
     }
     if stolen.get("success") and got:
         f.status = "vulnerable"
-        f.evidence["why"] = (f"B read {len(got)} of A's messages with A's sid alone (the sid is a bearer "
-                             "token bound to nothing), and A no longer gets them")
+        f.evidence["why"] = (
+            f"B read {len(got)} of A's messages with A's sid alone (the sid is a bearer "
+            "token bound to nothing), and A no longer gets them"
+        )
     elif stolen.get("success"):
         f.status = "vulnerable"
-        f.evidence["why"] = "B's query with A's sid succeeded (no messages were queued at that moment)"
+        f.evidence["why"] = (
+            "B's query with A's sid succeeded (no messages were queued at that moment)"
+        )
     else:
         f.status = "ok"
         f.evidence["why"] = f"B's query with A's sid was refused ({stolen.get('reason')!r})"

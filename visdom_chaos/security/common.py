@@ -32,7 +32,7 @@ class Finding:
 
 
 def ws_url(base: str, path: str) -> str:
-    return "ws" + base[len("http"):] + path
+    return "ws" + base[len("http") :] + path
 
 
 @dataclass
@@ -45,12 +45,23 @@ class WsAttempt:
     error: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"handshake_status": self.status, "first_commands": self.messages,
-                "closed_by_server": self.closed_by_server, "error": self.error}
+        return {
+            "handshake_status": self.status,
+            "first_commands": self.messages,
+            "closed_by_server": self.closed_by_server,
+            "error": self.error,
+        }
 
 
-def try_ws(base: str, path: str, *, origin: str | None = None, cookie: str | None = None,
-           read_s: float = 1.5, max_messages: int = 5) -> WsAttempt:
+def try_ws(
+    base: str,
+    path: str,
+    *,
+    origin: str | None = None,
+    cookie: str | None = None,
+    read_s: float = 1.5,
+    max_messages: int = 5,
+) -> WsAttempt:
     """Open a WebSocket, read what the server says first (bounded), close it."""
     att = WsAttempt()
     opts: dict[str, Any] = {"timeout": 5}
@@ -95,7 +106,12 @@ def command_of(data: bytes | str) -> str:
 
 
 def text_window(win: str, text: str, env: str = "main") -> dict[str, Any]:
-    return {"data": [{"content": text, "type": "text"}], "win": win, "eid": env, "opts": {"title": win}}
+    return {
+        "data": [{"content": text, "type": "text"}],
+        "win": win,
+        "eid": env,
+        "opts": {"title": win},
+    }
 
 
 def unique(prefix: str) -> str:
@@ -106,7 +122,9 @@ def answers(base: str, timeout: float = 5.0) -> tuple[bool, float | None, str]:
     """Does /win_exists answer within `timeout`? (ok, seconds, detail)."""
     t0 = time.monotonic()
     try:
-        r = requests.post(f"{base}/win_exists", json={"win": "__probe__", "eid": "main"}, timeout=timeout)
+        r = requests.post(
+            f"{base}/win_exists", json={"win": "__probe__", "eid": "main"}, timeout=timeout
+        )
     except requests.RequestException as exc:
         return False, None, type(exc).__name__
     return r.status_code == 200, round(time.monotonic() - t0, 3), f"HTTP {r.status_code}"
@@ -155,7 +173,9 @@ class Watcher:
         token = unique("probe")
         t0 = time.monotonic()
         try:
-            r = requests.post(f"{self.base}/events", json=text_window(token, token), timeout=timeout)
+            r = requests.post(
+                f"{self.base}/events", json=text_window(token, token), timeout=timeout
+            )
         except requests.RequestException as exc:
             return False, None, f"POST /events: {type(exc).__name__}"
         if r.status_code != 200:

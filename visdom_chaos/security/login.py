@@ -51,9 +51,16 @@ def login_starter(version: str, variant: str, run_dir: Path) -> Callable[[], Log
         (home / ".visdom").mkdir(parents=True, exist_ok=True)
         # start_built treats the API's 400/401 without the cookie as "up" for -enable_login
         target = start_built(
-            built, root, extra_args=["-enable_login", "-force_new_cookie"],
-            env_overrides={"HOME": str(home), "VISDOM_USE_ENV_CREDENTIALS": "1", "VISDOM_USERNAME": USERNAME,
-                           "VISDOM_PASSWORD": PASSWORD, "VISDOM_COOKIE": unique("cookie-secret")},
+            built,
+            root,
+            extra_args=["-enable_login", "-force_new_cookie"],
+            env_overrides={
+                "HOME": str(home),
+                "VISDOM_USE_ENV_CREDENTIALS": "1",
+                "VISDOM_USERNAME": USERNAME,
+                "VISDOM_PASSWORD": PASSWORD,
+                "VISDOM_COOKIE": unique("cookie-secret"),
+            },
         )
         return LoginTarget(target.url, USERNAME, PASSWORD, target)
 
@@ -64,7 +71,11 @@ def log_in(base: str, username: str, password: str) -> requests.Session:
     """The browser's login: POST / with the sha256 of the password; the cookie comes back."""
     s = requests.Session()
     digest = hashlib.sha256(password.encode()).hexdigest()
-    r = s.post(f"{base}/", data=json.dumps({"username": username, "password": digest}), timeout=HTTP_TIMEOUT_S)
+    r = s.post(
+        f"{base}/",
+        data=json.dumps({"username": username, "password": digest}),
+        timeout=HTTP_TIMEOUT_S,
+    )
     if r.status_code != 200 or not s.cookies:
         raise ValueError(f"login failed: HTTP {r.status_code}, cookies {list(s.cookies.keys())}")
     return s
@@ -78,14 +89,20 @@ def _http(method: str, base: str, path: str, body: Any = None) -> dict[str, Any]
     except requests.RequestException as exc:
         return {"status": None, "answered": False, "detail": type(exc).__name__}
     answered = 200 <= r.status_code < 300 and bool(r.content.strip())
-    return {"status": r.status_code, "answered": answered, "bytes": len(r.content),
-            "detail": r.text[:120] if answered else ""}
+    return {
+        "status": r.status_code,
+        "answered": answered,
+        "bytes": len(r.content),
+        "detail": r.text[:120] if answered else "",
+    }
 
 
 def endpoint_matrix(base: str, cookie_session: requests.Session) -> dict[str, dict[str, Any]]:
     """Every endpoint the transport uses, asked without the cookie."""
     win = unique("loginprobe")
-    cookie_session.post(f"{base}/events", data=json.dumps(text_window(win, "with-cookie")), timeout=HTTP_TIMEOUT_S)
+    cookie_session.post(
+        f"{base}/events", data=json.dumps(text_window(win, "with-cookie")), timeout=HTTP_TIMEOUT_S
+    )
     out: dict[str, dict[str, Any]] = {}
     for path in ("/socket", "/vis_socket"):
         att = try_ws(base, path)
@@ -99,12 +116,21 @@ def endpoint_matrix(base: str, cookie_session: requests.Session) -> dict[str, di
     out["POST /win_hash"] = _http("POST", base, "/win_hash", {"win": win, "env": "main"})
     created = unique("anon")
     out["POST /events"] = _http("POST", base, "/events", text_window(created, "no-cookie"))
-    out["POST /update"] = _http("POST", base, "/update",
-                                {"data": [{"content": "no-cookie", "type": "text"}], "win": win, "eid": "main",
-                                 "append": True})
+    out["POST /update"] = _http(
+        "POST",
+        base,
+        "/update",
+        {
+            "data": [{"content": "no-cookie", "type": "text"}],
+            "win": win,
+            "eid": "main",
+            "append": True,
+        },
+    )
     # A write counts even with an empty answer: did the window appear / change?
-    check = cookie_session.post(f"{base}/win_data", data=json.dumps({"eid": "main", "win": None}),
-                                timeout=HTTP_TIMEOUT_S)
+    check = cookie_session.post(
+        f"{base}/win_data", data=json.dumps({"eid": "main", "win": None}), timeout=HTTP_TIMEOUT_S
+    )
     state = check.text if check.status_code == 200 else ""
     out["POST /events"]["wrote"] = created in state
     out["POST /update"]["wrote"] = "no-cookie" in state
@@ -117,14 +143,20 @@ def cookie_flags(session: requests.Session) -> dict[str, Any]:
     """What protects the login cookie from a page on another site."""
     out = {}
     for c in session.cookies:
-        out[c.name] = {"httponly": c.has_nonstandard_attr("HttpOnly"), "samesite": c.get_nonstandard_attr("SameSite"),
-                       "secure": bool(c.secure), "expires": c.expires}
+        out[c.name] = {
+            "httponly": c.has_nonstandard_attr("HttpOnly"),
+            "samesite": c.get_nonstandard_attr("SameSite"),
+            "secure": bool(c.secure),
+            "expires": c.expires,
+        }
     return out
 
 
 def cross_origin_with_cookie(base: str, session: requests.Session) -> Finding:
     """CSWSH as it happens under login: the victim's browser sends its cookie with the foreign page's handshake."""
-    f = Finding(f"with -enable_login: cross-origin /socket handshake carrying the login cookie (Origin: {EVIL_ORIGIN})")
+    f = Finding(
+        f"with -enable_login: cross-origin /socket handshake carrying the login cookie (Origin: {EVIL_ORIGIN})"
+    )
     cookie = "; ".join(f"{c.name}={c.value}" for c in session.cookies)
     evil = try_ws(base, "/socket", origin=EVIL_ORIGIN, cookie=cookie)
     flags = cookie_flags(session)
@@ -132,20 +164,32 @@ def cross_origin_with_cookie(base: str, session: requests.Session) -> Finding:
     lax = all(v["samesite"] and v["samesite"].lower() in ("lax", "strict") for v in flags.values())
     if evil.status == 101 and evil.messages:
         f.status = "vulnerable"
-        f.evidence["why"] = (f"a foreign page with the user's cookie got {evil.messages[0]!r}: it reads the logged-in "
-                             "session" + ("" if lax else "; the cookie has no SameSite, so browsers that do not "
-                                          "default to Lax send it cross-site"))
+        f.evidence["why"] = (
+            f"a foreign page with the user's cookie got {evil.messages[0]!r}: it reads the logged-in "
+            "session"
+            + (
+                ""
+                if lax
+                else "; the cookie has no SameSite, so browsers that do not "
+                "default to Lax send it cross-site"
+            )
+        )
     else:
         f.status = "ok"
-        f.evidence["why"] = (f"refused (HTTP {evil.status})" if evil.status != 101
-                             else "handshake accepted but nothing was sent to the foreign page")
+        f.evidence["why"] = (
+            f"refused (HTTP {evil.status})"
+            if evil.status != 101
+            else "handshake accepted but nothing was sent to the foreign page"
+        )
     return f
 
 
 def check_login(start: Callable[[], LoginTarget]) -> dict[str, Finding]:
     """Two findings from one login target: `login_bypass` and `origin_with_login`."""
     f = Finding("with -enable_login: endpoints that answer without the cookie")
-    g = Finding(f"with -enable_login: cross-origin /socket handshake carrying the login cookie (Origin: {EVIL_ORIGIN})")
+    g = Finding(
+        f"with -enable_login: cross-origin /socket handshake carrying the login cookie (Origin: {EVIL_ORIGIN})"
+    )
     try:
         target = start()
     except (TargetError, OSError) as exc:
@@ -153,8 +197,11 @@ def check_login(start: Callable[[], LoginTarget]) -> dict[str, Finding]:
         return {"login_bypass": f, "origin_with_login": g}
     try:
         session = log_in(target.url, target.username, target.password)
-        control = session.post(f"{target.url}/win_exists", data=json.dumps({"win": "x", "eid": "main"}),
-                               timeout=HTTP_TIMEOUT_S)
+        control = session.post(
+            f"{target.url}/win_exists",
+            data=json.dumps({"win": "x", "eid": "main"}),
+            timeout=HTTP_TIMEOUT_S,
+        )
         matrix = endpoint_matrix(target.url, session)
         g = cross_origin_with_cookie(target.url, session)
     except (requests.RequestException, ValueError) as exc:
@@ -164,12 +211,18 @@ def check_login(start: Callable[[], LoginTarget]) -> dict[str, Finding]:
     finally:
         target.stop()
     open_ = sorted(k for k, v in matrix.items() if v["answered"])
-    f.evidence = {"with_cookie_control": f"HTTP {control.status_code}", "endpoints": matrix,
-                  "answered_without_cookie": open_}
+    f.evidence = {
+        "with_cookie_control": f"HTTP {control.status_code}",
+        "endpoints": matrix,
+        "answered_without_cookie": open_,
+    }
     if control.status_code != 200:
         f.evidence["why"] = "the logged-in control request failed: no verdict"
         return {"login_bypass": f, "origin_with_login": g}
     f.status = "vulnerable" if open_ else "ok"
-    f.evidence["why"] = (f"{len(open_)} endpoint(s) answer without the cookie: {', '.join(open_)}" if open_
-                         else f"all {len(matrix)} endpoints refuse or say nothing without the cookie")
+    f.evidence["why"] = (
+        f"{len(open_)} endpoint(s) answer without the cookie: {', '.join(open_)}"
+        if open_
+        else f"all {len(matrix)} endpoints refuse or say nothing without the cookie"
+    )
     return {"login_bypass": f, "origin_with_login": g}

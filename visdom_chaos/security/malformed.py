@@ -76,8 +76,13 @@ def _post_wrap(base: str, binary: bool, data: bytes) -> dict[str, Any]:
     except (requests.RequestException, ValueError) as exc:
         return {"reaction": f"GET /socket_wrap failed: {type(exc).__name__}"}
     if data.startswith(b'{"cmd": "echo"'):
-        body = b'{"message_type": "send", "sid": "' + str(sid).encode() + b'", "message": ' + json.dumps(
-            data.decode()).encode() + b"}"
+        body = (
+            b'{"message_type": "send", "sid": "'
+            + str(sid).encode()
+            + b'", "message": '
+            + json.dumps(data.decode()).encode()
+            + b"}"
+        )
     else:
         body = data
     t0 = time.monotonic()
@@ -86,10 +91,16 @@ def _post_wrap(base: str, binary: bool, data: bytes) -> dict[str, Any]:
         reaction = f"HTTP {r.status_code}"
     except requests.RequestException as exc:
         reaction = f"request failed: {type(exc).__name__}"
-    return {"sent_bytes": len(body), "reaction": reaction, "seconds": round(time.monotonic() - t0, 3)}
+    return {
+        "sent_bytes": len(body),
+        "reaction": reaction,
+        "seconds": round(time.monotonic() - t0, 3),
+    }
 
 
-def check_malformed(base: str, path: str, pid: int | None, oversize_mib: int = DEFAULT_OVERSIZE_MIB) -> Finding:
+def check_malformed(
+    base: str, path: str, pid: int | None, oversize_mib: int = DEFAULT_OVERSIZE_MIB
+) -> Finding:
     """Each payload on `path`, then: process alive, /win_exists answers, a second client gets an update."""
     f = Finding(f"oversized / malformed messages on {path}: server stays up and serves others")
     try:
@@ -102,14 +113,25 @@ def check_malformed(base: str, path: str, pid: int | None, oversize_mib: int = D
     try:
         for name, (binary, data) in payloads(oversize_mib).items():
             before = rss_mib(pid)
-            sent = _post_wrap(base, binary, data) if path.endswith("_wrap") else _send_ws(base, path, binary, data)
+            sent = (
+                _post_wrap(base, binary, data)
+                if path.endswith("_wrap")
+                else _send_ws(base, path, binary, data)
+            )
             up = alive(pid)
             ok_http, http_s, http_detail = answers(base)
-            ok_sub, sub_s, sub_detail = watcher.sees_update() if up is not False else (False, None, "server gone")
+            ok_sub, sub_s, sub_detail = (
+                watcher.sees_update() if up is not False else (False, None, "server gone")
+            )
             results[name] = {
-                **sent, "server_alive": up, "win_exists": http_detail, "win_exists_s": http_s,
-                "other_subscriber": sub_detail, "other_subscriber_s": sub_s,
-                "rss_mib_before": before, "rss_mib_after": rss_mib(pid),
+                **sent,
+                "server_alive": up,
+                "win_exists": http_detail,
+                "win_exists_s": http_s,
+                "other_subscriber": sub_detail,
+                "other_subscriber_s": sub_s,
+                "rss_mib_before": before,
+                "rss_mib_after": rss_mib(pid),
             }
             if up is False or not ok_http or not ok_sub:
                 broken.append(name)
@@ -120,9 +142,13 @@ def check_malformed(base: str, path: str, pid: int | None, oversize_mib: int = D
     f.evidence = {"payloads": results}
     if broken:
         f.status = "vulnerable"
-        f.evidence["why"] = f"after {', '.join(broken)} the server stopped serving others (see payloads)"
+        f.evidence["why"] = (
+            f"after {', '.join(broken)} the server stopped serving others (see payloads)"
+        )
     else:
         f.status = "ok"
-        f.evidence["why"] = (f"after each of {len(results)} payloads the server was alive, /win_exists "
-                             "answered and another subscriber still got a fresh update")
+        f.evidence["why"] = (
+            f"after each of {len(results)} payloads the server was alive, /win_exists "
+            "answered and another subscriber still got a fresh update"
+        )
     return f

@@ -59,7 +59,9 @@ def run_security_probe(
     base = check_url(target_url)
     unknown = set(only or []) - set(CHECKS)
     if unknown:
-        raise ValueError(f"unknown check(s) {', '.join(sorted(unknown))}; known: {', '.join(CHECKS)}")
+        raise ValueError(
+            f"unknown check(s) {', '.join(sorted(unknown))}; known: {', '.join(CHECKS)}"
+        )
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     if start_login_target is None and version in VERSIONS:
@@ -70,11 +72,18 @@ def run_security_probe(
         "origin_vis_socket": (("origin_vis_socket",), lambda: check_origin(base, "/vis_socket")),
         "login": (("login_bypass", "origin_with_login"), lambda: check_login(start_login_target)),
         "polling_sid_theft": (("polling_sid_theft",), lambda: check_sid_theft(base)),
-        "malformed_socket": (("malformed_socket",), lambda: check_malformed(base, "/socket", server_pid, oversize_mib)),
-        "malformed_vis_socket": (("malformed_vis_socket",),
-                                 lambda: check_malformed(base, "/vis_socket", server_pid, oversize_mib)),
-        "malformed_socket_wrap": (("malformed_socket_wrap",),
-                                  lambda: check_malformed(base, "/socket_wrap", server_pid, oversize_mib)),
+        "malformed_socket": (
+            ("malformed_socket",),
+            lambda: check_malformed(base, "/socket", server_pid, oversize_mib),
+        ),
+        "malformed_vis_socket": (
+            ("malformed_vis_socket",),
+            lambda: check_malformed(base, "/vis_socket", server_pid, oversize_mib),
+        ),
+        "malformed_socket_wrap": (
+            ("malformed_socket_wrap",),
+            lambda: check_malformed(base, "/socket_wrap", server_pid, oversize_mib),
+        ),
     }
     if start_login_target is None:
         del steps["login"]
@@ -90,7 +99,10 @@ def run_security_probe(
             out = fn()
             found = out if isinstance(out, dict) else {answers[0]: out}
         except Exception as exc:  # noqa: BLE001 - one broken check must not hide the others
-            found = {n: Finding(CHECKS[n], "error", {"why": f"{type(exc).__name__}: {exc}"[:300]}) for n in answers}
+            found = {
+                n: Finding(CHECKS[n], "error", {"why": f"{type(exc).__name__}: {exc}"[:300]})
+                for n in answers
+            }
         for name in wanted:
             finding = found[name]
             finding.evidence["seconds"] = round(time.monotonic() - t0, 2)

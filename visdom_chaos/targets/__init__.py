@@ -24,7 +24,22 @@ from visdom_chaos.targets.process import (
 )
 
 __all__ = [
-    "VARIANTS", "VERSIONS", "BuiltTarget", "Target", "TargetError", "build_target", "cache_dir",
-    "external_target", "find_python", "list_built", "load_built", "start_built", "start_target",
-    "detach", "spawn", "stop_all_children", "stop_pid", "stop_procs",
+    "VARIANTS",
+    "VERSIONS",
+    "BuiltTarget",
+    "Target",
+    "TargetError",
+    "build_target",
+    "cache_dir",
+    "external_target",
+    "find_python",
+    "list_built",
+    "load_built",
+    "start_built",
+    "start_target",
+    "detach",
+    "spawn",
+    "stop_all_children",
+    "stop_pid",
+    "stop_procs",
 ]

@@ -31,7 +31,9 @@ class NpmFile(NamedTuple):
 _D3JS_ORG = {
     "/d3.v3.min.js": NpmFile("d3", "3.5.17", "d3.min.js"),
     "/d3.v3.js": NpmFile("d3", "3.5.17", "d3.js"),
-    "/d3-selection-multi.v1.js": NpmFile("d3-selection-multi", "1.0.1", "build/d3-selection-multi.js"),
+    "/d3-selection-multi.v1.js": NpmFile(
+        "d3-selection-multi", "1.0.1", "build/d3-selection-multi.js"
+    ),
     "/d3-selection-multi.v1.min.js": NpmFile(
         "d3-selection-multi", "1.0.1", "build/d3-selection-multi.min.js"
     ),

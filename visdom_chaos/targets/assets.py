@@ -52,7 +52,11 @@ def _eval(node: ast.AST, names: dict[str, object]) -> object:
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod):
         left = _eval(node.left, names)
         right = node.right
-        args = tuple(_eval(e, names) for e in right.elts) if isinstance(right, ast.Tuple) else _eval(right, names)
+        args = (
+            tuple(_eval(e, names) for e in right.elts)
+            if isinstance(right, ast.Tuple)
+            else _eval(right, names)
+        )
         if not isinstance(left, str):
             raise ValueError("format of a non-string")
         return left % args
@@ -61,7 +65,11 @@ def _eval(node: ast.AST, names: dict[str, object]) -> object:
     if isinstance(node, ast.List | ast.Tuple):
         return [_eval(e, names) for e in node.elts]
     if isinstance(node, ast.Dict):
-        return {_eval(k, names): _eval(v, names) for k, v in zip(node.keys, node.values, strict=True) if k}
+        return {
+            _eval(k, names): _eval(v, names)
+            for k, v in zip(node.keys, node.values, strict=True)
+            if k
+        }
     raise ValueError(ast.dump(node)[:60])
 
 
@@ -81,14 +89,22 @@ def read_build_py(build_py: Path) -> list[Asset]:
     except (OSError, SyntaxError) as exc:
         raise AssetError(f"cannot read {build_py}: {exc}") from exc
     func = next(
-        (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "download_scripts"),
+        (
+            n
+            for n in ast.walk(tree)
+            if isinstance(n, ast.FunctionDef) and n.name == "download_scripts"
+        ),
         None,
     )
     if func is None:
         raise AssetError(f"{build_py}: no download_scripts() to read the asset list from")
     names: dict[str, object] = {}
     for stmt in func.body:  # straight-line assignments only; loops and ifs do the downloading
-        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+        if (
+            isinstance(stmt, ast.Assign)
+            and len(stmt.targets) == 1
+            and isinstance(stmt.targets[0], ast.Name)
+        ):
             with contextlib.suppress(ValueError, TypeError):
                 names[stmt.targets[0].id] = _eval(stmt.value, names)
     ext_files = names.get("ext_files")
@@ -177,8 +193,16 @@ def _npm_install(prefix: Path, specs: dict[str, str], assets: list[Asset]) -> No
     (prefix / "package.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     # --ignore-scripts: only files are needed, nothing runs; --legacy-peer-deps: the old
     # react@16.2 next to newer react-grid-layout peers must not abort the install.
-    cmd = [npm, "install", "--no-audit", "--no-fund", "--ignore-scripts", "--legacy-peer-deps",
-           "--prefix", str(prefix)]
+    cmd = [
+        npm,
+        "install",
+        "--no-audit",
+        "--no-fund",
+        "--ignore-scripts",
+        "--legacy-peer-deps",
+        "--prefix",
+        str(prefix),
+    ]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=NPM_TIMEOUT_S)
     except subprocess.TimeoutExpired as exc:
@@ -188,7 +212,9 @@ def _npm_install(prefix: Path, specs: dict[str, str], assets: list[Asset]) -> No
         return
     # Name the asset whose package could not be had, not just npm's error.
     for a in assets:
-        if a.npm is not None and (a.npm.package + "@" in proc.stderr or f"/{a.npm.package}" in proc.stderr):
+        if a.npm is not None and (
+            a.npm.package + "@" in proc.stderr or f"/{a.npm.package}" in proc.stderr
+        ):
             raise AssetError(
                 f"missing asset: {a.name} ({a.url}): npm install {a.npm.package}@{a.npm.version} "
                 f"failed (see {prefix / 'npm-install.log'})"
@@ -244,7 +270,10 @@ def main(argv: list[str] | None = None) -> int:
 
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 3:
-        print("usage: python -m visdom_chaos.targets.assets VERSION VISDOM_PKG_DIR CACHE_DIR", file=sys.stderr)
+        print(
+            "usage: python -m visdom_chaos.targets.assets VERSION VISDOM_PKG_DIR CACHE_DIR",
+            file=sys.stderr,
+        )
         return 2
     try:
         paths = install_assets(args[0], Path(args[1]), Path(args[2]))

@@ -121,9 +121,12 @@ def find_python(minor: str) -> str | None:
     pyenv_root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
     if shutil.which("pyenv"):
         try:
-            pyenv_root = subprocess.run(
-                ["pyenv", "root"], capture_output=True, text=True, timeout=10
-            ).stdout.strip() or pyenv_root
+            pyenv_root = (
+                subprocess.run(
+                    ["pyenv", "root"], capture_output=True, text=True, timeout=10
+                ).stdout.strip()
+                or pyenv_root
+            )
         except (OSError, subprocess.SubprocessError):
             pass
     candidates += sorted(glob.glob(f"{pyenv_root}/versions/{minor}*/bin/python3"), reverse=True)
@@ -174,7 +177,10 @@ def _pip(python: str, args: list[str], log: Path) -> None:
 def _site_package_dir(python: str) -> Path:
     out = subprocess.run(
         [python, "-c", "import visdom, os; print(os.path.dirname(visdom.__file__))"],
-        capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": ""},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": ""},
     )
     if out.returncode != 0:
         raise TargetError(f"visdom is not importable with {python}: {out.stderr.strip()[-200:]}")
@@ -206,7 +212,9 @@ def _build_stock(version: str, progress) -> BuiltTarget:
     root.mkdir(parents=True)
     log = root / "build.log"
     progress(f"creating venv for visdom {version} with {python}")
-    proc = subprocess.run([python, "-m", "venv", str(venv)], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [python, "-m", "venv", str(venv)], capture_output=True, text=True, timeout=300
+    )
     if proc.returncode != 0:
         raise TargetError(f"cannot create a venv with {python}: {proc.stderr.strip()[-200:]}")
     vpy = str(venv / "bin" / "python")
@@ -233,8 +241,14 @@ def _build_patched(version: str, stock: BuiltTarget, progress) -> BuiltTarget:
         shutil.rmtree(root, ignore_errors=True)
         raise TargetError(f"patched target {version}: {exc}") from exc
     return BuiltTarget(
-        version, "patched", str(root), stock.python, str(package_dir),
-        overlay=str(overlay), patches=list(applied), assets=stock.assets,
+        version,
+        "patched",
+        str(root),
+        stock.python,
+        str(package_dir),
+        overlay=str(overlay),
+        patches=list(applied),
+        assets=stock.assets,
         digest=series_digest(version),
     )
 
@@ -251,7 +265,9 @@ def _build_lock():
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def build_target(version: str, variant: str = "stock", *, force: bool = False, progress=None) -> BuiltTarget:
+def build_target(
+    version: str, variant: str = "stock", *, force: bool = False, progress=None
+) -> BuiltTarget:
     """Build (or reuse) a target; idempotent unless `force`."""
     progress = progress or (lambda msg: None)
     if version not in VERSIONS:

@@ -92,8 +92,12 @@ class Target:
 
     def describe(self) -> dict:
         return {
-            "url": self.url, "version": self.version, "variant": self.variant, "port": self.port,
-            "pid": self.pid, "log": str(self.log_path) if self.log_path else None,
+            "url": self.url,
+            "version": self.version,
+            "variant": self.variant,
+            "port": self.port,
+            "pid": self.pid,
+            "log": str(self.log_path) if self.log_path else None,
         }
 
     def __enter__(self) -> Target:
@@ -103,8 +107,13 @@ class Target:
         self.stop()
 
 
-def stop_pid(pid: int, proc: subprocess.Popen | None = None, timeout: float = STOP_TIMEOUT_S, *,
-             group: bool = False) -> int | None:
+def stop_pid(
+    pid: int,
+    proc: subprocess.Popen | None = None,
+    timeout: float = STOP_TIMEOUT_S,
+    *,
+    group: bool = False,
+) -> int | None:
     """Stop a process and everything it started: SIGTERM, a bounded wait, SIGKILL what is left.
 
     The one way the harness (and its tests and benches) stops a process, our own child or
@@ -132,8 +141,11 @@ def stop_pid(pid: int, proc: subprocess.Popen | None = None, timeout: float = ST
     return None
 
 
-def stop_procs(procs: list[psutil.Process], timeout: float = STOP_TIMEOUT_S,
-               popen: subprocess.Popen | None = None) -> list[psutil.Process]:
+def stop_procs(
+    procs: list[psutil.Process],
+    timeout: float = STOP_TIMEOUT_S,
+    popen: subprocess.Popen | None = None,
+) -> list[psutil.Process]:
     """SIGTERM every process, wait up to `timeout`, SIGKILL the survivors, wait again.
 
     For processes found rather than started (leftovers named by their command line);
@@ -174,8 +186,9 @@ def _group(pgid: int) -> list[psutil.Process]:
     return out
 
 
-def _wait_gone(procs: list[psutil.Process], timeout: float,
-               popen: subprocess.Popen | None) -> list[psutil.Process]:
+def _wait_gone(
+    procs: list[psutil.Process], timeout: float, popen: subprocess.Popen | None
+) -> list[psutil.Process]:
     """Those of `procs` still running after up to `timeout` s. Polls instead of
     psutil.wait_procs, which would reap (waitpid) any child of ours: only `popen`'s
     own process is reaped here, through Popen; a zombie counts as gone."""
@@ -198,8 +211,12 @@ def _running(p: psutil.Process, popen: subprocess.Popen | None) -> bool:
         return p.is_running()
 
 
-def wait_ready(url: str, timeout: float = READY_TIMEOUT_S, proc: subprocess.Popen | None = None,
-               ok_statuses: tuple[int, ...] = (200,)) -> None:
+def wait_ready(
+    url: str,
+    timeout: float = READY_TIMEOUT_S,
+    proc: subprocess.Popen | None = None,
+    ok_statuses: tuple[int, ...] = (200,),
+) -> None:
     """Wait until Visdom answers a cheap API call (the index page may be 403 on some tornados;
     with login enabled the API answers 400/401 without the cookie, which also means "up")."""
     deadline = time.monotonic() + timeout
@@ -208,7 +225,9 @@ def wait_ready(url: str, timeout: float = READY_TIMEOUT_S, proc: subprocess.Pope
         if proc is not None and proc.poll() is not None:
             raise TargetError(f"Visdom exited with code {proc.returncode} before answering")
         try:
-            r = requests.post(f"{url}/win_exists", json={"win": "__probe__", "eid": "main"}, timeout=2)
+            r = requests.post(
+                f"{url}/win_exists", json={"win": "__probe__", "eid": "main"}, timeout=2
+            )
             if r.status_code in ok_statuses:
                 return
             last = f"HTTP {r.status_code}"
@@ -237,8 +256,15 @@ def start_built(
     for _ in range(attempts):
         chosen = port or free_port()
         args = [
-            built.python, str(LAUNCHER), "-port", str(chosen), "-env_path", f"{env_path}/",
-            "-bind_local", "-logging_level", "INFO",
+            built.python,
+            str(LAUNCHER),
+            "-port",
+            str(chosen),
+            "-env_path",
+            f"{env_path}/",
+            "-bind_local",
+            "-logging_level",
+            "INFO",
         ]
         if polling:
             args.append("-use_frontend_client_polling")
@@ -246,10 +272,19 @@ def start_built(
         env = built.env()
         env.update(env_overrides or {})
         log = open(log_path, "ab")  # noqa: SIM115 - handed to the child
-        proc = spawn(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=run_dir)
+        proc = spawn(
+            args,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=run_dir,
+        )
         log.close()
         url = f"http://127.0.0.1:{chosen}"
-        target = Target(url, built.version, built.variant, chosen, proc.pid, run_dir, log_path, proc)
+        target = Target(
+            url, built.version, built.variant, chosen, proc.pid, run_dir, log_path, proc
+        )
         login = "-enable_login" in (extra_args or [])
         try:
             wait_ready(url, proc=proc, ok_statuses=(200, 400, 401) if login else (200,))

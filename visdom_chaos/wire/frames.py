@@ -204,7 +204,9 @@ class WireReader:
                 return self._snapshot(msg)
             if command == "window_update":
                 return self._update(msg)
-            if command == "resumed":  # a patched server's answer to a resume: a replay of (from, seq]
+            if (
+                command == "resumed"
+            ):  # a patched server's answer to a resume: a replay of (from, seq]
                 out: dict[str, Any] = {}
                 _stamps(out, msg, None)
                 if type(msg.get("from")) is int:
@@ -212,9 +214,19 @@ class WireReader:
                 if isinstance(msg.get("mode"), str):
                     out["mode"] = msg["mode"]
                 return out
-        except (TypeError, ValueError, AttributeError, KeyError, IndexError, RecursionError, OverflowError):
-            return {"kind": "update" if msg.get("command") == "window_update" else "snapshot",
-                    "undecodable": True}
+        except (
+            TypeError,
+            ValueError,
+            AttributeError,
+            KeyError,
+            IndexError,
+            RecursionError,
+            OverflowError,
+        ):
+            return {
+                "kind": "update" if msg.get("command") == "window_update" else "snapshot",
+                "undecodable": True,
+            }
         return {}
 
     # -- a whole window -------------------------------------------------------------
@@ -257,7 +269,11 @@ class WireReader:
             old = st.text
             n = len(old)
             # the suffix must start at a "<br>" boundary, so no token straddles the cut
-            if len(text) >= n and text.startswith(old) and (len(text) == n or not old or text[n] == "<"):
+            if (
+                len(text) >= n
+                and text.startswith(old)
+                and (len(text) == n or not old or text[n] == "<")
+            ):
                 if len(text) > n:
                     st.parse(text, n)
                 return st
@@ -276,7 +292,9 @@ class WireReader:
             return out
         ids = _Ids()
         names = self._names.get(win)
-        points: dict[int, tuple[dict[Any, Any], dict[Any, Any]]] = {}  # trace -> ({key: x}, {key: y})
+        points: dict[
+            int, tuple[dict[Any, Any], dict[Any, Any]]
+        ] = {}  # trace -> ({key: x}, {key: y})
         ops_stamps: dict[str, Any] = {}
         for op in ops:
             if not isinstance(op, dict):
@@ -310,7 +328,9 @@ class WireReader:
             names = self._names.get(win)
             for i, (xs, ys) in points.items():
                 src = names[i] if names is not None and i < len(names) else None
-                if src is None:  # a trace this connection has no snapshot of (yet): readable, not nameable
+                if (
+                    src is None
+                ):  # a trace this connection has no snapshot of (yet): readable, not nameable
                     ids.unnamed += len(xs)
                     continue
                 for key, x in xs.items():
@@ -327,8 +347,14 @@ class WireReader:
                 ids.trace(trace)
         self._names[win] = names
 
-    def _data_op(self, win: str, path: str, value: Any, ids: _Ids,
-                 points: dict[int, tuple[dict[Any, Any], dict[Any, Any]]]) -> None:
+    def _data_op(
+        self,
+        win: str,
+        path: str,
+        value: Any,
+        ids: _Ids,
+        points: dict[int, tuple[dict[Any, Any], dict[Any, Any]]],
+    ) -> None:
         parts = path.split("/")  # ['', 'content', 'data', i, field?, k?]
         index = parts[3]
         if not index.isdigit():

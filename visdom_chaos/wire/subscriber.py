@@ -54,7 +54,9 @@ TRAFFIC_SAMPLE = 20  # message sizes kept per window: the first and the last thi
 POLL_INTERVAL_S = 0.5  # the browser's POLLING_INTERVAL (settings.js)
 READ_TIMEOUT_S = 0.2  # socket timeout so the reader thread notices stalls and stops
 HTTP_TIMEOUT_S = 10.0
-INBOX_MAX = 100_000  # frames read but not yet processed; past this the reader waits (TCP pushes back)
+INBOX_MAX = (
+    100_000  # frames read but not yet processed; past this the reader waits (TCP pushes back)
+)
 POSTS_MAX = 1_000  # env requests waiting to be posted; past this they are counted and dropped
 PROCESS_WAIT_S = 0.05  # longest the processor sleeps: replica timers are due at least this often
 DRAIN_TIMEOUT_S = 5.0  # bound on processing what is already read, before a close or the end
@@ -106,7 +108,9 @@ class Subscriber:
         self.variant = variant
         self.env = env
         self.burn_ms = burn_ms
-        self.replica = make_replica(version, env_ids=[env], transport=self.transport, variant=variant)
+        self.replica = make_replica(
+            version, env_ids=[env], transport=self.transport, variant=variant
+        )
         self.wire = WireReader()
         self.conn = 0
         self.connected = False
@@ -136,8 +140,11 @@ class Subscriber:
     def start(self) -> None:
         self._stop.clear()
         self._open()
-        for name, target in (("read", self._read_loop), ("process", self._process_loop),
-                             ("post", self._post_loop)):
+        for name, target in (
+            ("read", self._read_loop),
+            ("process", self._process_loop),
+            ("post", self._post_loop),
+        ):
             th = threading.Thread(target=target, name=f"{self.client_id}-{name}", daemon=True)
             th.start()
             self._threads.append(th)
@@ -199,15 +206,28 @@ class Subscriber:
         as when a user clicks a pane while the training script's vis.close() is in flight.
         Uses a window of its own (no ids), so the tracked windows are untouched."""
         win = f"vc_closed_{self.client_id}_{self.conn}"
-        body = {"data": [{"content": "closed soon", "type": "text"}], "win": win, "eid": self.env, "opts": {}}
+        body = {
+            "data": [{"content": "closed soon", "type": "text"}],
+            "win": win,
+            "eid": self.env,
+            "opts": {},
+        }
         try:
             self.http.post(self.base_url + "/events", data=json.dumps(body), timeout=HTTP_TIMEOUT_S)
-            self.http.post(self.base_url + "/close", data=json.dumps({"win": win, "eid": self.env}),
-                           timeout=HTTP_TIMEOUT_S)
+            self.http.post(
+                self.base_url + "/close",
+                data=json.dumps({"win": win, "eid": self.env}),
+                timeout=HTTP_TIMEOUT_S,
+            )
         except requests.RequestException as exc:
             self.last_error = f"forward_after_close: {exc}"
             return
-        self._send({"cmd": "forward_to_vis", "data": {"eid": self.env, "target": win, "event_type": "Click"}})
+        self._send(
+            {
+                "cmd": "forward_to_vis",
+                "data": {"eid": self.env, "target": win, "event_type": "Click"},
+            }
+        )
 
     @property
     def sid(self) -> str | None:
@@ -218,7 +238,9 @@ class Subscriber:
     def busy(self) -> bool:
         """Frames read but not processed, env requests under way, or replica timers pending:
         the tab may still change without another message from the server."""
-        return bool(self._inbox or self._posts or self._posting or self.replica.next_timer() is not None)
+        return bool(
+            self._inbox or self._posts or self._posting or self.replica.next_timer() is not None
+        )
 
     def stall(self, seconds: float) -> None:
         self._stall_until = time.monotonic() + seconds
@@ -230,8 +252,17 @@ class Subscriber:
     def write_traffic(self) -> None:
         with self._lock:
             for win, (count, total, first, last) in sorted(self._traffic.items()):
-                self.journal.write("traffic", self.client_id, self.conn, env=self.env, win=win,
-                                   messages=count, bytes=total, first=list(first), last=list(last))
+                self.journal.write(
+                    "traffic",
+                    self.client_id,
+                    self.conn,
+                    env=self.env,
+                    win=win,
+                    messages=count,
+                    bytes=total,
+                    first=list(first),
+                    last=list(last),
+                )
 
     def _count_traffic(self, command: str, win: str | None, size: int) -> None:
         if win is None or command not in ("window", "window_update"):
@@ -249,7 +280,13 @@ class Subscriber:
         with self._lock:
             for (env, win), ids in self.replica.views().items():
                 self.journal.write(
-                    "view", self.client_id, self.conn, env=env, win=win, ids=_pairs(ids), final=final
+                    "view",
+                    self.client_id,
+                    self.conn,
+                    env=env,
+                    win=win,
+                    ids=_pairs(ids),
+                    final=final,
                 )
 
     # -- reader side: hand frames over, stamped, without parsing them -----------------
@@ -264,7 +301,11 @@ class Subscriber:
     def _process_loop(self) -> None:
         while not self._stop.is_set():
             due = self.replica.next_timer()
-            wait = PROCESS_WAIT_S if due is None else min(PROCESS_WAIT_S, max(0.0, due - time.monotonic()))
+            wait = (
+                PROCESS_WAIT_S
+                if due is None
+                else min(PROCESS_WAIT_S, max(0.0, due - time.monotonic()))
+            )
             self._wake.wait(wait)
             self._wake.clear()
             with self._lock:
@@ -284,7 +325,9 @@ class Subscriber:
             else:
                 self._reader_closed(*item[1:])
 
-    def _process_frame(self, conn: int, rx: int, raw: str | bytes, extra: dict[str, Any] | None) -> None:
+    def _process_frame(
+        self, conn: int, rx: int, raw: str | bytes, extra: dict[str, Any] | None
+    ) -> None:
         self.received += 1
         try:
             msg: Any = self.replica.decode(raw)
@@ -322,35 +365,65 @@ class Subscriber:
         """Journal the effects; return the env requests to post."""
         due: list[list[str]] = []
         for a in self.replica.drain_accepted():
-            self.journal.write("accept", self.client_id, self.conn, env=a.env, win=a.win, head=a.head)
+            self.journal.write(
+                "accept", self.client_id, self.conn, env=a.env, win=a.win, head=a.head
+            )
         for e in effects:
             if isinstance(e, Applied):
                 self.journal.write(
-                    "apply", self.client_id, self.conn, env=e.env, win=e.win, command=e.command,
+                    "apply",
+                    self.client_id,
+                    self.conn,
+                    env=e.env,
+                    win=e.win,
+                    command=e.command,
                     added=[[i.source, i.seq, i.send_ns] for i in e.added],
-                    removed=_pairs(e.removed), dup=_pairs(e.dup), size=e.size,
+                    removed=_pairs(e.removed),
+                    dup=_pairs(e.dup),
+                    size=e.size,
                     head=heads(self.replica.view(e.env, e.win)),
                 )
             elif isinstance(e, RequestEnv):
                 # The tab says "initial" after any register; name why this connection exists.
                 reason = self._open_reason if e.reason == "initial" else e.reason
                 fields = {"win": e.trigger_win} if e.trigger_win else {}
-                self.journal.write("resync", self.client_id, self.conn, reason=reason, env=",".join(e.env_ids),
-                                   **fields)
+                self.journal.write(
+                    "resync",
+                    self.client_id,
+                    self.conn,
+                    reason=reason,
+                    env=",".join(e.env_ids),
+                    **fields,
+                )
                 due.append(list(e.env_ids))
             elif isinstance(e, Registered):
                 self.journal.write("register", self.client_id, self.conn, sid=e.sid)
             elif isinstance(e, ProtocolError):
                 fields = {"hint": e.hint} if e.hint else {}
                 self.journal.write(
-                    "protocol_error", self.client_id, self.conn, kind=e.kind, win=e.win,
-                    detail=str(e.detail)[:300], **fields,
+                    "protocol_error",
+                    self.client_id,
+                    self.conn,
+                    kind=e.kind,
+                    win=e.win,
+                    detail=str(e.detail)[:300],
+                    **fields,
                 )
             elif isinstance(e, SendSocket):
                 self._send(e.message)
             elif isinstance(e, WindowClosed):
-                self.journal.write("apply", self.client_id, self.conn, env=e.env, win=e.win, command="close",
-                                   added=[], removed=[], dup=[], size=0)
+                self.journal.write(
+                    "apply",
+                    self.client_id,
+                    self.conn,
+                    env=e.env,
+                    win=e.win,
+                    command="close",
+                    added=[],
+                    removed=[],
+                    dup=[],
+                    size=0,
+                )
         return due
 
     # -- poster side: the page's postForEnv, off the reading and processing path ------
@@ -383,7 +456,9 @@ class Subscriber:
             return
         path = f"/env/{env_ids[0]}" if len(env_ids) == 1 else "/compare/" + "+".join(env_ids)
         try:
-            self.http.post(self.base_url + path, data=json.dumps({"sid": sid}), timeout=HTTP_TIMEOUT_S)
+            self.http.post(
+                self.base_url + path, data=json.dumps({"sid": sid}), timeout=HTTP_TIMEOUT_S
+            )
         except requests.RequestException as exc:
             self.last_error = f"env request failed: {exc}"
 
@@ -408,7 +483,9 @@ class Subscriber:
 
     def _journal_connect(self, **fields: Any) -> None:
         self.wire.reset()
-        self.journal.write("connect", self.client_id, self.conn, transport=self.transport, env=self.env, **fields)
+        self.journal.write(
+            "connect", self.client_id, self.conn, transport=self.transport, env=self.env, **fields
+        )
 
 
 def _command_and_window(msg: Any) -> tuple[str, str | None]:
@@ -429,19 +506,29 @@ class WebSocketSubscriber(Subscriber):
         self._ws_conn = 0  # the connection number of self._ws, read together by the reader
 
     def _open(self) -> None:
-        url = "ws" + self.base_url[len("http"):] + "/socket"
+        url = "ws" + self.base_url[len("http") :] + "/socket"
         with self._lock:
             self.conn += 1
             try:
                 # The replica decodes the text itself (undecodable frames are protocol errors):
                 # websocket-client's pure-Python UTF-8 check is the client's largest CPU cost.
-                ws = websocket.create_connection(url, timeout=HTTP_TIMEOUT_S, enable_multithread=True,
-                                                 skip_utf8_validation=True,
-                                                 header=[f"{CLIENT_HEADER}: {self.client_id}"])
+                ws = websocket.create_connection(
+                    url,
+                    timeout=HTTP_TIMEOUT_S,
+                    enable_multithread=True,
+                    skip_utf8_validation=True,
+                    header=[f"{CLIENT_HEADER}: {self.client_id}"],
+                )
             except (OSError, websocket.WebSocketException) as exc:
                 self.last_error = f"connect failed: {exc}"
-                self.journal.write("disconnect", self.client_id, self.conn, reason="error", clean=False,
-                                   detail=self.last_error)
+                self.journal.write(
+                    "disconnect",
+                    self.client_id,
+                    self.conn,
+                    reason="error",
+                    clean=False,
+                    detail=self.last_error,
+                )
                 return
             ws.settimeout(READ_TIMEOUT_S)
             self._ws, self._ws_conn = ws, self.conn
@@ -488,7 +575,9 @@ class WebSocketSubscriber(Subscriber):
             except websocket.WebSocketTimeoutException:
                 continue
             except UnicodeDecodeError as exc:  # a text frame that is not UTF-8
-                self._hand_over(("frame", conn, time.time_ns(), b"\xff", {"detail": str(exc)[:200]}))
+                self._hand_over(
+                    ("frame", conn, time.time_ns(), b"\xff", {"detail": str(exc)[:200]})
+                )
                 continue
             except (OSError, websocket.WebSocketException) as exc:
                 if self._ws is ws:
@@ -521,8 +610,14 @@ class PollingSubscriber(Subscriber):
                 sid = self.http.get(url, timeout=HTTP_TIMEOUT_S).json()["sid"]
             except (requests.RequestException, ValueError, KeyError) as exc:
                 self.last_error = f"connect failed: {exc}"
-                self.journal.write("disconnect", self.client_id, self.conn, reason="error", clean=False,
-                                   detail=self.last_error)
+                self.journal.write(
+                    "disconnect",
+                    self.client_id,
+                    self.conn,
+                    reason="error",
+                    clean=False,
+                    detail=self.last_error,
+                )
                 return
             self._sid, self._polls = sid, 0
             self.connected = True
@@ -534,7 +629,9 @@ class PollingSubscriber(Subscriber):
             return
         body = {"message_type": "send", "sid": sid, "message": json.dumps(message)}
         try:
-            self.http.post(self.base_url + "/socket_wrap", data=json.dumps(body), timeout=HTTP_TIMEOUT_S)
+            self.http.post(
+                self.base_url + "/socket_wrap", data=json.dumps(body), timeout=HTTP_TIMEOUT_S
+            )
         except requests.RequestException as exc:
             self.last_error = f"send failed: {exc}"
 

@@ -88,13 +88,23 @@ class TrainingSource:
             return self.create()
         self.seq += 1
         send_ns = time.time_ns()
-        return self._post("/update", self._append_body(self.seq, send_ns), self.seq, send_ns, "append")
+        return self._post(
+            "/update", self._append_body(self.seq, send_ns), self.seq, send_ns, "append"
+        )
 
     def _post(self, path: str, body: dict, seq: int, send_ns: int, op: str) -> bool:
         payload = json.dumps(body)
         self.journal.write(
-            "send", self.source, 0, t=send_ns, seq=seq, env=self.env, win=self.win,
-            kind=self.kind, op=op, bytes=len(payload),
+            "send",
+            self.source,
+            0,
+            t=send_ns,
+            seq=seq,
+            env=self.env,
+            win=self.win,
+            kind=self.kind,
+            op=op,
+            bytes=len(payload),
         )
         self.sent += 1
         status, error, ok = 0, None, False
@@ -108,8 +118,14 @@ class TrainingSource:
         except requests.RequestException as exc:
             error = f"{type(exc).__name__}: {exc}"[:200]
         rtt_ms = (time.time_ns() - send_ns) / 1e6
-        fields = {"seq": seq, "env": self.env, "win": self.win, "ok": ok, "status": status,
-                  "rtt_ms": round(rtt_ms, 3)}
+        fields = {
+            "seq": seq,
+            "env": self.env,
+            "win": self.win,
+            "ok": ok,
+            "status": status,
+            "rtt_ms": round(rtt_ms, 3),
+        }
         if error:
             fields["error"] = error
         self.journal.write("ack", self.source, 0, **fields)

@@ -21,9 +21,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--chromium", type=Path, default=DEFAULT_CHROMIUM)
     args = ap.parse_args(argv)
     try:
-        with JournalWriter(args.run_dir / "journal" / "browser.jsonl", role="clients", url=args.url) as journal:
-            sub = BrowserSubscriber(args.url, "br-0", journal, args.env, args.chromium,
-                                    run_dir=args.run_dir, sample_interval_s=0.5)
+        with JournalWriter(
+            args.run_dir / "journal" / "browser.jsonl", role="clients", url=args.url
+        ) as journal:
+            sub = BrowserSubscriber(
+                args.url,
+                "br-0",
+                journal,
+                args.env,
+                args.chromium,
+                run_dir=args.run_dir,
+                sample_interval_s=0.5,
+            )
             sub.start()
             try:
                 time.sleep(max(0.0, min(args.watch, 3600.0)))
@@ -37,14 +46,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{win}: {len(ids)} ids")
     heap = sub.sampler.heap
     if heap:
-        print(f"JS heap MiB: first {heap['first']:.1f}, max {heap['max']:.1f}, last {heap['last']:.1f} "
-              f"({heap['samples']} samples)")
+        print(
+            f"JS heap MiB: first {heap['first']:.1f}, max {heap['max']:.1f}, last {heap['last']:.1f} "
+            f"({heap['samples']} samples)"
+        )
     errors = sub.events.errors
-    print(f"console errors: {errors.get('console_error', 0)}, page errors: {errors.get('page_error', 0)}")
+    print(
+        f"console errors: {errors.get('console_error', 0)}, page errors: {errors.get('page_error', 0)}"
+    )
     st, clock = sub.seen_stats, sub.clock or {}
-    print(f"first-seen stamps: {st['stamped']} ({st['dropped']} dropped, page time {st['page_ms']:.1f} ms); "
-          f"page clock - time.time_ns(): {clock.get('offset_ns', 0) / 1e6:+.3f} ms "
-          f"(round trip {clock.get('rtt_ns', 0) / 1e6:.3f} ms)")
+    print(
+        f"first-seen stamps: {st['stamped']} ({st['dropped']} dropped, page time {st['page_ms']:.1f} ms); "
+        f"page clock - time.time_ns(): {clock.get('offset_ns', 0) / 1e6:+.3f} ms "
+        f"(round trip {clock.get('rtt_ns', 0) / 1e6:.3f} ms)"
+    )
     print(f"screenshot: {sub.screenshot_path}\njournal: {journal.path}")
     return 0
 

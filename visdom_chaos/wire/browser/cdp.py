@@ -32,10 +32,18 @@ class HeapSampler:
     def sample(self, conn: int) -> None:
         self.next_at = time.monotonic() + self.interval_s
         try:
-            metrics = {m["name"]: m["value"] for m in self._cdp.send("Performance.getMetrics")["metrics"]}
+            metrics = {
+                m["name"]: m["value"] for m in self._cdp.send("Performance.getMetrics")["metrics"]
+            }
         except Exception as exc:  # the page is navigating; next tick will do
-            self.journal.write("protocol_error", self.client_id, conn, kind="browser_error",
-                               win=None, detail=f"Performance.getMetrics: {exc}"[:300])
+            self.journal.write(
+                "protocol_error",
+                self.client_id,
+                conn,
+                kind="browser_error",
+                win=None,
+                detail=f"Performance.getMetrics: {exc}"[:300],
+            )
             return
         sample = {
             "js_heap_mib": round(metrics.get("JSHeapUsedSize", 0) / 2**20, 3),

@@ -71,8 +71,15 @@ class PageEvents:
     is set while the browser closes (a poll answered then opens no connection).
     """
 
-    def __init__(self, journal: JournalWriter, client_id: str, base_url: str, env: str,
-                 stopping: threading.Event, record_frames: bool = True) -> None:
+    def __init__(
+        self,
+        journal: JournalWriter,
+        client_id: str,
+        base_url: str,
+        env: str,
+        stopping: threading.Event,
+        record_frames: bool = True,
+    ) -> None:
         self.journal = journal
         self.client_id = client_id
         self.base_url = base_url
@@ -124,7 +131,10 @@ class PageEvents:
             if c not in self._open_conns:
                 continue
             self._open_conns.discard(c)
-            fields: dict[str, Any] = {"reason": reason, "clean": reason in ("clean", "refresh", "end", "switch_env")}
+            fields: dict[str, Any] = {
+                "reason": reason,
+                "clean": reason in ("clean", "refresh", "end", "switch_env"),
+            }
             if detail:
                 fields["detail"] = detail[:300]
             self.journal.write("disconnect", self.client_id, c, **fields)
@@ -133,8 +143,14 @@ class PageEvents:
 
     def _error(self, kind: str, detail: str, conn: int | None = None) -> None:
         self.errors[kind] = self.errors.get(kind, 0) + 1
-        self.journal.write("protocol_error", self.client_id, self.conn if conn is None else conn, kind=kind,
-                           win=None, detail=detail)
+        self.journal.write(
+            "protocol_error",
+            self.client_id,
+            self.conn if conn is None else conn,
+            kind=kind,
+            win=None,
+            detail=detail,
+        )
 
     def _on_console(self, msg: Any) -> None:
         if msg.type == "error":
@@ -152,7 +168,11 @@ class PageEvents:
 
     def _on_request_sent(self, request: Any) -> None:
         path = urlsplit(request.url).path
-        if request.method != "POST" or not ("/env/" in path or "/compare/" in path) or self._initial_posts_left is None:
+        if (
+            request.method != "POST"
+            or not ("/env/" in path or "/compare/" in path)
+            or self._initial_posts_left is None
+        ):
             return
         if self._initial_posts_left > 0:
             self._initial_posts_left -= 1
@@ -173,7 +193,12 @@ class PageEvents:
             self.env_requests += 1
         if "/socket_wrap" in url and (failure or (status or 0) >= 400):
             self.journal_disconnect("error", detail=f"poll failed: {failure or status}")
-        elif "/socket_wrap" in url and status == 200 and not self._open_conns and not self._stopping.is_set():
+        elif (
+            "/socket_wrap" in url
+            and status == 200
+            and not self._open_conns
+            and not self._stopping.is_set()
+        ):
             # Polling UI (USE_POLLING): its first answered poll is this page's "socket open"
             # (not one answered while the browser closes, after stop() journalled the end).
             self.conn += 1
@@ -193,13 +218,23 @@ class PageEvents:
         self._close_reason = ""
         ws.on("framereceived", lambda payload: self._on_frame(conn, ws.url, payload))
         ws.on("socketerror", lambda err: self._on_ws_close(conn, ws.url, "error", str(err)))
-        ws.on("close", lambda _ws: self._on_ws_close(conn, ws.url, self._close_reason or "server_closed"))
+        ws.on(
+            "close",
+            lambda _ws: self._on_ws_close(conn, ws.url, self._close_reason or "server_closed"),
+        )
 
     def _journal_connect(self, conn: int, url: str, polling: bool = False) -> None:
         self._open_conns.add(conn)
         self.journal.write(
-            "connect", self.client_id, conn, transport="browser", url=url, env=self.env,
-            local_port=0, local_ports=chromium_ports(self._server_port), polling=polling,
+            "connect",
+            self.client_id,
+            conn,
+            transport="browser",
+            url=url,
+            env=self.env,
+            local_port=0,
+            local_ports=chromium_ports(self._server_port),
+            polling=polling,
         )
 
     def _on_ws_close(self, conn: int, url: str, reason: str, detail: str = "") -> None:
@@ -236,5 +271,12 @@ class PageEvents:
                 reader = self._wire[conn] = WireReader()
                 for old in [c for c in self._wire if c < conn - 1]:
                     del self._wire[old]  # a page has one live socket: keep the last two
-            self.journal.write("recv", self.client_id, conn, command=command, bytes=len(payload),
-                               win=msg.get("id") or msg.get("win"), **reader.read(msg))
+            self.journal.write(
+                "recv",
+                self.client_id,
+                conn,
+                command=command,
+                bytes=len(payload),
+                win=msg.get("id") or msg.get("win"),
+                **reader.read(msg),
+            )

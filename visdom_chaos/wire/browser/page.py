@@ -63,8 +63,15 @@ class VisdomPage:
     `before_leave()` runs before the document goes away (its first-seen stamps with it).
     """
 
-    def __init__(self, page: Any, events: PageEvents, journal: JournalWriter, client_id: str,
-                 load_timeout_s: float, before_leave: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        page: Any,
+        events: PageEvents,
+        journal: JournalWriter,
+        client_id: str,
+        load_timeout_s: float,
+        before_leave: Callable[[], None],
+    ) -> None:
         self.page = page
         self.events = events
         self.journal = journal
@@ -108,7 +115,9 @@ class VisdomPage:
         self._wait_socket(before)
 
     def _resync(self, reason: str) -> None:
-        self.journal.write("resync", self.client_id, self.events.conn, reason=reason, env=self.events.env)
+        self.journal.write(
+            "resync", self.client_id, self.events.conn, reason=reason, env=self.events.env
+        )
 
     def _wait_socket(self, before: int) -> None:
         # The UI opens its WebSocket after load; with USE_POLLING it polls /socket_wrap instead.
@@ -116,4 +125,6 @@ class VisdomPage:
         while self.events.opened_upto == before and time.monotonic() < deadline:
             self.page.wait_for_timeout(PUMP_MS)
         if self.events.opened_upto == before:
-            raise BrowserError(f"{self.client_id}: the page opened no socket within {self.load_timeout_s:.0f} s")
+            raise BrowserError(
+                f"{self.client_id}: the page opened no socket within {self.load_timeout_s:.0f} s"
+            )

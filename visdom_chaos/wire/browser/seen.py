@@ -154,11 +154,15 @@ SEEN_INIT_JS = r"""(cfg) => {
     },
   };
 }"""
-TAKE_SEEN_JS = "() => window.__vcSeen ? window.__vcSeen.take() : {now: performance.timeOrigin + performance.now(), " \
+TAKE_SEEN_JS = (
+    "() => window.__vcSeen ? window.__vcSeen.take() : {now: performance.timeOrigin + performance.now(), "
     "origin: performance.timeOrigin, wins: {}, dropped: 0, givenUp: 0, scanMs: 0, errors: 0, missing: true}"
+)
 
 
-def seen_init_script(since_ms: float, cap: int = SEEN_CAP, pending_cap: int = SEEN_PENDING_CAP) -> str:
+def seen_init_script(
+    since_ms: float, cap: int = SEEN_CAP, pending_cap: int = SEEN_PENDING_CAP
+) -> str:
     """SEEN_INIT_JS as an init script: ids sent before `since_ms` (wall clock) are not stamped;
     `cap` seqs remembered per window and source above its floor, `pending_cap` stamps per
     window between two polls."""
@@ -181,11 +185,18 @@ def seen_stamps(stamps: Any, offset_ns: int = 0) -> list[list[Any]]:
         if not isinstance(st, list | tuple) or len(st) != 4:
             continue
         src, seq, send, seen = st
-        if not isinstance(src, str) or isinstance(seq, bool) or not isinstance(seq, int | float) or seq != seq:
+        if (
+            not isinstance(src, str)
+            or isinstance(seq, bool)
+            or not isinstance(seq, int | float)
+            or seq != seq
+        ):
             continue
         try:
             send_ns = int(send) if isinstance(send, str) else ns_from_ms(send)
-            seen_ns = ns_from_ms(seen) - offset_ns  # via µs: a double holds ms since 1970 to ~0.2 µs
+            seen_ns = (
+                ns_from_ms(seen) - offset_ns
+            )  # via µs: a double holds ms since 1970 to ~0.2 µs
         except (TypeError, ValueError, OverflowError):
             continue
         out.append([src, int(seq), send_ns, seen_ns])
@@ -212,7 +223,14 @@ class SeenPoller:
         self.poll_s = poll_s
         self.next_at = 0.0  # time.monotonic() of the next poll
         self.clock: dict[str, Any] | None = None
-        self.stats = {"stamped": 0, "dropped": 0, "given_up": 0, "page_ms": 0.0, "polls": 0, "errors": 0}
+        self.stats = {
+            "stamped": 0,
+            "dropped": 0,
+            "given_up": 0,
+            "page_ms": 0.0,
+            "polls": 0,
+            "errors": 0,
+        }
 
     def due(self, now: float) -> bool:
         return now >= self.next_at
@@ -226,7 +244,11 @@ class SeenPoller:
         offset, rtt = clock_sample(page_ms, before, after)
         c = self.clock
         if c is None or rtt < c["rtt_ns"]:
-            self.clock = c = {"offset_ns": offset, "rtt_ns": rtt, "samples": 1 + (c["samples"] if c else 0)}
+            self.clock = c = {
+                "offset_ns": offset,
+                "rtt_ns": rtt,
+                "samples": 1 + (c["samples"] if c else 0),
+            }
         else:
             c["samples"] += 1
         return c
@@ -272,9 +294,18 @@ class SeenPoller:
             ids = seen_stamps(raw, c["offset_ns"])
             stats["stamped"] += len(ids)
             for k in range(0, len(ids), SEEN_CHUNK):
-                self.journal.write("browser_seen", self.client_id, conn, env=env, win=str(win),
-                                   ids=ids[k:k + SEEN_CHUNK], **clock, **extra)
+                self.journal.write(
+                    "browser_seen",
+                    self.client_id,
+                    conn,
+                    env=env,
+                    win=str(win),
+                    ids=ids[k : k + SEEN_CHUNK],
+                    **clock,
+                    **extra,
+                )
                 extra = {}
         if extra:  # counters with no stamp to carry them
-            self.journal.write("browser_seen", self.client_id, conn, env=env, win=None, ids=[],
-                               **clock, **extra)
+            self.journal.write(
+                "browser_seen", self.client_id, conn, env=env, win=None, ids=[], **clock, **extra
+            )

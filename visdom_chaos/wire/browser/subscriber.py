@@ -76,14 +76,18 @@ class BrowserSubscriber:
         self.load_timeout_s = load_timeout_s
         self.stamp_seen = stamp_seen  # journal `browser_seen`: when each id first shows in the page
         self.worker = PageWorker(client_id, self.chromium, viewport)
-        self.events = PageEvents(journal, client_id, self.base_url, env, self.worker.stopping, record_frames)
+        self.events = PageEvents(
+            journal, client_id, self.base_url, env, self.worker.stopping, record_frames
+        )
         self.sampler = HeapSampler(journal, client_id, sample_interval_s)
         self.seen = SeenPoller(journal, client_id, seen_poll_s)
         self._page: Any = None  # the VisdomPage while the worker runs
         self._since_ms = 0.0  # ids sent before start() are history: marked seen, not stamped
         self._final_written = False
         self.screenshot_path: Path | None = None
-        self.unsupported: dict[str, int] = {}  # scripted behaviours a page cannot act out -> times asked
+        self.unsupported: dict[
+            str, int
+        ] = {}  # scripted behaviours a page cannot act out -> times asked
 
     # --- what the run reads (any thread) ----------------------------------------------
 
@@ -178,8 +182,14 @@ class BrowserSubscriber:
         self._final_written = final
         for win, ids in panes:
             self.journal.write(
-                "view", self.client_id, self.conn, env=self.env, win=win,
-                ids=[[i.source, i.seq] for i in ids], final=final, transport="browser",
+                "view",
+                self.client_id,
+                self.conn,
+                env=self.env,
+                win=win,
+                ids=[[i.source, i.seq] for i in ids],
+                final=final,
+                transport="browser",
             )
         return dict(panes)
 
@@ -196,7 +206,9 @@ class BrowserSubscriber:
         """
         before = self._call(lambda: self._page.click_badge())
         if before == "offline":
-            self.journal.write("resync", self.client_id, self.conn, reason="reconnect", env=self.env)
+            self.journal.write(
+                "resync", self.client_id, self.conn, reason="reconnect", env=self.env
+            )
         return before
 
     def refresh(self) -> None:
@@ -237,8 +249,9 @@ class BrowserSubscriber:
         return self.worker.call(fn, timeout)
 
     def _setup(self, context: Any, page: Any) -> None:
-        self._page = VisdomPage(page, self.events, self.journal, self.client_id, self.load_timeout_s,
-                                self._leaving)
+        self._page = VisdomPage(
+            page, self.events, self.journal, self.client_id, self.load_timeout_s, self._leaving
+        )
         if self.stamp_seen:
             page.add_init_script(script=seen_init_script(self._since_ms))
         self.events.hook(page)
@@ -261,8 +274,14 @@ class BrowserSubscriber:
             self._poll_seen()  # the document goes away with its stamps
 
     def _crashed(self, detail: str) -> None:
-        self.journal.write("protocol_error", self.client_id, self.conn, kind="browser_error", win=None,
-                           detail=detail)
+        self.journal.write(
+            "protocol_error",
+            self.client_id,
+            self.conn,
+            kind="browser_error",
+            win=None,
+            detail=detail,
+        )
 
     def _gone(self) -> None:
         self._page = None

@@ -42,11 +42,15 @@ class BrowserError(RuntimeError):
 def check_chromium(chromium: Path) -> Path:
     chromium = Path(chromium)
     if not chromium.is_file():
-        raise BrowserError(f"chromium not found at {chromium} (install it: apt-get install -y chromium)")
+        raise BrowserError(
+            f"chromium not found at {chromium} (install it: apt-get install -y chromium)"
+        )
     return chromium
 
 
-def launch_chromium(playwright: Any, chromium: Path = DEFAULT_CHROMIUM, headless: bool = True) -> Any:
+def launch_chromium(
+    playwright: Any, chromium: Path = DEFAULT_CHROMIUM, headless: bool = True
+) -> Any:
     """Launch Debian's Chromium through Playwright (never a downloaded browser)."""
     return playwright.chromium.launch(
         executable_path=str(check_chromium(chromium)), args=CHROMIUM_ARGS, headless=headless
@@ -83,17 +87,29 @@ class PageWorker:
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def start(self, setup: Callable[[Any, Any], None], idle: Callable[[], None],
-              on_crash: Callable[[str], None], on_exit: Callable[[], None], load_timeout_s: float) -> None:
+    def start(
+        self,
+        setup: Callable[[Any, Any], None],
+        idle: Callable[[], None],
+        on_crash: Callable[[str], None],
+        on_exit: Callable[[], None],
+        load_timeout_s: float,
+    ) -> None:
         ready: Future = Future()
-        self._thread = threading.Thread(target=self._run, args=(ready, setup, idle, on_crash, on_exit),
-                                        name=f"browser-{self.name}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run,
+            args=(ready, setup, idle, on_crash, on_exit),
+            name=f"browser-{self.name}",
+            daemon=True,
+        )
         self._thread.start()
         try:
             ready.result(timeout=load_timeout_s + START_GRACE_S)
         except FutureTimeout as exc:
             self.stop()
-            raise BrowserError(f"{self.name}: the page did not load within {load_timeout_s:.0f} s") from exc
+            raise BrowserError(
+                f"{self.name}: the page did not load within {load_timeout_s:.0f} s"
+            ) from exc
         except Exception:
             self.stop()
             raise
@@ -113,7 +129,9 @@ class PageWorker:
                 if not self._thread.is_alive() and not fut.done():
                     raise BrowserError(f"{self.name}: browser stopped") from None
                 if time.monotonic() >= deadline:
-                    raise BrowserError(f"{self.name}: browser did not answer within {timeout:.0f} s") from None
+                    raise BrowserError(
+                        f"{self.name}: browser did not answer within {timeout:.0f} s"
+                    ) from None
 
     def stop(self, timeout: float = 30.0) -> None:
         """End the loop and wait (bounded) for the thread, which closes Chromium."""
@@ -121,15 +139,23 @@ class PageWorker:
         if self._thread is not None:
             self._thread.join(timeout=timeout)
 
-    def _run(self, ready: Future, setup: Callable[[Any, Any], None], idle: Callable[[], None],
-             on_crash: Callable[[str], None], on_exit: Callable[[], None]) -> None:
+    def _run(
+        self,
+        ready: Future,
+        setup: Callable[[Any, Any], None],
+        idle: Callable[[], None],
+        on_crash: Callable[[str], None],
+        on_exit: Callable[[], None],
+    ) -> None:
         try:
             from playwright.sync_api import sync_playwright  # optional dependency: import late
 
             with sync_playwright() as pw:
                 browser = launch_chromium(pw, self.chromium)
                 try:
-                    context = browser.new_context(viewport={"width": self.viewport[0], "height": self.viewport[1]})
+                    context = browser.new_context(
+                        viewport={"width": self.viewport[0], "height": self.viewport[1]}
+                    )
                     page = context.new_page()
                     setup(context, page)
                     ready.set_result(None)

@@ -38,8 +38,9 @@ HOLD_S = 0.15  # visdom-resume.js HOLD_MS
 
 
 def _window_of(cmd: dict[str, Any]) -> Any:
-    return {"window": cmd.get("id"), "window_update": cmd.get("win"),
-            "close": cmd.get("data")}.get(cmd.get("command"))
+    return {"window": cmd.get("id"), "window_update": cmd.get("win"), "close": cmd.get("data")}.get(
+        cmd.get("command")
+    )
 
 
 class PatchedShim:
@@ -107,8 +108,15 @@ class PatchedShim:
         self._resuming = True
         self.resumes_sent += 1
         r = self.resume_state
-        return SendSocket({"cmd": "resume", "sid": r["sid"], "eid": r["eid"], "seq": r["seq"],
-                           "epoch": r["epoch"]})
+        return SendSocket(
+            {
+                "cmd": "resume",
+                "sid": r["sid"],
+                "eid": r["eid"],
+                "seq": r["seq"],
+                "epoch": r["epoch"],
+            }
+        )
 
     def _shim(self, cmd: dict[str, Any], passed: list[dict[str, Any]]) -> list[Effect]:
         r = self.resume_state
@@ -170,7 +178,9 @@ def patched_class(stock: type[Replica]) -> type[Replica]:
 
 
 def make_patched_replica(
-    stock: type[Replica], env_ids: list[str] | tuple[str, ...] = ("main",), transport: str = "websocket"
+    stock: type[Replica],
+    env_ids: list[str] | tuple[str, ...] = ("main",),
+    transport: str = "websocket",
 ) -> Replica:
     """The resume shim wraps the WebSocket only: a polling page is the stock tab, but
     with the App fix every patched page loads (0.2.4: 0011, visdom-hashcopy.js)."""

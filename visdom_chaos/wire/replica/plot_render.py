@@ -43,11 +43,27 @@ from .jsvalue import UNDEFINED, is_number, js_to_string
 PIE_LIKE = frozenset({"pie", "sunburst", "treemap", "funnelarea", "icicle"})
 BAR_LIKE = frozenset({"bar", "histogram", "waterfall", "funnel"})
 # traces drawn on 2-D cartesian axes (get xaxis/yaxis write-backs); a missing type is scatter
-CARTESIAN = frozenset({
-    "scatter", "scattergl", "bar", "histogram", "box", "violin", "heatmap", "heatmapgl",
-    "contour", "histogram2d", "histogram2dcontour", "waterfall", "funnel", "ohlc",
-    "candlestick", "image", "splom",
-})
+CARTESIAN = frozenset(
+    {
+        "scatter",
+        "scattergl",
+        "bar",
+        "histogram",
+        "box",
+        "violin",
+        "heatmap",
+        "heatmapgl",
+        "contour",
+        "histogram2d",
+        "histogram2dcontour",
+        "waterfall",
+        "funnel",
+        "ohlc",
+        "candlestick",
+        "image",
+        "splom",
+    }
+)
 # axis type comes from the trace, not autotype: Plotly leaves the input's `type` unset
 NO_AUTOTYPE = frozenset({"heatmap", "heatmapgl", "contour", "image"})
 CARTESIAN_AXIS = re.compile(r"^[xy]axis([2-9]|[1-9][0-9]+)?$")
@@ -75,7 +91,11 @@ def render_plot(content: Any, previous: Any) -> None:
             raise RenderError("Cannot read properties of undefined (reading 'xaxis')")
         _keep_zoom(layout, previous["layout"])
     for trace in data:
-        if isinstance(trace, dict) and trace.get("type") == "scatter" and trace.get("mode") == "lines":
+        if (
+            isinstance(trace, dict)
+            and trace.get("type") == "scatter"
+            and trace.get("mode") == "lines"
+        ):
             trace["opacity"] = 1.0
     traces = [t for t in data if isinstance(t, dict)]
     for trace in traces:
@@ -90,7 +110,9 @@ def _keep_visibility(data: list[Any], previous_data: Any) -> None:
     if isinstance(previous_data, list):
         for trace in previous_data:
             if isinstance(trace, dict):
-                by_name[js_to_string(trace.get("name", UNDEFINED))] = trace.get("visible", UNDEFINED)
+                by_name[js_to_string(trace.get("name", UNDEFINED))] = trace.get(
+                    "visible", UNDEFINED
+                )
     for trace in data:
         if isinstance(trace, dict):
             trace["visible"] = by_name.get(js_to_string(trace.get("name", UNDEFINED)), UNDEFINED)
@@ -100,7 +122,11 @@ def _keep_zoom(layout: dict[str, Any], old: dict[str, Any]) -> None:
     for axis in ("xaxis", "yaxis"):
         old_ax, new_ax = old.get(axis, UNDEFINED), layout.get(axis, UNDEFINED)
         new_range_set = isinstance(new_ax, dict) and new_ax.get("autorange", UNDEFINED) is False
-        if isinstance(old_ax, dict) and old_ax.get("autorange", UNDEFINED) is False and not new_range_set:
+        if (
+            isinstance(old_ax, dict)
+            and old_ax.get("autorange", UNDEFINED) is False
+            and not new_range_set
+        ):
             layout[axis] = old_ax
 
 
@@ -111,8 +137,12 @@ def _clean_title(container: Any) -> None:
     title = container.get("title", UNDEFINED)
     if isinstance(title, str) or is_number(title):
         container["title"] = {"text": title}
-    for old, new in (("titlefont", "font"), ("titleposition", "position"),
-                     ("titleside", "side"), ("titleoffset", "offset")):
+    for old, new in (
+        ("titlefont", "font"),
+        ("titleposition", "position"),
+        ("titleside", "side"),
+        ("titleoffset", "offset"),
+    ):
         value = container.get(old, UNDEFINED)
         inner = container.get("title")
         if value and not (isinstance(inner, dict) and inner.get(new)):
@@ -195,8 +225,10 @@ def clean_layout(layout: dict[str, Any]) -> None:
         _clean_title(ax)
     legend = layout.get("legend")
     if isinstance(legend, dict):
-        for coord, anchor, hi, lo in (("x", "xanchor", ("left", 1.02), ("right", -0.02)),
-                                      ("y", "yanchor", ("bottom", 1.02), ("top", -0.02))):
+        for coord, anchor, hi, lo in (
+            ("x", "xanchor", ("left", 1.02), ("right", -0.02)),
+            ("y", "yanchor", ("bottom", 1.02), ("top", -0.02)),
+        ):
             value = legend.get(coord)
             if is_number(value) and value > 3:
                 legend[coord], legend[anchor] = hi[1], hi[0]
@@ -209,7 +241,11 @@ def clean_layout(layout: dict[str, Any]) -> None:
 
 def write_axes(layout: dict[str, Any], traces: list[dict[str, Any]]) -> None:
     """Autotype and autorange results, written into the input axes of a cartesian plot."""
-    shown = [t for t in traces if t.get("type", "scatter") in CARTESIAN and t.get("visible", True) is not False]
+    shown = [
+        t
+        for t in traces
+        if t.get("type", "scatter") in CARTESIAN and t.get("visible", True) is not False
+    ]
     if not shown:
         return
     for axis, letter in (("xaxis", "x"), ("yaxis", "y")):
@@ -220,7 +256,9 @@ def write_axes(layout: dict[str, Any], traces: list[dict[str, Any]]) -> None:
             ax["type"] = "linear"
         given = ax.get("range")
         has_range = isinstance(given, list) and len(given) == 2 and all(is_number(v) for v in given)
-        if ax.get("autorange", UNDEFINED) is True or (not has_range and ax.get("autorange", UNDEFINED) is not False):
+        if ax.get("autorange", UNDEFINED) is True or (
+            not has_range and ax.get("autorange", UNDEFINED) is not False
+        ):
             ax["range"] = _extent(shown, letter)
             ax["autorange"] = True
 

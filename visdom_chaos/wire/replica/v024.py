@@ -130,7 +130,9 @@ class ReplicaV024(Replica):
         if command in ("pane", "window"):
             if compare:
                 return [RequestEnv("compare", list(self.env_ids), trigger_win=_win_of(cmd))]
-            self.accepted.append(Accepted(self.env_label, js_to_string(cmd.get("id", UNDEFINED)), heads_of(cmd)))
+            self.accepted.append(
+                Accepted(self.env_label, js_to_string(cmd.get("id", UNDEFINED)), heads_of(cmd))
+            )
             return self._add_pane_batched(cmd)
         if command == "window_update":
             if compare:
@@ -182,7 +184,9 @@ class ReplicaV024(Replica):
                     modified = apply_patch(self.panes.get(win, UNDEFINED), content)
                 except JSPatchError as exc:
                     self._touch(win, "window_update")  # in-place ops before the throw stay
-                    return [ProtocolError("patch_conflict", win, "panes: " + str(exc)[:200], hint=hint)]
+                    return [
+                        ProtocolError("patch_conflict", win, "panes: " + str(exc)[:200], hint=hint)
+                    ]
                 return self._add_pane_batched(modified, command="window_update")
             return [
                 ProtocolError(
@@ -206,11 +210,15 @@ class ReplicaV024(Replica):
         for ProtocolError.hint; the check itself does not depend on it). Called once per check
         that reaches the copy, before it is patched."""
         checked = self._checked.get(win, 0)
-        raced = bool(arrival) and (
-            arrival < checked or any(a < arrival for a in self._waiting.get(win, ()))
-        ) or any(  # a newer full window of it still waits in the batch: the copy lags behind
-            c == "window" and isinstance(p, dict) and js_to_string(p.get("id", UNDEFINED)) == win
-            for p, c in self._pending
+        raced = (
+            bool(arrival)
+            and (arrival < checked or any(a < arrival for a in self._waiting.get(win, ())))
+            or any(  # a newer full window of it still waits in the batch: the copy lags behind
+                c == "window"
+                and isinstance(p, dict)
+                and js_to_string(p.get("id", UNDEFINED)) == win
+                for p, c in self._pending
+            )
         )
         if arrival > checked:
             self._checked[win] = arrival
@@ -224,7 +232,11 @@ class ReplicaV024(Replica):
         content = pane.get("content") if isinstance(pane, dict) else None
         if self._relaid.get(pid) is pane:
             self._taint[pid] = "relayout"
-        elif content is not None and (plot := self._plots.get(pid)) is not None and plot[1] is content:
+        elif (
+            content is not None
+            and (plot := self._plots.get(pid)) is not None
+            and plot[1] is content
+        ):
             self._taint[pid] = "render_writeback"
         else:
             self._taint.pop(pid, None)  # a fresh window: a clean copy

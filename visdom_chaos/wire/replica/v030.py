@@ -237,9 +237,16 @@ class ReplicaV030(Replica):
                     src, seq = m.group(1), int(m.group(2))
                     if seq > out.get(src, -1):
                         out[src] = seq
-            elif isinstance(path, str) and path.startswith("/content/data/") and path.count("/") == 5:
+            elif (
+                isinstance(path, str) and path.startswith("/content/data/") and path.count("/") == 5
+            ):
                 _, _, _, index, field, _ = path.split("/")
-                if field != "x" or not index.isdigit() or isinstance(value, bool) or not isinstance(value, int | float):
+                if (
+                    field != "x"
+                    or not index.isdigit()
+                    or isinstance(value, bool)
+                    or not isinstance(value, int | float)
+                ):
                     continue
                 if names is None:
                     names = self._trace_names(win)
