@@ -6,7 +6,7 @@ VC := $(VENV)/bin/visdom-chaos
 export VISDOM_CHAOS_CACHE ?= $(CURDIR)/.cache
 STAMP := $(VENV)/.installed
 
-.PHONY: setup targets run test test-fast bench lint clean
+.PHONY: setup targets run test test-fast bench lint format clean
 
 setup: $(STAMP) targets
 
@@ -35,8 +35,15 @@ test-fast: $(STAMP)
 bench: setup
 	$(PY) -m bench
 
+# what CI checks before the tests: the format, the linter, the type checker (.ci/typecheck)
 lint: $(STAMP)
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
+	VENV=$(VENV) .ci/typecheck
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
 
 clean:
 	rm -rf $(VENV) .cache reports/runs reports/latest
