@@ -31,6 +31,8 @@ def _args(**kw) -> argparse.Namespace:
         "out": None,
         "seed": 0,
         "allow_remote": False,
+        "workers": "auto",
+        "observer_burn_ms": 0.0,
         "browsers": None,
     }
     base.update(kw)

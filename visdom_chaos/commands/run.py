@@ -96,8 +96,8 @@ def options_from_args(args) -> RunOptions:
         out=args.out,
         seed=args.seed,
         allow_remote=args.allow_remote,
-        workers=parse_workers(getattr(args, "workers", "auto")),
-        observer_burn_ms=max(0.0, float(getattr(args, "observer_burn_ms", 0.0) or 0.0)),
+        workers=parse_workers(args.workers),
+        observer_burn_ms=max(0.0, float(args.observer_burn_ms or 0.0)),
     )
 
 
