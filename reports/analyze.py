@@ -359,8 +359,8 @@ def _evidence(summary: Summary, t0: int, faults: FaultIndex) -> tuple[list[dict[
     return out[:MAX_EVIDENCE], len(out)
 
 
-def _latency(summary: Summary, t0: int) -> dict[str, Any]:
-    h = summary.latency
+def _percentiles(h: Any) -> dict[str, Any]:
+    """p50/p95/p99/max (ms) and the count of one HdrHistogram of µs; None where it is empty."""
     n = h.get_total_count()
     out: dict[str, Any] = {"p50": None, "p95": None, "p99": None, "max": None, "count": n}
     if n:
@@ -370,32 +370,16 @@ def _latency(summary: Summary, t0: int) -> dict[str, Any]:
             p99=_ms(h.get_value_at_percentile(99)),
             max=_ms(h.get_max_value()),
         )
-    out["over_time"] = [
-        {
-            "t_s": _s(b, t0),
-            "n": bh.get_total_count(),
-            "p50": _ms(bh.get_value_at_percentile(50)),
-            "p95": _ms(bh.get_value_at_percentile(95)),
-            "p99": _ms(bh.get_value_at_percentile(99)),
-            "max": _ms(bh.get_max_value()),
-        }
-        for b, bh in sorted(summary.lat_buckets.items())
-        if bh.get_total_count()
-    ]
     return out
 
 
-def _wire_latency(summary: Summary) -> dict[str, Any]:
-    h = summary.latency_wire
-    n = h.get_total_count()
-    out: dict[str, Any] = {"p50": None, "p95": None, "p99": None, "max": None, "count": n}
-    if n:
-        out.update(
-            p50=_ms(h.get_value_at_percentile(50)),
-            p95=_ms(h.get_value_at_percentile(95)),
-            p99=_ms(h.get_value_at_percentile(99)),
-            max=_ms(h.get_max_value()),
-        )
+def _latency(summary: Summary, t0: int) -> dict[str, Any]:
+    out = _percentiles(summary.latency)
+    out["over_time"] = [
+        {"t_s": _s(b, t0), "n": p["count"], **{k: p[k] for k in ("p50", "p95", "p99", "max")}}
+        for b, bh in sorted(summary.lat_buckets.items())
+        if (p := _percentiles(bh))["count"]
+    ]
     return out
 
 
@@ -546,7 +530,7 @@ def build_report(summary: Summary, meta: dict[str, Any], cfg: Config) -> dict[st
         "findings_detail": _details(summary),
         "memory": memory,
         "latency_ms": _latency(summary, t0),
-        "latency_wire_ms": _wire_latency(summary),
+        "latency_wire_ms": _percentiles(summary.latency_wire),
         "traffic": traffic_section(summary.traffic),
         "subscribers": [
             {

@@ -9,20 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from visdom_chaos.reports.gate import RuleError, evaluate, parse_rules
+from visdom_chaos.reports.summary import FINDING_KINDS
 
-KEY_FINDINGS = (
-    "duplicate",
-    "missing",
-    "reorder",
-    "stale",
-    "protocol_error",
-    "reload",
-    "ghost_subscribers",
-    "wire_duplicate",
-    "wire_reorder",
-    "wire_gap",
-    "undecodable",
-)
+KEY_FINDINGS = FINDING_KINDS  # every finding kind of report.json, in its display order
 
 
 @dataclass

@@ -478,6 +478,17 @@ class Subscriber:
     def _read_loop(self) -> None:
         raise NotImplementedError
 
+    def _connect_failed(self, exc: Exception) -> None:
+        self.last_error = f"connect failed: {exc}"
+        self.journal.write(
+            "disconnect",
+            self.client_id,
+            self.conn,
+            reason="error",
+            clean=False,
+            detail=self.last_error,
+        )
+
     def _journal_disconnect(self, reason: str, clean: bool) -> None:
         self.journal.write("disconnect", self.client_id, self.conn, reason=reason, clean=clean)
 
@@ -520,15 +531,7 @@ class WebSocketSubscriber(Subscriber):
                     header=[f"{CLIENT_HEADER}: {self.client_id}"],
                 )
             except (OSError, websocket.WebSocketException) as exc:
-                self.last_error = f"connect failed: {exc}"
-                self.journal.write(
-                    "disconnect",
-                    self.client_id,
-                    self.conn,
-                    reason="error",
-                    clean=False,
-                    detail=self.last_error,
-                )
+                self._connect_failed(exc)
                 return
             ws.settimeout(READ_TIMEOUT_S)
             self._ws, self._ws_conn = ws, self.conn
@@ -609,15 +612,7 @@ class PollingSubscriber(Subscriber):
             try:
                 sid = self.http.get(url, timeout=HTTP_TIMEOUT_S).json()["sid"]
             except (requests.RequestException, ValueError, KeyError) as exc:
-                self.last_error = f"connect failed: {exc}"
-                self.journal.write(
-                    "disconnect",
-                    self.client_id,
-                    self.conn,
-                    reason="error",
-                    clean=False,
-                    detail=self.last_error,
-                )
+                self._connect_failed(exc)
                 return
             self._sid, self._polls = sid, 0
             self.connected = True
