@@ -20,7 +20,6 @@ from visdom_chaos.loadgen.clients import (
 from visdom_chaos.loadgen.fasthttp import FastSession
 from visdom_chaos.loadgen.scenario import Timeline
 from visdom_chaos.loadgen.session import Session
-from visdom_chaos.wire.subscriber import Subscriber
 
 IDLE_S = 0.2  # longest sleep of a task step: stop requests are noticed this fast
 MAX_CATCH_UP = 5  # a late window sends at most this many updates back to back
@@ -162,8 +161,9 @@ class BrowserTab:
             "journal_recv": bool(k.journal_recv),
         }
         if transport == "websocket":
-            self.sub: Subscriber = LocustWebSocketSubscriber(
-                session.base_url, self.client_id, session.journal, **kw
+            # the Locust kinds, not the base Subscriber: `leave` and switch_env's `mode` are theirs
+            self.sub: LocustWebSocketSubscriber | LocustPollingSubscriber = (
+                LocustWebSocketSubscriber(session.base_url, self.client_id, session.journal, **kw)
             )
         else:
             self.sub = LocustPollingSubscriber(
