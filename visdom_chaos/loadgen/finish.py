@@ -16,6 +16,7 @@ from visdom_chaos.loadgen.clients import DeliveryFailure
 from visdom_chaos.loadgen.session import Session
 from visdom_chaos.reports.analyze import config_for
 from visdom_chaos.reports.render import findings_table
+from visdom_chaos.wire.subscriber import Subscriber as ReplicaSubscriber
 
 log = logging.getLogger("visdom_chaos.loadgen")
 
@@ -37,7 +38,8 @@ def stop_sources(session: Session) -> None:
     for s in list(session.subscribers):
         if getattr(s, "_stopped", False):
             continue
-        s._stall_until = 0.0  # a stalled tab catches up before the final view
+        if isinstance(s, ReplicaSubscriber):  # a Chromium page cannot stall
+            s.unstall()  # a stalled tab catches up before the final view
         if not s.connected:
             s.reconnect()
     session.phase("sources_stopped", inflight=session.inflight)

@@ -245,6 +245,10 @@ class Subscriber:
     def stall(self, seconds: float) -> None:
         self._stall_until = time.monotonic() + seconds
 
+    def unstall(self) -> None:
+        """End a stall now: the reader goes back to reading its socket."""
+        self._stall_until = 0.0
+
     @property
     def stalled(self) -> bool:
         return time.monotonic() < self._stall_until
