@@ -82,7 +82,8 @@ def master_finish(environment: Any) -> None:
     state.summaries.clear()
     if not state.expect:
         return
-    knobs = sessions.get(environment).knobs if sessions.get(environment) else None
+    own = sessions.get(environment)
+    knobs = own.knobs if own is not None else None
     runner = environment.runner
     for wid in state.expect:
         runner.send_message("vc_quiesce", None, client_id=wid)
@@ -149,7 +150,7 @@ def setup_worker(environment: Any) -> None:
 
     def on_truth(environment: Any, msg: Any, **_: Any) -> None:
         s = sessions.get(environment)
-        if s is not None and not getattr(s, "truth_done", False):
+        if s is not None and not s.truth_done:
             finish.quiesce_and_truth(s)
             s.truth_done = True
         # Stopping the users writes their final views; test_stop then sends the summary.

@@ -149,7 +149,7 @@ def _on_test_stopping(environment: Any, **_: Any) -> None:
     try:
         if isinstance(environment.runner, MasterRunner):
             distributed.master_finish(environment)
-        elif not getattr(s, "truth_done", False):
+        elif not s.truth_done:
             finish.stop_sources(s)
             finish.quiesce_and_truth(s)
             s.truth_done = True

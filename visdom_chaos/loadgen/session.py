@@ -115,6 +115,7 @@ class Session:
         self.harness.watch(os.getpid(), "locust", f"locust-{tag}" if tag else "locust")
         self.harness.start()
         self.report: dict[str, Any] | None = None
+        self.truth_done = False  # quiescence and server truth are read once per test (stop hooks)
         if monitor:
             self._start_monitor()
         self.folder.write_meta()
