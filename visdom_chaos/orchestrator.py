@@ -95,7 +95,7 @@ class Experiment:
         self.monitor: ServerMonitor | None = None
         self.proxy: ProxyProcess | None = None
         self.behaviours: BehaviourRunner | None = None
-        self.schedule = None
+        self.schedule: ScheduleRunner | None = None
         self.subscribers: list[Subscriber] = []
         self.pool: WorkerPool | None = None
         self.harness: HarnessMonitor | None = None
@@ -132,6 +132,13 @@ class Experiment:
                 self.target.pid, self.target.port, self.folder.journal("monitor")
             ).start()
 
+    @property
+    def started_target(self) -> Target:
+        """The target, for the steps that run after start_target."""
+        if self.target is None:
+            raise RuntimeError("the target is not started yet (start_target comes first)")
+        return self.target
+
     def start_harness_monitor(self) -> None:
         self.harness = HarnessMonitor(self.folder.journal("observer")).start()
         self.harness.watch(os.getpid(), "orchestrator", "orchestrator")
@@ -140,7 +147,7 @@ class Experiment:
         """Subscribers reach Visdom through the chaos proxy; training sources go direct."""
         if not self.sc.via_proxy:
             return
-        self.proxy = ProxyProcess(self.run_dir, self.target.port)
+        self.proxy = ProxyProcess(self.run_dir, self.started_target.port)
         self.meta.proxy = {
             "api": self.proxy.api,
             "listen": self.proxy.listen,
@@ -152,7 +159,7 @@ class Experiment:
 
     @property
     def subscriber_url(self) -> str:
-        return self.proxy.url if self.proxy else self.target.url
+        return self.proxy.url if self.proxy else self.started_target.url
 
     def start_timelines(self) -> None:
         """Faults (through the proxy) and scripted behaviours share one clock from here."""
@@ -315,7 +322,7 @@ class Experiment:
         for i, spec in enumerate(self.sc.sources):
             self.sources.append(
                 TrainingSource(
-                    self.target.url,
+                    self.started_target.url,
                     f"src-{i}",
                     self.clients,
                     env=spec.env,
@@ -356,7 +363,7 @@ class Experiment:
         return wait_quiescent(self.subscribers, self.phase)
 
     def fetch_truth(self) -> None:
-        fetch_truth(self.target.url, (s.env for s in self.sources), self.orch)
+        fetch_truth(self.started_target.url, (s.env for s in self.sources), self.orch)
 
     def check_target_alive(self) -> None:
         t = self.target
