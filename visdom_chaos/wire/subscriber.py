@@ -390,7 +390,7 @@ class Subscriber:
             elif isinstance(e, RequestEnv):
                 # The tab says "initial" after any register; name why this connection exists.
                 reason = self._open_reason if e.reason == "initial" else e.reason
-                fields = {"win": e.trigger_win} if e.trigger_win else {}
+                fields: dict[str, Any] = {"win": e.trigger_win} if e.trigger_win else {}
                 self.journal.write(
                     "resync",
                     self.client_id,

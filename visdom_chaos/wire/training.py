@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import requests
 
@@ -118,7 +119,7 @@ class TrainingSource:
         except requests.RequestException as exc:
             error = f"{type(exc).__name__}: {exc}"[:200]
         rtt_ms = (time.time_ns() - send_ns) / 1e6
-        fields = {
+        fields: dict[str, Any] = {
             "seq": seq,
             "env": self.env,
             "win": self.win,
