@@ -538,9 +538,13 @@ class WebSocketSubscriber(Subscriber):
                 self._connect_failed(exc)
                 return
             ws.settimeout(READ_TIMEOUT_S)
+            # Read before the reader sees ws: a recv that meets a closed connection sets ws.sock
+            # to None. create_connection returns a connected WebSocket, whose sock is set.
+            assert ws.sock is not None
+            local_port = ws.sock.getsockname()[1]
             self._ws, self._ws_conn = ws, self.conn
             self.connected = True
-            self._journal_connect(url=url, local_port=ws.sock.getsockname()[1])
+            self._journal_connect(url=url, local_port=local_port)
 
     def _send(self, message: dict) -> None:
         ws = self._ws
@@ -564,9 +568,15 @@ class WebSocketSubscriber(Subscriber):
                 if clean:
                     ws.close(timeout=1)
                 else:
-                    # No close frame, and an RST rather than a FIN: like a killed tab.
-                    ws.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                    ws.sock.close()
+                    # No close frame, and an RST rather than a FIN: like a killed tab. No socket
+                    # left: the reader's recv met the server's close first and the library
+                    # closed it (the processor has not taken note yet).
+                    sock = ws.sock
+                    if sock is not None:
+                        sock.setsockopt(
+                            socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                        )
+                        sock.close()
             except (OSError, websocket.WebSocketException):
                 pass
             self._journal_disconnect(reason, clean)
