@@ -8,7 +8,7 @@ from bisect import bisect_right
 from collections.abc import Iterator
 from contextlib import contextmanager
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import Any, overload
 
 from visdom_chaos.journal import JournalError
 from visdom_chaos.reports import stalls
@@ -145,6 +145,10 @@ def input_section(summary: Summary, stats: ReadStats) -> dict[str, Any]:
 # -- report building (from a summary, so merged Locust summaries render the same way) ------------
 
 
+@overload
+def _s(t: int, t0: int) -> float: ...
+@overload
+def _s(t: int | None, t0: int) -> float | None: ...
 def _s(t: int | None, t0: int) -> float | None:
     return None if t is None else round((t - t0) / 1e9, 3)
 
@@ -496,7 +500,9 @@ def build_report(summary: Summary, meta: dict[str, Any], cfg: Config) -> dict[st
     evidence, n_evidence = _evidence(summary, t0, faults)
     if n_evidence > len(evidence):
         notes.append(f"evidence truncated to {len(evidence)} of {n_evidence} entries")
-    target = meta.get("target") if isinstance(meta.get("target"), dict) else {}
+    target = meta.get("target")
+    if not isinstance(target, dict):
+        target = {}
     end = summary.t_end or t0
     duration = meta.get("duration_s")
     if meta.get("started_ns") and meta.get("ended_ns"):

@@ -108,7 +108,9 @@ class Outcome:
 
 def untrusted_metric(report: dict[str, Any], metric: str) -> bool:
     """True where the report says the observer could not vouch for this figure (report `trust`)."""
-    trust = report.get("trust") if isinstance(report.get("trust"), dict) else {}
+    trust = report.get("trust")
+    if not isinstance(trust, dict):
+        trust = {}
     return any(
         metric == m or metric.startswith(m + ".") for m in trust.get("untrusted_metrics") or []
     )

@@ -48,7 +48,9 @@ def fault_label(f: dict[str, Any]) -> str:
     kind = str(f.get("kind") or f.get("toxic") or "fault")
     detail = f.get("detail")
     if isinstance(detail, dict) and detail.get("op"):
-        args = detail.get("args") if isinstance(detail.get("args"), dict) else {}
+        args = detail.get("args")
+        if not isinstance(args, dict):
+            args = {}
         typ = args.get("type")
         return f"{detail['op']} {f.get('toxic') or ''}".strip() + (f" ({typ})" if typ else "")
     if kind.startswith("toxic_") and f.get("toxic"):

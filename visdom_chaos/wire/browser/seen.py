@@ -288,7 +288,9 @@ class SeenPoller:
         if isinstance(page_ms, int | float) and page_ms > 0:
             extra["page_ms"] = round(page_ms, 3)
             stats["page_ms"] += page_ms
-        wins = got.get("wins") if isinstance(got.get("wins"), dict) else {}
+        wins = got.get("wins")
+        if not isinstance(wins, dict):
+            wins = {}
         clock = {"clock_offset_ns": c["offset_ns"], "clock_rtt_ns": c["rtt_ns"]}
         for win, raw in wins.items():
             ids = seen_stamps(raw, c["offset_ns"])
