@@ -332,12 +332,12 @@ class Summary:
             browser=dict(d.get("browser") or {}),
             rss_all=Regression(**d["rss_all"]),
             rss_steady=Regression(**d["rss_steady"]),
-            rss_first=tuple(d["rss_first"]) if d["rss_first"] else None,  # type: ignore[arg-type]
-            rss_last=tuple(d["rss_last"]) if d["rss_last"] else None,  # type: ignore[arg-type]
+            rss_first=tuple(d["rss_first"]) if d["rss_first"] else None,
+            rss_last=tuple(d["rss_last"]) if d["rss_last"] else None,
             rss_peak=d["rss_peak"],
-            rss_series=[tuple(p) for p in d["rss_series"]],  # type: ignore[misc]
+            rss_series=[tuple(p) for p in d["rss_series"]],
             phases=dict(d["phases"]),
-            timeline={k: [tuple(e) for e in v] for k, v in d["timeline"].items()},  # type: ignore[misc]
+            timeline={k: [tuple(e) for e in v] for k, v in d["timeline"].items()},
             faults=list(d["faults"]),
             notes=list(d["notes"]),
             counters=dict(d["counters"]),

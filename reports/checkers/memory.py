@@ -47,7 +47,7 @@ class MemoryChecker(Checker):
         s.rss_peak = float(rss) if s.rss_peak is None else max(s.rss_peak, float(rss))
         self.k += 1
         if self.k % self.every == 0:
-            s.rss_series.append((t, float(rss), int(rec.get("conns") or 0)))  # type: ignore[arg-type]
+            s.rss_series.append((t, float(rss), int(rec.get("conns") or 0)))
             if len(s.rss_series) >= MAX_SERIES:
                 s.rss_series = s.rss_series[::2]
                 self.every *= 2

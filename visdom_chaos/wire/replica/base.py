@@ -32,6 +32,7 @@ class Replica:
     """One browser tab of one Visdom version (subclasses: ReplicaV024, ReplicaV030)."""
 
     version = ""
+    accepted: list[Accepted]  # updates taken into state since the last drain (set by reset)
 
     def __init__(
         self, env_ids: list[str] | tuple[str, ...] = ("main",), transport: str = "websocket"
@@ -63,7 +64,7 @@ class Replica:
         self._touched: dict[str, str] = {}  # win -> last command that changed it since the render
         self._timers: list[tuple[float, int, Callable[..., list[Effect]], tuple[Any, ...]]] = []
         self._timer_seq = itertools.count()
-        self.accepted: list[Accepted] = []  # updates taken into state since the last drain
+        self.accepted = []
         self._now = 0.0
         self.stuck = False  # a batch threw: the tab never processes panes again (see _batch_threw)
 
@@ -208,7 +209,7 @@ _KEY = itemgetter(0, 1)  # EventId -> (source, seq)
 _NOT_APPEND: Any = object()
 
 
-class _View(list):  # type: ignore[type-arg]
+class _View(list[EventId]):
     """A rendered view (ids in view order) with the set of its keys, kept by `_render` so
     that the next render of a grown window diffs only the new ids. `keys` is None where
     the view holds a key twice; it is handed on to the next view (`_diff_render`)."""
