@@ -12,7 +12,7 @@ import json
 import os
 import re
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import chain
 from operator import itemgetter
@@ -53,6 +53,8 @@ def load_run_meta(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     return meta
 
 
+# either parser, typed as what both accept (journal lines are bytes)
+_loads: Callable[[str | bytes], Any]
 try:  # orjson parses journal lines ~3x faster; the stdlib is the fallback
     from orjson import loads as _loads
 except ImportError:  # pragma: no cover - depends on the environment
