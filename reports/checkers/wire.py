@@ -226,9 +226,9 @@ class WireChecker(Checker):
             c.snapshots.add(win)
             c.anomaly.pop(win, None)
             c.first_error.pop(win, None)
-            entries = c.unnamed.get(win)
-            if entries and entries[-1][1] is None:
-                entries[-1][1] = max(
+            pending = c.unnamed.get(win)
+            if pending and pending[-1][1] is None:
+                pending[-1][1] = max(
                     (h[0] for h in heads.values() if h and type(h[0]) is int), default=-1
                 )
             for src, runs in ids.items():
@@ -444,7 +444,9 @@ class WireChecker(Checker):
         c.anomaly[win] = ["wire_reorder", 0]
 
     def _undecodable(self, rec: dict[str, Any], state: RunState, detail: str) -> None:
-        win = rec.get("win") if isinstance(rec.get("win"), str) else ""
+        win = rec.get("win")
+        if not isinstance(win, str):
+            win = ""
         client = rec["client"]
         state.summary.group("undecodable", detail, client, self._env(state, client), win).touch(
             rec["t"]
@@ -567,14 +569,18 @@ class CauseChecker(Checker):
             return
         lin = state.lineages.get(client)
         if lin is not None and lin.transport == "browser":
-            cause: Any = "not_observed"
+            cause = "not_observed"
         elif reason in USER_RESYNCS:
             cause = "user_action"
         elif key in self.last_error and self.last_error[key][1] == self.wire.frames(*key):
             cause = self.last_error.pop(key)[0]  # the error the same message raised
         else:
-            win = rec.get("win")
-            cause = self._cause(rec, state, key, win) if isinstance(win, str) and win else "unknown"
+            trigger = rec.get("win")  # the window whose message triggered the reload
+            cause = (
+                self._cause(rec, state, key, trigger)
+                if isinstance(trigger, str) and trigger
+                else "unknown"
+            )
         if cause != "user_action":
             self.storm[key] = (rec["t"], cause)
         self._count(state, client, "reload", cause)
