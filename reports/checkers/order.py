@@ -20,8 +20,8 @@ class ReorderChecker(Checker):
     handles = ("apply", "accept")
 
     def __init__(self) -> None:
-        # (client, conn, env, win, src) -> newest head applied on that connection
-        self._heads: dict[tuple[str, int, str, str, str], int] = {}
+        # (client, conn, env, win, src, record type) -> newest head applied on that connection
+        self._heads: dict[tuple[str, int, str, str, str, str], int] = {}
 
     def on_record(self, rec: dict, state: RunState) -> None:
         """An accept or render that takes a window back to an older update than one already

@@ -46,10 +46,10 @@ class TrafficChecker(Checker):
             }
         elif rec.get("ok") and isinstance(rec.get("rtt_ms"), int | float):
             key = f"{rec.get('client', '')}/{rec.get('win', '')}"
-            first, last = self._rtt.setdefault(key, ([], deque(maxlen=SAMPLE)))
-            if len(first) < SAMPLE:
-                first.append(rec["rtt_ms"])
-            last.append(rec["rtt_ms"])
+            early, recent = self._rtt.setdefault(key, ([], deque(maxlen=SAMPLE)))
+            if len(early) < SAMPLE:
+                early.append(rec["rtt_ms"])
+            recent.append(rec["rtt_ms"])
 
     def finish(self, state: RunState) -> None:
         for key, (first, last) in self._rtt.items():
