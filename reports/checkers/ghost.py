@@ -56,7 +56,7 @@ class GhostChecker(Checker):
                 self.active[f"{rec['client']}/{rec.get('conn', 0)}"] = ports
         elif typ == "disconnect":
             key = f"{rec['client']}/{rec.get('conn', 0)}"
-            ports = self.active.pop(key, None)
+            ports = self.active.pop(key, [])
             if ports:
                 self.pending.append(
                     {

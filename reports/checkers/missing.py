@@ -19,10 +19,12 @@ from visdom_chaos.reports.summary import FindingGroup
 def _add_set(g: FindingGroup, src: str, ids: IntervalSet, state: RunState) -> None:
     if not ids:
         return
+    lo, hi = ids.min(), ids.max()
+    assert lo is not None and hi is not None  # a non-empty set has both ends
     g.ids[src] = union(g.ids[src], ids) if src in g.ids else ids
     log = state.sources.get(src)
-    times = [log.ack_time(v) for v in (ids.min(), ids.max())] if log else []
-    times = [t for t in times if t is not None] or [state.t_last]
+    acked_at = [log.ack_time(v) for v in (lo, hi)] if log else []
+    times = [t for t in acked_at if t is not None] or [state.t_last]
     g.touch(min(times))
     g.touch(max(times))
 
@@ -58,9 +60,9 @@ class MissingChecker(Checker):
         windows: dict[tuple[str, str], set[str]] = {}
         for key, ids in state.truth.items():
             windows.setdefault(key, set()).update(ids)
-        for src, log in state.sources.items():
-            if log.acked and log.win:
-                windows.setdefault((log.env, log.win), set()).add(src)
+        for src, acks in state.sources.items():
+            if acks.acked and acks.win:
+                windows.setdefault((acks.env, acks.win), set()).add(src)
         if not state.truth and windows:
             summary.note("no server truth in the journal: missing judged against acks only")
         unjudged: dict[str, set[str]] = {}
