@@ -99,7 +99,8 @@ def browser_section(
     for b in browsers:
         tab = part["browsers"].get(b) or {}
         seen = tab.get("seen") or {}
-        shot = Path(run_dir) / "screenshots" / f"{b}.png" if run_dir is not None else None
+        shot_rel = Path("screenshots") / f"{b}.png"  # in the run folder
+        shot = Path(run_dir) / shot_rel if run_dir is not None else None
         out.append(
             {
                 "id": b,
@@ -112,9 +113,7 @@ def browser_section(
                     {"t_s": _s(t, t0), "detail": d} for t, d in tab.get("page_errors") or []
                 ],
                 "env_refetches": tab.get("env_refetches", 0),
-                "screenshot": str(shot.relative_to(run_dir))
-                if shot is not None and shot.is_file()
-                else None,
+                "screenshot": str(shot_rel) if shot is not None and shot.is_file() else None,
                 "seen": {
                     "records": 0,
                     "ids": 0,
@@ -234,16 +233,17 @@ def _reloads(
             )
         return round(sum(n.get(c, 0) for c in clients) / total, 1) if total > 0 else None
 
-    rates = {"replica": rate(replicas), "browser": rate(browsers)}
+    rate_rep, rate_bro = rate(replicas), rate(browsers)
+    rates = {"replica": rate_rep, "browser": rate_bro}
     ratio = None
-    if not replicas or not browsers or None in rates.values():
+    if not replicas or not browsers or rate_rep is None or rate_bro is None:
         agree = (not replicas or not browsers) or (any(rep.values()) == any(bro.values()))
-    elif rates["replica"] == rates["browser"] == 0:
+    elif rate_rep == rate_bro == 0:
         agree = True
-    elif 0 in (rates["replica"], rates["browser"]):
+    elif 0 in (rate_rep, rate_bro):
         agree = False
     else:
-        ratio = round(rates["replica"] / rates["browser"], 2)
+        ratio = round(rate_rep / rate_bro, 2)
         agree = 1 / RELOAD_RATE_FACTOR <= ratio <= RELOAD_RATE_FACTOR
     text = (
         f"replica {', '.join(f'{c} {v}' for c, v in rep.items()) or 'none'}; "
@@ -315,9 +315,11 @@ def fidelity(
     if latency is None:
         latency = latency_comparison(LatencyJoin(), replicas, browsers, {})
     differences += latency["differences"]
-    agree = None
+    all_agree = None  # no window to compare
     if rows:
-        agree = all(r["agree"] for r in rows) and reloads["agree"] and latency["agree"] is not False
+        all_agree = (
+            all(r["agree"] for r in rows) and reloads["agree"] and latency["agree"] is not False
+        )
     return {
         "reloads": reloads,
         "latency": latency,
@@ -336,7 +338,7 @@ def fidelity(
         "replica_subscribers": replicas,
         "browser_subscribers": browsers,
         "windows": rows,
-        "agree": agree,
+        "agree": all_agree,
         "differences": differences,
     }
 
