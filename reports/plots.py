@@ -219,7 +219,9 @@ def plot_timeline(report: dict[str, Any]) -> Figure:
                 max(e["t_last_s"], e["t_first_s"] + 0.05),
                 color=color,
                 lw=4,
-                label=label if label not in labels else None,
+                # None: no legend entry. matplotlib's stub types hlines' label as str; at
+                # runtime it goes to Artist.set_label, which takes any object and keeps None.
+                label=label if label not in labels else None,  # type: ignore[arg-type]
             )
             labels.add(label)
     _faults(ax, report)
