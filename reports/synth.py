@@ -209,7 +209,7 @@ def build_run(
     for c in subs:  # gaps: a resync brings the lost ids back
         n = inj.regression.get(c, 0)
         if n:  # an older snapshot replaces the view, then the newer one comes back
-            ids = [[SRC, s] for s in range(inj.events - n + 1, inj.events + 1)]
+            seqs = range(inj.events - n + 1, inj.events + 1)
             clients.write(
                 "apply",
                 c,
@@ -219,7 +219,7 @@ def build_run(
                 win=WIN,
                 command="window_update",
                 added=[],
-                removed=ids,
+                removed=[[SRC, q] for q in seqs],
                 dup=[],
                 size=inj.events - n,
             )
@@ -231,7 +231,7 @@ def build_run(
                 env=ENV,
                 win=WIN,
                 command="window_update",
-                added=[[s, q, start + (q - 1) * step] for s, q in ids],
+                added=[[SRC, q, start + (q - 1) * step] for q in seqs],
                 removed=[],
                 dup=[],
                 size=inj.events,
