@@ -393,7 +393,7 @@ class WireReader:
                 for k, v in enumerate(value):
                     which[("all", k)] = v
             return
-        key = parts[5]
+        key: str | tuple[str, int] = parts[5]  # an index, or ("-", n) for the n-th append
         if key == "-":  # appended: pair the n-th x with the n-th y
             key = ("-", sum(1 for k in which if isinstance(k, tuple) and k[0] == "-"))
         which[key] = value
