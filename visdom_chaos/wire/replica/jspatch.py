@@ -126,7 +126,9 @@ def _deep_clone(value: Any) -> Any:
     return js_json_clone(value)
 
 
-def get_value_by_pointer(document: Any, pointer: str) -> Any:
+def get_value_by_pointer(document: Any, pointer: Any) -> Any:
+    # pointer: a JSON Pointer, or whatever a malformed op's path/from holds (missing: None),
+    # handled as the JS library handles it
     if pointer == "":
         return document
     op: dict[str, Any] = {"op": "_get", "path": pointer}

@@ -39,7 +39,7 @@ HOLD_S = 0.15  # visdom-resume.js HOLD_MS
 
 def _window_of(cmd: dict[str, Any]) -> Any:
     return {"window": cmd.get("id"), "window_update": cmd.get("win"), "close": cmd.get("data")}.get(
-        cmd.get("command")
+        cmd.get("command", "")  # no command: no window
     )
 
 

@@ -319,11 +319,11 @@ class ReplicaV024(Replica):
                 item = stored if isinstance(stored, dict) else {}
                 self._bin.content.append(item)
             else:
-                size = (
-                    PANE_SIZE.get(pane.get("type")) if isinstance(pane.get("type"), str) else None
-                )
+                kind = pane.get("type")
+                size = PANE_SIZE.get(kind) if isinstance(kind, str) else None
                 if size is None:
-                    raise TypeError(f"PANE_SIZE[{js_to_string(pane.get('type'))}] is undefined")
+                    raise TypeError(f"PANE_SIZE[{js_to_string(kind)}] is undefined")
+                w: float  # grid units: a width from pixels is fractional
                 w, h = size
                 if js_truthy(width):
                     w = grid.p2w(grid._num(width))
