@@ -54,6 +54,7 @@ def restore_interrupt() -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     restore_interrupt()
+    args: list[str] | argparse.Namespace  # a passthrough command parses its own arguments
     if argv and argv[0] in PASSTHROUGH:
         module, name = PASSTHROUGH[argv[0]]
         func, args = getattr(importlib.import_module(module), name), argv[1:]

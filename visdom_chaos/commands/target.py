@@ -88,6 +88,7 @@ def _start(args) -> int:
     except TargetError as exc:
         raise UserError(str(exc)) from exc
     # Detach: the server keeps running after this command; `target stop` ends it.
+    assert target.pid is not None  # start_target starts a process (only external ones have none)
     detach(target.pid)
     target.proc = None
     print(json.dumps(target.describe()))
