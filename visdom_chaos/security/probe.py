@@ -66,11 +66,18 @@ def run_security_probe(
     run_dir.mkdir(parents=True, exist_ok=True)
     if start_login_target is None and version in VERSIONS:
         start_login_target = login_starter(version, variant, run_dir)
-    # step -> (the checks it answers, how); the login step answers two checks with one server
+    # step -> (the checks it answers, how), in this order; the login step (only with a starter)
+    # answers two checks with one server
     steps: dict[str, tuple[tuple[str, ...], Callable[[], Finding | dict[str, Finding]]]] = {
         "origin_socket": (("origin_socket",), lambda: check_origin(base, "/socket")),
         "origin_vis_socket": (("origin_vis_socket",), lambda: check_origin(base, "/vis_socket")),
-        "login": (("login_bypass", "origin_with_login"), lambda: check_login(start_login_target)),
+    }
+    if start_login_target is not None:
+        steps["login"] = (
+            ("login_bypass", "origin_with_login"),
+            lambda: check_login(start_login_target),
+        )
+    steps |= {
         "polling_sid_theft": (("polling_sid_theft",), lambda: check_sid_theft(base)),
         "malformed_socket": (
             ("malformed_socket",),
@@ -85,8 +92,6 @@ def run_security_probe(
             lambda: check_malformed(base, "/socket_wrap", server_pid, oversize_mib),
         ),
     }
-    if start_login_target is None:
-        del steps["login"]
     results: dict[str, dict[str, Any]] = {}
     for step, (answers, fn) in steps.items():
         wanted = [n for n in answers if not only or n in only]
