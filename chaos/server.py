@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -130,7 +130,8 @@ class ChaosServer:
         self.stop()
 
     # -- thread-safe operations ---------------------------------------------------------
-    def call(self, fn: Callable[[], Awaitable[T]]) -> T:
+    def call(self, fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        # a coroutine, not any awaitable: run_coroutine_threadsafe rejects other awaitables
         if self.loop is None:
             raise RuntimeError("chaos server is not running")
         return asyncio.run_coroutine_threadsafe(fn(), self.loop).result(CALL_TIMEOUT_S)
