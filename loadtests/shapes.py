@@ -14,6 +14,9 @@ class VisdomShape(LoadTestShape):
     use_common_options = True
 
     def tick(self):
+        # Locust's Environment gives the shape its runner when it creates the runner, before
+        # any tick (LoadTestShape.runner is None only until then)
+        assert self.runner is not None
         opts = self.runner.environment.parsed_options
         return shape_tick(
             Knobs.from_options(opts),
