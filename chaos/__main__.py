@@ -12,6 +12,7 @@ from pathlib import Path
 
 from visdom_chaos.journal import atomic_write
 
+from .apiguard import TOKEN_ENV
 from .config import load_proxies
 from .schedule import ScheduleRunner, load_schedule
 from .server import ChaosServer
@@ -34,7 +35,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     proxies = load_proxies(args.config) if args.config else []
     steps = load_schedule(args.schedule, horizon=args.horizon) if args.schedule else []
     server = ChaosServer(
-        args.api, journal=args.journal, allow_remote=args.allow_remote, proxies=proxies
+        args.api,
+        journal=args.journal,
+        allow_remote=args.allow_remote,
+        proxies=proxies,
+        api_token=args.api_token,
+        api_hosts=tuple(args.api_host or ()),
     )
     runner: ScheduleRunner | None = None
 
@@ -102,6 +108,17 @@ def main(argv: list[str] | None = None, prog: str = "python -m visdom_chaos.chao
         "--allow-remote",
         action="store_true",
         help="permit non-loopback listen and upstream addresses",
+    )
+    sp.add_argument(
+        "--api-token",
+        help=f"require 'Authorization: Bearer TOKEN' on every API request (default "
+        f"${TOKEN_ENV}; prefer the variable: arguments show in ps)",
+    )
+    sp.add_argument(
+        "--api-host",
+        action="append",
+        metavar="NAME",
+        help="another Host name the API answers to (repeatable; loopback names always are)",
     )
     sp.add_argument("--quiet", action="store_true")
     sp.set_defaults(fn=cmd_serve)

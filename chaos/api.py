@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .apiguard import GuardPolicy, log_refusal, refusal
 from .registry import Registry
 from .spec import ChaosError
 
@@ -43,7 +44,20 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return _json({"error": str(e), "status": e.status}, e.status)
 
 
-def make_app(reg: Registry) -> web.Application:
+def _guard(policy: GuardPolicy) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+    @web.middleware
+    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+        why = refusal(request.method, request.headers, policy)
+        if why is None:
+            return await handler(request)
+        log_refusal(policy, request.method, request.path, request.remote or "?", why)
+        return _json({"error": why.reason, "status": why.status}, why.status)
+
+    return guard
+
+
+def make_app(reg: Registry, policy: GuardPolicy | None = None) -> web.Application:
+    """The routes behind the guard (chaos/apiguard.py): no web page may drive them."""
     routes = web.RouteTableDef()
 
     @routes.get("/version")
@@ -111,6 +125,6 @@ def make_app(reg: Registry) -> web.Application:
         reg.get(request.match_info["proxy"]).remove_toxic(request.match_info["toxic"])
         return web.Response(status=204)
 
-    app = web.Application(middlewares=[_errors])
+    app = web.Application(middlewares=[_guard(policy or GuardPolicy.from_env()), _errors])
     app.add_routes(routes)
     return app

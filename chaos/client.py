@@ -2,22 +2,32 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import requests
 
+from .apiguard import TOKEN_ENV
 from .spec import ChaosError
 
 TIMEOUT_S = 10.0
 
 
 class ChaosClient:
-    def __init__(self, api_url: str = "http://127.0.0.1:8474", timeout: float = TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        api_url: str = "http://127.0.0.1:8474",
+        timeout: float = TIMEOUT_S,
+        token: str | None = None,
+    ) -> None:
         if "://" not in api_url:
             api_url = "http://" + api_url
         self.base = api_url.rstrip("/")
         self.timeout = timeout
         self.session = requests.Session()
+        token = token if token is not None else os.environ.get(TOKEN_ENV)
+        if token:  # the server's optional token (chaos/apiguard.py)
+            self.session.headers["Authorization"] = f"Bearer {token}"
 
     def _do(self, method: str, path: str, body: Any = None) -> Any:
         try:

@@ -19,6 +19,7 @@ from aiohttp import web
 
 from .addr import check_address, format_hostport
 from .api import make_app
+from .apiguard import GuardPolicy
 from .faultlog import FaultLog
 from .registry import Registry
 
@@ -34,8 +35,13 @@ class ChaosServer:
         journal: str | os.PathLike[str] | None = None,
         allow_remote: bool = False,
         proxies: list[dict[str, Any]] | None = None,
+        api_token: str | None = None,
+        api_hosts: tuple[str, ...] = (),
     ) -> None:
         self.api_addr = check_address(api, "--api", allow_remote) if api else None
+        # the Host names the API answers to: loopback ones, the bound host and any given
+        bound = () if self.api_addr is None else (self.api_addr[0],)
+        self.guard = GuardPolicy.from_env(api_token, [*bound, *api_hosts])
         self.log = FaultLog(journal)
         self.registry = Registry(self.log, allow_remote=allow_remote)
         self.initial = proxies or []
@@ -64,7 +70,7 @@ class ChaosServer:
         for body in self.initial:
             await self.registry.create(body)
         if self.api_addr is not None:
-            self._runner = web.AppRunner(make_app(self.registry), access_log=None)
+            self._runner = web.AppRunner(make_app(self.registry, self.guard), access_log=None)
             await self._runner.setup()
             site = web.TCPSite(self._runner, self.api_addr[0], self.api_addr[1], reuse_address=True)
             await site.start()

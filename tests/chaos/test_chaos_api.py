@@ -4,7 +4,9 @@ Toxiproxy's README (HTTP API section) does:
     curl -s -XPOST -d '{"name": "redis", "listen": "...", "upstream": "..."}' localhost:8474/proxies
     curl -s -XPOST -d '{"type" : "latency", "attributes" : {"latency" : 1000}}' localhost:8474/proxies/redis/toxics
     curl -s localhost:8474/proxies ; curl -s -XDELETE localhost:8474/proxies/redis/toxics/latency_downstream
-Same here with `requests`, listen port 0 instead of a fixed one.
+Same here with `requests`, listen port 0 instead of a fixed one, and with the JSON
+Content-Type the API requires of writes (curl's -d sends a form type a web page could
+send too: chaos/apiguard.py), so curl needs -H 'Content-Type: application/json'.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from chaoshelp import journal, recv_exactly
 
 from visdom_chaos.chaos import ChaosClient
 
+JSON = {"Content-Type": "application/json"}
+
 pytest_plugins = ["chaoshelp"]  # fixtures: real servers on loopback, a ChaosServer per test
 
 
@@ -27,6 +31,7 @@ def test_toxiproxy_readme_flow_over_plain_http(chaos, echo_server):
         data='{"name": "redis", "listen": "127.0.0.1:0", "upstream": "UP"}'.replace(
             "UP", echo_server.addr
         ),
+        headers=JSON,
         timeout=5,
     )
     assert r.status_code == 201
@@ -37,6 +42,7 @@ def test_toxiproxy_readme_flow_over_plain_http(chaos, echo_server):
     r = requests.post(
         f"{api}/proxies/redis/toxics",
         data='{"type" : "latency", "attributes" : {"latency" : 300}}',
+        headers=JSON,
         timeout=5,
     )
     assert r.status_code == 200
@@ -96,7 +102,7 @@ def test_errors_have_toxiproxy_shape_and_status(chaos, echo_server):
     }
     r = requests.get(f"{api}/proxies/nope", timeout=5)
     assert r.status_code == 404 and r.json()["status"] == 404
-    r = requests.post(f"{api}/proxies/p/toxics", data="{not json", timeout=5)
+    r = requests.post(f"{api}/proxies/p/toxics", data="{not json", headers=JSON, timeout=5)
     assert r.status_code == 400 and "JSON" in r.json()["error"]
     r = requests.post(f"{api}/proxies/p/toxics", json={"type": "bandwidth"}, timeout=5)
     assert r.status_code == 400 and "'rate' is required" in r.json()["error"]
