@@ -5,7 +5,8 @@ an installed tool runs Locust as `locust -f $(visdom-chaos locustfile) ...` or s
 `visdom-chaos locust ...`. `visdom-chaos proxy serve|check ...` is
 `python -m visdom_chaos.chaos serve|check ...`: the same options, API and exit codes.
 
-`locust` and `proxy` take the wrapped tool's own argv untouched (`--help` included), so
+`locust` and `proxy` take the wrapped tool's own argv (`--help` included; `locust` gains
+`--web-host 127.0.0.1` unless one is given), so
 cli.main hands it to them before argparse sees it (PASSTHROUGH); the parsers registered
 here only list them in `visdom-chaos --help`.
 """
@@ -47,11 +48,18 @@ def cmd_locustfile(args: argparse.Namespace) -> int:
 
 def run_locust(argv: list[str]) -> int:
     """Become `python -m locust -f <locustfile> ARGV`: Locust's own exit code, signals and terminal."""
-    cmd = [sys.executable, "-m", "locust", "-f", str(locustfile()), *argv]
+    cmd = [sys.executable, "-m", "locust", "-f", str(locustfile()), *web_host_default(argv)]
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(sys.executable, cmd)
     return 127  # not reached
+
+
+def web_host_default(argv: list[str]) -> list[str]:
+    """Bind Locust's web UI to loopback unless the user chose (Locust's default is every interface)."""
+    if any(a == "--web-host" or a.startswith("--web-host=") for a in argv):
+        return argv
+    return ["--web-host", "127.0.0.1", *argv]
 
 
 def run_proxy(argv: list[str]) -> int:

@@ -50,12 +50,24 @@ def _on_init(environment: Any, **_: Any) -> None:
         except RemoteTargetError as exc:
             _refuse(f"{exc} (Locust: --vc-allow-remote)")
     opts._vc_auto_out = not opts.vc_out
+    _warn_open_web_ui(environment, opts)
     if not isinstance(environment.runner, WorkerRunner):
         _drop_unused_classes(environment, knobs.Knobs.from_options(opts))
     if isinstance(environment.runner, MasterRunner):
         distributed.setup_master(environment)
     elif isinstance(environment.runner, WorkerRunner):
         distributed.setup_worker(environment)
+
+
+def _warn_open_web_ui(environment: Any, opts: Any) -> None:
+    """Locust's web UI binds every interface by default, and anyone who reaches it can start load."""
+    host = getattr(opts, "web_host", "")
+    if getattr(environment, "web_ui", None) is not None and host in ("", "*", "0.0.0.0", "::"):
+        log.warning(
+            "the Locust web UI listens on all interfaces (--web-host %r): anyone who can reach "
+            "it can start a test; pass --web-host 127.0.0.1 (visdom-chaos locust does)",
+            host,
+        )
 
 
 def _drop_unused_classes(environment: Any, k: knobs.Knobs) -> None:
