@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from .apiguard import GuardPolicy, log_refusal, refusal
 from .registry import Registry
@@ -44,7 +45,7 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return _json({"error": str(e), "status": e.status}, e.status)
 
 
-def _guard(policy: GuardPolicy) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def _guard(policy: GuardPolicy) -> Middleware:
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         why = refusal(request.method, request.headers, policy)

@@ -1,6 +1,8 @@
 """report.json's `security` section, from the security probe's `security.json` in a run folder.
 
-`security.json` maps check name -> {"title", "status": "vulnerable"|"ok"|"error", "evidence"}.
+`security.json` maps check name -> {"title", "status": "vulnerable"|"ok"|"error", "evidence",
+"surface": "visdom"|"toolkit"} (files written before the toolkit checks have no surface:
+they are all Visdom's).
 The probe (visdom_chaos.security) writes it; the report only reads it, so this side of the
 file's contract lives here, where both import it.
 """
@@ -35,7 +37,12 @@ def report_section(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
         counts[r["status"]] += 1
     return {
         "checks": {
-            k: {"title": v["title"], "status": v["status"], "why": v["evidence"].get("why", "")}
+            k: {
+                "title": v["title"],
+                "status": v["status"],
+                "why": v["evidence"].get("why", ""),
+                "surface": v.get("surface", "visdom"),  # "toolkit": the toolkit's own
+            }
             for k, v in results.items()
         },
         "by_check": {k: flag[v["status"]] for k, v in results.items()},  # numbers, for gate rules

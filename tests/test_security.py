@@ -101,13 +101,20 @@ def test_malformed_and_oversized_messages_do_not_take_024_down(
 
 def test_login_target_refuses_every_endpoint_without_the_cookie(tmp_path: Path) -> None:
     built_or_skip("0.2.4")
+    started = []
+    starter = login_starter("0.2.4", "stock", tmp_path)
+
+    def start_and_keep():
+        started.append(starter())
+        return started[-1]
+
     results = run_security_probe(
         "http://127.0.0.1:9",
         tmp_path,
         "0.2.4",
         "stock",
-        only=["login_bypass", "origin_with_login"],
-        start_login_target=login_starter("0.2.4", "stock", tmp_path),
+        only=["login_bypass", "origin_with_login", "toolkit_no_credentials"],
+        start_login_target=start_and_keep,
     )
     cswsh = results["origin_with_login"]
     assert cswsh["status"] == "vulnerable", (
@@ -133,8 +140,19 @@ def test_login_target_refuses_every_endpoint_without_the_cookie(tmp_path: Path) 
         assert endpoints[key]["answered"] is False, (key, endpoints[key])
     assert endpoints["GET /socket_wrap"]["status"] == 400
     assert endpoints["POST /events"]["wrote"] is False
-    # Visdom's cookie secret went to the run folder's HOME, never the user's ~/.visdom
-    assert (tmp_path / "security-login" / "home" / ".visdom" / "COOKIE_SECRET").exists()
+    # the login twin's HOME (Visdom's cookie secret) was its own, and is gone with it
+    (twin,) = started
+    assert twin.home is not None and not twin.home.exists()
+    assert not twin.home.is_relative_to(tmp_path) and not twin.home.is_relative_to(Path.home())
+    # no credential in the run folder: the probe's own check, and this test's own grep
+    assert results["toolkit_no_credentials"]["status"] == "ok", results["toolkit_no_credentials"]
+    secrets = {s for s in twin.secrets if len(s) >= 8}
+    assert len(secrets) >= 4  # password, its digest, the cookie secret, the cookie value
+    assert (tmp_path / "security-login" / "server.log").stat().st_size > 0
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert not [s for s in secrets if s.encode() in data], path
 
 
 def test_probe_refuses_a_remote_url(tmp_path: Path) -> None:

@@ -402,7 +402,13 @@ class Experiment:
 
         self.phase("probe", kind="security")
         run_security_probe(
-            self.target.url, self.run_dir, self.o.target, self.o.variant, server_pid=self.target.pid
+            self.target.url,
+            self.run_dir,
+            self.o.target,
+            self.o.variant,
+            server_pid=self.target.pid,
+            # the toolkit's checks ask this run's own proxy, when it has one
+            proxy_api=f"http://{self.proxy.api}" if self.proxy is not None else None,
         )
 
     def shutdown(self) -> None:

@@ -1,5 +1,8 @@
 """python -m visdom_chaos.security --target 0.2.4 [--variant patched]: the probe alone, as a table.
 
+The table lists Visdom's checks and then the toolkit's own (its proxy control API, its
+Locust wrapper, its run folders), each row marked with the surface it judges.
+
 Exit code: 0 all ok, 1 something vulnerable or in error, 2 bad input, 130 interrupted.
 """
 
@@ -11,10 +14,17 @@ import time
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from visdom_chaos.netguard import RemoteTargetError, check_url
-from visdom_chaos.security.probe import CHECKS, SECURITY_FILE, run_security_probe
+from visdom_chaos.security.probe import (
+    CHECKS,
+    SECURITY_FILE,
+    VISDOM_CHECKS,
+    run_security_probe,
+    surface,
+)
 from visdom_chaos.targets import VARIANTS, VERSIONS, TargetError, start_target, stop_all_children
 
 STYLE = {"vulnerable": "bold red", "ok": "green", "error": "yellow"}
@@ -37,6 +47,11 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
         "--oversize-mib", type=int, default=50, help="size of the oversized message (default 50)"
     )
     ap.add_argument("--only", help="comma-separated checks: " + ", ".join(CHECKS))
+    ap.add_argument(
+        "--proxy-api",
+        metavar="URL",
+        help="a running chaos proxy's control API to probe (loopback; default: a fresh one)",
+    )
 
 
 def register(sub) -> None:
@@ -49,9 +64,16 @@ def register(sub) -> None:
 
 
 def table(results: dict, label: str) -> Table:
-    t = Table("check", "status", "why", title=f"security probe: {label}", show_lines=True)
+    t = Table(
+        "surface", "check", "status", "why", title=f"security probe: {label}", show_lines=True
+    )
     for name, r in results.items():
-        t.add_row(name, f"[{STYLE[r['status']]}]{r['status']}[/]", r["evidence"].get("why", ""))
+        t.add_row(
+            r.get("surface", surface(name)),
+            name,
+            f"[{STYLE[r['status']]}]{r['status']}[/]",
+            escape(r["evidence"].get("why", "")),  # evidence quotes servers: not rich markup
+        )
     return t
 
 
@@ -92,8 +114,11 @@ def run(args: argparse.Namespace) -> int:
     )
     target = None
     try:
-        if external:
-            url, pid = check_url(args.target), None
+        if args.proxy_api:
+            check_url(args.proxy_api)  # loopback only, before anything starts
+        toolkit_only = only is not None and not set(only) & set(VISDOM_CHECKS)
+        if external or toolkit_only:  # the toolkit's checks need no Visdom
+            url, pid = check_url(args.target) if external else "http://127.0.0.1:9", None
         else:
             target = start_target(args.target, args.variant, out)
             url, pid = target.url, target.pid
@@ -106,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
             oversize_mib=args.oversize_mib,
             only=only,
             progress=lambda name: err.print(f"  checking {name}…"),
+            proxy_api=args.proxy_api,
         )
     except (RemoteTargetError, TargetError, OSError) as exc:
         err.print(f"visdom-chaos security: error: {exc}")

@@ -1,13 +1,19 @@
 """With login enabled (-enable_login): which endpoints answer without the cookie?
 
-Visdom reads its cookie secret from ~/.visdom/COOKIE_SECRET, so the login target
-runs with HOME inside the run folder: the user's own ~/.visdom is never touched.
+Visdom reads its cookie secret from ~/.visdom/COOKIE_SECRET, so the login target runs
+with a HOME of its own: the user's own ~/.visdom is never touched. That HOME is a temporary
+folder outside the run folder, removed when the target stops, and the password and cookie
+secret are fresh per target: run folders and reports carry no credential (the probe's
+`toolkit_no_credentials` check greps the run folder for every one of them).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import secrets
+import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,19 +32,35 @@ from visdom_chaos.security.common import (
 from visdom_chaos.targets import Target, TargetError, build_target, start_built
 
 USERNAME = "probe"
-PASSWORD = "probe-password"  # a throwaway credential of a throwaway loopback server
 
 
 @dataclass
 class LoginTarget:
     url: str
     username: str
-    password: str
+    password: str = field(repr=False)
     target: Target | None = field(default=None, repr=False)  # None: someone else's server
+    home: Path | None = field(default=None, repr=False)  # removed at stop
+    # what must never land in a run folder: password, its digest, cookie secret and values
+    secrets: list[str] = field(default_factory=list, repr=False)
+
+    def __post_init__(self) -> None:
+        self.secrets += [self.password, password_digest(self.password)]
 
     def stop(self) -> None:
         if self.target is not None:
             self.target.stop()
+        if self.home is not None:
+            # -force_new_cookie: the server may have written a secret of its own
+            secret = self.home / ".visdom" / "COOKIE_SECRET"
+            if secret.is_file():
+                self.secrets.append(secret.read_text(errors="replace").strip())
+            shutil.rmtree(self.home, ignore_errors=True)
+
+
+def password_digest(password: str) -> str:
+    """What the browser's login form posts (Visdom compares sha256 hex digests)."""
+    return hashlib.sha256(password.encode()).hexdigest()
 
 
 def login_starter(version: str, variant: str, run_dir: Path) -> Callable[[], LoginTarget]:
@@ -47,22 +69,29 @@ def login_starter(version: str, variant: str, run_dir: Path) -> Callable[[], Log
     def start() -> LoginTarget:
         built = build_target(version, variant)
         root = Path(run_dir) / "security-login"
-        home = root / "home"
+        home = Path(tempfile.mkdtemp(prefix="visdom-chaos-login-home-"))
         (home / ".visdom").mkdir(parents=True, exist_ok=True)
+        password, cookie_secret = secrets.token_urlsafe(18), secrets.token_hex(16)
         # start_built treats the API's 400/401 without the cookie as "up" for -enable_login
-        target = start_built(
-            built,
-            root,
-            extra_args=["-enable_login", "-force_new_cookie"],
-            env_overrides={
-                "HOME": str(home),
-                "VISDOM_USE_ENV_CREDENTIALS": "1",
-                "VISDOM_USERNAME": USERNAME,
-                "VISDOM_PASSWORD": PASSWORD,
-                "VISDOM_COOKIE": unique("cookie-secret"),
-            },
-        )
-        return LoginTarget(target.url, USERNAME, PASSWORD, target)
+        try:
+            target = start_built(
+                built,
+                root,
+                extra_args=["-enable_login", "-force_new_cookie"],
+                env_overrides={
+                    "HOME": str(home),
+                    "VISDOM_USE_ENV_CREDENTIALS": "1",
+                    "VISDOM_USERNAME": USERNAME,
+                    "VISDOM_PASSWORD": password,
+                    "VISDOM_COOKIE": cookie_secret,
+                },
+            )
+        except BaseException:
+            shutil.rmtree(home, ignore_errors=True)
+            raise
+        login = LoginTarget(target.url, USERNAME, password, target, home)
+        login.secrets.append(cookie_secret)
+        return login
 
     return start
 
@@ -70,10 +99,9 @@ def login_starter(version: str, variant: str, run_dir: Path) -> Callable[[], Log
 def log_in(base: str, username: str, password: str) -> requests.Session:
     """The browser's login: POST / with the sha256 of the password; the cookie comes back."""
     s = requests.Session()
-    digest = hashlib.sha256(password.encode()).hexdigest()
     r = s.post(
         f"{base}/",
-        data=json.dumps({"username": username, "password": digest}),
+        data=json.dumps({"username": username, "password": password_digest(password)}),
         timeout=HTTP_TIMEOUT_S,
     )
     if r.status_code != 200 or not s.cookies:
@@ -197,6 +225,7 @@ def check_login(start: Callable[[], LoginTarget]) -> dict[str, Finding]:
         return {"login_bypass": f, "origin_with_login": g}
     try:
         session = log_in(target.url, target.username, target.password)
+        target.secrets += [c.value for c in session.cookies if c.value]
         control = session.post(
             f"{target.url}/win_exists",
             data=json.dumps({"win": "x", "eid": "main"}),

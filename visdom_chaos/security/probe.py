@@ -11,6 +11,7 @@ import json
 import os
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,13 @@ from visdom_chaos.security.checks import check_origin, check_sid_theft
 from visdom_chaos.security.common import Finding
 from visdom_chaos.security.login import LoginTarget, check_login, login_starter
 from visdom_chaos.security.malformed import DEFAULT_OVERSIZE_MIB, check_malformed
+from visdom_chaos.security.toolkit import (
+    TOOLKIT_CHECKS,
+    api_steps,
+    check_locust_web_ui,
+    check_no_credentials,
+    control_api,
+)
 from visdom_chaos.targets import VERSIONS
 
 __all__ = ["CHECKS", "SECURITY_FILE", "load_security", "report_section", "run_security_probe"]
@@ -35,7 +43,14 @@ CHECKS = {
     "malformed_socket": "malformed/oversized messages on /socket",
     "malformed_vis_socket": "malformed/oversized messages on /vis_socket",
     "malformed_socket_wrap": "malformed/oversized bodies on /socket_wrap",
+    **TOOLKIT_CHECKS,  # the toolkit's own surfaces, beside Visdom's
 }
+VISDOM_CHECKS = [k for k in CHECKS if k not in TOOLKIT_CHECKS]
+
+
+def surface(check: str) -> str:
+    """Whose surface a check judges: "toolkit" (ours) or "visdom" (the target's)."""
+    return "toolkit" if check in TOOLKIT_CHECKS else "visdom"
 
 
 def run_security_probe(
@@ -49,12 +64,17 @@ def run_security_probe(
     oversize_mib: int = DEFAULT_OVERSIZE_MIB,
     only: list[str] | None = None,
     progress: Callable[[str], None] | None = None,
+    proxy_api: str | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Run the checks (or `only` those) and write run_dir/security.json; returns its content.
 
     The login check needs a second server started with -enable_login: pass
     `start_login_target`, or leave it None for a built version (one is made from
     version/variant). For an external URL with no starter the check is left out.
+
+    The toolkit's own checks probe `proxy_api` (a running control API, loopback only) or a
+    fresh one started here; `toolkit_no_credentials` (only with a login step) greps run_dir
+    for the login twin's credentials after every other check has written its evidence.
     """
     base = check_url(target_url)
     unknown = set(only or []) - set(CHECKS)
@@ -72,10 +92,17 @@ def run_security_probe(
         "origin_socket": (("origin_socket",), lambda: check_origin(base, "/socket")),
         "origin_vis_socket": (("origin_vis_socket",), lambda: check_origin(base, "/vis_socket")),
     }
+    logins: list[LoginTarget] = []  # what the login step started: its secrets are grepped for
     if start_login_target is not None:
+        starter = start_login_target
+
+        def start_and_keep() -> LoginTarget:
+            logins.append(starter())
+            return logins[-1]
+
         steps["login"] = (
             ("login_bypass", "origin_with_login"),
-            lambda: check_login(start_login_target),
+            lambda: check_login(start_and_keep),
         )
     steps |= {
         "polling_sid_theft": (("polling_sid_theft",), lambda: check_sid_theft(base)),
@@ -92,6 +119,31 @@ def run_security_probe(
             lambda: check_malformed(base, "/socket_wrap", server_pid, oversize_mib),
         ),
     }
+    with ExitStack() as stack:
+        api: list[str] = []
+
+        def api_url() -> str:  # started on first use, stopped when the probe ends
+            if not api:
+                api.append(stack.enter_context(control_api(proxy_api)))
+            return api[0]
+
+        for name, check in api_steps(api_url).items():
+            steps[name] = ((name,), check)
+        steps["toolkit_locust_web_ui"] = (("toolkit_locust_web_ui",), check_locust_web_ui)
+        if start_login_target is not None:
+            steps["toolkit_no_credentials"] = (
+                ("toolkit_no_credentials",),
+                lambda: check_no_credentials(run_dir, [s for t in logins for s in t.secrets]),
+            )
+        return _run_steps(steps, run_dir, only, progress)
+
+
+def _run_steps(
+    steps: dict[str, tuple[tuple[str, ...], Callable[[], Finding | dict[str, Finding]]]],
+    run_dir: Path,
+    only: list[str] | None,
+    progress: Callable[[str], None] | None,
+) -> dict[str, dict[str, Any]]:
     results: dict[str, dict[str, Any]] = {}
     for step, (answers, fn) in steps.items():
         wanted = [n for n in answers if not only or n in only]
@@ -111,7 +163,7 @@ def run_security_probe(
         for name in wanted:
             finding = found[name]
             finding.evidence["seconds"] = round(time.monotonic() - t0, 2)
-            results[name] = finding.to_json()
+            results[name] = finding.to_json() | {"surface": surface(name)}
         _write(run_dir, results)  # partial results survive an interrupt
     return results
 
