@@ -35,6 +35,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from visdom_chaos.reports.checkers.browser import (
     LATENCY_MAX_IDS,
@@ -46,6 +47,7 @@ from visdom_chaos.reports.checkers.browser import (
     latency_comparison,
     window_key,
 )
+from visdom_chaos.reports.escape import md
 from visdom_chaos.reports.summary import Summary
 
 TOLERANCE_IDS = 0
@@ -428,19 +430,21 @@ def render_markdown(section: dict[str, Any]) -> list[str]:
     for b in section.get("browsers") or []:
         h = b.get("heap_mib") or {}
         heap = f"{h.get('first')} / {h.get('max')} / {h.get('last')}" if h else "n/a"
-        shot = f"[{b['screenshot']}]({b['screenshot']})" if b.get("screenshot") else "none"
+        shot = (
+            f"[{md(b['screenshot'])}]({quote(b['screenshot'])})" if b.get("screenshot") else "none"
+        )
         lines.append(
-            f"| {b['id']} | {heap} | {h.get('samples', 0)} | {b['errors'].get('console_error', 0)} | "
+            f"| {md(b['id'])} | {heap} | {h.get('samples', 0)} | {b['errors'].get('console_error', 0)} | "
             f"{b['errors'].get('page_error', 0)} | {b['errors'].get('request_failed', 0)} | "
-            f"{b.get('env_refetches', 0)} | {seen_text(b.get('seen'))} | {shot} |"
+            f"{b.get('env_refetches', 0)} | {md(seen_text(b.get('seen')))} | {shot} |"
         )
     lines.append("")
     for b in section.get("browsers") or []:
         for kind in ("console_errors", "page_errors"):
             for err in b.get(kind) or []:
-                detail = err["detail"][:200].replace("`", "'")
                 lines.append(
-                    f"- {b['id']} {kind[:-1].replace('_', ' ')} at t={err['t_s']} s: `{detail}`"
+                    f"- {md(b['id'])} {kind[:-1].replace('_', ' ')} at t={err['t_s']} s: "
+                    + md(err["detail"][:200])
                 )
     fid = section.get("fidelity") or {}
     if fid.get("windows"):
@@ -449,7 +453,7 @@ def render_markdown(section: dict[str, Any]) -> list[str]:
             "",
             f"### Fidelity: replica vs browser ({verdict})",
             "",
-            f"Tolerance: {fid['tolerance']['rule']}.",
+            f"Tolerance: {md(fid['tolerance']['rule'])}.",
             "",
             "| window | truth ids | replica final ids | replica findings | browser final ids | "
             "browser findings | agree | replica only (not compared) |",
@@ -458,29 +462,31 @@ def render_markdown(section: dict[str, Any]) -> list[str]:
         for r in fid["windows"]:
             *cells, not_compared = fidelity_cells(r)
             lines.append(
-                "| " + " | ".join([*cells, "yes" if r["agree"] else "**no**", not_compared]) + " |"
+                "| "
+                + " | ".join([*map(md, cells), "yes" if r["agree"] else "**no**", md(not_compared)])
+                + " |"
             )
         lat = fid.get("latency")
         if lat:
             lines += ["", "| " + " | ".join(LATENCY_HEADER) + " |", "|---|---:|---:|---:|---:|---|"]
             for r in latency_rows(lat):
-                cells = latency_cells(r)
+                cells = [md(c) for c in latency_cells(r)]
                 if not r["agree"] and r["verdict"] != "not_measured":
                     cells[-1] = f"**{cells[-1]}**"
                 lines.append("| " + " | ".join(cells) + " |")
             if subscriber_latency_text(lat):
                 lines += [
                     "",
-                    f"Latency per subscriber, p50 / p99 (ids): {subscriber_latency_text(lat)}.",
+                    f"Latency per subscriber, p50 / p99 (ids): {md(subscriber_latency_text(lat))}.",
                 ]
         if fid.get("reloads"):
             lines += [
                 "",
-                f"Full env reloads per subscriber (env-wide): {fid['reloads']['summary']}"
+                f"Full env reloads per subscriber (env-wide): {md(fid['reloads']['summary'])}"
                 f" — {'agree' if fid['reloads']['agree'] else '**differ**'}.",
                 "",
             ]
         for d in fid.get("differences") or []:
-            lines.append(f"- {d}")
+            lines.append(f"- {md(d)}")
     lines.append("")
     return lines

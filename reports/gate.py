@@ -26,6 +26,8 @@ from typing import Any
 
 from rich.table import Table
 
+from visdom_chaos.reports.escape import term
+
 # shipped with the package: rules files (e.g. rules/ci-stock.rules) and committed baselines
 RULES_DIR = Path(__file__).resolve().parent / "rules"
 BASELINES_DIR = Path(__file__).resolve().parent / "baselines"
@@ -295,7 +297,8 @@ def _show(v: Any) -> str:
 
 
 def outcome_table(outcomes: list[Outcome], title: str = "visdom-chaos gate") -> Table:
-    table = Table(title=title)
+    """`title` and the rules are text, not rich markup (a scenario name may hold brackets)."""
+    table = Table(title=term(title))
     for col, just in (
         ("rule", "left"),
         ("value", "right"),
@@ -306,13 +309,19 @@ def outcome_table(outcomes: list[Outcome], title: str = "visdom-chaos gate") -> 
         table.add_column(col, justify=just, no_wrap=col == "rule")  # type: ignore[arg-type]
     for o in outcomes:
         if o.untrusted:
-            res = f"[yellow]cannot judge[/] ({o.why.split(': ', 1)[-1]})"
+            res = f"[yellow]cannot judge[/] ({term(o.why.split(': ', 1)[-1])})"
         else:
             res = (
                 "[green]pass[/]"
                 if o.ok
-                else f"[bold red]FAIL[/]{' (' + o.why + ')' if o.why else ''}"
+                else f"[bold red]FAIL[/]{' (' + term(o.why) + ')' if o.why else ''}"
             )
-        base = _show(o.baseline) if o.rule.uses_baseline else "–"
-        table.add_row(o.rule.text, _show(o.value), f"{o.rule.op} {_show(o.limit)}", base, res)
+        base = term(_show(o.baseline)) if o.rule.uses_baseline else "–"
+        table.add_row(
+            term(o.rule.text),
+            term(_show(o.value)),
+            term(f"{o.rule.op} {_show(o.limit)}"),
+            base,
+            res,
+        )
     return table

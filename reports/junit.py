@@ -7,6 +7,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+from visdom_chaos.reports.escape import xml
+
 INVARIANTS = (  # (test case, finding kind, what must hold)
     ("no_duplicates", "duplicate", "every id at most once in every view"),
     ("no_missing", "missing", "every acked id in every subscriber's final view"),
@@ -37,17 +39,17 @@ def _suite(name: str, cases: list[tuple[str, str | None, str]], report: dict[str
         skipped=str(skipped),
         time=str(report.get("duration_s") or 0),
     )
+    classname = xml(f"visdom_chaos.{report.get('scenario')}")
     for case, failure, text in cases:
-        tc = ET.SubElement(
-            suite, "testcase", classname=f"visdom_chaos.{report.get('scenario')}", name=case
-        )
+        # ElementTree escapes markup but writes control characters no XML parser reads back
+        tc = ET.SubElement(suite, "testcase", classname=classname, name=xml(case))
         if failure and failure.startswith(SKIP):
-            ET.SubElement(tc, "skipped", message=failure[len(SKIP) :]).text = text
+            ET.SubElement(tc, "skipped", message=xml(failure[len(SKIP) :])).text = xml(text)
         elif failure:
-            f = ET.SubElement(tc, "failure", message=failure)
-            f.text = text
+            f = ET.SubElement(tc, "failure", message=xml(failure))
+            f.text = xml(text)
         else:
-            ET.SubElement(tc, "system-out").text = text
+            ET.SubElement(tc, "system-out").text = xml(text)
     ET.indent(suite)
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"

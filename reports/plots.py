@@ -452,10 +452,14 @@ def write_plots(run_dir: str | os.PathLike[str], report: dict[str, Any]) -> list
     written = []
     plots = dict(PLOTS)
     plots.update({name: fn for name, (fn, wanted) in OPTIONAL_PLOTS.items() if wanted(report)})
-    for name, fn in plots.items():
-        fig = fn(report)
-        path = out_dir / f"{name}.png"
-        fig.savefig(path)
-        plt.close(fig)
-        written.append(path)
+    # Client, window, toxic and process names are the user's: drawn as typed, never as mathtext
+    # (`$\\bogus$` would raise and lose every plot) or LaTeX; no label here uses either. Tick
+    # labels are made as a figure is saved, so the saving is inside too.
+    with plt.rc_context({"text.parse_math": False, "text.usetex": False}):
+        for name, fn in plots.items():
+            fig = fn(report)
+            path = out_dir / f"{name}.png"
+            fig.savefig(path)
+            plt.close(fig)
+            written.append(path)
     return written

@@ -16,6 +16,7 @@ from typing import Any
 from rich.table import Table
 
 from visdom_chaos.journal import atomic_write
+from visdom_chaos.reports.escape import md, term
 from visdom_chaos.reports.summary import FINDING_KINDS, fault_label
 
 log = logging.getLogger("visdom_chaos.reports")
@@ -83,10 +84,14 @@ def _fmt(v: Any, unit: str = "") -> str:
 
 
 def findings_table(report: dict[str, Any]) -> Table:
-    """A rich table: one row per finding kind plus memory and latency."""
+    """A rich table: one row per finding kind plus memory and latency.
+
+    Rich reads markup in every string it is given: text from the run goes through `term`."""
     target = report.get("target") or {}
-    title = f"visdom-chaos · {report.get('scenario')} · {target.get('version')} {target.get('variant') or ''}"
-    table = Table(title=title.strip(), show_lines=False)
+    title = term(
+        f"visdom-chaos · {report.get('scenario')} · {target.get('version')} {target.get('variant') or ''}".strip()
+    )
+    table = Table(title=title, show_lines=False)
     table.add_column("finding")
     table.add_column("count", justify="right")
     table.add_column("evidence")
@@ -95,14 +100,14 @@ def findings_table(report: dict[str, Any]) -> Table:
         n = (report.get("findings") or {}).get(kind, 0)
         first = next((e["message"] for e in evidence if e["kind"] == kind), "")
         style = "bold red" if n else "green"
-        table.add_row(KIND_TITLES.get(kind, kind), f"[{style}]{n}[/]", first)
+        table.add_row(term(KIND_TITLES.get(kind, kind)), f"[{style}]{n}[/]", term(first))
     causes = report.get("causes") or {}
     if causes:
         unknown = causes.get("unknown_flagged")
         table.add_row(
             "reloads by cause",
             f"[{'bold red' if unknown else 'green'}]{sum((causes.get('reload') or {}).values())}[/]",
-            causes_line(causes.get("reload"))
+            term(causes_line(causes.get("reload")))
             + (
                 f" [bold red](unknown {causes['unknown_share']:.0%} of errors and reloads)[/]"
                 if unknown
@@ -112,7 +117,7 @@ def findings_table(report: dict[str, Any]) -> Table:
     if "singled_out" in report:
         n = len(report["singled_out"])
         table.add_row(
-            "singled out", f"[{'bold red' if n else 'green'}]{n}[/]", singled_line(report)
+            "singled out", f"[{'bold red' if n else 'green'}]{n}[/]", term(singled_line(report))
         )
     mem = report.get("memory") or {}
     flagged = mem.get("growth_flagged")
@@ -139,8 +144,8 @@ def findings_table(report: dict[str, Any]) -> Table:
         style = {"healthy": "green", "lost_headroom": "bold yellow"}.get(obs["verdict"], "")
         table.add_row(
             "observer",
-            f"[{style}]{obs['verdict']}[/]" if style else obs["verdict"],
-            observer_summary(obs),
+            f"[{style}]{term(obs['verdict'])}[/]" if style else term(obs["verdict"]),
+            term(observer_summary(obs)),
         )
     tot = report.get("totals") or {}
     table.caption = (
@@ -176,8 +181,8 @@ def observer_markdown(obs: dict[str, Any]) -> list[str]:
     lines = [
         "## Observer",
         "",
-        f"Verdict: **{obs['verdict']}**"
-        + (": " + "; ".join(obs["reasons"]) if obs.get("reasons") else "")
+        f"Verdict: **{md(obs['verdict'])}**"
+        + (": " + md("; ".join(obs["reasons"])) if obs.get("reasons") else "")
         + f". Rule: a harness process at ≥ {_fmt(rule.get('cpu_pct'))} % of a core for "
         f"{_fmt(rule.get('cpu_sustained_s'))} s, a receive backlog p99 above "
         f"{_fmt(rule.get('backlog_p99_ms'))} ms, or the last frame handled more than "
@@ -192,7 +197,7 @@ def observer_markdown(obs: dict[str, Any]) -> list[str]:
         ]
         for p in procs:
             lines.append(
-                f"| {p['name']} | {_fmt(p['cpu_mean_pct'])} | {_fmt(p['cpu_p90_pct'])} | "
+                f"| {md(p['name'])} | {_fmt(p['cpu_mean_pct'])} | {_fmt(p['cpu_p90_pct'])} | "
                 f"{_fmt(p['cpu_max_pct'])} | {_fmt(p['above_threshold_longest_s'])} |"
             )
         lines.append("")
@@ -204,7 +209,7 @@ def observer_markdown(obs: dict[str, Any]) -> list[str]:
         ]
         for r in subs:
             lines.append(
-                f"| {r['client']} | {r['frames']} | {_fmt(r['backlog_p50_ms'])} | "
+                f"| {md(r['client'])} | {r['frames']} | {_fmt(r['backlog_p50_ms'])} | "
                 f"{_fmt(r['backlog_p99_ms'])} | {_fmt(r['backlog_max_ms'])} | "
                 f"{_fmt(r['kernel_backlog_max_bytes'])} |"
             )
@@ -255,11 +260,11 @@ def causes_markdown(report: dict[str, Any]) -> list[str]:
             continue
         lines += [
             f"| {title} by subscriber | total | "
-            + " | ".join(CAUSE_TITLES.get(c, c) for c in cols)
+            + " | ".join(md(CAUSE_TITLES.get(c, c)) for c in cols)
             + " |",
             "|---|---:|" + "---:|" * len(cols),
         ]
-        lines += ["| " + " | ".join(r) + " |" for r in rows]
+        lines += ["| " + " | ".join(md(x) for x in r) + " |" for r in rows]
         lines.append("")
     share = causes.get("unknown_share", 0.0)
     lines += [
@@ -283,7 +288,7 @@ def singled_markdown(report: dict[str, Any]) -> list[str]:
     out = report.get("singled_out") or []
     if out:
         for s in out:
-            lines.append(f"- **{s['client']}** ({s.get('transport')}): {s['why']}")
+            lines.append(f"- **{md(s['client'])}** ({md(s.get('transport'))}): {md(s['why'])}")
     else:
         lines.append("- No subscriber stands out against the others of its transport.")
     normal = report.get("normal_behaviour_detail") or {}
@@ -293,7 +298,7 @@ def singled_markdown(report: dict[str, Any]) -> list[str]:
             "Uniform across the tabs of this run, so the target's normal behaviour, not one tab's fault:",
             "",
         ]
-        lines += [f"- {kind}: {why}" for kind, why in normal.items()]
+        lines += [f"- {md(kind)}: {md(why)}" for kind, why in normal.items()]
     lines.append("")
     return lines
 
@@ -306,10 +311,11 @@ def render_markdown(report: dict[str, Any], plots: list[str] | None = None) -> s
     wire = report.get("latency_wire_ms") or {}
     untrusted = " **untrusted**" if (report.get("trust") or {}).get("timing") == "untrusted" else ""
     lines = [
-        f"# visdom-chaos report: {report.get('scenario')}",
+        f"# visdom-chaos report: {md(report.get('scenario'))}",
         "",
-        f"Target **{target.get('version')} {target.get('variant') or ''}** at `{target.get('url')}`, "
-        f"{_fmt(report.get('duration_s'))} s, status {report.get('status')}.",
+        # the URL is not in a code span: untrusted text never is (escape.md)
+        f"Target **{md(target.get('version'))} {md(target.get('variant') or '')}** at "
+        f"{md(target.get('url'))}, {_fmt(report.get('duration_s'))} s, status {md(report.get('status'))}.",
         "",
         f"Sent {tot.get('sent')}, acked {tot.get('acked')}, delivered {tot.get('delivered')} "
         f"(id × subscriber), {tot.get('subscribers')} subscribers.",
@@ -321,7 +327,7 @@ def render_markdown(report: dict[str, Any], plots: list[str] | None = None) -> s
     ]
     detail = report.get("findings_detail") or {}
     for kind in FINDING_KINDS:
-        d = ", ".join(f"{k} {v}" for k, v in sorted((detail.get(kind) or {}).items()) if v)
+        d = ", ".join(f"{md(k)} {v}" for k, v in sorted((detail.get(kind) or {}).items()) if v)
         lines.append(f"| {KIND_TITLES.get(kind, kind)} | {report['findings'].get(kind, 0)} | {d} |")
     lines += [
         f"| memory slope (MiB/min, {mem.get('slope_phase', 'all')} phase) | "
@@ -345,7 +351,7 @@ def render_markdown(report: dict[str, Any], plots: list[str] | None = None) -> s
         for e in evidence[:50]:
             ids = ", ".join(f"{s}#{q}" for s, q in e.get("ids", [])[:10])
             more = f" … ({e['ids_total']} ids)" if e.get("ids_total", 0) > 10 else ""
-            lines.append(f"- {e['message']}" + (f" — ids {ids}{more}" if ids else ""))
+            lines.append(f"- {md(e['message'])}" + (f" — ids {md(ids)}{more}" if ids else ""))
         if len(evidence) > 50:
             lines.append(f"- … {len(evidence) - 50} more in report.json")
         lines.append("")
@@ -360,7 +366,7 @@ def render_markdown(report: dict[str, Any], plots: list[str] | None = None) -> s
         ]
         for s in subs:
             lines.append(
-                f"| {s['id']} | {s['transport']} | {s.get('conns', '')} | {s.get('delivered', '')} | "
+                f"| {md(s['id'])} | {md(s['transport'])} | {s.get('conns', '')} | {s.get('delivered', '')} | "
                 + " | ".join(str(s["findings"].get(k, 0)) for k in kinds)
                 + " |"
             )
@@ -369,7 +375,7 @@ def render_markdown(report: dict[str, Any], plots: list[str] | None = None) -> s
     if faults:
         lines += ["## Injected faults", ""]
         for f in faults[:30]:
-            lines.append(f"- {fault_line(f)}")
+            lines.append(f"- {md(fault_line(f))}")
         if len(faults) > 30:
             lines.append(f"- … {len(faults) - 30} more in report.json")
         lines.append("")
@@ -381,7 +387,7 @@ def render_markdown(report: dict[str, Any], plots: list[str] | None = None) -> s
         lines += ["## Plots", ""] + [f"![{Path(p).stem}]({p})" for p in plots] + [""]
     notes = report.get("notes") or []
     if notes:
-        lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
+        lines += ["## Notes", ""] + [f"- {md(n)}" for n in notes] + [""]
     return "\n".join(lines)
 
 

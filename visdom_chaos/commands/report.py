@@ -14,6 +14,7 @@ from rich.console import Console
 from visdom_chaos.cli import UserError
 from visdom_chaos.reports import gate as gating
 from visdom_chaos.reports.analyze import analyze_run, config_for
+from visdom_chaos.reports.escape import term
 from visdom_chaos.reports.journals import RunFolderError, load_run_meta
 from visdom_chaos.reports.junit import gate_junit
 from visdom_chaos.reports.render import findings_table, write_reports
@@ -145,8 +146,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     console = _console()
     console.print(findings_table(report))
     for note in report["notes"]:
-        console.print(f"[dim]note: {note}[/]")
-    console.print("wrote " + ", ".join(str(p.relative_to(args.run_dir)) for p in written))
+        console.print(f"[dim]note: {term(note)}[/]")  # notes quote the run: text, not markup
+    console.print("wrote " + term(", ".join(str(p.relative_to(args.run_dir)) for p in written)))
     return 0
 
 
@@ -192,7 +193,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
         return 1
     if unjudged:
         reason = (report.get("trust") or {}).get("reason") or "observer lost headroom"
-        console.print(f"[bold yellow]gate cannot judge[/]: {reason} (exit 3)")
+        console.print(f"[bold yellow]gate cannot judge[/]: {term(reason)} (exit 3)")
         return EXIT_CANNOT_JUDGE
     console.print("[green]gate passed[/]")
     return 0
@@ -207,5 +208,5 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     out = Path(args.dir) / f"{args.name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(slim, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-    _console().print(f"wrote {out}")
+    _console().print(f"wrote {term(out)}")
     return 0

@@ -12,6 +12,7 @@ from rich.table import Table
 from visdom_chaos.cli import UserError
 from visdom_chaos.netguard import RemoteTargetError, check_url
 from visdom_chaos.orchestrator import Experiment, RunOptions, RunResult
+from visdom_chaos.reports.escape import term
 from visdom_chaos.reports.render import findings_table
 from visdom_chaos.scenario import Scenario, ScenarioError, load_scenario, scenario_files
 from visdom_chaos.targets import VARIANTS, VERSIONS
@@ -150,9 +151,9 @@ def run_with_progress(options: RunOptions, console: Console) -> RunResult:
 def print_result(result: RunResult, console: Console) -> int:
     if result.report is not None:
         console.print(findings_table(result.report))
-    console.print(f"report: {result.run_dir}/report.md")
-    if result.error:
-        console.print(f"[red]error:[/red] {result.error}")
+    console.print(f"report: {term(result.run_dir)}/report.md")
+    if result.error:  # may quote the server or a toxic: text, not markup
+        console.print(f"[red]error:[/red] {term(result.error)}")
     if result.status == "interrupted":
         console.print("[yellow]interrupted: children stopped, partial report written[/yellow]")
         return 130
