@@ -12,6 +12,7 @@ from pathlib import Path
 
 from visdom_chaos.journal import atomic_write
 
+from . import loop as event_loop
 from .apiguard import TOKEN_ENV
 from .config import load_proxies
 from .schedule import ScheduleRunner, load_schedule
@@ -44,16 +45,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     runner: ScheduleRunner | None = None
 
+    loop = event_loop.loop_name()
+
     def ready(srv: ChaosServer) -> None:
         nonlocal runner
-        loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, srv.shutdown)
+            asyncio.get_running_loop().add_signal_handler(sig, srv.shutdown)
         listens = {name: p["listen"] for name, p in srv.registry.snapshot().items()}
         if args.ready_file:
-            write_ready(args.ready_file, {"api": srv.api, "proxies": listens, "pid": os.getpid()})
+            ready = {"api": srv.api, "proxies": listens, "pid": os.getpid(), "loop": loop}
+            write_ready(args.ready_file, ready)
         if not args.quiet:
-            print(f"chaos: API on http://{srv.api}", file=sys.stderr, flush=True)
+            print(f"chaos: API on http://{srv.api} ({loop} loop)", file=sys.stderr, flush=True)
             for name, listen in listens.items():
                 print(
                     f"chaos: proxy {name} {listen} -> {srv.registry.get(name).upstream}",
@@ -64,7 +67,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             runner = ScheduleRunner(srv, steps, srv.log).start()
 
     try:
-        asyncio.run(server.serve(ready))
+        event_loop.run(server.serve(ready))
     finally:
         if runner is not None:
             runner.stop()

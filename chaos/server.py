@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from . import loop as event_loop
 from .addr import check_address, format_hostport
 from .api import make_app
 from .apiguard import GuardPolicy
@@ -110,7 +111,7 @@ class ChaosServer:
                 await self.serve(lambda _: self._ready.set())
 
             try:
-                asyncio.run(main())
+                event_loop.run(main())
             except BaseException as e:  # reported to start()'s caller
                 self._error = e
                 self._ready.set()

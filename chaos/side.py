@@ -12,7 +12,7 @@ import asyncio
 import socket
 import struct
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 
 class Sink(Protocol):
@@ -36,11 +36,17 @@ class Side(asyncio.Protocol):
 
     # -- asyncio.Protocol ---------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        transport.pause_reading()
+        # a stream transport (uvloop's do not subclass asyncio.Transport, but have its API)
+        self.transport = cast(asyncio.Transport, transport)
+        self.transport.pause_reading()
+        # uvloop starts reading once connection_made returns, whatever it asked: ask again
+        asyncio.get_running_loop().call_soon(self._initial_pause)
         if self.on_made is not None:
             self.on_made(self)
+
+    def _initial_pause(self) -> None:
+        if not self.reading and not self.lost and self.transport is not None:
+            self.transport.pause_reading()
 
     def data_received(self, data: bytes) -> None:
         if self.sink is None:
@@ -138,5 +144,8 @@ class Side(asyncio.Protocol):
         self.transport.abort()
 
     def port(self, which: str) -> int:
-        addr: Any = self.transport.get_extra_info(which) if self.transport is not None else None
+        try:
+            addr: Any = self.transport.get_extra_info(which) if self.transport else None
+        except (OSError, ValueError):  # uvloop: the socket is already gone
+            return 0
         return int(addr[1]) if addr else 0

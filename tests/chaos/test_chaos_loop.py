@@ -1,0 +1,96 @@
+"""The proxy on either loop: uvloop (the default where installed) and the stdlib fallback.
+
+Both are run as `python -m visdom_chaos.chaos serve`, as the harness runs them, and each
+must pass bytes and apply backpressure: uvloop starts reading a connection whatever
+connection_made asked (side.py pauses it again), which this test caught.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from chaoshelp import recv_exactly
+
+from visdom_chaos.chaos import ChaosClient
+from visdom_chaos.chaos.loop import LOOP_ENV, loop_name
+
+pytest_plugins = ["chaoshelp"]
+
+
+def _serve(tmp_path: Path, loop: str) -> tuple[subprocess.Popen[bytes], dict]:
+    ready = tmp_path / f"ready-{loop or 'default'}.json"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "visdom_chaos.chaos",
+            "serve",
+            "--api",
+            "127.0.0.1:0",
+            "--ready-file",
+            str(ready),
+            "--quiet",
+        ],  # fmt: skip
+        env={**os.environ, LOOP_ENV: loop},
+    )
+    end = time.monotonic() + 20
+    while not ready.exists():
+        assert proc.poll() is None and time.monotonic() < end, "chaos serve did not start"
+        time.sleep(0.05)
+    return proc, json.loads(ready.read_text())
+
+
+@pytest.mark.parametrize("loop", ["", "asyncio"])
+def test_each_loop_passes_bytes_and_applies_backpressure(tmp_path, loop, make_server):
+    if not loop:
+        pytest.importorskip("uvloop")
+    total = 32 << 20
+    sent = {"n": 0}
+
+    def firehose(conn: socket.socket) -> None:
+        conn.settimeout(10)
+        conn.recv(1)
+        block = b"f" * 65536
+        while sent["n"] < total:
+            sent["n"] += conn.send(block)
+
+    srv = make_server(firehose)
+    proc, info = _serve(tmp_path, loop)
+    try:
+        assert info["loop"] == (loop or "uvloop")
+        client = ChaosClient(info["api"])
+        listen = client.add_proxy("fh", srv.addr)["listen"]
+        client.add_toxic("fh", "stall")
+        host, port = listen.rsplit(":", 1)
+        s = socket.create_connection((host, int(port)), timeout=10)
+        s.sendall(b"g")
+        time.sleep(0.8)
+        assert sent["n"] < total  # stalled: the proxy stopped reading, the sender is blocked
+        client.remove_toxic("fh", "stall_downstream")
+        assert len(recv_exactly(s, total, deadline_s=30)) == total
+        s.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_the_fallback_is_asked_for_by_the_environment(monkeypatch):
+    monkeypatch.setenv(LOOP_ENV, "asyncio")
+    assert loop_name() == "asyncio"
+    monkeypatch.delenv(LOOP_ENV)
+    assert loop_name() == ("uvloop" if _has_uvloop() else "asyncio")
+
+
+def _has_uvloop() -> bool:
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return False
+    return True
