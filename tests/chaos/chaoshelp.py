@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,6 +22,7 @@ import pytest
 from aiohttp import WSMsgType, web
 
 from visdom_chaos.chaos import ChaosServer
+from visdom_chaos.targets import stop_pid
 
 ROOT = str(Path(__file__).resolve().parents[2])  # the checkout: cwd of the proxy processes
 
@@ -220,3 +224,35 @@ def ws_server() -> Iterator[WsServer]:
     srv = WsServer()
     yield srv
     srv.close()
+
+
+def serve_process(
+    tmp_path: Path, *extra: str, env: dict[str, str] | None = None, name: str = "ready"
+) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
+    """`python -m visdom_chaos.chaos serve` on free ports, as the harness starts it: (process, ready file)."""
+    ready = tmp_path / f"{name}.json"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "visdom_chaos.chaos",
+            "serve",
+            "--api",
+            "127.0.0.1:0",
+            "--ready-file",
+            str(ready),
+            "--quiet",
+            *extra,
+        ],  # fmt: skip
+        env={**os.environ, "PYTHONPATH": ROOT, **(env or {})},
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert wait_for(ready.exists, timeout=15), (
+            proc.stderr.read() if proc.poll() is not None and proc.stderr else "no ready file"
+        )
+    except BaseException:
+        stop_pid(proc.pid, proc, timeout=5)
+        raise
+    return proc, json.loads(ready.read_text())

@@ -14,7 +14,7 @@ import time
 
 import pytest
 import requests
-from chaoshelp import recv_exactly
+from chaoshelp import recv_exactly, serve_process
 
 from visdom_chaos.chaos import ChaosClient, ChaosServer
 from visdom_chaos.chaos.apiguard import TOKEN_ENV, GuardPolicy, host_name, refusal
@@ -198,38 +198,12 @@ def test_a_token_server_serves_only_clients_with_it(tmp_path, monkeypatch):
 
 
 def test_serve_takes_the_token_from_its_flag(tmp_path):
-    ready = tmp_path / "ready.json"
-    proc = subprocess.Popen(
-        [
-            *_chaos_cmd(),
-            "serve",
-            "--api",
-            "127.0.0.1:0",
-            "--api-token",
-            "flag-token",
-            "--ready-file",
-            str(ready),
-            "--quiet",
-        ],  # fmt: skip
-    )
+    proc, ready = serve_process(tmp_path, "--api-token", "flag-token")
     try:
-        deadline = time.monotonic() + 20
-        while not ready.exists() and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.05)
-        import json
-
-        api = "http://" + json.loads(ready.read_text())["api"]
+        api = "http://" + ready["api"]
         assert requests.get(f"{api}/proxies", timeout=5).status_code == 401
-        ok = requests.get(
-            f"{api}/proxies", headers={"Authorization": "Bearer flag-token"}, timeout=5
-        )
-        assert ok.status_code == 200
+        auth = {"Authorization": "Bearer flag-token"}
+        assert requests.get(f"{api}/proxies", headers=auth, timeout=5).status_code == 200
     finally:
         proc.terminate()
         proc.wait(10)
-
-
-def _chaos_cmd() -> list[str]:
-    import sys
-
-    return [sys.executable, "-m", "visdom_chaos.chaos"]

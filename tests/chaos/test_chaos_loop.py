@@ -7,44 +7,16 @@ connection_made asked (side.py pauses it again), which this test caught.
 
 from __future__ import annotations
 
-import json
-import os
 import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
-from chaoshelp import recv_exactly
+from chaoshelp import recv_exactly, serve_process
 
 from visdom_chaos.chaos import ChaosClient
 from visdom_chaos.chaos.loop import LOOP_ENV, loop_name
 
 pytest_plugins = ["chaoshelp"]
-
-
-def _serve(tmp_path: Path, loop: str) -> tuple[subprocess.Popen[bytes], dict]:
-    ready = tmp_path / f"ready-{loop or 'default'}.json"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "visdom_chaos.chaos",
-            "serve",
-            "--api",
-            "127.0.0.1:0",
-            "--ready-file",
-            str(ready),
-            "--quiet",
-        ],  # fmt: skip
-        env={**os.environ, LOOP_ENV: loop},
-    )
-    end = time.monotonic() + 20
-    while not ready.exists():
-        assert proc.poll() is None and time.monotonic() < end, "chaos serve did not start"
-        time.sleep(0.05)
-    return proc, json.loads(ready.read_text())
 
 
 @pytest.mark.parametrize("loop", ["", "asyncio"])
@@ -62,7 +34,7 @@ def test_each_loop_passes_bytes_and_applies_backpressure(tmp_path, loop, make_se
             sent["n"] += conn.send(block)
 
     srv = make_server(firehose)
-    proc, info = _serve(tmp_path, loop)
+    proc, info = serve_process(tmp_path, env={LOOP_ENV: loop})
     try:
         assert info["loop"] == (loop or "uvloop")
         client = ChaosClient(info["api"])

@@ -9,15 +9,13 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import pytest
 import requests
-from chaoshelp import ROOT, journal, wait_for
+from chaoshelp import ROOT, journal, serve_process, wait_for
 
 from visdom_chaos.chaos import ChaosClient, ChaosError
 from visdom_chaos.chaos.schedule import ScheduleRunner, load_schedule, parse_entries
-from visdom_chaos.targets import stop_pid
 
 pytest_plugins = ["chaoshelp"]  # fixtures: real servers on loopback, a ChaosServer per test
 
@@ -147,36 +145,6 @@ def test_load_schedule_reads_faults_from_a_scenario_file(tmp_path):
         load_schedule(bad)
 
 
-def _serve(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[bytes], dict]:
-    ready = tmp_path / "ready.json"
-    env = {**os.environ, "PYTHONPATH": ROOT}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "visdom_chaos.chaos",
-            "serve",
-            "--api",
-            "127.0.0.1:0",
-            "--ready-file",
-            str(ready),
-            "--quiet",
-            *extra,
-        ],
-        env=env,
-        cwd=ROOT,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        assert wait_for(ready.exists, timeout=15), (
-            proc.stderr.read() if proc.poll() is not None else "no ready file"
-        )
-    except BaseException:
-        stop_pid(proc.pid, proc, timeout=5)
-        raise
-    return proc, json.loads(ready.read_text())
-
-
 def test_cli_serve_config_schedule_journal_and_sigterm(tmp_path, echo_server):
     (tmp_path / "proxies.toml").write_text(
         f'[[proxies]]\nname = "echo"\nlisten = "127.0.0.1:0"\nupstream = "{echo_server.addr}"\n'
@@ -185,7 +153,7 @@ def test_cli_serve_config_schedule_journal_and_sigterm(tmp_path, echo_server):
         '[[faults]]\nat = 0.2\nproxy = "echo"\nname = "lag"\ntype = "latency"\nattributes = { latency = 20 }\n'
     )
     jpath = tmp_path / "faults.jsonl"
-    proc, ready = _serve(
+    proc, ready = serve_process(
         tmp_path,
         "--config",
         str(tmp_path / "proxies.toml"),
