@@ -106,17 +106,23 @@ def run(args: argparse.Namespace) -> int:
     if args.oversize_mib <= 0:
         err.print("visdom-chaos security: error: --oversize-mib must be positive")
         return 2
-    label = args.target if external else f"{args.target}:{args.variant}"
+    toolkit_only = only is not None and not set(only) & set(VISDOM_CHECKS)
+    label = (
+        "the toolkit"
+        if toolkit_only
+        else args.target
+        if external
+        else f"{args.target}:{args.variant}"
+    )
     out = (
         args.out
         or Path("reports/runs")
-        / f"{time.strftime('%Y%m%d-%H%M%S')}-security-{label.replace(':', '-').replace('/', '_')}"
+        / f"{time.strftime('%Y%m%d-%H%M%S')}-security-{label.replace(':', '-').replace('/', '_').replace(' ', '-')}"
     )
     target = None
     try:
         if args.proxy_api:
             check_url(args.proxy_api)  # loopback only, before anything starts
-        toolkit_only = only is not None and not set(only) & set(VISDOM_CHECKS)
         if external or toolkit_only:  # the toolkit's checks need no Visdom
             url, pid = check_url(args.target) if external else "http://127.0.0.1:9", None
         else:
