@@ -123,11 +123,23 @@ def assemble_report(
     # what the faults made the server throw; null where the run has no server log (external target)
     log = os.path.join(run_dir, "server.log")
     report["server"] = scan_server_log(log) if os.path.exists(log) else {"exceptions": None}
+    if (process := external_server_process(meta)) is not None:
+        report["server"]["process"] = process
     if browser and (section := browser_section(run_dir, summary, report)) is not None:
         report["browser"] = section
     if (security := load_security(run_dir)) is not None:
         report["security"] = report_section(security)
     return report
+
+
+def external_server_process(meta: dict[str, Any]) -> dict[str, Any] | None:
+    """Which process an external target's monitor measured (run.json `server`, found by its
+    port: visdom_chaos/localserver.py), or why none was; None for an embedded target."""
+    srv = meta.get("server")
+    if not isinstance(srv, dict) or not srv.get("external"):
+        return None
+    keys = ("pid", "port", "found_by", "name", "username", "listen", "cmdline", "note")
+    return {k: srv.get(k) for k in keys}
 
 
 def input_section(summary: Summary, stats: ReadStats) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from visdom_chaos.behaviours import BehaviourRunner
 from visdom_chaos.chaos.schedule import ScheduleRunner, parse_entries
+from visdom_chaos.localserver import describe, find_local_server
 from visdom_chaos.monitor import HarnessMonitor, ServerMonitor
 from visdom_chaos.proxyproc import ProxyError, ProxyProcess
 from visdom_chaos.quiescence import fetch_truth, wait_quiescent
@@ -126,11 +127,24 @@ class Experiment:
             "port": self.target.port,
             "log": "server.log" if self.target.pid else None,
         }
+        pid = self.target.pid
+        if pid is None:  # the user's own Visdom: measured when it runs on this machine
+            pid = self.find_external_server()
         self.folder.write_meta()
-        if self.target.pid is not None:
+        if pid is not None:
             self.monitor = ServerMonitor(
-                self.target.pid, self.target.port, self.folder.journal("monitor")
+                pid, self.target.port, self.folder.journal("monitor")
             ).start()
+
+    def find_external_server(self) -> int | None:
+        """The pid listening on an external target's loopback port (never stopped: it is the
+        user's), recorded in run.json `server`; a note says when it cannot be measured."""
+        found = find_local_server(self.started_target.url)
+        info = found.to_dict()
+        info.pop("url")
+        self.meta.server = {**(self.meta.server or {}), "external": True, **info}
+        self.folder.note(describe(found))
+        return found.pid
 
     @property
     def started_target(self) -> Target:
