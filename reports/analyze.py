@@ -16,6 +16,7 @@ from visdom_chaos.reports.browser import browser_section
 from visdom_chaos.reports.checkers import Config
 from visdom_chaos.reports.checkers.observer import observer_section
 from visdom_chaos.reports.checkers.traffic import traffic_section
+from visdom_chaos.reports.checkers.userwin import user_windows_section
 from visdom_chaos.reports.checkers.wire import causes_section, odd_one_out, wire_section
 from visdom_chaos.reports.engine import Analyzer
 from visdom_chaos.reports.intervals import IntervalSet, union
@@ -343,7 +344,8 @@ def _evidence(summary: Summary, t0: int, faults: FaultIndex) -> tuple[list[dict[
                 "t_last_s": span[1],
                 "faults_near": near,
                 "info": g.info,
-                "message": _message(g.kind, g.detail, count, who, span, near),
+                "message": _message(g.kind, g.detail, count, who, span, near)
+                + (f" — {g.info['says']}" if g.info.get("says") else ""),
             }
         )
     for key, gh in summary.ghosts.items():
@@ -612,6 +614,8 @@ def build_report(summary: Summary, meta: dict[str, Any], cfg: Config) -> dict[st
         report["observer"]["workers"] = meta["workers"]
     report["trust"] = _trust(report)
     _wire_sections(report, summary, cfg, per_client)
+    if (user_windows := user_windows_section(summary)) is not None:
+        report["user_windows"] = user_windows
     return report
 
 

@@ -377,7 +377,13 @@ class Experiment:
         return wait_quiescent(self.subscribers, self.phase)
 
     def fetch_truth(self) -> None:
-        fetch_truth(self.started_target.url, (s.env for s in self.sources), self.orch)
+        fetch_truth(self.started_target.url, self.watched_envs(), self.orch)
+
+    def watched_envs(self) -> set[str]:
+        """Every env a source writes or a tab shows: a user's own windows are judged too."""
+        envs = {s.env for s in self.sources} | {b.env for b in self.sc.behaviours if b.env}
+        envs |= {e for s in self.subscribers if isinstance(e := getattr(s, "env", None), str)}
+        return envs or {"main"}
 
     def check_target_alive(self) -> None:
         t = self.target

@@ -12,6 +12,7 @@ import requests
 
 from visdom_chaos.ids import ids_in_window
 from visdom_chaos.journal import JournalWriter
+from visdom_chaos.wire.digest import window_digest
 from visdom_chaos.wire.protocol import Subscriber
 
 QUIET_S = 1.5  # no message to any subscriber for this long = quiescent
@@ -56,4 +57,5 @@ def fetch_truth(base_url: str, envs: Iterable[str], journal: JournalWriter) -> N
             continue
         for win, window in sorted(windows.items()):
             ids = [[i.source, i.seq] for i in ids_in_window(window)]
-            journal.write("truth", "orchestrator", 0, env=env, win=win, ids=ids)
+            digest = window_digest(window)  # judges the window if no toolkit source wrote it
+            journal.write("truth", "orchestrator", 0, env=env, win=win, ids=ids, digest=digest)
