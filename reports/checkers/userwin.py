@@ -45,6 +45,13 @@ def _label(title: Any, win: str) -> str:
     return f'"{title}" ({win})' if title else f"({win})"
 
 
+def _pt(point: Any) -> str:
+    """A digest's last point ([x, y] as canonical strings) for people: (x, y)."""
+    if not isinstance(point, list):
+        return str(point)
+    return "(" + ", ".join("–" if v is None else str(v) for v in point) + ")"
+
+
 def compare(view: dict[str, Any], truth: dict[str, Any]) -> list[tuple[str, str]]:
     """(detail, what differs) for one tab's digest of a window against the server's."""
     if view.get("type") != truth.get("type"):
@@ -62,7 +69,7 @@ def compare(view: dict[str, Any], truth: dict[str, Any]) -> list[tuple[str, str]
                     (
                         "missing_points",
                         f"trace {name!r}: tab {a.get('n')} points, server {b.get('n')}; "
-                        f"last point tab {a.get('last')}, server {b.get('last')}",
+                        f"last point tab {_pt(a.get('last'))}, server {_pt(b.get('last'))}",
                     )
                 )
             elif a.get("n", 0) > b.get("n", 0):
@@ -77,7 +84,7 @@ def compare(view: dict[str, Any], truth: dict[str, Any]) -> list[tuple[str, str]
                     (
                         "diverged",
                         f"trace {name!r}: {b.get('n')} points, other values; last point "
-                        f"tab {a.get('last')}, server {b.get('last')}",
+                        f"tab {_pt(a.get('last'))}, server {_pt(b.get('last'))}",
                     )
                 )
     elif typ == "text":
@@ -241,7 +248,11 @@ class UserWindowChecker(Checker):
     def _record(s: Any, row: dict[str, Any], diffs: list[tuple[str, str]], t: int) -> None:
         row["verdict"] = "clean" if not diffs else "finding"
         label = _label(row["title"], row["win"])
+        by_detail: dict[str, list[str]] = {}
         for detail, says in diffs:
+            by_detail.setdefault(detail, []).append(says)
+        for detail, lines in by_detail.items():
+            says = "; ".join(lines)
             row["findings"].append({"detail": detail, "says": says})
             g = s.group(KIND, detail, row["client"], row["env"], row["win"])
             g.touch(t)
