@@ -200,3 +200,24 @@ def test_no_digests_no_section():
         r.pop("digest", None)
     _, report = analyse(recs)
     assert "user_windows" not in report
+
+
+def test_an_env_without_truth_is_named_not_judged():
+    """The user deleted the env mid-run: /win_data fails, the tabs' windows are not judged."""
+    recs = [r for r in journal(SERVER, {"ws-0": dict(SERVER)}) if r["type"] != "truth"]
+    recs.append(
+        {
+            "t": recs[-1]["t"] + 1,
+            "type": "truth",
+            "client": "orchestrator",
+            "env": "main",
+            "win": None,
+            "ids": [],
+            "error": "HTTP 500 (no such env: deleted?)",
+        }
+    )
+    recs.sort(key=lambda r: r["t"])
+    _, report = analyse(recs)
+    assert "user_windows" not in report
+    assert any("user windows of env 'main' not judged" in n for n in report["notes"])
+    assert any("HTTP 500" in n for n in report["notes"])

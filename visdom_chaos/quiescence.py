@@ -47,6 +47,8 @@ def fetch_truth(base_url: str, envs: Iterable[str], journal: JournalWriter) -> N
     for env in sorted(set(envs)):
         try:
             resp = requests.post(f"{base_url}/win_data", json={"eid": env, "win": None}, timeout=30)
+            if resp.status_code != 200:  # 0.2.4 answers 500 for an env it does not have
+                raise ValueError(f"HTTP {resp.status_code} (no such env: deleted?)")
             windows = resp.json()
         except (requests.RequestException, ValueError) as exc:
             journal.write(
