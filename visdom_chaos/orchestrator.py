@@ -26,6 +26,7 @@ from visdom_chaos.runfolder import RunFolder, RunMeta
 from visdom_chaos.scenario import Scenario, SourceSpec
 from visdom_chaos.targets import Target, TargetError, external_target, start_target
 from visdom_chaos.wire.protocol import Subscriber
+from visdom_chaos.wire.realclient import RealClientError, RealClientSource, client_python
 from visdom_chaos.wire.subscriber import PollingSubscriber, WebSocketSubscriber
 from visdom_chaos.wire.training import TrainingSource
 from visdom_chaos.workers import SubscriberSpec, WorkerError, WorkerPool, worker_count
@@ -101,7 +102,7 @@ class Experiment:
         self.pool: WorkerPool | None = None
         self.harness: HarnessMonitor | None = None
         self._deaths_noted: set[str] = set()
-        self.sources: list[TrainingSource] = []
+        self.sources: list[TrainingSource | RealClientSource] = []
         self._source_threads: list[threading.Thread] = []
         self._stop_sources = threading.Event()
 
@@ -321,7 +322,9 @@ class Experiment:
         if errors:
             raise BrowserStartError("; ".join(errors))
 
-    def _source_loop(self, src: TrainingSource, spec: SourceSpec, deadline: float) -> None:
+    def _source_loop(
+        self, src: TrainingSource | RealClientSource, spec: SourceSpec, deadline: float
+    ) -> None:
         interval = 1.0 / spec.rate_hz if spec.rate_hz > 0 else 0.0
         next_at = time.monotonic()
         limit = self.sc.max_updates_per_source
@@ -333,7 +336,25 @@ class Experiment:
             self._stop_sources.wait(max(0.0, next_at - time.monotonic()))
 
     def run_sources(self) -> None:
+        python = None
         for i, spec in enumerate(self.sc.sources):
+            if spec.client == "visdom":  # the real Python client, in a Python that has it
+                if python is None:
+                    version = self.o.target if not self.o.target.startswith("http") else "0.2.4"
+                    python = client_python(version)
+                    self.meta.params["client_python"] = python
+                    self.folder.write_meta()
+                self.sources.append(
+                    RealClientSource(
+                        self.started_target.url,
+                        f"src-{i}",
+                        self.clients,
+                        python=python,
+                        env=spec.env,
+                        kind=spec.kind,
+                    )
+                )
+                continue
             self.sources.append(
                 TrainingSource(
                     self.started_target.url,
@@ -397,6 +418,9 @@ class Experiment:
         self._stop_sources.set()
         for t in self._source_threads:
             t.join(timeout=15)
+        for src in self.sources:
+            if isinstance(src, RealClientSource):
+                src.close()
         if self.pool is not None:
             self.check_workers()
             self.pool.stop()
@@ -471,7 +495,14 @@ class Experiment:
             except KeyboardInterrupt:
                 status = "interrupted"
                 self.phase("interrupted")
-            except (TargetError, ProxyError, TargetDied, BrowserStartError, WorkerError) as exc:
+            except (
+                TargetError,
+                ProxyError,
+                TargetDied,
+                BrowserStartError,
+                WorkerError,
+                RealClientError,
+            ) as exc:
                 status, self.meta.error = "failed", str(exc)
             except Exception as exc:
                 status, self.meta.error = "failed", f"{type(exc).__name__}: {exc}"
