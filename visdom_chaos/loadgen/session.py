@@ -113,8 +113,11 @@ class Session:
 
     @property
     def env_names(self) -> list[str]:
-        """The envs this run writes to and watches: the scenario's sources', else the knobs'."""
-        return self.plan.envs if self.plan is not None else self.knobs.env_names
+        """The envs this run watches: the scenario's sources', else the knobs', and the
+        user's own (`--vc-user-env`: browsers watch it, training users never write it)."""
+        envs = list(self.plan.envs if self.plan is not None else self.knobs.env_names)
+        user = str(self.knobs.values.get("user_env") or "")
+        return envs + [user] if user and user not in envs else envs
 
     # -- ids and bookkeeping --------------------------------------------------------
     def next_id(self, prefix: str) -> str:
