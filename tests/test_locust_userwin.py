@@ -7,9 +7,9 @@ import json
 import subprocess
 
 import pytest
+from conftest import REPO, built_or_skip
 from test_locust import _finish, _headless, _log_tail, _spawn
 
-from conftest import REPO, built_or_skip
 from visdom_chaos.targets import stop_pid
 
 pytestmark = [pytest.mark.visdom, pytest.mark.slow]

@@ -8,8 +8,8 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import built_or_skip
+
 from visdom_chaos.journal import JournalWriter, read_journal
 from visdom_chaos.scenario import ScenarioError, parse_scenario
 from visdom_chaos.wire.realclient import (

@@ -133,9 +133,7 @@ def test_one_tab_behind_is_named_by_title_and_id_the_other_clean():
     assert [f["detail"] for f in by_win["win_loss"]["tabs"]["ws-1"]["findings"]] == [
         "missing_points"
     ]
-    assert [f["detail"] for f in by_win["win_log"]["tabs"]["ws-1"]["findings"]] == [
-        "missing_text"
-    ]
+    assert [f["detail"] for f in by_win["win_log"]["tabs"]["ws-1"]["findings"]] == ["missing_text"]
     assert {f["detail"] for f in by_win["sample"]["tabs"]["ws-1"]["findings"]} == {"diverged"}
     assert report["findings_detail"]["user_window"] == {
         "missing_points": 1,
@@ -146,7 +144,9 @@ def test_one_tab_behind_is_named_by_title_and_id_the_other_clean():
     assert {e["clients"][0] for e in ev} == {"ws-1"}
     loss = next(e for e in ev if e["detail"] == "missing_points")
     assert loss["windows"] == ["main/win_loss"]
-    assert '"loss" (win_loss)' in loss["message"] and "tab 180 points, server 200" in loss["message"]
+    assert (
+        '"loss" (win_loss)' in loss["message"] and "tab 180 points, server 200" in loss["message"]
+    )
     assert uw["clean"] is False
 
 

@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import built_or_skip
+
 from visdom_chaos.targets import stop_pid
 
 pytestmark = [pytest.mark.visdom, pytest.mark.slow]

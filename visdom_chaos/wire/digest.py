@@ -78,7 +78,7 @@ def window_digest(window: Any) -> dict[str, Any]:
     content = window.get("content")
     if typ == "plot":
         data = content.get("data") if isinstance(content, dict) else None
-        traces = []
+        traces: list[dict[str, Any]] = []
         for trace in data if isinstance(data, list) else []:
             if not isinstance(trace, dict):
                 traces.append({"name": None, "type": None, "n": 0, "last": None, "h": _hash(trace)})

@@ -126,9 +126,10 @@ class RealClientSource:
         return self._call("append", self.seq)
 
     def _reply(self, timeout: float) -> dict[str, Any]:
-        assert self.proc.stdout is not None
+        stdout = self.proc.stdout
+        assert stdout is not None
         out: list[str] = []
-        reader = threading.Thread(target=lambda: out.append(self.proc.stdout.readline()))
+        reader = threading.Thread(target=lambda: out.append(stdout.readline()))
         reader.daemon = True
         reader.start()
         reader.join(timeout)
