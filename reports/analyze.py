@@ -16,6 +16,7 @@ from visdom_chaos.reports.browser import browser_section
 from visdom_chaos.reports.checkers import Config
 from visdom_chaos.reports.checkers.observer import observer_section
 from visdom_chaos.reports.checkers.traffic import traffic_section
+from visdom_chaos.reports.checkers.userwin import user_windows_section
 from visdom_chaos.reports.checkers.wire import causes_section, odd_one_out, wire_section
 from visdom_chaos.reports.engine import Analyzer
 from visdom_chaos.reports.intervals import IntervalSet, union
@@ -123,11 +124,23 @@ def assemble_report(
     # what the faults made the server throw; null where the run has no server log (external target)
     log = os.path.join(run_dir, "server.log")
     report["server"] = scan_server_log(log) if os.path.exists(log) else {"exceptions": None}
+    if (process := external_server_process(meta)) is not None:
+        report["server"]["process"] = process
     if browser and (section := browser_section(run_dir, summary, report)) is not None:
         report["browser"] = section
     if (security := load_security(run_dir)) is not None:
         report["security"] = report_section(security)
     return report
+
+
+def external_server_process(meta: dict[str, Any]) -> dict[str, Any] | None:
+    """Which process an external target's monitor measured (run.json `server`, found by its
+    port: visdom_chaos/localserver.py), or why none was; None for an embedded target."""
+    srv = meta.get("server")
+    if not isinstance(srv, dict) or not srv.get("external"):
+        return None
+    keys = ("pid", "port", "found_by", "name", "username", "listen", "cmdline", "note")
+    return {k: srv.get(k) for k in keys}
 
 
 def input_section(summary: Summary, stats: ReadStats) -> dict[str, Any]:
@@ -331,7 +344,8 @@ def _evidence(summary: Summary, t0: int, faults: FaultIndex) -> tuple[list[dict[
                 "t_last_s": span[1],
                 "faults_near": near,
                 "info": g.info,
-                "message": _message(g.kind, g.detail, count, who, span, near),
+                "message": _message(g.kind, g.detail, count, who, span, near)
+                + (f" — {g.info['says']}" if g.info.get("says") else ""),
             }
         )
     for key, gh in summary.ghosts.items():
@@ -600,6 +614,8 @@ def build_report(summary: Summary, meta: dict[str, Any], cfg: Config) -> dict[st
         report["observer"]["workers"] = meta["workers"]
     report["trust"] = _trust(report)
     _wire_sections(report, summary, cfg, per_client)
+    if (user_windows := user_windows_section(summary)) is not None:
+        report["user_windows"] = user_windows
     return report
 
 

@@ -147,12 +147,48 @@ def findings_table(report: dict[str, Any]) -> Table:
             f"[{style}]{term(obs['verdict'])}[/]" if style else term(obs["verdict"]),
             term(observer_summary(obs)),
         )
+    user_rows(table, report)
     tot = report.get("totals") or {}
     table.caption = (
         f"sent {tot.get('sent')} · acked {tot.get('acked')} · delivered {tot.get('delivered')}"
         f" · subscribers {tot.get('subscribers')}"
     )
     return table
+
+
+def user_rows(table: Table, report: dict[str, Any]) -> None:
+    """Rows for a user's own Visdom (issue 19): its windows' verdicts, the server process."""
+    uw = report.get("user_windows")
+    if uw:
+        pairs = sum((uw.get("verdicts") or {}).values())
+        found = sum((uw.get("findings") or {}).values())
+        names = ", ".join(
+            f"{w.get('title') or w['win']} ({w.get('type')})" for w in uw.get("windows") or []
+        )
+        bad = [
+            f"{c}: {w.get('title') or w['win']} {f['detail']}"
+            for w in uw.get("windows") or []
+            for c, t in w["tabs"].items()
+            for f in t["findings"]
+        ]
+        text = ("; ".join(bad[:3]) + (f"; … {len(bad) - 3} more" if len(bad) > 3 else "")) or (
+            f"clean in every tab: {names}"
+        )
+        if uw.get("not_judged"):
+            text += "; not judged: " + ", ".join(uw["not_judged"])
+        style = "bold red" if found else "green"
+        table.add_row("user windows (tab × window)", f"[{style}]{found}[/]/{pairs}", text)
+    process = (report.get("server") or {}).get("process")
+    if process:
+        if process.get("pid") is not None:
+            table.add_row(
+                "server process",
+                str(process["pid"]),
+                f"found by port {process.get('port')} ({process.get('found_by')}); "
+                f"{process.get('name')} on {process.get('listen')}",
+            )
+        else:
+            table.add_row("server process", "[bold yellow]n/a[/]", process.get("note") or "")
 
 
 def observer_summary(obs: dict[str, Any]) -> str:

@@ -261,6 +261,8 @@ class Summary:
     causes: dict[str, dict[str, dict[str, int]]] = field(
         default_factory=dict
     )  # client -> class -> cause -> n
+    # "client|env|win" -> a tab's verdict on a user's own window (checkers/userwin.py)
+    user_windows: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def group(self, kind: str, detail: str, client: str, env: str, win: str) -> FindingGroup:
         key = (kind, detail, client, env, win)
@@ -313,6 +315,7 @@ class Summary:
             "traffic": self.traffic,
             "wire": self.wire,
             "causes": self.causes,
+            "user_windows": self.user_windows,
         }
 
     @classmethod
@@ -346,6 +349,7 @@ class Summary:
             causes={
                 k: {c: dict(n) for c, n in v.items()} for k, v in (d.get("causes") or {}).items()
             },
+            user_windows=dict(d.get("user_windows") or {}),
         )
         for gd in d["groups"]:
             g = FindingGroup.from_dict(gd)
@@ -453,6 +457,7 @@ def merge(a: Summary, b: Summary) -> Summary:
     out.traffic = dict(sorted({**b.traffic, **a.traffic}.items()))
     out.wire = dict(sorted(_merge_counts(a.wire, b.wire).items()))
     out.causes = dict(sorted(_merge_counts(a.causes, b.causes).items()))
+    out.user_windows = dict(sorted({**b.user_windows, **a.user_windows}.items()))
     return out
 
 

@@ -147,7 +147,11 @@ def test_report_has_the_sections_of_the_run_report(visdom_factory, tmp_path):
     journals = sorted(p.name for p in (out / "journal").glob("*.jsonl"))
     assert report["input"]["files"] == journals and "clients.jsonl" in journals
     assert report["input"]["records"] > 0 and report["input"]["torn"] == 0
-    assert report["server"] == {"exceptions": None}  # an external target: no server log to scan
+    assert report["server"]["exceptions"] is None  # an external target: no server log to scan
+    # ... but it runs on this machine: found by its port and measured (localserver.py)
+    assert report["server"]["process"]["pid"] == target.pid
+    assert report["server"]["process"]["found_by"] in ("net_connections", "process_scan")
+    assert report["memory"]["samples"] > 0 and report["memory"]["rss_start_mib"] > 0
     assert "security" not in report  # no probe ran: no security.json
     meta = json.loads((out / "run.json").read_text())
     assert meta["status"] == "complete" and meta["locust"] == {"role": "local"}

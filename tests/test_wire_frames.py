@@ -359,10 +359,20 @@ def test_garbage_inside_a_frame_counts_bad_ids():
             "command": "window",
             "id": "w",
             "type": "plot",
-            "content": {"data": [5, {"x": [1], "y": [2]}]},
+            "content": {"data": [5, {"x": [1], "y": [2], "name": 7}]},
         }
     )
     assert out["bad_ids"] == 1
+    # a trace without a name is no toolkit trace (a user's own bar chart): no ids, no garbage
+    out = r.read(
+        {
+            "command": "window",
+            "id": "bar",
+            "type": "plot",
+            "content": {"data": [{"x": [1, 2, 3], "y": [4, 5, 6], "type": "bar"}]},
+        }
+    )
+    assert "undecodable" not in out and out["ids"] == {}
     # raw text frames are decoded too; messages without window content give {}
     assert r.read(json.dumps(plot_append("w", 0, 1, 1)))["kind"] == "update"
     for msg in (

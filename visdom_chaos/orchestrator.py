@@ -18,6 +18,7 @@ from pathlib import Path
 
 from visdom_chaos.behaviours import BehaviourRunner
 from visdom_chaos.chaos.schedule import ScheduleRunner, parse_entries
+from visdom_chaos.localserver import describe, find_local_server
 from visdom_chaos.monitor import HarnessMonitor, ServerMonitor
 from visdom_chaos.proxyproc import ProxyError, ProxyProcess
 from visdom_chaos.quiescence import fetch_truth, wait_quiescent
@@ -25,6 +26,7 @@ from visdom_chaos.runfolder import RunFolder, RunMeta
 from visdom_chaos.scenario import Scenario, SourceSpec
 from visdom_chaos.targets import Target, TargetError, external_target, start_target
 from visdom_chaos.wire.protocol import Subscriber
+from visdom_chaos.wire.realclient import RealClientError, RealClientSource, client_python
 from visdom_chaos.wire.subscriber import PollingSubscriber, WebSocketSubscriber
 from visdom_chaos.wire.training import TrainingSource
 from visdom_chaos.workers import SubscriberSpec, WorkerError, WorkerPool, worker_count
@@ -100,7 +102,7 @@ class Experiment:
         self.pool: WorkerPool | None = None
         self.harness: HarnessMonitor | None = None
         self._deaths_noted: set[str] = set()
-        self.sources: list[TrainingSource] = []
+        self.sources: list[TrainingSource | RealClientSource] = []
         self._source_threads: list[threading.Thread] = []
         self._stop_sources = threading.Event()
 
@@ -126,11 +128,24 @@ class Experiment:
             "port": self.target.port,
             "log": "server.log" if self.target.pid else None,
         }
+        pid = self.target.pid
+        if pid is None:  # the user's own Visdom: measured when it runs on this machine
+            pid = self.find_external_server()
         self.folder.write_meta()
-        if self.target.pid is not None:
+        if pid is not None:
             self.monitor = ServerMonitor(
-                self.target.pid, self.target.port, self.folder.journal("monitor")
+                pid, self.target.port, self.folder.journal("monitor")
             ).start()
+
+    def find_external_server(self) -> int | None:
+        """The pid listening on an external target's loopback port (never stopped: it is the
+        user's), recorded in run.json `server`; a note says when it cannot be measured."""
+        found = find_local_server(self.started_target.url)
+        info = found.to_dict()
+        info.pop("url")
+        self.meta.server = {**(self.meta.server or {}), "external": True, **info}
+        self.folder.note(describe(found))
+        return found.pid
 
     @property
     def started_target(self) -> Target:
@@ -307,7 +322,9 @@ class Experiment:
         if errors:
             raise BrowserStartError("; ".join(errors))
 
-    def _source_loop(self, src: TrainingSource, spec: SourceSpec, deadline: float) -> None:
+    def _source_loop(
+        self, src: TrainingSource | RealClientSource, spec: SourceSpec, deadline: float
+    ) -> None:
         interval = 1.0 / spec.rate_hz if spec.rate_hz > 0 else 0.0
         next_at = time.monotonic()
         limit = self.sc.max_updates_per_source
@@ -319,7 +336,25 @@ class Experiment:
             self._stop_sources.wait(max(0.0, next_at - time.monotonic()))
 
     def run_sources(self) -> None:
+        python = None
         for i, spec in enumerate(self.sc.sources):
+            if spec.client == "visdom":  # the real Python client, in a Python that has it
+                if python is None:
+                    version = self.o.target if not self.o.target.startswith("http") else "0.2.4"
+                    python = client_python(version)
+                    self.meta.params["client_python"] = python
+                    self.folder.write_meta()
+                self.sources.append(
+                    RealClientSource(
+                        self.started_target.url,
+                        f"src-{i}",
+                        self.clients,
+                        python=python,
+                        env=spec.env,
+                        kind=spec.kind,
+                    )
+                )
+                continue
             self.sources.append(
                 TrainingSource(
                     self.started_target.url,
@@ -363,7 +398,13 @@ class Experiment:
         return wait_quiescent(self.subscribers, self.phase)
 
     def fetch_truth(self) -> None:
-        fetch_truth(self.started_target.url, (s.env for s in self.sources), self.orch)
+        fetch_truth(self.started_target.url, self.watched_envs(), self.orch)
+
+    def watched_envs(self) -> set[str]:
+        """Every env a source writes or a tab shows: a user's own windows are judged too."""
+        envs = {s.env for s in self.sources} | {b.env for b in self.sc.behaviours if b.env}
+        envs |= {e for s in self.subscribers if isinstance(e := getattr(s, "env", None), str)}
+        return envs or {"main"}
 
     def check_target_alive(self) -> None:
         t = self.target
@@ -377,6 +418,9 @@ class Experiment:
         self._stop_sources.set()
         for t in self._source_threads:
             t.join(timeout=15)
+        for src in self.sources:
+            if isinstance(src, RealClientSource):
+                src.close()
         if self.pool is not None:
             self.check_workers()
             self.pool.stop()
@@ -451,7 +495,14 @@ class Experiment:
             except KeyboardInterrupt:
                 status = "interrupted"
                 self.phase("interrupted")
-            except (TargetError, ProxyError, TargetDied, BrowserStartError, WorkerError) as exc:
+            except (
+                TargetError,
+                ProxyError,
+                TargetDied,
+                BrowserStartError,
+                WorkerError,
+                RealClientError,
+            ) as exc:
                 status, self.meta.error = "failed", str(exc)
             except Exception as exc:
                 status, self.meta.error = "failed", f"{type(exc).__name__}: {exc}"

@@ -12,6 +12,7 @@ import requests
 
 from visdom_chaos.ids import ids_in_window
 from visdom_chaos.journal import JournalWriter
+from visdom_chaos.wire.digest import window_digest
 from visdom_chaos.wire.protocol import Subscriber
 
 QUIET_S = 1.5  # no message to any subscriber for this long = quiescent
@@ -46,6 +47,8 @@ def fetch_truth(base_url: str, envs: Iterable[str], journal: JournalWriter) -> N
     for env in sorted(set(envs)):
         try:
             resp = requests.post(f"{base_url}/win_data", json={"eid": env, "win": None}, timeout=30)
+            if resp.status_code != 200:  # 0.2.4 answers 500 for an env it does not have
+                raise ValueError(f"HTTP {resp.status_code} (no such env: deleted?)")
             windows = resp.json()
         except (requests.RequestException, ValueError) as exc:
             journal.write(
@@ -56,4 +59,5 @@ def fetch_truth(base_url: str, envs: Iterable[str], journal: JournalWriter) -> N
             continue
         for win, window in sorted(windows.items()):
             ids = [[i.source, i.seq] for i in ids_in_window(window)]
-            journal.write("truth", "orchestrator", 0, env=env, win=win, ids=ids)
+            digest = window_digest(window)  # judges the window if no toolkit source wrote it
+            journal.write("truth", "orchestrator", 0, env=env, win=win, ids=ids, digest=digest)

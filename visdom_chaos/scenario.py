@@ -15,6 +15,7 @@ from typing import Any
 
 from visdom_chaos.chaos.schedule import parse_entries
 from visdom_chaos.reports.gate import parse_rules
+from visdom_chaos.wire.realclient import REAL_KINDS
 from visdom_chaos.wire.training import KINDS
 
 # the catalogue ships as the package visdom_chaos.scenarios (scenarios/ in a checkout)
@@ -42,6 +43,7 @@ class SourceSpec:
     rate_hz: float = 20.0
     env: str = "main"
     pad_bytes: int = 0
+    client: str = "toolkit"  # toolkit (plain requests) | visdom (the real Python client)
 
 
 @dataclass
@@ -262,9 +264,13 @@ def _source(s: Any, i: int, path, loc: _Locator) -> SourceSpec:
     for key, value in s.items():
         try:
             if key == "kind":
-                if value not in KINDS:
-                    raise ValueError(f"unknown kind {value!r}; one of {', '.join(KINDS)}")
+                if value not in REAL_KINDS:
+                    raise ValueError(f"unknown kind {value!r}; one of {', '.join(REAL_KINDS)}")
                 spec.kind = value
+            elif key == "client":
+                if value not in ("toolkit", "visdom"):
+                    raise ValueError(f"unknown client {value!r}; one of toolkit, visdom")
+                spec.client = value
             elif key == "rate":
                 spec.rate_hz = float(_number(value, positive=True))
             elif key == "env":
@@ -277,6 +283,15 @@ def _source(s: Any, i: int, path, loc: _Locator) -> SourceSpec:
                 raise ValueError("unknown field")
         except (TypeError, ValueError) as exc:
             raise _fail(path, line, f"{label}.{key}", str(exc)) from None
+    if spec.client == "toolkit" and spec.kind not in KINDS:
+        raise _fail(
+            path,
+            line,
+            f"{label}.kind",
+            f'kind {spec.kind!r} needs client = "visdom" (the toolkit\'s own: {", ".join(KINDS)})',
+        )
+    if spec.client == "visdom" and spec.pad_bytes:
+        raise _fail(path, line, f"{label}.pad_bytes", 'not with client = "visdom"')
     return spec
 
 

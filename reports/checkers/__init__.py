@@ -16,6 +16,7 @@ from visdom_chaos.reports.checkers.reload import ReloadChecker
 from visdom_chaos.reports.checkers.stale import StaleChecker
 from visdom_chaos.reports.checkers.state import Config
 from visdom_chaos.reports.checkers.traffic import TrafficChecker
+from visdom_chaos.reports.checkers.userwin import UserWindowChecker
 from visdom_chaos.reports.checkers.wire import CauseChecker, WireChecker
 
 
@@ -36,6 +37,7 @@ def default_checkers() -> list[Checker]:
         wire := WireChecker(),
         CauseChecker(wire),
         BrowserChecker(),
+        UserWindowChecker(),
     ]
 
 

@@ -2,7 +2,8 @@
 differs from the server's truth.
 
 - `regression`: an apply removed ids that had been acked before it (an older
-  snapshot replaced a newer view). Removal by a `close` command is not one.
+  snapshot replaced a newer view). Removal by a `close` command is not one, nor by
+  the next update of a window each update replaces (`image`, `images` sources).
 - `lag`: an id first became visible more than `stale_bound_ms` after
   max(its ack, the current connection's start), i.e. while the subscriber was
   connected and could have had it. Ack times are known to within 10 ms.
@@ -16,6 +17,10 @@ from __future__ import annotations
 
 from visdom_chaos.reports.checkers.base import Checker
 from visdom_chaos.reports.checkers.state import Lineage, RunState, SrcView
+
+# windows each update replaces whole (the real client's image/images: the caption holds the
+# newest id only), so an older id leaving the view is the update, not a regression
+REPLACING_KINDS = frozenset({"image", "images"})
 
 
 class StaleChecker(Checker):
@@ -67,5 +72,7 @@ class StaleChecker(Checker):
         if command == "close":
             return
         log = state.sources.get(src)
+        if log is not None and log.kind in REPLACING_KINDS:
+            return  # each update replaces the pane (its caption carries one id): not backwards
         if log is not None and seq in log.acked:
             state.summary.group("stale", "regression", lin.client, env, win).add(src, seq, t)

@@ -58,7 +58,17 @@ class AckLog:
     (16 bytes per entry: ~6 MB per source-hour at 100+ acks/s, nothing per event).
     """
 
-    __slots__ = ("sent", "acked", "failed", "env", "win", "_idx_seq", "_idx_t", "_bucket")
+    __slots__ = (
+        "sent",
+        "acked",
+        "failed",
+        "env",
+        "win",
+        "kind",
+        "_idx_seq",
+        "_idx_t",
+        "_bucket",
+    )
 
     def __init__(self) -> None:
         self.sent = IntervalSet()
@@ -66,6 +76,7 @@ class AckLog:
         self.failed = 0
         self.env = ""
         self.win = ""
+        self.kind = ""  # the send records' window kind (line, text, image, ...)
         self._idx_seq = array("q")
         self._idx_t = array("q")
         self._bucket = -1
@@ -207,6 +218,7 @@ class RunState:
         log = self.source(rec["client"])
         log.sent.add(int(rec["seq"]))
         log.env, log.win = str(rec.get("env", "")), str(rec.get("win", ""))
+        log.kind = str(rec.get("kind") or log.kind)
 
     def on_ack(self, rec: dict[str, Any]) -> None:
         log = self.source(rec["client"])

@@ -92,6 +92,12 @@ KNOBS: tuple[Knob, ...] = (
     Knob("windows", 1, "windows per training user"),
     Knob("envs", 1, "envs the windows and browsers spread over"),
     Knob("env_prefix", "vc_", "env name prefix: envs are <prefix>0, <prefix>1, …"),
+    Knob(
+        "user_env",
+        "",
+        "an env of your own (e.g. main) the browsers spread over too: your training job's "
+        "windows there are judged against the server at the end (never cleared, never written)",
+    ),
     Knob("pad_bytes", 0, "padding bytes per text append / image caption (payload size)"),
     Knob("image_px", 16, "image kind: side of the PNG in pixels (payload size)"),
     Knob(

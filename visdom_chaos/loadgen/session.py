@@ -23,6 +23,7 @@ import requests
 from visdom_chaos.loadgen.clients import DeliveryObserver
 from visdom_chaos.loadgen.knobs import Knobs
 from visdom_chaos.loadgen.scenario import Plan, load_plan
+from visdom_chaos.localserver import describe, find_local_server
 from visdom_chaos.monitor import HarnessMonitor, ServerMonitor
 from visdom_chaos.netguard import check_url
 from visdom_chaos.runfolder import RunFolder, RunMeta, new_run_dir
@@ -42,17 +43,6 @@ def default_out() -> Path:
 def worker_run_dir(out: str | None, tag: str) -> Path:
     """A distributed worker's folder: `<out>/workers/<tag>/` (no --vc-out: under a new run folder)."""
     return Path(out or default_out()) / "workers" / tag
-
-
-def server_pid_on(port: int) -> int | None:
-    """The pid listening on a loopback port, for the server monitor (None if not visible)."""
-    try:
-        for c in psutil.net_connections(kind="tcp"):
-            if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port and c.pid:
-                return c.pid
-    except (psutil.AccessDenied, OSError):
-        return None
-    return None
 
 
 class Session:
@@ -123,8 +113,11 @@ class Session:
 
     @property
     def env_names(self) -> list[str]:
-        """The envs this run writes to and watches: the scenario's sources', else the knobs'."""
-        return self.plan.envs if self.plan is not None else self.knobs.env_names
+        """The envs this run watches: the scenario's sources', else the knobs', and the
+        user's own (`--vc-user-env`: browsers watch it, training users never write it)."""
+        envs = list(self.plan.envs if self.plan is not None else self.knobs.env_names)
+        user = str(self.knobs.values.get("user_env") or "")
+        return envs + [user] if user and user not in envs else envs
 
     # -- ids and bookkeeping --------------------------------------------------------
     def next_id(self, prefix: str) -> str:
@@ -136,15 +129,21 @@ class Session:
         self.folder.phase(name, **detail)
 
     def _start_monitor(self) -> None:
-        port = int(self.base_url.rsplit(":", 1)[1]) if self.base_url.count(":") >= 2 else 80
-        pid = server_pid_on(port)
-        if pid is None or pid == os.getpid():
-            self.folder.note("server process not visible from here: memory and ghosts not measured")
+        """The server behind --host, found by its port when it runs on this machine
+        (visdom_chaos/localserver.py); run.json `server` says which pid, or why none."""
+        found = find_local_server(self.base_url, exclude_pids=(os.getpid(),))
+        info = found.to_dict()
+        info.pop("url")
+        self.meta.server = {"log": None, "external": True, **info}
+        self.folder.note(describe(found))
+        if found.pid is None:
             return
         try:
-            self.monitor = ServerMonitor(pid, port, self.folder.journal("monitor")).start()
-            self.meta.server = {"pid": pid, "port": port, "log": None}
+            self.monitor = ServerMonitor(
+                found.pid, found.port, self.folder.journal("monitor")
+            ).start()
         except psutil.Error as exc:
+            self.meta.server["pid"] = None
             self.folder.note(f"server monitor unavailable: {exc}")
 
     # -- end ------------------------------------------------------------------------

@@ -117,6 +117,8 @@ class _Ids:
         xs = trace.get("x")
         if not isinstance(xs, list) or not xs:
             return
+        if src is None:
+            return  # no name: not a toolkit trace (a user's bar or unnamed plot), no ids in it
         if not isinstance(src, str):
             self.bad += len(xs)
             return

@@ -38,6 +38,7 @@ import websocket
 
 from visdom_chaos.ids import heads
 from visdom_chaos.journal import JournalWriter
+from visdom_chaos.wire.digest import window_digest
 from visdom_chaos.wire.frames import WireReader
 from visdom_chaos.wire.replica import (
     Applied,
@@ -283,6 +284,9 @@ class Subscriber:
     def write_views(self, final: bool) -> None:
         with self._lock:
             for (env, win), ids in self.replica.views().items():
+                # what it shows, for judging a user's own window (its "ids", if any, are
+                # the trace names and x values of a plot no toolkit source wrote)
+                digest = window_digest(self.replica.window(env, win))
                 self.journal.write(
                     "view",
                     self.client_id,
@@ -291,6 +295,7 @@ class Subscriber:
                     win=win,
                     ids=_pairs(ids),
                     final=final,
+                    digest=digest,
                 )
 
     # -- reader side: hand frames over, stamped, without parsing them -----------------
