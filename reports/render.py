@@ -177,18 +177,21 @@ def user_rows(table: Table, report: dict[str, Any]) -> None:
         if uw.get("not_judged"):
             text += "; not judged: " + ", ".join(uw["not_judged"])
         style = "bold red" if found else "green"
-        table.add_row("user windows (tab × window)", f"[{style}]{found}[/]/{pairs}", text)
+        # titles and ids are the user's text: shown, never read as markup
+        table.add_row("user windows (tab × window)", f"[{style}]{found}[/]/{pairs}", term(text))
     process = (report.get("server") or {}).get("process")
     if process:
         if process.get("pid") is not None:
             table.add_row(
                 "server process",
                 str(process["pid"]),
-                f"found by port {process.get('port')} ({process.get('found_by')}); "
-                f"{process.get('name')} on {process.get('listen')}",
+                term(
+                    f"found by port {process.get('port')} ({process.get('found_by')}); "
+                    f"{process.get('name')} on {process.get('listen')}"
+                ),
             )
         else:
-            table.add_row("server process", "[bold yellow]n/a[/]", process.get("note") or "")
+            table.add_row("server process", "[bold yellow]n/a[/]", term(process.get("note") or ""))
 
 
 def observer_summary(obs: dict[str, Any]) -> str:

@@ -325,3 +325,36 @@ def test_gate_and_run_output_show_markup_as_text(analyzed, monkeypatch):
     print_result(result, console)
     out = console.export_text()
     assert f"boom {RICH}\\x1b]0;pwned\\x07" in out and "\x1b" not in out
+
+
+def test_user_window_rows_show_titles_as_text():
+    """A user's own window titles (issue 19) come from their Visdom: printed, never obeyed."""
+    from rich.table import Table
+
+    from visdom_chaos.reports.render import user_rows
+
+    title = f"loss{RICH}{SCRIPT}"
+    finding = {"detail": f"trace '1': tab 1 points{ANSI}"}
+    report = {
+        "user_windows": {
+            "verdicts": {"missing_points": 1},
+            "findings": {"missing_points": 1},
+            "windows": [
+                {
+                    "win": "w1",
+                    "title": title,
+                    "type": "line",
+                    "tabs": {"ws-1": {"findings": [finding]}},
+                }
+            ],  # fmt: skip
+            "not_judged": [f"props{RICH}"],
+        },
+        "server": {"process": {"pid": None, "note": f"not found {RICH}"}},
+    }
+    table = Table("finding", "n", "detail")
+    user_rows(table, report)
+    console = _recorded()
+    console.print(table)
+    out = console.export_text()
+    assert f"ws-1: {title}" in out and f"props{RICH}" in out and f"not found {RICH}" in out
+    assert "\x1b" not in out
