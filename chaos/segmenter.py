@@ -88,7 +88,8 @@ class Segmenter:
                 if self.assembled > MAX_ASSEMBLED:
                     # Holding a message that never ends would grow without bound: send what is
                     # held and the rest as it comes (that message escapes the WebSocket toxics).
-                    out.append(b"".join(f.raw for f in self.asm.partial.frames))
+                    # Frame by frame: one joined copy of MAX_ASSEMBLED would double the peak.
+                    out.extend(f.raw for f in self.asm.partial.frames)
                     self.asm.partial, self.assembled, self.passthrough = None, 0, True
         if (
             not split
