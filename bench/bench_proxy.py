@@ -1,7 +1,7 @@
 """Chaos proxy overhead with no toxics: 1 KiB WebSocket messages through the proxy vs directly.
 
-The proxy runs twice, on uvloop (its default, `chaos`) and on the stdlib loop
-(`chaos-asyncio`, its fallback), so the loop's share is measured in the same run.
+The proxy runs twice, on the stdlib loop (its default, `chaos`) and on uvloop
+(`chaos-uvloop`, VISDOM_CHAOS_LOOP=uvloop), so the loop's share is measured in the same run.
 
 Everything runs side by side in one run, rounds interleaved (direct, chaos, other
 proxies, direct, ...) so that load from elsewhere on the machine hits every
@@ -359,10 +359,10 @@ def main(argv: list[str] | None = None) -> int:
 
         results = [Result("direct", ws_port)]
         skipped: list[tuple[str, str]] = []
-        for name, loop in (("chaos", ""), ("chaos-asyncio", "asyncio")):
+        for name, loop in (("chaos", "asyncio"), ("chaos-uvloop", "uvloop")):
             proc, port, used = start_chaos(tmp / f"{name}.json", ws_port, {**env, LOOP_ENV: loop})
             procs.append(proc)
-            if used != (loop or "uvloop"):
+            if used != loop:
                 skipped.append((name, f"runs on {used}: uvloop is not installed"))
                 continue
             results.append(Result(name, port, pid=proc.pid))

@@ -1,4 +1,4 @@
-"""The proxy on either loop: uvloop (the default where installed) and the stdlib fallback.
+"""The proxy on either loop: the stdlib loop (the default) and uvloop (VISDOM_CHAOS_LOOP=uvloop).
 
 Both are run as `python -m visdom_chaos.chaos serve`, as the harness runs them, and each
 must pass bytes and apply backpressure: uvloop starts reading a connection whatever
@@ -19,9 +19,9 @@ from visdom_chaos.chaos.loop import LOOP_ENV, loop_name
 pytest_plugins = ["chaoshelp"]
 
 
-@pytest.mark.parametrize("loop", ["", "asyncio"])
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
 def test_each_loop_passes_bytes_and_applies_backpressure(tmp_path, loop, make_server):
-    if not loop:
+    if loop == "uvloop":
         pytest.importorskip("uvloop")
     total = 32 << 20
     sent = {"n": 0}
@@ -36,7 +36,7 @@ def test_each_loop_passes_bytes_and_applies_backpressure(tmp_path, loop, make_se
     srv = make_server(firehose)
     proc, info = serve_process(tmp_path, env={LOOP_ENV: loop})
     try:
-        assert info["loop"] == (loop or "uvloop")
+        assert info["loop"] == loop
         client = ChaosClient(info["api"])
         listen = client.add_proxy("fh", srv.addr)["listen"]
         client.add_toxic("fh", "stall")
@@ -53,10 +53,10 @@ def test_each_loop_passes_bytes_and_applies_backpressure(tmp_path, loop, make_se
         proc.wait(10)
 
 
-def test_the_fallback_is_asked_for_by_the_environment(monkeypatch):
-    monkeypatch.setenv(LOOP_ENV, "asyncio")
+def test_uvloop_is_asked_for_by_the_environment(monkeypatch):
+    monkeypatch.delenv(LOOP_ENV, raising=False)
     assert loop_name() == "asyncio"
-    monkeypatch.delenv(LOOP_ENV)
+    monkeypatch.setenv(LOOP_ENV, "uvloop")
     assert loop_name() == ("uvloop" if _has_uvloop() else "asyncio")
 
 
