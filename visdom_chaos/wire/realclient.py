@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from visdom_chaos.journal import JournalWriter
+from visdom_chaos.wire.training import JournaledSource
 
 REAL_KINDS = ("line", "scatter", "text", "image", "images", "bar", "heatmap")
 DRIVER = Path(__file__).with_name("realclient_driver.py")
@@ -70,7 +71,7 @@ def client_python(version: str | None = None, explicit: str | None = None) -> st
     )
 
 
-class RealClientSource:
+class RealClientSource(JournaledSource):
     """One training job using the real client, writing to one window: `create()` is seq 0,
     each `append()` the next seq (the interface of TrainingSource)."""
 
@@ -145,19 +146,7 @@ class RealClientSource:
     def _call(self, op: str, seq: int, timeout: float = REPLY_TIMEOUT_S) -> bool:
         with self._lock:
             send_ns = time.time_ns()
-            self.journal.write(
-                "send",
-                self.source,
-                0,
-                t=send_ns,
-                seq=seq,
-                env=self.env,
-                win=self.win,
-                kind=self.kind,
-                op=op,
-                via="visdom_client",
-            )
-            self.sent += 1
+            self.journal_send(seq, send_ns, op, via="visdom_client")
             assert self.proc.stdin is not None
             try:
                 self.proc.stdin.write(json.dumps({"op": op, "seq": seq, "send_ns": send_ns}) + "\n")
@@ -165,22 +154,9 @@ class RealClientSource:
                 reply = self._reply(timeout)
             except (OSError, ValueError, RealClientError) as exc:
                 reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:200]}
-            rtt_ms = (time.time_ns() - send_ns) / 1e6
             ok = bool(reply.get("ok"))
-            fields: dict[str, Any] = {
-                "seq": seq,
-                "env": self.env,
-                "win": self.win,
-                "ok": ok,
-                "status": 200 if ok else 0,
-                "rtt_ms": round(rtt_ms, 3),
-            }
-            if not ok:
-                fields["error"] = str(reply.get("error") or "no window id")[:200]
-            self.journal.write("ack", self.source, 0, **fields)
-            if ok:
-                self.acked += 1
-            return ok
+            error = None if ok else str(reply.get("error") or "no window id")[:200]
+            return self.journal_ack(seq, send_ns, ok, 200 if ok else 0, error)
 
     def close(self) -> None:
         """Stop the client process (bounded), also when it hangs."""

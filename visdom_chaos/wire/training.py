@@ -17,7 +17,53 @@ from visdom_chaos.journal import JournalWriter
 KINDS = ("line", "scatter", "text")
 
 
-class TrainingSource:
+class JournaledSource:
+    """What every training source journals per update: `send` before it goes, `ack` after.
+
+    Subclasses set journal, source, env, win, kind, sent and acked; the records are the
+    contract the analyzers read (visdom_chaos/JOURNAL.md), so they are written in one place."""
+
+    journal: JournalWriter
+    source: str
+    env: str
+    win: str
+    kind: str
+    sent: int
+    acked: int
+
+    def journal_send(self, seq: int, send_ns: int, op: str, **extra: Any) -> None:
+        self.journal.write(
+            "send",
+            self.source,
+            0,
+            t=send_ns,
+            seq=seq,
+            env=self.env,
+            win=self.win,
+            kind=self.kind,
+            op=op,
+            **extra,
+        )
+        self.sent += 1
+
+    def journal_ack(self, seq: int, send_ns: int, ok: bool, status: int, error: str | None) -> bool:
+        fields: dict[str, Any] = {
+            "seq": seq,
+            "env": self.env,
+            "win": self.win,
+            "ok": ok,
+            "status": status,
+            "rtt_ms": round((time.time_ns() - send_ns) / 1e6, 3),
+        }
+        if error:
+            fields["error"] = error
+        self.journal.write("ack", self.source, 0, **fields)
+        if ok:
+            self.acked += 1
+        return ok
+
+
+class TrainingSource(JournaledSource):
     """One training job writing to one window. `create()` is seq 0, each `append()` the next seq."""
 
     def __init__(
@@ -95,19 +141,7 @@ class TrainingSource:
 
     def _post(self, path: str, body: dict, seq: int, send_ns: int, op: str) -> bool:
         payload = json.dumps(body)
-        self.journal.write(
-            "send",
-            self.source,
-            0,
-            t=send_ns,
-            seq=seq,
-            env=self.env,
-            win=self.win,
-            kind=self.kind,
-            op=op,
-            bytes=len(payload),
-        )
-        self.sent += 1
+        self.journal_send(seq, send_ns, op, bytes=len(payload))
         status, error, ok = 0, None, False
         try:
             resp = self.session.post(self.base_url + path, data=payload, timeout=self.timeout)
@@ -118,18 +152,4 @@ class TrainingSource:
                 error = resp.text[:200] or f"HTTP {status}"
         except requests.RequestException as exc:
             error = f"{type(exc).__name__}: {exc}"[:200]
-        rtt_ms = (time.time_ns() - send_ns) / 1e6
-        fields: dict[str, Any] = {
-            "seq": seq,
-            "env": self.env,
-            "win": self.win,
-            "ok": ok,
-            "status": status,
-            "rtt_ms": round(rtt_ms, 3),
-        }
-        if error:
-            fields["error"] = error
-        self.journal.write("ack", self.source, 0, **fields)
-        if ok:
-            self.acked += 1
-        return ok
+        return self.journal_ack(seq, send_ns, ok, status, error)
