@@ -370,6 +370,7 @@ def test_latency_row_compares_the_same_ids_per_side(tmp_path: Path) -> None:
     assert row["window"] == "main/w" and row["ids"] == 100
     assert row["replica"] == {"n": 100, "p50_ms": 149.0, "p99_ms": 198.0, "max_ms": 199.0}
     assert row["browser"] == {"n": 100, "p50_ms": 159.0, "p99_ms": 208.0, "max_ms": 209.0}
+    assert row["page_later"] == {"n": 100, "p25_ms": 10.0, "p50_ms": 10.0}
     assert (
         row["ratio"] == {"p50": 0.94, "p99": 0.95}
         and row["verdict"] == "agree"
@@ -395,7 +396,8 @@ def test_latency_row_compares_the_same_ids_per_side(tmp_path: Path) -> None:
         (300.0, 100.0, "replica_slower"),  # ×3: the instrument lags (the starved harness)
         (140.0, 100.0, "agree"),  # ×1.4: timing noise
         (120.0, 100.0, "agree"),
-        (40.0, 100.0, "replica_faster"),  # ×0.4: the page spends more than render + draw allow
+        (40.0, 160.0, "replica_faster"),  # 120 ms later per id: more than render + draw allow
+        (40.0, 100.0, "agree"),  # ×0.4, but 60 ms later per id: the page's render and draw
         (60.0, 100.0, "agree"),  # ×0.6: the page's render and draw after the batch
         (30.0, 12.0, "agree"),  # ×2.5, but 18 ms apart: within the p50 slack
     ],
@@ -416,6 +418,48 @@ def test_latency_tolerance(tmp_path: Path, rep_ms: float, bro_ms: float, verdict
             f"main/w: latency: replica p50 {rep_ms} ms vs browser {bro_ms} ms"
         )
         assert ("the instrument lagging" in fid["differences"][0]) is (verdict == "replica_slower")
+
+
+def test_latency_judges_the_typical_update_per_id_not_by_bimodal_medians(tmp_path: Path) -> None:
+    # The shape of a CI failure on 0.3.0's line window (replica p50 44 ms, page 92 ms): ids
+    # that land while a render batch is pending show at once, the others a batch later, and
+    # the page spends a fixed 35 ms drawing each. The sides' p50s fall in different modes
+    # (×0.36, 35 ms apart); per id the page is 35 ms later, its render and draw: agree.
+    rep = [20.0 if k % 25 < 13 else 115.0 for k in range(100)]  # 52 fast, 48 slow
+    bro = [ms + 35.0 for ms in rep]
+    report = _latency_run(tmp_path, {"ws-0": rep}, {"browser-0": bro})
+    row = report["browser"]["fidelity"]["latency"]["windows"][0]
+    assert row["replica"]["p50_ms"] == 20.0 and row["browser"]["p50_ms"] == 55.0
+    assert row["ratio"]["p50"] == 0.36
+    assert row["page_later"] == {"n": 100, "p25_ms": 35.0, "p50_ms": 35.0}
+    assert row["verdict"] == "agree", row["reasons"]
+    # ...and the same ids shown a whole batch later by the page than by the replica is a
+    # delay the replica does not model
+    report = _latency_run(
+        tmp_path / "later", {"ws-0": rep}, {"browser-0": [ms + 110.0 for ms in rep]}
+    )
+    row = report["browser"]["fidelity"]["latency"]["windows"][0]
+    assert row["page_later"]["p50_ms"] == 110.0 and row["verdict"] == "replica_faster"
+    assert (
+        "the page shows the same ids 110.0 ms later (median per id over 100)" in row["reasons"][0]
+    )
+
+
+def test_latency_finds_a_replica_a_batch_behind_on_a_third_of_the_ids(tmp_path: Path) -> None:
+    # Same ids, same times, except every third one the replica shows a batch (100 ms) later
+    # than the page: the per-id median stays 0, the quarter it is latest on does not.
+    bro = [20.0 if k % 2 else 110.0 for k in range(99)]
+    rep = [ms + (100.0 if k % 3 == 0 else 0.0) for k, ms in enumerate(bro)]
+    report = _latency_run(tmp_path, {"ws-0": rep}, {"browser-0": bro})
+    row = report["browser"]["fidelity"]["latency"]["windows"][0]
+    assert row["page_later"] == {"n": 99, "p25_ms": -100.0, "p50_ms": 0.0}
+    assert row["verdict"] == "replica_slower"
+    assert (
+        "the replica shows a quarter of the same ids at least 100.0 ms later" in row["reasons"][0]
+    )
+    # the same ids without the lag agree
+    report = _latency_run(tmp_path / "clean", {"ws-0": bro}, {"browser-0": bro})
+    assert report["browser"]["fidelity"]["latency"]["windows"][0]["verdict"] == "agree"
 
 
 def test_latency_p99_tail_is_judged_too(tmp_path: Path) -> None:
@@ -478,11 +522,11 @@ def test_latency_row_renders_in_markdown_and_html(tmp_path: Path) -> None:
     report = _latency_run(tmp_path, {"ws-0": [300.0] * 20}, {"browser-0": [100.0] * 20})
     md = "\n".join(render_markdown(report["browser"]))
     assert (
-        "| latency (same ids) | ids | replica p50 / p99 ms | browser p50 / p99 ms | ratio p50 / p99 | agree |"
-        in md
+        "| latency (same ids) | ids | replica p50 / p99 ms | browser p50 / p99 ms | ratio p50 / p99 "
+        "| page later per id p25 / p50 ms | agree |" in md
     )
     assert (
-        "| main/w | 20 | 300.0 / 300.0 | 100.0 / 100.0 | ×3.0 / ×3.0 | **no: replica_slower** |"
+        "| main/w | 20 | 300.0 / 300.0 | 100.0 / 100.0 | ×3.0 / ×3.0 | -200 / -200 | **no: replica_slower** |"
         in md
     )
     assert "| overall | 20 |" in md and "ws-0 300.0 / 300.0 ms (20)" in md
