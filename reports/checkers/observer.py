@@ -9,6 +9,11 @@ records (CPU of each harness process), the server's `sample` records and the sou
 - per harness process, its CPU samples (bounded);
 - the edges of the drain: the last ack, the last frame read, the last frame handled.
 The verdict is built by `observer_section` from these and the Config thresholds.
+
+Recording into HdrHistogram costs microseconds per value (two per frame here), so, as in
+latency.py, each value is first rounded to the histograms' own resolution (2 significant
+digits: 8 bits) and counted in a dict, and the counts are recorded at the end: the same
+histograms, bounded memory (at most ~256 distinct values per power of two and key).
 """
 
 from __future__ import annotations
@@ -21,6 +26,9 @@ from visdom_chaos.reports.summary import _hist_from, _hist_to, new_hist
 
 MAX_CPU_SAMPLES = 20_000  # per process: 2.8 h at 0.5 s
 BACKLOG_BUCKET_NS = 1_000_000_000
+BACKLOG_MAX_US = 3_600_000_000
+HIST_BITS = 8  # new_hist(2): 256 sub-buckets, so values above 255 keep their top 8 bits
+FLUSH_AT = 200_000  # distinct (key, value) counts before folding into the histograms
 
 
 class ObserverChecker(Checker):
@@ -31,6 +39,8 @@ class ObserverChecker(Checker):
         self.backlog: dict[str, Any] = {}  # client -> HdrHistogram of t - rx (µs)
         self.rxq_max: dict[str, int] = {}
         self.buckets: dict[int, Any] = {}  # second -> HdrHistogram over all subscribers
+        self.pending: dict[tuple[str, int], int] = {}  # (client, rounded µs) -> count
+        self.pending_buckets: dict[tuple[int, int], int] = {}  # (second, rounded µs) -> count
         self.cpu: dict[str, dict[str, Any]] = {}  # process name -> {role, pid, samples [[t, cpu]]}
         self.server_cpu: list[list[float]] = []
         self.last_ack = 0
@@ -45,16 +55,17 @@ class ObserverChecker(Checker):
             if type(rx) is not int:  # a real browser's frames, or an older journal
                 return
             client = rec["client"]
-            us = max(1, (t - rx) // 1000)
-            h = self.backlog.get(client)
-            if h is None:
-                h = self.backlog[client] = new_hist(2)
-            h.record_value(min(us, 3_600_000_000))
-            b = rx - rx % BACKLOG_BUCKET_NS
-            bh = self.buckets.get(b)
-            if bh is None:
-                bh = self.buckets[b] = new_hist(2)
-            bh.record_value(min(us, 3_600_000_000))
+            us = (t - rx) // 1000
+            us = 1 if us < 1 else (BACKLOG_MAX_US if us > BACKLOG_MAX_US else us)
+            shift = us.bit_length() - HIST_BITS
+            if shift > 0:
+                us = us >> shift << shift
+            pending, key = self.pending, (client, us)
+            pending[key] = pending.get(key, 0) + 1
+            buckets, bkey = self.pending_buckets, (rx - rx % BACKLOG_BUCKET_NS, us)
+            buckets[bkey] = buckets.get(bkey, 0) + 1
+            if len(pending) + len(buckets) >= FLUSH_AT:
+                self._flush()
             q = rec.get("rxq")
             if type(q) is int and q > self.rxq_max.get(client, -1):
                 self.rxq_max[client] = q
@@ -84,7 +95,22 @@ class ObserverChecker(Checker):
         elif rec.get("ok") and t > self.last_ack:  # ack
             self.last_ack = t
 
+    def _flush(self) -> None:
+        for (client, us), n in self.pending.items():
+            h = self.backlog.get(client)
+            if h is None:
+                h = self.backlog[client] = new_hist(2)
+            h.record_value(us, n)
+        for (b, us), n in self.pending_buckets.items():
+            h = self.buckets.get(b)
+            if h is None:
+                h = self.buckets[b] = new_hist(2)
+            h.record_value(us, n)
+        self.pending.clear()
+        self.pending_buckets.clear()
+
     def finish(self, state: RunState) -> None:
+        self._flush()
         state.summary.observer = {
             "subscribers": {
                 c: {"backlog": _hist_to(h), "rxq_max": self.rxq_max.get(c)}
