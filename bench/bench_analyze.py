@@ -7,6 +7,14 @@ is its own. Memory should stay flat as records grow: the analyzers keep
 intervals and per-window state, not events.
 
     python -m bench analyze            # or: python bench/bench_analyze.py [--sizes 500000,1000000,2000000]
+    python -m bench analyze --breakdown --sizes 500000   # where the CPU goes, stage by stage
+
+The breakdown analyses the same run folder several times in one child process: parse only;
+read and merge (the time-ordered stream, no analysis); the engine with the shared state and
+no checker; each checker alone on top of that state (its own cost: "add-one"); every
+checker; the whole analysis with the report. Each row is CPU seconds (the least of three
+runs) and records per CPU-second, so the part of the time each stage costs is measured, not
+guessed; an "alone" row is a difference of two such figures, so ±0.05 s is noise.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from visdom_chaos.journal import JournalWriter
 
@@ -28,7 +37,7 @@ SUBSCRIBERS = 4
 RECORDS_PER_EVENT = 2 + 2 * SUBSCRIBERS  # send, ack, recv + apply per subscriber
 T0 = 1_700_000_000_000_000_000
 STEP_NS = 5_000_000  # one update every 5 ms
-TARGET_RPS = 200_000
+TARGET_RPS = 1_000_000  # issue 18: a million records per CPU-second
 
 
 def generate(run: Path, records: int, wire: bool = True) -> int:
@@ -173,6 +182,77 @@ def _child(run_dir: str, heap: bool) -> None:
     )
 
 
+BREAKDOWN_REPEAT = 3  # each stage's CPU is the least of this many runs (others' load only adds)
+
+
+def _cpu(fn: Any) -> float:
+    best = None
+    for _ in range(BREAKDOWN_REPEAT):
+        t = time.process_time()
+        fn()
+        spent = time.process_time() - t
+        best = spent if best is None else min(best, spent)
+    return best or 0.0
+
+
+def _breakdown(run_dir: str) -> None:
+    """Stage-by-stage CPU of one analysis (module docstring); prints the rows as JSON."""
+    import gc
+    from itertools import chain
+
+    from visdom_chaos.reports.analyze import analyze_run, config_for, summarize_run
+    from visdom_chaos.reports.checkers import default_checkers
+    from visdom_chaos.reports.checkers.wire import CauseChecker, WireChecker
+    from visdom_chaos.reports.engine import Analyzer
+    from visdom_chaos.reports.journals import ReadStats, _loads, load_run_meta, run_records
+
+    meta = load_run_meta(run_dir)
+    cfg = config_for(meta)
+    paths = sorted(Path(run_dir, "journal").glob("*.jsonl"))
+
+    def parse() -> None:
+        for path in paths:
+            with open(path, "rb") as f:
+                while lines := f.readlines(1 << 20):
+                    list(map(_loads, lines))
+
+    def merged() -> None:
+        for _ in run_records(run_dir, ReadStats()):
+            pass
+
+    def engine(checkers: list[Any]) -> Any:
+        def go() -> None:
+            a = Analyzer(cfg, checkers=checkers)
+            a.feed_all(run_records(run_dir, ReadStats()))
+            a.finish()
+
+        return go
+
+    groups: list[tuple[str, list[Any]]] = []
+    for c in default_checkers():
+        if isinstance(c, CauseChecker):
+            continue  # measured with the wire checker it reads
+        if isinstance(c, WireChecker):
+            groups.append(("WireChecker+CauseChecker", [c, CauseChecker(c)]))
+        else:
+            groups.append((type(c).__name__, [c]))
+    rows: list[tuple[str, float]] = []
+    gc.disable()  # as summarize_run does
+    try:
+        rows.append(("parse only (orjson, dicts)", _cpu(parse)))
+        rows.append(("read + merge in time order", _cpu(merged)))
+        base = _cpu(engine([]))
+        rows.append(("engine + shared state, no checker", base))
+        for name, cs in groups:
+            rows.append((f"  + {name} alone", _cpu(engine(cs)) - base))
+        rows.append(("engine + every checker", _cpu(lambda: summarize_run(run_dir))))
+    finally:
+        gc.enable()
+    rows.append(("the whole analysis (report too)", _cpu(lambda: analyze_run(run_dir))))
+    records = sum(1 for _ in chain.from_iterable(open(p, "rb") for p in paths))
+    print(json.dumps({"records": records, "rows": rows}))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="bench analyze", description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="500000,1000000,2000000", help="journal sizes in records")
@@ -187,10 +267,19 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="recv records without wire ids (the older record mix)",
     )
+    ap.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="CPU stage by stage (parse, merge, state, each checker) instead of the size table",
+    )
     ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--child-breakdown", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
         _child(args.child, args.heap)
+        return 0
+    if args.child_breakdown:
+        _breakdown(args.child_breakdown)
         return 0
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     tmp = Path(tempfile.mkdtemp(prefix="bench-analyze-"))
@@ -202,6 +291,9 @@ def main(argv: list[str] | None = None) -> int:
             n = generate(run, size, wire=not args.no_wire)
             gen = time.perf_counter() - t
             mb = sum(p.stat().st_size for p in (run / "journal").iterdir()) / 2**20
+            if args.breakdown:
+                _print_breakdown(run, n, mb)
+                continue
             child = [sys.executable, os.path.abspath(__file__), "--child", str(run)] + (
                 ["--heap"] if args.heap else []
             )
@@ -221,6 +313,8 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(tmp, ignore_errors=True)
         else:
             print(f"kept {tmp}")
+    if args.breakdown:
+        return 0
     print()
     print(
         f"{'records':>10} {'journal MiB':>11} {'wall s':>7} {'CPU s':>6} {'records/s wall':>14} "
@@ -248,6 +342,22 @@ def main(argv: list[str] | None = None) -> int:
             f"across {rows[0][0]:,}–{rows[-1][0]:,} records (ratio {max(peaks) / min(peaks):.2f})"
         )
     return 0
+
+
+def _print_breakdown(run: Path, n: int, mb: float) -> None:
+    child = [sys.executable, os.path.abspath(__file__), "--child-breakdown", str(run)]
+    out = subprocess.run(child, capture_output=True, text=True, timeout=1800, check=True)
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    records = res["records"]
+    print(f"\n{n:,} records generated ({mb:,.0f} MiB); {records:,} journal lines analysed")
+    print(f"{'stage':<44} {'CPU s':>7} {'records/CPU-s':>14}")
+    for name, cpu in res["rows"]:
+        rate = f"{records / cpu:>14,.0f}" if cpu > 0.005 else f"{'-':>14}"
+        print(f"{name:<44} {cpu:>7.2f} {rate}")
+    print(
+        f"(one process, least CPU of {BREAKDOWN_REPEAT} runs each; an 'alone' row is that checker's CPU "
+        f"on top of the engine row; target for the whole analysis >= {TARGET_RPS:,} records/CPU-s)"
+    )
 
 
 if __name__ == "__main__":
