@@ -48,7 +48,13 @@ def test_every_scenario_file_parses_and_names_its_issue_or_purpose():
         assert sc.duration_s > 0
 
 
-PATCHED = ["closed-socket-write", "polling-order", "reconnect-storm", "half-open-ghosts"]
+PATCHED = [
+    "closed-socket-write",
+    "polling-order",
+    "reconnect-storm",
+    "half-open-ghosts",
+    "forward-after-close",
+]
 
 
 @pytest.mark.visdom
