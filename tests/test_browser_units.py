@@ -281,10 +281,12 @@ def _latency_run(
     win: str = "w",
     early: int = 0,
     outage: tuple[float, float] | None = None,
+    lag: tuple[int, int, float] | None = None,
 ) -> dict:
     """A run folder with replica `apply` and browser `browser_seen` records: per subscriber,
     the latency in ms of seq 0, 1, … (None: never seen). Sends every 100 ms from t0 + 1 s;
-    `early` ids are sent before anyone connected; `outage` (s, s) disconnects browser-0 then."""
+    `early` ids are sent before anyone connected; `outage` (s, s) disconnects browser-0 then;
+    `lag` (ticks, late ticks, max ms): browser-0's headroom ticks, journalled at 2 s."""
     from visdom_chaos.reports.analyze import analyze_run
 
     n = max(len(v) for v in [*replica.values(), *browser.values()])
@@ -354,6 +356,19 @@ def _latency_run(
             transport=transport,
         )
         w.write("disconnect", client, 1, t=end, reason="end")
+    if lag is not None:
+        w.write(
+            "browser_seen",
+            "browser-0",
+            1,
+            t=T0 + 2000 * MS,
+            env="main",
+            win=None,
+            ids=[],
+            lag_ticks=lag[0],
+            lag_late=lag[1],
+            lag_max_ms=lag[2],
+        )
     w.write("ack", "src-0", 0, t=send[-1] + MS, win=win, seq=n - 1, ok=True)
     w.write("truth", "orchestrator", 0, t=end, env="main", win=win, ids=truth)
     w.close()
@@ -367,16 +382,19 @@ def test_latency_row_compares_the_same_ids_per_side(tmp_path: Path) -> None:
     report = _latency_run(tmp_path, {"ws-0": rep}, {"browser-0": bro})
     lat = report["browser"]["fidelity"]["latency"]
     row = lat["windows"][0]
-    assert row["window"] == "main/w" and row["ids"] == 100
-    assert row["replica"] == {"n": 100, "p50_ms": 149.0, "p99_ms": 198.0, "max_ms": 199.0}
-    assert row["browser"] == {"n": 100, "p50_ms": 159.0, "p99_ms": 208.0, "max_ms": 209.0}
-    assert row["page_later"] == {"n": 100, "p25_ms": 10.0, "p50_ms": 10.0}
+    # each side's connection first shows the window with seq 0 (at 1.10 s / 1.11 s): ids sent
+    # before that are start-up, not delivery — seq 0 on both sides, seq 1 (sent 1.10 s) on the page
+    assert lat["before_first_view"] == {"replica": 1, "browser": 2}
+    assert row["window"] == "main/w" and row["ids"] == 98
+    assert row["replica"] == {"n": 98, "p50_ms": 150.0, "p99_ms": 199.0, "max_ms": 199.0}
+    assert row["browser"] == {"n": 98, "p50_ms": 160.0, "p99_ms": 209.0, "max_ms": 209.0}
+    assert row["page_later"] == {"n": 98, "p25_ms": 10.0, "p50_ms": 10.0}
     assert (
         row["ratio"] == {"p50": 0.94, "p99": 0.95}
         and row["verdict"] == "agree"
         and row["agree"] is True
     )
-    assert lat["overall"]["ids"] == 100 and lat["overall"]["subscribers"]["browser-0"]["n"] == 100
+    assert lat["overall"]["ids"] == 98 and lat["overall"]["subscribers"]["browser-0"]["n"] == 98
     assert lat["agree"] is True and report["browser"]["fidelity"]["agree"] is True
     assert report["browser"]["browsers"][0]["seen"] == {
         "records": 100,
@@ -387,6 +405,9 @@ def test_latency_row_compares_the_same_ids_per_side(tmp_path: Path) -> None:
         "errors": 0,
         "clock_offset_ms": 0.0,
         "clock_rtt_ms": 1.0,
+        "lag_ticks": 0,
+        "lag_late": 0,
+        "lag_max_ms": None,
     }
 
 
@@ -431,7 +452,7 @@ def test_latency_judges_the_typical_update_per_id_not_by_bimodal_medians(tmp_pat
     row = report["browser"]["fidelity"]["latency"]["windows"][0]
     assert row["replica"]["p50_ms"] == 20.0 and row["browser"]["p50_ms"] == 55.0
     assert row["ratio"]["p50"] == 0.36
-    assert row["page_later"] == {"n": 100, "p25_ms": 35.0, "p50_ms": 35.0}
+    assert row["page_later"] == {"n": 99, "p25_ms": 35.0, "p50_ms": 35.0}
     assert row["verdict"] == "agree", row["reasons"]
     # ...and the same ids shown a whole batch later by the page than by the replica is a
     # delay the replica does not model
@@ -440,9 +461,7 @@ def test_latency_judges_the_typical_update_per_id_not_by_bimodal_medians(tmp_pat
     )
     row = report["browser"]["fidelity"]["latency"]["windows"][0]
     assert row["page_later"]["p50_ms"] == 110.0 and row["verdict"] == "replica_faster"
-    assert (
-        "the page shows the same ids 110.0 ms later (median per id over 100)" in row["reasons"][0]
-    )
+    assert "the page shows the same ids 110.0 ms later (median per id over 98)" in row["reasons"][0]
 
 
 def test_latency_finds_a_replica_a_batch_behind_on_a_third_of_the_ids(tmp_path: Path) -> None:
@@ -452,7 +471,7 @@ def test_latency_finds_a_replica_a_batch_behind_on_a_third_of_the_ids(tmp_path: 
     rep = [ms + (100.0 if k % 3 == 0 else 0.0) for k, ms in enumerate(bro)]
     report = _latency_run(tmp_path, {"ws-0": rep}, {"browser-0": bro})
     row = report["browser"]["fidelity"]["latency"]["windows"][0]
-    assert row["page_later"] == {"n": 99, "p25_ms": -100.0, "p50_ms": 0.0}
+    assert row["page_later"] == {"n": 97, "p25_ms": -100.0, "p50_ms": 0.0}
     assert row["verdict"] == "replica_slower"
     assert (
         "the replica shows a quarter of the same ids at least 100.0 ms later" in row["reasons"][0]
@@ -460,6 +479,31 @@ def test_latency_finds_a_replica_a_batch_behind_on_a_third_of_the_ids(tmp_path: 
     # the same ids without the lag agree
     report = _latency_run(tmp_path / "clean", {"ws-0": bro}, {"browser-0": bro})
     assert report["browser"]["fidelity"]["latency"]["windows"][0]["verdict"] == "agree"
+
+
+def test_a_page_that_lost_headroom_is_not_taken_for_a_replica_difference(tmp_path: Path) -> None:
+    # the page 120 ms later per id than the replica: replica_faster, unless the page's own
+    # event loop was held up past five render batches (then its timing is not trusted)
+    report = _latency_run(
+        tmp_path / "starved", {"ws-0": [40.0] * 50}, {"browser-0": [160.0] * 50}, lag=(40, 9, 800.0)
+    )
+    fid = report["browser"]["fidelity"]
+    row = fid["latency"]["windows"][0]
+    assert report["browser"]["browsers"][0]["seen"]["lag_max_ms"] == 800.0
+    assert row["verdict"] == "page_starved" and fid["latency"]["agree"] is False
+    assert row["reasons"][-1] == "browser-0: event loop held up 800 ms (> 500); 9 of 40 ticks late"
+    assert "the page's own timing is not trusted" in fid["differences"][0]
+    # held up 400 ms (as healthy tabs are in their own reload storms here): it kept its
+    # headroom, so the same gap is the replica's
+    report = _latency_run(
+        tmp_path / "healthy", {"ws-0": [40.0] * 50}, {"browser-0": [160.0] * 50}, lag=(40, 3, 400.0)
+    )
+    assert report["browser"]["fidelity"]["latency"]["windows"][0]["verdict"] == "replica_faster"
+    # a lost headroom never excuses the replica being slower
+    report = _latency_run(
+        tmp_path / "slower", {"ws-0": [300.0] * 50}, {"browser-0": [100.0] * 50}, lag=(40, 9, 800.0)
+    )
+    assert report["browser"]["fidelity"]["latency"]["windows"][0]["verdict"] == "replica_slower"
 
 
 def test_latency_p99_tail_is_judged_too(tmp_path: Path) -> None:
@@ -484,10 +528,38 @@ def test_latency_counts_only_ids_sent_while_each_side_was_there(tmp_path: Path) 
     # seqs 0..4 (sent 0.5..0.9 s, before the connects at 0.95 s) count on neither side; seq 14
     # (sent 1.9 s, seen 1.95 s) counts; seqs 15..24 (sent 2.0..2.9 s) not for browser-0, so they
     # are no common ids either
+    # the reconnected page first shows an id at 3.0 s (seq 24, sent 2.9 s): nothing it compares
+    # was sent before its first view
     assert row["ids"] == 15 and row["replica"]["n"] == 15 and row["browser"]["n"] == 15
     assert lat["across_reconnect"] == {"replica": 0, "browser": 10}
+    assert lat["before_first_view"] == {"replica": 0, "browser": 0}
     assert row["browser"]["max_ms"] == 100.0 and row["browser"]["p50_ms"] == 100.0
-    assert row["browser"]["n"] + lat["across_reconnect"]["browser"] + 5 == 30
+    assert (
+        row["browser"]["n"]
+        + lat["across_reconnect"]["browser"]
+        + lat["before_first_view"]["browser"]
+        + 5
+        == 30
+    )
+
+
+def test_latency_leaves_out_what_a_reloaded_page_shows_at_its_first_render(tmp_path: Path) -> None:
+    # browser-0 reloads: away 2.0-3.0 s; its new socket is open at 3.0 s, but the page first
+    # renders at 3.6 s (scripts, pane mount, first Plotly draw), showing at once what was sent
+    # while it was away (across the reconnect) and since the socket opened (before its first
+    # view). Neither is delivery; compared, they would make the page's p99 600 ms.
+    rep = [100.0] * 40
+    bro = [100.0] * 40
+    for k in range(10, 26):  # sent 2.0 .. 3.5 s, all shown at the first render, 3.6 s
+        bro[k] = 3600.0 - (1000.0 + 100.0 * k)
+    report = _latency_run(tmp_path, {"ws-0": rep}, {"browser-0": bro}, outage=(2.0, 3.0))
+    lat = report["browser"]["fidelity"]["latency"]
+    row = lat["windows"][0]
+    assert lat["across_reconnect"] == {"replica": 0, "browser": 10}
+    # seqs 20..25 (sent 3.0 .. 3.5 s) and seq 0, the first connection's own first view
+    assert lat["before_first_view"] == {"replica": 1, "browser": 7}
+    assert row["browser"]["max_ms"] == 100.0 and row["verdict"] == "agree", row["reasons"]
+    assert row["ids"] == 40 - 1 - 10 - 6
 
 
 def test_latency_not_measured_without_both_sides(tmp_path: Path) -> None:
@@ -526,10 +598,11 @@ def test_latency_row_renders_in_markdown_and_html(tmp_path: Path) -> None:
         "| page later per id p25 / p50 ms | agree |" in md
     )
     assert (
-        "| main/w | 20 | 300.0 / 300.0 | 100.0 / 100.0 | ×3.0 / ×3.0 | -200 / -200 | **no: replica_slower** |"
+        # 17 of 20: the replica's first view (seq 0 at 1.3 s) starts after seqs 0-2 were sent
+        "| main/w | 17 | 300.0 / 300.0 | 100.0 / 100.0 | ×3.0 / ×3.0 | -200 / -200 | **no: replica_slower** |"
         in md
     )
-    assert "| overall | 20 |" in md and "ws-0 300.0 / 300.0 ms (20)" in md
+    assert "| overall | 17 |" in md and "ws-0 300.0 / 300.0 ms (17)" in md
     assert "| 20 ids, page 0 ms; clock +0 ms (±0.5) |" in md
     html = render_browser(report["browser"], None)
     assert "<th>latency (same ids)</th>" in html and "<td class=bad>no: replica_slower</td>" in html

@@ -70,6 +70,10 @@ LATENCY_RATIO_MIN = 0.5  # replica / browser: the page's render + draw after the
 LATENCY_RATIO_MAX = 1.5  # replica / browser: timing noise; beyond it the instrument lags
 LATENCY_SLACK_MS = {"p50": 25.0, "p99": 100.0}  # absolute differences that never flag
 LATENCY_PAGE_LATER_MAX_MS = 100.0  # per id, page minus replica: one render batch of draw
+# A tab whose event loop (loaded, under load) was held up longer lost its headroom: five render
+# batches, which alone can double the p99 of ~100 ids. One batch is too tight here: healthy
+# tabs miss a tick by 80-400 ms in their own reload storms (every pane re-rendered).
+PAGE_STALL_MS = 500.0
 LATENCY_MAX_IDS = 20_000  # ids joined per window (then every 2nd, 4th… seq)
 REPLICA_TRANSPORTS = ("websocket", "polling")
 
@@ -95,6 +99,11 @@ def _new_tab() -> dict[str, Any]:
             "errors": 0,
             "clock_offset_ms": None,
             "clock_rtt_ms": None,
+            # the page's headroom under load (from the first send): its 50 ms ticks, how many
+            # came more than 50 ms late, the latest
+            "lag_ticks": 0,
+            "lag_late": 0,
+            "lag_max_ms": None,
         },
     }
 
@@ -155,6 +164,8 @@ class BrowserChecker(Checker):
         ] = {}  # client -> window key -> its last final view
         self.join = LatencyJoin(latency_cap)
         self.joining = False  # a browser has connected: replica applies are joined from here
+        # client -> per connection (as in spans) {window key: when it first showed an id of it}
+        self.first_views: dict[str, list[dict[str, int]]] = {}
 
     def _tab(self, client: str) -> dict[str, Any]:
         tab = self.tabs.get(client)
@@ -168,12 +179,11 @@ class BrowserChecker(Checker):
             if self.joining and rec.get("added"):
                 lin = state.lineages.get(rec["client"])
                 if lin is not None and lin.transport in REPLICA_TRANSPORTS:
-                    self.join.add_applied(
-                        rec["client"],
-                        window_key(rec.get("env"), rec.get("win")),
-                        rec["added"],
-                        rec["t"],
-                    )
+                    win = window_key(rec.get("env"), rec.get("win"))
+                    self.join.add_applied(rec["client"], win, rec["added"], rec["t"])
+                    views = self.first_views.get(rec["client"])
+                    if views and win not in views[-1]:
+                        views[-1][win] = rec["t"]
             return
         t = rec["t"]
         if typ == "send" or typ == "ack":
@@ -188,6 +198,7 @@ class BrowserChecker(Checker):
         client = rec["client"]
         if typ == "connect":
             self.spans.setdefault(client, []).append([t, None])
+            self.first_views.setdefault(client, []).append({})
             if rec.get("transport") == "browser":
                 self.joining = True
         elif typ == "disconnect":
@@ -230,11 +241,21 @@ class BrowserChecker(Checker):
             if rec.get("reason") == "env_request":
                 self._tab(client)["env_refetches"] += 1
         elif typ == "browser_seen":
-            _count_seen(self._tab(client), rec)
+            _count_seen(self._tab(client), rec, bool(self.load))
             if rec.get("win") is not None:
-                self.join.add_seen(
-                    client, window_key(rec.get("env"), rec.get("win")), rec.get("ids")
-                )
+                win = window_key(rec.get("env"), rec.get("win"))
+                self.join.add_seen(client, win, rec.get("ids"))
+                views = self.first_views.get(client)
+                if views and win not in views[-1]:
+                    # the page's own stamps: the record is written at the next poll (≤ 0.25 s on)
+                    ids = rec.get("ids")
+                    shown = [
+                        i[3]
+                        for i in (ids if isinstance(ids, list) else ())
+                        if isinstance(i, list) and len(i) >= 4 and type(i[3]) is int
+                    ]
+                    if shown:
+                        views[-1][win] = min(shown)
 
     def finish(self, state: RunState) -> None:
         subs = {c: lin.transport for c, lin in state.lineages.items() if lin.is_subscriber}
@@ -251,7 +272,13 @@ class BrowserChecker(Checker):
         )
         since = {c: _first_t(self.spans.get(c), state.lineages[c].first_t) for c in sides}
         latency = latency_comparison(
-            self.join, replicas, browsers, since, {c: self.spans.get(c, []) for c in sides}
+            self.join,
+            replicas,
+            browsers,
+            since,
+            {c: self.spans.get(c, []) for c in sides},
+            {c: self.first_views.get(c, []) for c in sides},
+            stalled_tabs({b: (self.tabs.get(b) or _new_tab())["seen"] for b in browsers}),
         )
         state.summary.browser = {
             "browsers": {b: self.tabs.get(b) or _new_tab() for b in browsers},
@@ -295,8 +322,28 @@ def _first_t(conns: list[list[int | None]] | None, first_record_t: int) -> int:
     return first_record_t if isinstance(first_record_t, int) else 0
 
 
-def _count_seen(entry: dict[str, Any], rec: dict[str, Any]) -> None:
+def stalled_tabs(seen: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """Tabs whose event loop, loaded and under load, was held up past PAGE_STALL_MS, with what
+    their headroom ticks showed."""
+    out = {}
+    for tab, st in seen.items():
+        m = st.get("lag_max_ms")
+        if isinstance(m, int | float) and m > PAGE_STALL_MS:
+            out[tab] = (
+                f"event loop held up {m:g} ms (> {PAGE_STALL_MS:g}); {st.get('lag_late')} of "
+                f"{st.get('lag_ticks')} ticks late"
+            )
+    return out
+
+
+def _count_seen(entry: dict[str, Any], rec: dict[str, Any], loaded: bool) -> None:
     seen = entry["seen"]
+    if loaded and isinstance(rec.get("lag_ticks"), int) and isinstance(rec.get("lag_late"), int):
+        seen["lag_ticks"] += rec["lag_ticks"]
+        seen["lag_late"] += rec["lag_late"]
+        m = rec.get("lag_max_ms")
+        if isinstance(m, int | float) and (seen["lag_max_ms"] is None or m > seen["lag_max_ms"]):
+            seen["lag_max_ms"] = m
     seen["records"] += 1
     seen["ids"] += len(rec.get("ids") or [])
     for k in ("dropped", "given_up", "errors"):
@@ -471,6 +518,9 @@ def _judge(
 
 
 VERDICT_WORDS = {
+    "page_starved": "the page slower than the replica, but a tab lost headroom (its event loop held "
+    "up longer than five render batches under load): the page's own timing is not trusted, so no "
+    "replica difference is claimed",
     "replica_slower": "replica slower than the page: the instrument lagging (its timers, its CPU, a receive "
     "backlog) or the replica showing ids at a later render than the page does; not Visdom",
     "replica_faster": "replica faster than the page by more than the page's render and draw: a delay the "
@@ -480,19 +530,33 @@ VERDICT_WORDS = {
 
 
 class _Connections:
-    """One subscriber's connections, to ask whether one of them spans a time range."""
+    """One subscriber's connections, to ask whether one of them spans a time range, and when
+    each first showed a window."""
 
-    def __init__(self, conns: list[list[int | None]]) -> None:
-        conns = sorted(conns, key=lambda c: c[0] or 0)
-        self.opened = [c[0] or 0 for c in conns]
-        self.closed = [c[1] for c in conns]
+    def __init__(
+        self, conns: list[list[int | None]], first_views: list[dict[str, int]] | None = None
+    ) -> None:
+        views = first_views if first_views and len(first_views) == len(conns) else None
+        order = sorted(range(len(conns)), key=lambda i: conns[i][0] or 0)
+        self.opened = [conns[i][0] or 0 for i in order]
+        self.closed = [conns[i][1] for i in order]
+        self.views = [views[i] for i in order] if views is not None else None
 
-    def through(self, start: int, end: int) -> bool:
+    def through(self, start: int, end: int) -> int | None:
+        """The index of the connection open from `start` to `end`, or None."""
         i = bisect_right(self.opened, start) - 1
         if i < 0:
-            return False
+            return None
         closed = self.closed[i]
-        return closed is None or closed >= end
+        return i if closed is None or closed >= end else None
+
+    def before_first_view(self, i: int, win: str, sent: int) -> bool:
+        """Was `sent` before connection i first showed `win`? Unknown (a replica connection
+        that showed it before any tab connected, when nothing was recorded) is no."""
+        if self.views is None:
+            return False
+        first = self.views[i].get(win)
+        return first is not None and sent < first
 
 
 def latency_comparison(
@@ -501,6 +565,8 @@ def latency_comparison(
     browsers: list[str],
     since: dict[str, int],
     conns: dict[str, list[list[int | None]]] | None = None,
+    first_views: dict[str, list[dict[str, int]]] | None = None,
+    stalled: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The latency rows: per window and overall, both sides' latency for the same ids.
 
@@ -509,13 +575,26 @@ def latency_comparison(
     the connection it was sent in (sent while it was away, or still in its batch when the
     connection went) is counted apart (`across_reconnect`), not compared: a page reload
     takes the page's load time (~1 s here), a replica's none — the scripted behaviour's
-    timing, not either side's delivery.
+    timing, not either side's delivery. `first_views`: per subscriber and connection (in the
+    order of `conns`), when it first showed an id of each window; an id sent before its
+    connection first showed the window is counted apart too (`before_first_view`): after a
+    socket opens, a reloaded page still loads its scripts, mounts the panes and draws each
+    plot for the first time (0.4–0.9 s here under load), a replica applies the snapshot at
+    once — start-up, not delivery. `stalled`: tabs that lost headroom (name -> what their
+    event loop showed); a row the page is slower on then says `page_starved`, not
+    `replica_faster`: the page's own timing is not trusted.
     """
     rep_set, bro_set = set(replicas), set(browsers)
     spans = (
-        None if conns is None else {c: _Connections(conns.get(c, [])) for c in replicas + browsers}
+        None
+        if conns is None
+        else {
+            c: _Connections(conns.get(c, []), (first_views or {}).get(c))
+            for c in replicas + browsers
+        }
     )
     across = {"replica": 0, "browser": 0}
+    before_view = {"replica": 0, "browser": 0}
     overall: dict[str, list[float]] = {"replica": [], "browser": []}
     overall_later: list[float] = []
     per_client: dict[str, list[float]] = {c: [] for c in replicas + browsers}
@@ -532,9 +611,14 @@ def latency_comparison(
                 side = "replica" if c in rep_set else "browser" if c in bro_set else None
                 if side is None:
                     continue
-                if spans is not None and not spans[c].through(send_ns, t):
-                    across[side] += 1
-                    continue
+                if spans is not None:
+                    i = spans[c].through(send_ns, t)
+                    if i is None:
+                        across[side] += 1
+                        continue
+                    if spans[c].before_first_view(i, win, send_ns):
+                        before_view[side] += 1
+                        continue
                 got[side].append((c, (t - send_ns) / 1e6))
             if not got["replica"] or not got["browser"]:
                 continue
@@ -551,9 +635,14 @@ def latency_comparison(
         overall["replica"] += sides["replica"]
         overall["browser"] += sides["browser"]
         overall_later += later
-        rows.append(_latency_row(win, common, sides, later, join.stride.get(win, 1)))
+        rows.append(_latency_row(win, common, sides, later, join.stride.get(win, 1), stalled))
     row = _latency_row(
-        "overall", overall_ids, overall, overall_later, max(join.stride.values(), default=1)
+        "overall",
+        overall_ids,
+        overall,
+        overall_later,
+        max(join.stride.values(), default=1),
+        stalled,
     )
     row["subscribers"] = {c: _dist(v) for c, v in per_client.items()}
     measured = [r for r in rows if r["verdict"] != "not_measured"]
@@ -573,6 +662,7 @@ def latency_comparison(
         "agree": agree,
         "differences": differences,
         "across_reconnect": across,
+        "before_first_view": before_view,
         "tolerance": {
             "ratio_min": LATENCY_RATIO_MIN,
             "ratio_max": LATENCY_RATIO_MAX,
@@ -591,7 +681,12 @@ def _median(values: list[float]) -> float:
 
 
 def _latency_row(
-    win: str, ids: int, sides: dict[str, list[float]], later: list[float], stride: int
+    win: str,
+    ids: int,
+    sides: dict[str, list[float]],
+    later: list[float],
+    stride: int,
+    stalled: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     rep, bro = _dist(sides["replica"]), _dist(sides["browser"])
     later.sort()
@@ -601,6 +696,9 @@ def _latency_row(
         "p50_ms": _r(_median(later)) if later else None,
     }
     ratios, verdict, reasons = _judge(rep, bro, page_later)
+    if stalled and verdict in ("replica_faster", "mixed"):
+        verdict = "page_starved"
+        reasons = reasons + [f"{c}: {what}" for c, what in sorted(stalled.items())]
     return {
         "window": win,
         "ids": ids,

@@ -34,6 +34,9 @@ SEEN_POLL_S = 0.25
 SEEN_CAP = 10_000
 SEEN_PENDING_CAP = 20_000
 SEEN_CHUNK = 2_000  # ids per `browser_seen` record
+LAG_TICK_MS = 50  # the page's headroom tick (its event loop's lateness is measured by it)
+LAG_LATE_MS = 50  # a tick this much later than due counts as late (the loop was held up)
+LAG_WARM_MS = 500  # from the document's load event on: before, the bundle's start-up
 CLOCK_PROBES = 10  # back-to-back page clock readings when the page has loaded
 NOW_JS = "() => performance.timeOrigin + performance.now()"
 SEEN_INIT_JS = r"""(cfg) => {
@@ -143,13 +146,30 @@ SEEN_INIT_JS = r"""(cfg) => {
     st.scanMs += now() - t;
   });
   obs.observe(document, {childList: true, subtree: true, characterData: true});
+  // The page's own headroom: a tick every cfg.lagMs; a tick later than that by more than
+  // cfg.lateMs means the main thread (or the whole renderer) was held up that long. Measured
+  // from cfg.warmMs after the document loaded: parsing and running the bundle is start-up.
+  const lag = {ticks: 0, late: 0, maxMs: 0};
+  let lastTick = now(), measuring = false;
+  const warm = () => setTimeout(() => { measuring = true; lastTick = now(); }, cfg.warmMs);
+  if (document.readyState === 'complete') warm(); else window.addEventListener('load', warm);
+  setInterval(() => {
+    const t = now(), late = t - lastTick - cfg.lagMs;
+    lastTick = t;
+    if (!measuring) return;
+    lag.ticks++;
+    if (late > cfg.lateMs) lag.late++;
+    if (late > lag.maxMs) lag.maxMs = late;
+  }, cfg.lagMs);
   window.__vcSeen = {
     take() {
       const out = {now: now(), origin: performance.timeOrigin, wins: {}, dropped: st.dropped, givenUp: st.givenUp,
-                   scanMs: st.scanMs, errors: st.errors || 0};
+                   scanMs: st.scanMs, errors: st.errors || 0,
+                   lagTicks: lag.ticks, lagLate: lag.late, lagMaxMs: lag.maxMs};
       st.pending.forEach((p, name) => { if (p.length) out.wins[name] = p; });
       st.pending = new Map();
       st.dropped = 0; st.givenUp = 0; st.scanMs = 0; st.errors = 0;
+      lag.ticks = 0; lag.late = 0; lag.maxMs = 0;
       return out;
     },
   };
@@ -166,7 +186,14 @@ def seen_init_script(
     """SEEN_INIT_JS as an init script: ids sent before `since_ms` (wall clock) are not stamped;
     `cap` seqs remembered per window and source above its floor, `pending_cap` stamps per
     window between two polls."""
-    cfg = {"sinceMs": float(since_ms), "cap": int(cap), "pendingCap": int(pending_cap)}
+    cfg = {
+        "sinceMs": float(since_ms),
+        "cap": int(cap),
+        "pendingCap": int(pending_cap),
+        "lagMs": LAG_TICK_MS,
+        "lateMs": LAG_LATE_MS,
+        "warmMs": LAG_WARM_MS,
+    }
     return f"({SEEN_INIT_JS})({json.dumps(cfg)})"
 
 
@@ -288,6 +315,11 @@ class SeenPoller:
         if isinstance(page_ms, int | float) and page_ms > 0:
             extra["page_ms"] = round(page_ms, 3)
             stats["page_ms"] += page_ms
+        ticks, late, lag_max = got.get("lagTicks"), got.get("lagLate"), got.get("lagMaxMs")
+        if isinstance(ticks, int) and ticks > 0 and isinstance(late, int):
+            extra["lag_ticks"], extra["lag_late"] = ticks, late
+            if isinstance(lag_max, int | float):
+                extra["lag_max_ms"] = round(max(0.0, float(lag_max)), 1)
         wins = got.get("wins")
         if not isinstance(wins, dict):
             wins = {}
