@@ -18,11 +18,11 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from .held import HeldMessages
-from .httpstream import HttpHead
+from .httpstream import HttpHead, parse_head
 from .segmenter import Segment, Segmenter, wire_bytes
 from .side import Side
 from .toxics import Toxic
-from .toxics.verdict import Answer, Copies, Delay, Drop, Hold, Pass
+from .toxics.verdict import Answer, Copies, Delay, Drop, Hold, Pass, Rewrite
 from .wsframe import Frame, Message
 
 if TYPE_CHECKING:
@@ -186,6 +186,9 @@ class Direction:
                 case Delay(seconds, fault):
                     tox.record(fault)
                     await asyncio.sleep(seconds)
+                case Rewrite(raw, fault):
+                    tox.record(fault)
+                    head = parse_head(raw, is_request=True)
                 case Answer(response, discard, fault):
                     tox.record(fault)
                     self.discard = discard

@@ -77,6 +77,12 @@ def _port(v: Any) -> int:
     return v
 
 
+def _prefix(v: Any) -> str:
+    if not isinstance(v, str) or not v.startswith("/") or any(c in v for c in "?# \r\n"):
+        raise ValueError('expected a path such as "/visdom"')
+    return v.rstrip("/")  # "/visdom/" and "/visdom" are the same mount point
+
+
 def _status(v: Any) -> int:
     v = _nonneg_int(v)
     if not 100 <= v <= 599:
@@ -130,8 +136,14 @@ TOXIC_TYPES: dict[str, dict[str, Attr]] = {
     "ws_reorder": {**_WS_SELECT, "after": (1, _pos_int), "max_hold": (1000, _nonneg_int)},
     "http_delay": {**_HTTP_SELECT, "delay": (0, _nonneg_int)},
     "http_fail": {**_HTTP_SELECT, "status": (503, _status), "body": ("", _str)},
+    # served under `prefix`, stripped on the way in; requests outside it answered `status`
+    "path_prefix": {"prefix": ("", _prefix), "status": (404, _status)},
 }
-REQUIRED: dict[str, tuple[str, ...]] = {"bandwidth": ("rate",), "slicer": ("average_size",)}
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "bandwidth": ("rate",),
+    "slicer": ("average_size",),
+    "path_prefix": ("prefix",),
+}
 # Aiming, accepted by every type and absent unless given (a Toxiproxy client sees its own
 # attributes only): `clients` = glob patterns matched against the client id a connection
 # declares in its `X-VC-Client` request header; `downstream_port` = the client's port.

@@ -17,6 +17,7 @@ from .http_fail import HttpFail
 from .latency import Latency
 from .limit_data import LimitData
 from .message import HttpToxic, WsToxic
+from .path_prefix import PathPrefix
 from .reset_peer import ResetPeer
 from .slicer import Slicer
 from .slow_close import SlowClose
@@ -44,6 +45,7 @@ TOXIC_CLASSES: dict[str, type[Toxic]] = {
     "ws_reorder": WsReorder,
     "http_delay": HttpDelay,
     "http_fail": HttpFail,
+    "path_prefix": PathPrefix,
 }
 # toxics that act on requests (client -> server) whatever their `stream`
 REQUEST_SIDE = frozenset(name for name, cls in TOXIC_CLASSES.items() if cls.judges_requests)
@@ -61,6 +63,7 @@ __all__ = [
     "Latency",
     "LimitData",
     "Next",
+    "PathPrefix",
     "ResetPeer",
     "Slicer",
     "SlowClose",

@@ -73,5 +73,14 @@ class Answer:
     fault: Fault
 
 
+@dataclass(frozen=True, slots=True)
+class Rewrite:
+    """The request goes on with its head replaced by `raw` (same body); later toxics judge
+    the new head."""
+
+    raw: bytes
+    fault: Fault
+
+
 MessageVerdict = Pass | Drop | Copies | Hold  # about a WebSocket data message
-RequestVerdict = Pass | Delay | Answer  # about an HTTP request head
+RequestVerdict = Pass | Delay | Answer | Rewrite  # about an HTTP request head
