@@ -27,6 +27,7 @@ from visdom_chaos.reports.journals import (
     load_run_meta,
     run_records,
 )
+from visdom_chaos.reports.page import load_page, page_section
 from visdom_chaos.reports.security import load_security, report_section
 from visdom_chaos.reports.serverlog import scan_server_log
 from visdom_chaos.reports.summary import (
@@ -130,6 +131,8 @@ def assemble_report(
         report["browser"] = section
     if (security := load_security(run_dir)) is not None:
         report["security"] = report_section(security)
+    if (page := load_page(run_dir)) is not None:
+        report["page"] = page_section(page)
     return report
 
 

@@ -17,6 +17,7 @@ from rich.table import Table
 
 from visdom_chaos.journal import atomic_write
 from visdom_chaos.reports.escape import md, term
+from visdom_chaos.reports.page import page_markdown
 from visdom_chaos.reports.summary import FINDING_KINDS, fault_label
 
 log = logging.getLogger("visdom_chaos.reports")
@@ -382,6 +383,8 @@ def render_markdown(report: dict[str, Any], plots: list[str] | None = None) -> s
         "",
     ]
     lines += causes_markdown(report) + singled_markdown(report)
+    if report.get("page"):
+        lines += page_markdown(report["page"], md)
     if report.get("observer"):
         lines += observer_markdown(report["observer"])
     evidence = report.get("evidence") or []

@@ -27,6 +27,7 @@ class Cell:
     server_exceptions: int | None = None
     vulnerable: list[str] = field(default_factory=list)  # security checks found vulnerable
     traffic_growth: float | None = None
+    page: dict[str, Any] | None = None  # the page probe: online, bad_static, bad_requests
     singled_out: list[str] = field(
         default_factory=list
     )  # subscribers standing out against the others
@@ -61,6 +62,15 @@ class Cell:
             parts.append(f"bytes/update ×{self.traffic_growth:.0f}")
         if self.vulnerable:
             parts.append("vulnerable: " + ", ".join(self.vulnerable))
+        if self.page is not None:
+            if self.page.get("online"):
+                parts.append("page online")
+            else:
+                parts.append(
+                    f"page offline ({self.page.get('bad_static', 0)} static 404s"
+                    + ("" if self.page.get("ui") else ", no UI")
+                    + ")"
+                )
         text = ", ".join(parts) or "clean"
         ok = self.expected_ok
         mark = "" if ok is None else (" ✓" if ok else " ✗")
@@ -87,6 +97,8 @@ def cell_from_report(
     cell.server_exceptions = (report.get("server") or {}).get("exceptions")
     cell.vulnerable = list((report.get("security") or {}).get("vulnerable") or [])
     cell.traffic_growth = (report.get("traffic") or {}).get("bytes_per_update_growth")
+    if isinstance(page := report.get("page"), dict):
+        cell.page = {k: page.get(k) for k in ("online", "ui", "bad_static", "bad_requests")}
     cell.singled_out = [s["client"] for s in report.get("singled_out") or []]
     cell.reload_causes = dict((report.get("causes") or {}).get("reload") or {})
     if rules:

@@ -20,7 +20,7 @@ from visdom_chaos.behaviours import BehaviourRunner
 from visdom_chaos.chaos.schedule import ScheduleRunner, parse_entries
 from visdom_chaos.localserver import describe, find_local_server
 from visdom_chaos.monitor import HarnessMonitor, ServerMonitor
-from visdom_chaos.proxyproc import ProxyError, ProxyProcess
+from visdom_chaos.proxyproc import PROXY_NAME, ProxyError, ProxyProcess
 from visdom_chaos.quiescence import fetch_truth, wait_quiescent
 from visdom_chaos.runfolder import RunFolder, RunMeta
 from visdom_chaos.scenario import Scenario, SourceSpec
@@ -168,13 +168,24 @@ class Experiment:
             "listen": self.proxy.listen,
             "pid": self.proxy.proc.pid,
         }
+        if self.sc.path_prefix:  # before anyone connects: the mount point is the proxy's mode
+            self.proxy.client.add_toxic(
+                PROXY_NAME,
+                "path_prefix",
+                name="path_prefix",
+                stream="upstream",
+                attributes={"prefix": self.sc.path_prefix},
+            )
+            self.meta.proxy["path_prefix"] = self.sc.path_prefix
         self.folder.write_meta()
         if self.harness is not None:
             self.harness.watch(self.proxy.proc.pid, "proxy", "proxy")
 
     @property
     def subscriber_url(self) -> str:
-        return self.proxy.url if self.proxy else self.started_target.url
+        if self.proxy:
+            return self.proxy.url + self.sc.path_prefix
+        return self.started_target.url
 
     def start_timelines(self) -> None:
         """Faults (through the proxy) and scripted behaviours share one clock from here."""
@@ -437,6 +448,9 @@ class Experiment:
             time.sleep(0.2)
 
     def probe(self) -> None:
+        if self.sc.probe == "page":
+            self.page_probe()
+            return
         if self.sc.probe != "security" or self.target is None:
             return
         if self.target.pid is None:
@@ -454,6 +468,21 @@ class Experiment:
             # the toolkit's checks ask this run's own proxy, when it has one
             proxy_api=f"http://{self.proxy.api}" if self.proxy is not None else None,
         )
+
+    def page_probe(self) -> None:
+        """One fresh Chromium page loads the UI where the subscribers reach Visdom (through the
+        proxy, under its path prefix): page.json, the report's `page` section."""
+        from visdom_chaos.wire.browser import BrowserError
+        from visdom_chaos.wire.browser.pageprobe import probe_page, write_page
+
+        url = self.subscriber_url + "/"
+        self.phase("probe", kind="page", url=url)
+        try:
+            result = probe_page(url, screenshot=self.run_dir / "screenshots" / "page-probe.png")
+        except BrowserError as exc:
+            self.folder.note(f"page probe not run: {exc}")
+            return
+        write_page(self.run_dir, result)
 
     def shutdown(self) -> None:
         """Every step in its own try: a failing step must not leave a child running."""
@@ -548,6 +577,7 @@ def run_meta(o: RunOptions) -> RunMeta:
             "browsers": sc.browsers,
             "polling_frontend": sc.polling_frontend,
             "via_proxy": sc.via_proxy,
+            "path_prefix": sc.path_prefix,
             "behaviours": [asdict(b) for b in sc.behaviours],
             "faults": sc.faults,
             "settle_s": sc.settle_s,

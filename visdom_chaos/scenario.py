@@ -20,7 +20,7 @@ from visdom_chaos.wire.training import KINDS
 
 # the catalogue ships as the package visdom_chaos.scenarios (scenarios/ in a checkout)
 SCENARIO_DIR = Path(str(resources.files("visdom_chaos.scenarios")))
-PROBES = ("security",)
+PROBES = ("security", "page")
 ACTIONS = (
     "stall",
     "drop",
@@ -78,11 +78,14 @@ class Scenario:
     )
     polling_frontend: bool = False
     via_proxy: bool = False
+    # Visdom mounted under this path by the proxy, stripped on the way in (nginx
+    # `location /visdom/`, Jupyter server-proxy): every subscriber uses PROXY/<prefix>
+    path_prefix: str = ""
     behaviours: list[Behaviour] = field(default_factory=list)
     faults: list[dict[str, Any]] = field(default_factory=list)
     expect: dict[str, list[str]] = field(default_factory=dict)
     max_updates_per_source: int | None = None
-    probe: str | None = None  # "security": run the security probe once the load has settled
+    probe: str | None = None  # "security" | "page": run that probe once the load has settled
     target_env: dict[str, str] = field(default_factory=dict)  # environment of the Visdom process
 
     def expectations_for(self, version: str, variant: str) -> list[str]:
@@ -214,6 +217,9 @@ def parse_scenario(text: str, path: Path | str = "<scenario>") -> Scenario:
             sc.sources = [_source(s, i, path, loc) for i, s in enumerate(value)]
         elif key in ("websocket_subscribers", "polling_subscribers", "browsers"):
             setattr(sc, key, check("load", key, lambda v: int(_number(v, integer=True)), value))
+        elif key == "path_prefix":
+            sc.path_prefix = check("load", key, _path_prefix, value)
+            sc.via_proxy = True
         elif key in ("polling_frontend", "via_proxy"):
             if not isinstance(value, bool):
                 raise _fail(path, loc.line_of(key, "load"), f"load.{key}", "expected true or false")
@@ -253,6 +259,14 @@ def parse_scenario(text: str, path: Path | str = "<scenario>") -> Scenario:
         _check_rules(rules, path, loc.line_of(key, "expect"), f"expect.{key}")
         sc.expect[key] = rules
     return sc
+
+
+def _path_prefix(value: Any) -> str:
+    if not isinstance(value, str) or not value.startswith("/") or value.rstrip("/") == "":
+        raise TypeError('expected a path prefix such as "/visdom"')
+    if any(c in value for c in "?# "):
+        raise ValueError("a path prefix has no query, fragment or space")
+    return value.rstrip("/")
 
 
 def _source(s: Any, i: int, path, loc: _Locator) -> SourceSpec:
