@@ -548,6 +548,14 @@ def build_report(summary: Summary, meta: dict[str, Any], cfg: Config) -> dict[st
             "acked": sum(len(s) for s in summary.acked.values()),
             "delivered": sum(int(s.get("delivered", 0)) for s in summary.subscribers.values()),
             "subscribers": len(summary.subscribers),
+            # updates the server did not answer OK (an HTTP error, a timeout): the job was told no
+            "not_acked": sum(len(s) for s in summary.sent.values())
+            - sum(len(s) for s in summary.acked.values()),
+            # connections the server closed under a subscriber (it did not leave): it went offline
+            "server_closed": sum(
+                int((s.get("disconnects") or {}).get("server_closed", 0))
+                for s in summary.subscribers.values()
+            ),
         },
         "findings": counts,
         "findings_detail": _details(summary),
@@ -564,6 +572,7 @@ def build_report(summary: Summary, meta: dict[str, Any], cfg: Config) -> dict[st
                 "connected_s": round(s.get("connected_ns", 0) / 1e9, 3),
                 "delivered": s.get("delivered", 0),
                 "resyncs": s.get("resyncs", {}),
+                "disconnects": s.get("disconnects", {}),
                 "ended_connected": s.get("ended_connected"),
             }
             for c, s in sorted(summary.subscribers.items())

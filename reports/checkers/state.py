@@ -143,6 +143,7 @@ class Lineage:
     windows: dict[tuple[str, str], dict[str, SrcView]] = field(default_factory=dict)
     views: dict[tuple[str, str], View] = field(default_factory=dict)
     resyncs: dict[str, int] = field(default_factory=dict)
+    disconnects: dict[str, int] = field(default_factory=dict)  # reason -> how many
 
     @property
     def is_subscriber(self) -> bool:
@@ -266,7 +267,9 @@ class RunState:
             lin.connected_ns += t - lin.connect_t
         lin.connected = False
         lin.last_disconnect_t = t
-        self.event(lin.client, t, "disconnect", str(rec.get("reason", "")))
+        reason = str(rec.get("reason", ""))
+        lin.disconnects[reason] = lin.disconnects.get(reason, 0) + 1
+        self.event(lin.client, t, "disconnect", reason)
 
     def on_resync(self, rec: dict[str, Any]) -> None:
         t = rec["t"]
@@ -338,5 +341,6 @@ class RunState:
                 "last_t": lin.last_t,
                 "delivered": lin.delivered,
                 "resyncs": dict(lin.resyncs),
+                "disconnects": dict(lin.disconnects),
                 "ended_connected": lin.connected,
             }
