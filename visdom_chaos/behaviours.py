@@ -1,4 +1,5 @@
-"""Scripted subscriber behaviour on a timeline: stalls, drops, refreshes, flaps, env switches."""
+"""Scripted subscriber behaviour on a timeline: stalls, drops, refreshes, flaps, env switches,
+env deletes."""
 
 from __future__ import annotations
 
@@ -54,6 +55,8 @@ def perform(
         sub.switch_env(b.env or "main")
     elif b.action == "forward_after_close":
         sub.forward_after_close()
+    elif b.action == "delete_env":
+        sub.delete_env(b.env or str(getattr(sub, "env", "main")))
 
 
 class BehaviourRunner:

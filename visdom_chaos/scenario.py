@@ -30,6 +30,7 @@ ACTIONS = (
     "flap",
     "switch_env",
     "forward_after_close",
+    "delete_env",
 )
 
 
@@ -56,7 +57,7 @@ class Behaviour:
     every: float | None = None
     until: float | None = None
     seconds: float = 0.0  # stall length; flap: time between reconnects
-    env: str | None = None  # switch_env target
+    env: str | None = None  # switch_env target; delete_env: the env (default: the one shown)
 
 
 @dataclass

@@ -18,7 +18,9 @@ from typing import Any
 import orjson
 
 # What the parent may ask a subscriber to do (the behaviours of a scenario's timeline).
-CALLS = frozenset({"drop", "reconnect", "refresh", "stall", "switch_env", "forward_after_close"})
+CALLS = frozenset(
+    {"drop", "reconnect", "refresh", "stall", "switch_env", "forward_after_close", "delete_env"}
+)
 
 
 class Worker:

@@ -293,6 +293,9 @@ class RemoteSubscriber:
     def forward_after_close(self) -> None:
         self._call("forward_after_close")
 
+    def delete_env(self, env: str) -> None:
+        self._call("delete_env", env)
+
     def stop(self, reason: str = "end") -> None:
         """Workers stop all their subscribers at once (WorkerPool.stop)."""
 

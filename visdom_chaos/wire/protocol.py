@@ -14,7 +14,7 @@ the Locust session hold them in one list and use only what is named here:
   another message from the server: frames read but not handled, env requests under way,
   replica timers pending);
 - the behaviours of a scenario's timeline: `drop`, `reconnect`, `refresh`, `stall`,
-  `switch_env`, `forward_after_close` (a kind that cannot act one out records that it did
+  `switch_env`, `forward_after_close`, `delete_env` (a kind that cannot act one out records that it did
   not: a page cannot stall its socket);
 - `stop(reason)`: final views, then gone (idempotent).
 
@@ -65,3 +65,5 @@ class Subscriber(Protocol):
     def switch_env(self, env: str) -> None: ...
 
     def forward_after_close(self) -> None: ...
+
+    def delete_env(self, env: str) -> None: ...

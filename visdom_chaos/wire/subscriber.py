@@ -230,6 +230,12 @@ class Subscriber:
             }
         )
 
+    def delete_env(self, env: str) -> None:
+        """visdom #303 / #887: the user deletes an env from the env manager of the page, here
+        the one the tab shows while training still writes to it. The page sends this on
+        its socket (both Visdom versions): `prev_eid` the env shown, `eid` the one deleted."""
+        self._send({"cmd": "delete_env", "prev_eid": self.env, "eid": env})
+
     @property
     def sid(self) -> str | None:
         """The session id of the last `register` (the replica holds it, as the page does)."""

@@ -243,6 +243,11 @@ class BrowserSubscriber:
         not acted out."""
         self.unsupported["forward_after_close"] = self.unsupported.get("forward_after_close", 0) + 1
 
+    def delete_env(self, env: str) -> None:
+        """Deleting through the page's env manager modal is not scripted: counted, not acted
+        out (the replicas send the page's own `delete_env` message)."""
+        self.unsupported["delete_env"] = self.unsupported.get("delete_env", 0) + 1
+
     # --- on the worker thread ----------------------------------------------------------------
 
     def _call(self, fn: Any, timeout: float = CALL_TIMEOUT_S) -> Any:
