@@ -36,11 +36,9 @@ def page_section(doc: dict[str, Any]) -> dict[str, Any]:
     return {
         **doc,
         "offline": 1 - int(doc.get("online") or 0),
-        "bad_static": int(
-            doc.get("bad_static")
-            if doc.get("bad_static") is not None
-            else sum(1 for b in bad if "/static/" in urlsplit(str(b.get("url", ""))).path)
-        ),
+        "bad_static": int(counted)
+        if isinstance(counted := doc.get("bad_static"), int)
+        else sum(1 for b in bad if "/static/" in urlsplit(str(b.get("url", ""))).path),
         "file": PAGE_FILE,
     }
 

@@ -38,7 +38,14 @@ def others_zero(report: dict, kind: str) -> None:
 def test_clean_run_has_no_findings(tmp_path):
     expected, report = run(tmp_path, events=150, subscribers=3, polling=1)
     assert report["findings"] == expected == dict.fromkeys(FINDING_KINDS, 0)
-    assert report["totals"] == {"sent": 150, "acked": 150, "delivered": 600, "subscribers": 4}
+    assert report["totals"] == {
+        "sent": 150,
+        "acked": 150,
+        "delivered": 600,
+        "subscribers": 4,
+        "not_acked": 0,
+        "server_closed": 0,
+    }
     assert report["schema"] == "visdom-chaos/report/1"
     assert {s["id"]: s["transport"] for s in report["subscribers"]} == {
         "ws-0": "websocket",
@@ -526,3 +533,28 @@ def test_malformed_records_are_skipped_and_noted(tmp_path):
     assert report["findings"]["missing"] == 1  # everything else still analysed
     notes = [n for n in report["notes"] if n.startswith("malformed")]
     assert len(notes) == 2 and any("apply" in n for n in notes) and any("ack" in n for n in notes)
+
+
+def test_server_closed_and_not_acked_count_exactly_what_was_injected(tmp_path):
+    """A tab whose connection the server closed (it did not leave) and updates the server did
+    not answer OK: exactly those in totals, per tab in `disconnects`; 0 on the clean run above."""
+    build_run(tmp_path / "run", Inject(events=150, subscribers=3, polling=1))
+    changed = {"server_closed": 0, "nack": 0}
+    for path in (tmp_path / "run" / "journal").glob("*.jsonl"):
+        lines = []
+        for line in path.read_text().splitlines():
+            rec = json.loads(line)
+            if rec.get("type") == "disconnect" and rec.get("client") == "ws-1":
+                rec["reason"], rec["clean"] = "server_closed", False
+                changed["server_closed"] += 1
+            if rec.get("type") == "ack" and rec.get("seq") in (7, 8, 9):
+                rec["ok"], rec["status"] = False, 500
+                changed["nack"] += 1
+            lines.append(json.dumps(rec))
+        path.write_text("\n".join(lines) + "\n")
+    assert changed == {"server_closed": 1, "nack": 3}
+    report = analyze_run(tmp_path / "run")
+    assert report["totals"]["server_closed"] == 1 and report["totals"]["not_acked"] == 3
+    subs = {s["id"]: s["disconnects"] for s in report["subscribers"]}
+    assert subs["ws-1"] == {"server_closed": 1}
+    assert all("server_closed" not in d for c, d in subs.items() if c != "ws-1")

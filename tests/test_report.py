@@ -69,7 +69,14 @@ def test_report_json_has_schema_v1_keys(written):
         assert key in data
     assert set(data["findings"]) == set(FINDING_KINDS)
     assert set(data["target"]) == {"version", "variant", "url"}
-    assert set(data["totals"]) == {"sent", "acked", "delivered", "subscribers"}
+    assert set(data["totals"]) == {
+        "sent",
+        "acked",
+        "delivered",
+        "subscribers",
+        "not_acked",
+        "server_closed",
+    }
     assert {
         "rss_start_mib",
         "rss_end_mib",
