@@ -73,6 +73,9 @@ def test_expectations_hold_per_target(version, variant, tmp_path):
     cell = cell_from_report(sc.name, f"{version}:{variant}", result.run_dir, "complete", result.report, rules, None)  # fmt: skip
     failed = [e for e in cell.expectations if not e["ok"]]
     assert not failed, f"{failed}; server {result.report['server'].get('by_type')}"
+    assert ("server closed 1 tab(s)" in cell.summary()) == (
+        (version, variant) == ("0.2.4", "stock")
+    )
     if (version, variant) == ("0.2.4", "stock"):
         by_type = result.report["server"]["by_type"]
         assert by_type.get("FileNotFoundError @ request handler GET /socket") == 1

@@ -25,6 +25,7 @@ class Cell:
     memory_flagged: bool = False
     growth_mib: float | None = None
     server_exceptions: int | None = None
+    server_closed: int = 0  # connections the server closed under a tab that did not leave
     vulnerable: list[str] = field(default_factory=list)  # security checks found vulnerable
     traffic_growth: float | None = None
     page: dict[str, Any] | None = None  # the page probe: online, bad_static, bad_requests
@@ -56,6 +57,8 @@ class Cell:
             parts.append(f"RSS +{self.memory_slope:.0f} MiB/min")
         if self.server_exceptions:
             parts.append(f"server exceptions {self.server_exceptions}")
+        if self.server_closed:
+            parts.append(f"server closed {self.server_closed} tab(s)")
         if (
             self.traffic_growth and self.traffic_growth >= 30
         ):  # every text window grows; show the large
@@ -95,6 +98,7 @@ def cell_from_report(
     cell.memory_flagged = bool(mem.get("growth_flagged"))
     cell.growth_mib = mem.get("growth_mib")
     cell.server_exceptions = (report.get("server") or {}).get("exceptions")
+    cell.server_closed = int((report.get("totals") or {}).get("server_closed") or 0)
     cell.vulnerable = list((report.get("security") or {}).get("vulnerable") or [])
     cell.traffic_growth = (report.get("traffic") or {}).get("bytes_per_update_growth")
     if isinstance(page := report.get("page"), dict):
