@@ -20,6 +20,17 @@ answer it (SendSocket) or pass it to the stock tab. Mirrors the JS:
   batch and retries earlier updates every 100 ms: without the hold, a later
   update overtakes them, a hash mismatch and an env reload).
 
+- text appends (patches 0.2.4/0014, 0.3.0/0011, #695): every `register` (first
+  connection or reconnect) is answered first with HELLO, {"cmd": "hello", "accept":
+  ["text_append"]}, so the server sends `text_append` (only the appended text) to this
+  socket. At delivery the shim keeps each text window as it last handed it to the tab
+  (a `window` of type text, top-level ops of its `window_update`s, dropped on `close`)
+  and hands the tab that window with `data` appended, `trim` leading "<br>" lines
+  dropped (0.3.0's max_text_lines) and contentID/version/seq/epoch taken from the
+  message; a `text_append` for a window it does not hold is dropped and answered with a
+  resume from seq null (the server sends a snapshot). `text_append` is held behind a
+  new window like `window_update`.
+
 A page refresh (`reset()`) reloads the shim too: its state starts empty.
 
 0.2.4's patched page also loads visdom-hashcopy.js (patch 0011), which changes the App
@@ -28,6 +39,8 @@ itself: the replica's `keep_checked_copy` (v024.py), on both transports.
 
 from __future__ import annotations
 
+import copy
+import re
 from typing import Any
 
 from .base import Replica
@@ -35,12 +48,45 @@ from .effects import Effect, SendSocket
 from .jsvalue import JSParseError
 
 HOLD_S = 0.15  # visdom-resume.js HOLD_MS
+HELLO = {"cmd": "hello", "accept": ["text_append"]}
+_TOP_LEVEL = re.compile(r"^/[^/]+$")
 
 
 def _window_of(cmd: dict[str, Any]) -> Any:
-    return {"window": cmd.get("id"), "window_update": cmd.get("win"), "close": cmd.get("data")}.get(
-        cmd.get("command", "")  # no command: no window
-    )
+    return {
+        "window": cmd.get("id"),
+        "window_update": cmd.get("win"),
+        "text_append": cmd.get("win"),
+        "close": cmd.get("data"),
+    }.get(cmd.get("command", ""))  # no command: no window
+
+
+def apply_top_level(pane: dict[str, Any], ops: Any) -> bool:
+    """visdom-resume.js applyTopLevel: add/replace/remove of "/key" paths only."""
+    if not isinstance(ops, list):
+        return False
+    for op in ops:
+        path = op.get("path") if isinstance(op, dict) else None
+        if not isinstance(path, str) or not _TOP_LEVEL.match(path):
+            return False
+        key = path[1:].replace("~1", "/").replace("~0", "~")
+        if op.get("op") in ("add", "replace"):
+            pane[key] = op.get("value")
+        elif op.get("op") == "remove":
+            pane.pop(key, None)
+        else:
+            return False
+    return True
+
+
+def drop_lines(text: str, n: int) -> str:
+    """visdom-resume.js dropLines: text without its first n "<br>"-separated lines."""
+    cut = -1
+    for _ in range(n):
+        cut = text.find("<br>", cut + 1)
+        if cut < 0:
+            return text
+    return text[cut + 4 :] if n > 0 else text
 
 
 class PatchedShim:
@@ -56,6 +102,8 @@ class PatchedShim:
         self._holds: dict[Any, list[dict[str, Any]]] = {}  # win -> held messages, in order
         self._hold_due: dict[Any, float] = {}
         self.resumes_sent = 0
+        self._texts: dict[Any, dict[str, Any]] = {}  # text windows as last handed over
+        self.text_appends = 0  # text_append messages turned into windows
 
     def handle(self, raw: str | bytes | dict[str, Any], now: float) -> list[Effect]:
         try:
@@ -78,7 +126,7 @@ class PatchedShim:
         if held is not None and (msg.get("command") != "window" or held):
             held.append(msg)  # W's order stays behind the held ones
             return []
-        effects = self._dispatch(msg)  # type: ignore[attr-defined]
+        effects = self._deliver(msg)
         if msg.get("command") == "window":
             self._hold(win)
         return effects
@@ -97,12 +145,53 @@ class PatchedShim:
         effects: list[Effect] = []
         while queue:
             msg = queue.pop(0)
-            effects += self._dispatch(msg)  # type: ignore[attr-defined]
+            effects += self._deliver(msg)
             if msg.get("command") == "window":
                 self._hold(win)
                 self._holds[win] = queue  # the rest waits for this one
                 break
         return effects
+
+    def _deliver(self, msg: dict[str, Any]) -> list[Effect]:
+        """What the tab gets for a delivered message (visdom-resume.js _deliver/_text)."""
+        texts = self._texts
+        command = msg.get("command")
+        win = _window_of(msg)
+        if command == "window":
+            if msg.get("type") == "text":
+                texts[win] = copy.deepcopy(msg)  # the tab gets its own parse
+            else:
+                texts.pop(win, None)
+        elif command == "close":
+            texts.pop(win, None)
+        elif command == "window_update":
+            pane = texts.get(win)
+            if pane is not None and not apply_top_level(pane, msg.get("content")):
+                texts.pop(win, None)
+        elif command == "text_append":
+            pane = texts.get(win)
+            if pane is None:
+                return [self._snapshot_message()]  # the snapshot brings the text
+            trim = msg.get("trim") or 0
+            pane["content"] = drop_lines(
+                str(pane.get("content")) + str(msg.get("data")),
+                trim if isinstance(trim, int) else 0,
+            )
+            pane["contentID"] = msg.get("contentID")
+            if "version" in msg:
+                pane["version"] = msg["version"]
+            pane["seq"], pane["epoch"] = msg.get("seq"), msg.get("epoch")
+            self.text_appends += 1
+            msg = copy.deepcopy(pane)
+        return self._dispatch(msg)  # type: ignore[attr-defined]
+
+    def _snapshot_message(self) -> SendSocket:
+        self._resuming = True
+        self.resumes_sent += 1
+        r = self.resume_state
+        return SendSocket(
+            {"cmd": "resume", "sid": r["sid"], "eid": r["eid"], "seq": None, "epoch": r["epoch"]}
+        )
 
     def _resume_message(self) -> SendSocket:
         self._resuming = True
@@ -121,10 +210,13 @@ class PatchedShim:
     def _shim(self, cmd: dict[str, Any], passed: list[dict[str, Any]]) -> list[Effect]:
         r = self.resume_state
         command = cmd.get("command")
+        effects: list[Effect] = []
         if command == "register":
+            hello = SendSocket(dict(HELLO))  # this connection takes text_append
             if r["sid"] is not None and r["eid"] is not None:
-                return [self._resume_message()]  # a reconnect: resume, do not re-register
+                return [hello, self._resume_message()]  # a reconnect: resume, not register
             r["sid"] = cmd.get("data")
+            effects.append(hello)
         elif command == "resumed":
             self._resuming = False
             r["sid"], r["epoch"] = cmd.get("sid", r["sid"]), cmd.get("epoch")
@@ -164,7 +256,7 @@ class PatchedShim:
         if command == "close" and isinstance(cmd.get("data"), str):
             self._shim_windows.discard(cmd["data"])
         passed.append(cmd)
-        return []
+        return effects
 
 
 _CLASSES: dict[type[Replica], type[Replica]] = {}
