@@ -6,13 +6,15 @@ JSON.parse gives it; None or anything else for a frame that is not JSON) and ret
 the wire fields a `recv` record carries (visdom_chaos/JOURNAL.md):
 
 - `kind`: `"snapshot"` (a `window`/`pane` message: a whole window) or `"update"`
-  (`window_update`: a JSON patch); absent for messages without window content
+  (`window_update`: a JSON patch; a patched server's `text_append`: only the appended
+  text); absent for messages without window content
 - `heads`: {source: [seq, send_ns]}: an update's own newest id per source it carries;
   for a snapshot, the newest id per source in the window (send_ns 0 where the payload
   does not carry it)
 - `ids`: {source: [[start, end], ...]}: half-open runs of every id the payload carries
   (a snapshot: all ids of the window; an update: the ids its ops carry; a 0.2.4 or
-  0.3.0 text append replaces the whole text, so it carries all of them)
+  0.3.0 text append replaces the whole text, so it carries all of them; a `text_append`
+  carries only the ids of its `data`)
 - `version` (0.3.0), `seq` / `epoch` (a patched server's per-env broadcast seq)
 - `undecodable: true` when the frame is not JSON or some of its ids cannot be read;
   `bad_ids`: how many ids could not be read
@@ -206,6 +208,8 @@ class WireReader:
                 return self._snapshot(msg)
             if command == "window_update":
                 return self._update(msg)
+            if command == "text_append":
+                return self._text_append(msg)
             if (
                 command == "resumed"
             ):  # a patched server's answer to a resume: a replay of (from, seq]
@@ -226,7 +230,9 @@ class WireReader:
             OverflowError,
         ):
             return {
-                "kind": "update" if msg.get("command") == "window_update" else "snapshot",
+                "kind": "update"
+                if msg.get("command") in ("window_update", "text_append")
+                else "snapshot",
                 "undecodable": True,
             }
         return {}
@@ -282,6 +288,22 @@ class WireReader:
         st = self._texts[win] = _Text()
         st.parse(text, 0)
         return st
+
+    # -- a patched server's text append: only the appended text -------------------
+    def _text_append(self, msg: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": "update"}
+        _stamps(out, msg, None)
+        win, data = msg.get("win"), msg.get("data")
+        if not isinstance(win, str) or not isinstance(data, str):
+            out["undecodable"] = True
+            return out
+        # the whole text is no longer on this connection: the next one parses afresh
+        self._texts.pop(win, None)
+        appended = _Text()
+        appended.parse(data, 0)
+        ids = _Ids()
+        ids.merge_text(appended)
+        return ids.fields(out)
 
     # -- a JSON patch ---------------------------------------------------------------
     def _update(self, msg: dict[str, Any]) -> dict[str, Any]:

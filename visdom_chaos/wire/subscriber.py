@@ -276,7 +276,7 @@ class Subscriber:
                 )
 
     def _count_traffic(self, command: str, win: str | None, size: int) -> None:
-        if win is None or command not in ("window", "window_update"):
+        if win is None or command not in ("window", "window_update", "text_append"):
             return
         entry = self._traffic.get(win)
         if entry is None:
@@ -519,7 +519,7 @@ def _command_and_window(msg: Any) -> tuple[str, str | None]:
     if not isinstance(msg, dict):
         return "undecodable", None
     command = str(msg.get("command", ""))
-    win = msg.get("win") if command == "window_update" else msg.get("id")
+    win = msg.get("win") if command in ("window_update", "text_append") else msg.get("id")
     return command, win if isinstance(win, str) else None
 
 
