@@ -127,7 +127,11 @@ def test_gap_in_seq_triggers_a_replay(visdom_factory, version):
     dropped = []
 
     def drop_third_update(m: dict) -> bool:  # a frame lost on the way (chaos proxy style)
-        if m.get("command") == "window_update" and not dropped and m.get("seq", 0) >= 4:
+        if (
+            m.get("command") in ("window_update", "text_append")
+            and not dropped
+            and m.get("seq", 0) >= 4
+        ):
             dropped.append(m["seq"])
             return True
         return False
@@ -138,4 +142,40 @@ def test_gap_in_seq_triggers_a_replay(visdom_factory, version):
     assert (
         [e.seq for e in tab.view("t")] == list(range(6)) == [e.seq for e in truth(url, "gap", "t")]
     )
+    tab.ws.close()
+
+
+def test_text_appends_arrive_as_deltas_and_the_view_matches_the_server(visdom_factory, version):
+    # patches 0.2.4/0014, 0.3.0/0011 (#695): the shim says hello, the server sends only
+    # what was appended, the tab shows the whole text (0.3.0: the last 500 lines)
+    target = visdom_factory(version, "patched")
+    url = target.url
+    requests.post(
+        f"{url}/events",
+        timeout=HTTP_TIMEOUT,
+        json={"eid": "ta", "win": "t", "opts": {}, "data": [{"content": "start", "type": "text"}]},
+    )
+    tab = Tab(url, version, "ta")
+    tab.connect()
+    tab.pump()
+    frames: list[dict] = []
+    appends = 520 if version == "0.3.0" else 200  # past 0.3.0's max_text_lines (500)
+    for i in range(appends):
+        append(url, "ta", "t", i)
+
+    def keep(m: dict) -> bool:
+        frames.append(m)
+        return False
+
+    tab.pump(skip=keep)
+    commands = {m.get("command") for m in frames if m.get("seq") is not None}
+    assert commands == {"text_append"}, commands
+    sizes = [len(json.dumps(m)) for m in frames if m.get("command") == "text_append"]
+    assert len(sizes) == appends and max(sizes) - min(sizes) < 16, (min(sizes), max(sizes))
+    shown = tab.view("t")
+    assert shown == truth(url, "ta", "t")
+    assert [e.seq for e in shown] == list(range(appends))[
+        -(500 if version == "0.3.0" else appends) :
+    ]
+    assert not [e for e in tab.effects if isinstance(e, RequestEnv) and e.reason != "initial"]
     tab.ws.close()

@@ -24,6 +24,7 @@ from visdom_chaos.ids import ids_in_window, text_token
 pytestmark = [pytest.mark.visdom]
 
 HTTP_TIMEOUT = 10
+HELLO = {"cmd": "hello", "accept": ["text_append"]}  # what the patched page's shim says
 
 
 # ---- small wire helpers ---------------------------------------------------- #
@@ -380,18 +381,38 @@ def test_resume_replays_exactly_the_missed_messages(shared):
     ws.close()
     for i in range(5):
         text_append(url, "rp", "t", f"missed {i}")
+    resume = {"cmd": "resume", "sid": sid, "eid": "rp", "seq": last, "epoch": marker["epoch"]}
+    # a client that did not say hello cannot apply the kept text_append deltas (#695)
     ws = connect(url)
     read_until(ws, lambda m: m.get("command") == "register")
-    ws.send(
-        json.dumps(
-            {"cmd": "resume", "sid": sid, "eid": "rp", "seq": last, "epoch": marker["epoch"]}
-        )
-    )
+    ws.send(json.dumps(resume))
     resumed = read_until(ws, lambda m: m.get("command") == "resumed")[-1]
-    assert resumed["mode"] == "replay" and resumed["sid"] == sid
+    assert resumed["mode"] == "snapshot"
+    assert any(is_snapshot_end(m) for m in drain(ws))
+    ws.close()
+    # the shim says hello on every connection, then resumes: a replay
+    ws = connect(url)
+    read_until(ws, lambda m: m.get("command") == "register")
+    ws.send(json.dumps(HELLO))
+    ws.send(json.dumps(dict(resume, sid=None)))
+    resumed = read_until(ws, lambda m: m.get("command") == "resumed")[-1]
+    assert resumed["mode"] == "replay"
     assert resumed["from"] == last and resumed["seq"] == last + 5
     replayed = [m for m in drain(ws) if "seq" in m]
     assert [m["seq"] for m in replayed] == [last + k for k in range(1, 6)]
+    assert {m["command"] for m in replayed} == {"text_append"}
+    assert [m["data"] for m in replayed] == [f"<br>missed {i}" for i in range(5)]
+    ws.close()
+    # a resume by sid within the grace period keeps the old sid
+    for i in range(2):
+        text_append(url, "rp", "t", f"missed again {i}")
+    ws = connect(url)
+    read_until(ws, lambda m: m.get("command") == "register")
+    ws.send(json.dumps(HELLO))
+    ws.send(json.dumps(dict(resume, seq=last + 5)))
+    resumed = read_until(ws, lambda m: m.get("command") == "resumed")[-1]
+    assert resumed["mode"] == "replay" and resumed["sid"] == sid
+    assert [m["seq"] for m in drain(ws) if "seq" in m] == [last + 6, last + 7]
     # the session kept its sid: env requests with the old sid reach this socket
     subscribe(url, sid, "rp")
     assert any(is_snapshot_end(m) for m in drain(ws))
@@ -408,6 +429,12 @@ def test_polling_session_resumes_through_the_same_logic(shared):
     for i in range(4):
         text_append(url, "pr", "t", f"missed {i}")
     fresh = poll_open(url)
+    r = PAGE.post(
+        f"{url}/socket_wrap",
+        timeout=HTTP_TIMEOUT,
+        json={"message_type": "send", "sid": fresh, "message": json.dumps(HELLO)},
+    ).json()
+    assert r["success"], r
     r = PAGE.post(
         f"{url}/socket_wrap",
         timeout=HTTP_TIMEOUT,
@@ -507,3 +534,73 @@ def test_stock_replica_applies_patched_stream_without_errors(shared):
     assert not errors and not reloads, (errors[:3], reloads[:3])
     view = replica.views().get(("compat", "t"), [])
     assert [e.seq for e in view] == list(range(30))
+
+
+# ---- 9. text appends send only what was appended (#695) ---------------------- #
+
+
+def test_text_append_bytes_flat_for_hello_sockets_stock_page_still_right(shared):
+    """One patched server, two tabs of the same env: a socket that said hello (the
+    patched page's shim) gets text_append deltas of constant size; a stock page (the
+    stock replica, no hello) gets the stock whole-text messages and shows the right
+    text, with no hash mismatch, version gap or env reload."""
+    from visdom_chaos.wire.replica import ProtocolError, RequestEnv, make_replica
+
+    url, version = shared.url, shared.version
+    text_window(url, "ta", "t", "start")
+    shim = connect(url)
+    reg = read_until(shim, lambda m: m.get("command") == "register")[-1]
+    shim.send(json.dumps(HELLO))
+    subscribe(url, reg["data"], "ta")
+    read_until(shim, is_snapshot_end)
+    stock = make_replica(version, env_ids=["ta"])
+    page = connect(url)
+    now = 0.0
+    effects = []
+    reg = read_until(page, lambda m: m.get("command") == "register")
+    for m in reg:
+        effects += stock.handle(json.dumps(m), now)
+    subscribe(url, reg[-1]["data"], "ta")
+    n = 300
+    session = requests.Session()
+    for i in range(n):
+        token = text_token("src-0", i, time.time_ns())
+        r = session.post(
+            f"{url}/update",
+            json={
+                "eid": "ta",
+                "win": "t",
+                "append": True,
+                "opts": {},
+                "data": [{"content": token + " " + "x" * 40, "type": "text"}],
+            },
+            timeout=HTTP_TIMEOUT,
+        )
+        assert r.status_code == 200, r.text
+    deltas = [m for m in drain(shim) if m.get("command") == "text_append"]
+    assert len(deltas) == n and [m["seq"] for m in deltas] == sorted(m["seq"] for m in deltas)
+    sizes = [len(json.dumps(m)) for m in deltas]
+    assert max(sizes) - min(sizes) < 16, (min(sizes), max(sizes))
+    # the deltas rebuild the server's text
+    text = "start"
+    for m in deltas:
+        text = text + m["data"]
+    assert text == win_data(url, "ta", "t")["content"]
+    stock_sizes = []
+    for m in drain(page):
+        if m.get("command") in ("window", "window_update") and m.get("seq") is not None:
+            stock_sizes.append(len(json.dumps(m)))
+        now += 0.01
+        effects += stock.handle(json.dumps(m), now)
+    for _ in range(20):
+        now += 0.5
+        effects += stock.tick(now)
+    assert stock_sizes[-1] > 10 * stock_sizes[0]  # the stock message still carries it all
+    errors = [e for e in effects if isinstance(e, ProtocolError)]
+    reloads = [e for e in effects if isinstance(e, RequestEnv) and e.reason != "initial"]
+    assert not errors and not reloads, (errors[:3], reloads[:3])
+    view = stock.views().get(("ta", "t"), [])
+    assert [e.seq for e in view] == list(range(n))
+    assert view == ids_in_window(win_data(url, "ta", "t"))
+    shim.close()
+    page.close()
