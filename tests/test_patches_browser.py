@@ -135,3 +135,83 @@ def test_plot_updates_reload_the_env_on_stock_024_and_not_with_0011(
         assert refetches >= 10, refetches  # ~15: every other update
     else:
         assert refetches == 0
+
+
+class _StockPageSubscriber:
+    """Factory: a BrowserSubscriber whose page gets the patched index.html with the
+    patches' scripts (visdom-resume.js, visdom-hashcopy.js) served empty: the stock
+    bundle alone, i.e. a stock page (an old cached page) on a patched server."""
+
+    @staticmethod
+    def make(*args, **kwargs):
+        from visdom_chaos.wire.browser import BrowserSubscriber
+
+        class StockPage(BrowserSubscriber):
+            def _setup(self, context, page):
+                page.route(
+                    "**/js/visdom-*.js*",
+                    lambda route: route.fulfill(
+                        status=200, content_type="application/javascript", body=""
+                    ),
+                )
+                super()._setup(context, page)
+
+        return StockPage(*args, **kwargs)
+
+
+@pytest.mark.parametrize("page_kind", ["patched", "stock"])
+def test_text_appends_on_a_patched_server_in_chromium(
+    visdom_factory, version, page_kind, tmp_path: Path
+):
+    """#695 (patches 0.2.4/0014, 0.3.0/0011): the patched page says hello and gets
+    `text_append` frames of constant size; a stock page (no shim) on the same patched
+    server gets the stock whole-text frames. Both show exactly the server's text, with
+    no env re-fetch and no page error."""
+    import json
+
+    from visdom_chaos.wire.browser import DEFAULT_CHROMIUM, BrowserSubscriber
+
+    if not DEFAULT_CHROMIUM.is_file():
+        pytest.skip(f"chromium not installed at {DEFAULT_CHROMIUM}")
+    target = visdom_factory(version, "patched")
+    url = target.url
+    requests.post(
+        f"{url}/events",
+        timeout=10,
+        json={"eid": "ta", "win": "t", "opts": {}, "data": [{"content": "start", "type": "text"}]},
+    )
+    journal_path = tmp_path / "journal" / "clients.jsonl"
+    make = BrowserSubscriber if page_kind == "patched" else _StockPageSubscriber.make
+    n = 60
+    with JournalWriter(journal_path, role="clients") as journal:
+        sub = make(url, "br-0", journal, env="ta", run_dir=tmp_path)
+        sub.start()
+        try:
+            shim = sub.evaluate("window.WebSocket.visdomResume === true")
+            assert shim is (page_kind == "patched")
+            for i in range(n):
+                append(url, "ta", "t", i)
+                time.sleep(0.02)
+            want = truth(url, "ta", "t")
+            assert [e.seq for e in want] == list(range(n))
+            assert wait_view(sub, "t", want, 20) == want
+            assert sub.env_refetches == 0
+            assert not sub.page_errors, sub.page_errors[:3]
+        finally:
+            sub.stop()
+    frames = [
+        r
+        for r in map(json.loads, journal_path.read_text().splitlines())
+        if r.get("type") == "recv" and r.get("win") == "t"
+    ]
+    updates = [r for r in frames if r.get("command") != "window"]
+    assert len(updates) == n
+    sizes = [r["bytes"] for r in updates]
+    if page_kind == "patched":
+        assert {r["command"] for r in updates} == {"text_append"}
+        assert max(sizes) - min(sizes) < 16, (min(sizes), max(sizes))
+    else:
+        assert {r["command"] for r in updates} == {"window_update"}
+        assert sizes[-1] > 5 * sizes[0], (sizes[0], sizes[-1])
+    log = target.log_path.read_text(errors="replace")
+    assert ('{"cmd":"hello"' in log) is (page_kind == "patched")  # JSON.stringify
