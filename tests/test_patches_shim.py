@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from visdom_chaos.ids import ids_in_window
+
 pytestmark = [pytest.mark.visdom]
 
 DRIVER = r"""
@@ -94,9 +96,17 @@ def test_shim_reconnects_and_resumes_in_node(visdom_factory, version, tmp_path):
     assert not app["closed"] and out["readyState"] == 1 and app["opened"] == 1
     assert [m["command"] for m in app["messages"]].count("register") == 1, "page saw a re-register"
     assert out["resumeSid"] == out["sid"], "the session did not keep its sid"
-    updates = [m["seq"] for m in app["messages"] if m["command"] == "window_update"]
     snapshot = next(
         m["seq"] for m in app["messages"] if m["command"] == "layout" and m.get("snapshot")
     )
-    assert updates == list(range(snapshot + 1, snapshot + 11)), updates
+    # text appends reach the shim as text_append (it said hello) and the page as the
+    # whole window with the text appended (patches 0.2.4/0014, 0.3.0/0011)
+    updates = [
+        m
+        for m in app["messages"]
+        if m["command"] in ("window", "window_update") and m.get("seq", 0) > snapshot
+    ]
+    assert [m["seq"] for m in updates] == list(range(snapshot + 1, snapshot + 11)), updates
+    assert {m["command"] for m in updates} == {"window"}
+    assert [e.seq for e in ids_in_window(updates[-1])] == list(range(10))
     assert "resumed" not in [m["command"] for m in app["messages"]]  # the shim swallows markers
