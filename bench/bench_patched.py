@@ -9,9 +9,17 @@
    re-downloads the env (POST /env), patched resumes from its last seq
    (replay). stock / patched ratio.
 3. Slow consumer: one WebSocket subscriber stops reading while 2,500 text
-   appends happen; server RSS growth (psutil), stock / patched ratio.
+   appends happen; server RSS growth (psutil), stock / patched ratio. On the
+   patched target the subscriber says hello as the patched page does.
+4. Text appends (#695): one reading WebSocket subscriber, 2,000 appends to one
+   text window. Bytes per append (mean frame size of the window's updates) and
+   server time per append (median of POST /update in the access log), each
+   over appends 1-100 and 1,901-2,000: stock, patched with the patched page's
+   hello (text_append deltas), patched with a stock page (no hello: the stock
+   whole-text message, built only for it).
 
     python -m bench patched [--version 0.2.4] [--seconds 6] [--subscribers 20] [--no-rss]
+                            [--text-appends 2000] [--no-text | --text-only]
 """
 
 from __future__ import annotations
@@ -30,6 +38,8 @@ from pathlib import Path
 import requests
 import websocket
 
+HELLO = {"cmd": "hello", "accept": ["text_append"]}  # the patched page's shim says it
+TEXT_UPDATES = ("window", "window_update", "text_append")
 X_PATH = re.compile(r"^/content/data/\d+/x(?:/(?:\d+|-))?$")
 ACCESS_UPDATE = re.compile(r"POST /update \([^)]*\) ([\d.]+)ms")
 HTTP_TIMEOUT = 10
@@ -232,7 +242,7 @@ def reconnect(url: str, patched: bool, gap_s: float, rate_hz: float, history: in
     return {"missed_updates": seq, "bytes": total, "mode": mode}
 
 
-def slow_consumer(url: str, pid: int, appends: int) -> dict:
+def slow_consumer(url: str, pid: int, appends: int, hello: bool = False) -> dict:
     import psutil
 
     eid, win = "bench_slow", "log"
@@ -243,6 +253,8 @@ def slow_consumer(url: str, pid: int, appends: int) -> dict:
     )
     ws = websocket.create_connection(url.replace("http://", "ws://") + "/socket", timeout=10)
     sid = json.loads(ws.recv())["data"]
+    if hello:
+        ws.send(json.dumps(HELLO))
     requests.post(f"{url}/env/{eid}", json={"sid": sid}, timeout=HTTP_TIMEOUT)
     proc = psutil.Process(pid)
     before = peak = proc.memory_info().rss
@@ -274,6 +286,75 @@ def slow_consumer(url: str, pid: int, appends: int) -> dict:
     return {"growth_mib": (peak - before) / 2**20, "before_mib": before / 2**20, "seconds": elapsed}
 
 
+def text_appends(url: str, log_path: Path, hello: bool, appends: int, window: int = 100) -> dict:
+    """Bytes and server time per text append early (appends 1..window) and late (the
+    last `window`), with one subscriber that reads everything (says hello if `hello`)."""
+    eid, win = f"bench_text_{'hello' if hello else 'plain'}", "log"
+    requests.post(
+        f"{url}/events",
+        timeout=HTTP_TIMEOUT,
+        json={"eid": eid, "win": win, "opts": {}, "data": [{"content": "start", "type": "text"}]},
+    ).raise_for_status()
+    ws = websocket.create_connection(url.replace("http://", "ws://") + "/socket", timeout=10)
+    sid = json.loads(ws.recv())["data"]
+    if hello:
+        ws.send(json.dumps(HELLO))
+    requests.post(f"{url}/env/{eid}", json={"sid": sid}, timeout=HTTP_TIMEOUT)
+    _recv_bytes_until(ws, lambda m: m.get("command") == "layout")
+    sizes: list[int] = []
+    commands: set[str] = set()
+    stop = threading.Event()
+
+    def read() -> None:
+        ws.settimeout(0.5)
+        while not stop.is_set():
+            try:
+                raw = ws.recv()
+            except websocket.WebSocketTimeoutException:
+                continue
+            except Exception:
+                return
+            msg = json.loads(raw)
+            command = msg.get("command")
+            if command in TEXT_UPDATES and win in (msg.get("win"), msg.get("id")):
+                sizes.append(len(raw.encode() if isinstance(raw, str) else raw))
+                commands.add(command)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    offset = log_path.stat().st_size
+    session = requests.Session()
+    for i in range(appends):
+        session.post(
+            f"{url}/update",
+            timeout=HTTP_TIMEOUT,
+            json={
+                "eid": eid,
+                "win": win,
+                "append": True,
+                "opts": {},
+                "data": [{"content": f"[src-0#{i}@{time.time_ns()}] " + "x" * 40, "type": "text"}],
+            },
+        ).raise_for_status()
+    deadline = time.monotonic() + 30
+    while len(sizes) < appends and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stop.set()
+    reader.join(timeout=5)
+    ws.close()
+    with open(log_path, "rb") as f:
+        f.seek(offset)
+        times = [float(x) for x in ACCESS_UPDATE.findall(f.read().decode(errors="replace"))]
+    return {
+        "received": len(sizes),
+        "commands": sorted(commands),
+        "bytes_early": statistics.mean(sizes[:window]) if sizes else float("nan"),
+        "bytes_late": statistics.mean(sizes[-window:]) if sizes else float("nan"),
+        "ms_early": statistics.median(times[:window]) if times else float("nan"),
+        "ms_late": statistics.median(times[-window:]) if times else float("nan"),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench patched", description=__doc__.split("\n")[0]
@@ -292,6 +373,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-rss", action="store_true", help="skip the slow-consumer RSS part")
     parser.add_argument(
         "--appends", type=int, default=2500, help="text appends in the slow-consumer part"
+    )
+    parser.add_argument(
+        "--text-appends", type=int, default=2000, help="appends in the text-append part"
+    )
+    parser.add_argument("--no-text", action="store_true", help="skip the text-append part")
+    parser.add_argument(
+        "--text-only", action="store_true", help="only the text-append part (4. above)"
     )
     args = parser.parse_args(argv)
 
@@ -314,9 +402,9 @@ def main(argv: list[str] | None = None) -> int:
             # ABBA order so warm-up and machine load drift hit both alike
             rounds: dict[str, list[dict]] = {"stock": [], "patched": []}
             order = [("stock", stock), ("patched", patched), ("patched", patched), ("stock", stock)]
-            for i, (name, target) in enumerate(order):
+            for i, (name, target) in enumerate([] if args.text_only else order):
                 rounds[name].append(fanout(target.url, args.subscribers, args.seconds / 2, i))
-            for name, target in (("stock", stock), ("patched", patched)):
+            for name, target in () if args.text_only else (("stock", stock), ("patched", patched)):
                 results[name] = {"fanout": merge(rounds[name])}
                 # server-side handling time of each POST /update (broadcast to all
                 # subscribers included), from tornado's access log: less exposed to
@@ -328,17 +416,36 @@ def main(argv: list[str] | None = None) -> int:
                 results[name]["fanout"]["server_ms"] = (
                     statistics.median(times) if times else float("nan")
                 )
-            for name, target in (("stock", stock), ("patched", patched)):
+            for name, target in () if args.text_only else (("stock", stock), ("patched", patched)):
                 results[name]["reconnect"] = reconnect(
                     target.url, name == "patched", args.gap, rate_hz=20, history=args.history
                 )
-            if not args.no_rss:
+            if not args.no_rss and not args.text_only:
                 for name, target in (("stock", stock), ("patched", patched)):
-                    results[name]["slow"] = slow_consumer(target.url, target.pid, args.appends)
+                    results[name]["slow"] = slow_consumer(
+                        target.url, target.pid, args.appends, hello=name == "patched"
+                    )
+            if not args.no_text:
+                for name, target, hello in (
+                    ("stock", stock, False),
+                    ("patched", patched, True),
+                    ("patched, stock page", patched, False),
+                ):
+                    results.setdefault("text", {})[name] = text_appends(
+                        target.url, target.log_path, hello, args.text_appends
+                    )
         finally:
             stock.stop()
             patched.stop()
 
+    if not args.text_only:
+        print_parts(args, results)
+    if not args.no_text:
+        print_text(args.text_appends, results["text"])
+    return 0
+
+
+def print_parts(args: argparse.Namespace, results: dict[str, dict]) -> None:
     s, p = results["stock"], results["patched"]
     print(
         f"Visdom {args.version}: {args.subscribers} WebSocket subscribers, "
@@ -379,7 +486,29 @@ def main(argv: list[str] | None = None) -> int:
             f"ratio stock/patched RSS growth: "
             f"x{s['slow']['growth_mib'] / max(0.1, p['slow']['growth_mib']):.1f}"
         )
-    return 0
+
+
+def print_text(n: int, text: dict[str, dict]) -> None:
+    print(
+        f"text appends (#695): 1 reading subscriber, {n} appends of ~90 B; "
+        f"appends 1-100 vs {n - 99}-{n}:"
+    )
+    print(f"  {'':22}{'bytes/append':>14}{'':>9}{'server ms/append':>18}{'':>8}  frames")
+    print(f"  {'':22}{'early':>9}{'late':>9}{'':>5}{'early':>9}{'late':>9}{'':>8}")
+    for name, r in text.items():
+        print(
+            f"  {name:22}{r['bytes_early']:>9.0f}{r['bytes_late']:>9.0f}"
+            f"{'':>5}{r['ms_early']:>9.2f}{r['ms_late']:>9.2f}"
+            f"  x{r['ms_late'] / r['ms_early']:.2f}  {','.join(r['commands'])} "
+            f"({r['received']}/{n})"
+        )
+    st, pt = text["stock"], text["patched"]
+    print(
+        f"bytes per append at {n}, patched/stock: x{pt['bytes_late'] / st['bytes_late']:.3f} "
+        f"({pt['bytes_late']:.0f} vs {st['bytes_late']:.0f} B); "
+        f"server time per append, appends {n - 99}-{n} / 1-100: "
+        f"stock x{st['ms_late'] / st['ms_early']:.2f}, patched x{pt['ms_late'] / pt['ms_early']:.2f}"
+    )
 
 
 if __name__ == "__main__":
