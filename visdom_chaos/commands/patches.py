@@ -1,4 +1,4 @@
-"""`visdom-chaos patches list|check|apply`: the reference fixes (visdom_chaos.patches) as a command."""
+"""`visdom-chaos patches list|check|apply|export`: the reference fixes (visdom_chaos.patches) as a command."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 from visdom_chaos.cli import UserError
 from visdom_chaos.patches import apply as patch_apply
+from visdom_chaos.patches import export as patch_export
 from visdom_chaos.targets import load_built
 
 
@@ -45,6 +46,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="sdist tree (-p1), site-packages (-p2) or visdom package dir (-p3)",
     )
     app.set_defaults(func=cmd_apply)
+
+    exp = sub.add_parser(
+        "export",
+        help="the series as `git format-patch` files, for `git am` on Visdom's repository",
+    )
+    exp.add_argument("--version", required=True)
+    exp.add_argument("--into", type=Path, required=True, help="directory for 0001-*.patch ...")
+    exp.add_argument(
+        "--force", action="store_true", help="write into a non-empty DIR (old exports replaced)"
+    )
+    exp.add_argument(
+        "--author",
+        default=patch_export.DEFAULT_AUTHOR,
+        help="the commits' author, 'Name <email>' (default: %(default)s)",
+    )
+    exp.set_defaults(func=cmd_export)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -90,4 +107,18 @@ def cmd_apply(args: argparse.Namespace) -> int:
     print(f"applied {len(applied)} patches to {args.into}")
     for name in applied:
         print(f"  {name}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    try:
+        written = patch_export.export_series(
+            args.version, args.into, force=args.force, author=args.author
+        )
+    except patch_apply.PatchError as exc:
+        raise UserError(str(exc)) from None
+    print(f"exported {len(written)} patches of Visdom {args.version} to {args.into}")
+    for path in written:
+        print(f"  {path.name}")
+    print(f"apply on a checkout of the v{args.version} tag: git am {args.into}/*.patch")
     return 0
