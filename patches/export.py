@@ -210,10 +210,13 @@ def export_series(
         )
         for n, p in enumerate(patches, start=1)
     ]
-    into.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, mail in mails:
-        out = into / name
-        out.write_text(mail, encoding="utf-8")
-        written.append(out)
+    try:
+        into.mkdir(parents=True, exist_ok=True)
+        for name, mail in mails:
+            out = into / name
+            out.write_text(mail, encoding="utf-8")
+            written.append(out)
+    except OSError as exc:
+        raise apply.PatchError(f"cannot write the export into {into}: {exc}") from None
     return written

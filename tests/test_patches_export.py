@@ -244,6 +244,10 @@ def test_a_non_empty_dir_is_refused_unless_force(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(UserError, match="is not a directory"):
         run_cli(["patches", "export", "--version", "0.3.0", "--into", str(tmp_path / "file")])
+    with pytest.raises(UserError, match="cannot write the export into .*file/sub"):
+        run_cli(
+            ["patches", "export", "--version", "0.3.0", "--into", str(tmp_path / "file" / "sub")]
+        )
 
 
 def test_a_bad_author_is_refused(tmp_path):
