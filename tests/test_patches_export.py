@@ -134,6 +134,18 @@ def test_git_am_applies_the_export_like_patches_apply(version, upstream_trees, t
         assert "Expected after:" in commit and f"patches/{version}/{path.name}" in commit
     # no patch left anything uncommitted or any file behind
     assert git(repo, "status", "--porcelain").stdout == ""
+    # every pre-image blob an `index` line names is in the history: `git am -3` can
+    # rebuild the base on a branch that moved past the release
+    for mail in mails:
+        for before, after in re.findall(
+            r"^index ([0-9a-f]{40})\.\.([0-9a-f]{40})", mail.read_text(), re.M
+        ):
+            for blob in (before, after):
+                if set(blob) != {"0"}:
+                    assert git(repo, "cat-file", "-e", blob, check=False).returncode == 0, (
+                        mail.name,
+                        blob,
+                    )
 
     applied = tmp_path / "applied"
     shutil.copytree(upstream, applied)
