@@ -37,6 +37,7 @@ class RunOptions:
     scenario: Scenario = field(default_factory=lambda: Scenario("adhoc", "ad-hoc run"))
     target: str = "0.2.4"  # a version, or a URL of an external Visdom
     variant: str = "stock"
+    bundle: str = "shipped"  # or "source": main.js rebuilt from the release's source map
     out: Path | None = None
     seed: int = 0
     allow_remote: bool = False
@@ -119,6 +120,7 @@ class Experiment:
                 o.target,
                 o.variant,
                 self.run_dir,
+                bundle=o.bundle,
                 polling=self.sc.polling_frontend,
                 env_overrides=self.sc.target_env,
             )
@@ -567,7 +569,7 @@ def run_meta(o: RunOptions) -> RunMeta:
     return RunMeta(
         scenario=sc.name,
         scenario_file=str(sc.path) if sc.path else None,
-        target={"version": o.target, "variant": o.variant, "url": None},
+        target={"version": o.target, "variant": o.variant, "bundle": o.bundle, "url": None},
         duration_s=sc.duration_s,
         seed=o.seed,
         params={

@@ -15,7 +15,7 @@ from visdom_chaos.orchestrator import Experiment, RunOptions, RunResult
 from visdom_chaos.reports.escape import term
 from visdom_chaos.reports.render import findings_table
 from visdom_chaos.scenario import Scenario, ScenarioError, load_scenario, scenario_files
-from visdom_chaos.targets import VARIANTS, VERSIONS
+from visdom_chaos.targets import BUNDLES, VARIANTS, VERSIONS
 
 DEFAULT_SCENARIO = "mixed"
 
@@ -31,6 +31,12 @@ def register(sub) -> None:
         "--target", default="0.2.4", help=f"{'|'.join(VERSIONS)} or the URL of your own Visdom"
     )
     p.add_argument("--variant", choices=VARIANTS, default="stock")
+    p.add_argument(
+        "--bundle",
+        choices=BUNDLES,
+        default="shipped",
+        help="shipped: the release's main.js; source: rebuilt from its main.js.map (docs/bundle.md)",
+    )
     p.add_argument("--duration", type=float, help="seconds of load (default: the scenario's)")
     p.add_argument("--out", type=Path, help="run folder (default reports/runs/<time>-<scenario>)")
     p.add_argument("--seed", type=int, default=0)
@@ -94,6 +100,7 @@ def options_from_args(args) -> RunOptions:
         scenario=scenario,
         target=args.target,
         variant=args.variant,
+        bundle=getattr(args, "bundle", "shipped"),
         out=args.out,
         seed=args.seed,
         allow_remote=args.allow_remote,
@@ -120,6 +127,8 @@ def parse_workers(value: str | int | None) -> str | int:
 def run_with_progress(options: RunOptions, console: Console) -> RunResult:
     duration = options.scenario.duration_s
     label = f"{options.scenario.name} @ {options.target}:{options.variant}"
+    if options.bundle != "shipped":
+        label += f" ({options.bundle} bundle)"
     with Progress(
         TextColumn("[bold]{task.fields[label]}"),
         BarColumn(),

@@ -9,6 +9,7 @@ from pathlib import Path
 from visdom_chaos.cli import UserError
 from visdom_chaos.netguard import RemoteTargetError
 from visdom_chaos.targets import (
+    BUNDLES,
     VARIANTS,
     VERSIONS,
     TargetError,
@@ -29,12 +30,24 @@ def register(sub) -> None:
     b = tsub.add_parser("build", help="build a Visdom version in its own venv (idempotent)")
     b.add_argument("version", choices=VERSIONS)
     b.add_argument("--variant", choices=VARIANTS, default="stock")
+    b.add_argument(
+        "--bundle",
+        choices=BUNDLES,
+        default="shipped",
+        help="shipped: the release's main.js; source: rebuilt from its main.js.map (docs/bundle.md)",
+    )
     b.add_argument("--force", action="store_true", help="rebuild even if built")
     b.set_defaults(func=_build)
 
     s = tsub.add_parser("start", help="start a target on a free loopback port, in the background")
     s.add_argument("version", nargs="?", default="0.2.4", help=f"{'|'.join(VERSIONS)}")
     s.add_argument("--variant", choices=VARIANTS, default="stock")
+    s.add_argument(
+        "--bundle",
+        choices=BUNDLES,
+        default="shipped",
+        help="shipped: the release's main.js; source: rebuilt from its main.js.map (docs/bundle.md)",
+    )
     s.add_argument("--run-dir", type=Path, help="folder for env data, log and pid (default: cache)")
     s.add_argument("--port", type=int, help="fixed port instead of a free one")
     s.add_argument("--polling", action="store_true", help="-use_frontend_client_polling")
@@ -57,7 +70,11 @@ def _running_dir() -> Path:
 def _build(args) -> int:
     try:
         built = build_target(
-            args.version, args.variant, force=args.force, progress=lambda m: print(f"  {m}")
+            args.version,
+            args.variant,
+            bundle=args.bundle,
+            force=args.force,
+            progress=lambda m: print(f"  {m}"),
         )
     except TargetError as exc:
         raise UserError(str(exc)) from exc
@@ -83,7 +100,12 @@ def _start(args) -> int:
     )
     try:
         target = start_target(
-            args.version, args.variant, run_dir, port=args.port, polling=args.polling
+            args.version,
+            args.variant,
+            run_dir,
+            bundle=args.bundle,
+            port=args.port,
+            polling=args.polling,
         )
     except TargetError as exc:
         raise UserError(str(exc)) from exc
@@ -118,7 +140,7 @@ def _stop(args) -> int:
 def _list(args) -> int:
     for b in list_built():
         print(
-            f"built    {b.name:16} {b.python}"
+            f"built    {b.name:26} {b.python}"
             + (f"  patches: {len(b.patches)}" if b.patches else "")
         )
     for d in _running():

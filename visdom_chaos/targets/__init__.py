@@ -1,6 +1,7 @@
 """Target manager: build Visdom versions offline and run them as child processes."""
 
 from visdom_chaos.targets.build import (
+    BUNDLES,
     VARIANTS,
     VERSIONS,
     BuiltTarget,
@@ -24,6 +25,7 @@ from visdom_chaos.targets.process import (
 )
 
 __all__ = [
+    "BUNDLES",
     "VARIANTS",
     "VERSIONS",
     "BuiltTarget",

@@ -4,6 +4,9 @@ Layout under $VISDOM_CHAOS_CACHE/targets/:
   <version>-stock/venv/          the release installed from PyPI, with browser assets
   <version>-patched/overlay/     a copy of the stock `visdom` package with patches/ applied,
                                  put first on PYTHONPATH of the stock venv's interpreter
+  <version>-<variant>-srcbundle/overlay/
+                                 that target's package with static/js/main.js(.map) rebuilt
+                                 from the release's own source map (bundle_build.py)
   <name>/built.json              stamp: what was built, so `build` is idempotent
 """
 
@@ -27,6 +30,9 @@ from visdom_chaos.patches.apply import PATCHES_DIR, PatchError, apply_series
 
 VERSIONS = ("0.2.4", "0.3.0")
 VARIANTS = ("stock", "patched")
+# Which browser bundle a target serves: the release's shipped main.js, or one rebuilt
+# from the sources in its main.js.map.
+BUNDLES = ("shipped", "source")
 
 # Per version: the interpreter it needs and the pip steps that work offline.
 # 0.2.4's sdist imports pkg_resources in setup.py: setuptools<70 + wheel, no isolation.
@@ -61,10 +67,12 @@ class BuiltTarget:
     patches: list[str] = field(default_factory=list)
     assets: list[str] = field(default_factory=list)
     digest: str = ""
+    bundle: str = "shipped"
+    bundle_key: str = ""  # bundle_build.bundle_key of the rebuilt main.js
 
     @property
     def name(self) -> str:
-        return f"{self.version}-{self.variant}"
+        return _target_name(self.version, self.variant, self.bundle)
 
     def env(self) -> dict[str, str]:
         """Environment for the server process (the overlay shadows the stock package)."""
@@ -136,8 +144,18 @@ def find_python(minor: str) -> str | None:
     return None
 
 
-def _stamp_path(version: str, variant: str) -> Path:
-    return targets_dir() / f"{version}-{variant}" / "built.json"
+def _target_name(version: str, variant: str, bundle: str = "shipped") -> str:
+    return f"{version}-{variant}" + ("-srcbundle" if bundle == "source" else "")
+
+
+def _stamp_path(version: str, variant: str, bundle: str = "shipped") -> Path:
+    return targets_dir() / _target_name(version, variant, bundle) / "built.json"
+
+
+def shipped_map(version: str) -> Path | None:
+    """The release's own static/js/main.js.map (in its stock target), if built."""
+    stock = load_built(version, "stock")
+    return Path(stock.package_dir) / "static" / "js" / "main.js.map" if stock else None
 
 
 def series_digest(version: str) -> str:
@@ -149,8 +167,8 @@ def series_digest(version: str) -> str:
     return h.hexdigest()[:16]
 
 
-def load_built(version: str, variant: str = "stock") -> BuiltTarget | None:
-    stamp = _stamp_path(version, variant)
+def load_built(version: str, variant: str = "stock", bundle: str = "shipped") -> BuiltTarget | None:
+    stamp = _stamp_path(version, variant, bundle)
     if not stamp.exists():
         return None
     try:
@@ -161,7 +179,21 @@ def load_built(version: str, variant: str = "stock") -> BuiltTarget | None:
         return None
     if not built.assets and importlib.util.find_spec("visdom_chaos.targets.assets") is not None:
         return None  # built before the offline UI assets existed: build again
+    if bundle == "source" and not _bundle_current(built):
+        return None
     return built if Path(built.python).exists() else None
+
+
+def _bundle_current(built: BuiltTarget) -> bool:
+    """A source-bundle target is stale when its base is gone or the bundle's inputs
+    changed (pins, config, map)."""
+    from visdom_chaos.targets.bundle_build import bundle_key
+
+    base = load_built(built.version, built.variant)
+    map_path = shipped_map(built.version)
+    if base is None or map_path is None or not map_path.is_file():
+        return False
+    return built.bundle_key == bundle_key(built.version, map_path)
 
 
 def _pip(python: str, args: list[str], log: Path) -> None:
@@ -253,6 +285,40 @@ def _build_patched(version: str, stock: BuiltTarget, progress) -> BuiltTarget:
     )
 
 
+def _build_source_bundle(base: BuiltTarget, progress) -> BuiltTarget:
+    from visdom_chaos.targets.bundle_build import BundleError, build_bundle
+
+    map_path = shipped_map(base.version)
+    if map_path is None:
+        raise TargetError(f"target {base.version}-stock is not built: no main.js.map to read")
+    try:
+        bundle = build_bundle(base.version, map_path, cache_dir(), progress=progress)
+    except BundleError as exc:
+        raise TargetError(f"source bundle for {base.version}: {exc}") from exc
+    root = targets_dir() / _target_name(base.version, base.variant, "source")
+    if root.exists():
+        shutil.rmtree(root)
+    package_dir = root / "overlay" / "visdom"
+    progress(f"copying {base.name} and serving the rebuilt main.js (bundle {bundle.key})")
+    shutil.copytree(base.package_dir, package_dir, ignore=shutil.ignore_patterns("__pycache__"))
+    js = package_dir / "static" / "js"
+    shutil.copyfile(bundle.main_js, js / "main.js")
+    shutil.copyfile(bundle.main_map, js / "main.js.map")
+    return BuiltTarget(
+        base.version,
+        base.variant,
+        str(root),
+        base.python,
+        str(package_dir),
+        overlay=str(root / "overlay"),
+        patches=base.patches,
+        assets=base.assets,
+        digest=base.digest,
+        bundle="source",
+        bundle_key=bundle.key,
+    )
+
+
 @contextmanager
 def _build_lock():
     """One build at a time across processes (parallel tests, a run beside a build)."""
@@ -266,23 +332,38 @@ def _build_lock():
 
 
 def build_target(
-    version: str, variant: str = "stock", *, force: bool = False, progress=None
+    version: str,
+    variant: str = "stock",
+    *,
+    bundle: str = "shipped",
+    force: bool = False,
+    progress=None,
 ) -> BuiltTarget:
-    """Build (or reuse) a target; idempotent unless `force`."""
+    """Build (or reuse) a target; idempotent unless `force`. `bundle="source"`: the same
+    target serving a main.js rebuilt from the release's source map."""
     progress = progress or (lambda msg: None)
     if version not in VERSIONS:
         raise TargetError(f"unknown Visdom version {version!r}; supported: {', '.join(VERSIONS)}")
     if variant not in VARIANTS:
         raise TargetError(f"unknown variant {variant!r}; supported: {', '.join(VARIANTS)}")
-    if not force and (built := load_built(version, variant)) is not None:
+    if bundle not in BUNDLES:
+        raise TargetError(f"unknown bundle {bundle!r}; supported: {', '.join(BUNDLES)}")
+    if not force and (built := load_built(version, variant, bundle)) is not None:
         return built
     with _build_lock():
-        return _build_locked(version, variant, force, progress)
+        return _build_locked(version, variant, force, progress, bundle)
 
 
-def _build_locked(version: str, variant: str, force: bool, progress) -> BuiltTarget:
-    if not force and (built := load_built(version, variant)) is not None:
+def _build_locked(
+    version: str, variant: str, force: bool, progress, bundle: str = "shipped"
+) -> BuiltTarget:
+    if not force and (built := load_built(version, variant, bundle)) is not None:
         return built  # another process built it while we waited
+    if bundle == "source":
+        base = load_built(version, variant) or _build_locked(version, variant, False, progress)
+        built = _build_source_bundle(base, progress)
+        _stamp_path(version, variant, bundle).write_text(json.dumps(asdict(built), indent=2))
+        return built
     if variant == "stock":
         built = _build_stock(version, progress)
     else:
@@ -293,4 +374,10 @@ def _build_locked(version: str, variant: str, force: bool, progress) -> BuiltTar
 
 
 def list_built() -> list[BuiltTarget]:
-    return [b for v in VERSIONS for var in VARIANTS if (b := load_built(v, var)) is not None]
+    return [
+        b
+        for v in VERSIONS
+        for var in VARIANTS
+        for bundle in BUNDLES
+        if (b := load_built(v, var, bundle)) is not None
+    ]

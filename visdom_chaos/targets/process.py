@@ -308,10 +308,12 @@ def start_target(
     version: str = "0.2.4",
     variant: str = "stock",
     run_dir: str | os.PathLike[str] = ".",
+    *,
+    bundle: str = "shipped",
     **kwargs,
 ) -> Target:
     """Build if needed, then start. Usable as a context manager."""
-    return start_built(build_target(version, variant), Path(run_dir), **kwargs)
+    return start_built(build_target(version, variant, bundle=bundle), Path(run_dir), **kwargs)
 
 
 def external_target(url: str, *, allow_remote: bool = False, version: str = "unknown") -> Target:
