@@ -48,11 +48,11 @@ def package_of(path: str) -> str:
 def _embedded_originals(text: str, source: str) -> dict[str, str]:
     """The stylesheets css-loader compiled (the entry and what it @imports), path ->
     text, from the CSS source map embedded in its output."""
-    start = text.find('{"version":3')
-    if start < 0:
+    found = re.search(r'\{"version":\s*3', text)
+    if found is None:
         return {}
     try:
-        embedded, _ = json.JSONDecoder().raw_decode(text, start)
+        embedded, _ = json.JSONDecoder().raw_decode(text, found.start())
         names, texts = embedded.get("sources") or [], embedded.get("sourcesContent") or []
     except (ValueError, AttributeError):
         raise SourceMapError(f"{source}: its embedded CSS source map is unreadable") from None
@@ -94,7 +94,7 @@ def read_bundle_sources(map_path: Path) -> BundleSources:
             # less's own map folds @imported files into misnamed entries, so only the
             # entry's own text is trusted; node_modules stylesheets are checked after
             # the build instead (their compiled CSS against the shipped map's).
-            text = _embedded_originals(text, path).get(path)  # type: ignore[assignment]
+            text = _embedded_originals(text, path).get(path)
             if path.startswith("node_modules/"):
                 continue
             if text is None:
@@ -146,7 +146,9 @@ class Verification:
 def verify_node_modules(sources: BundleSources, root: Path) -> Verification:
     """Compare every node_modules file the map names with the installed file, byte for
     byte as text (no newline translation: a CRLF file must stay CRLF)."""
-    matched, bad, missing = 0, {}, {}
+    matched = 0
+    bad: dict[str, list[str]] = {}
+    missing: dict[str, list[str]] = {}
     for path, text in sources.modules.items():
         f = Path(root) / path
         pkg = package_of(path)
