@@ -176,5 +176,5 @@ def test_webpack_failure_shows_webpacks_message(tmp_path: Path) -> None:
     (work / "node_modules").symlink_to(modules)
     (work / "js" / "main.js").write_text("import nothing from 'no-such-package-here';\n")
     with pytest.raises(BundleError, match="webpack failed") as info:
-        bundle_build._webpack(work)
+        bundle_build._webpack(work, bundle_build.webpack_config(bundle_build.BUNDLE_PINS["0.3.0"]))
     assert "no-such-package-here" in str(info.value)

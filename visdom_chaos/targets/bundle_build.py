@@ -39,12 +39,14 @@ NPM_TIMEOUT_S = 900
 RECIPE = "1"
 WEBPACK_TIMEOUT_S = 900
 
-# Ours, shaped like upstream's webpack.common.js + webpack.prod.js. Rule order matters:
-# the shipped map's loader requests read `less-loader/dist/cjs/index.js??ruleSet[1].rules[3]
-# .use[2]`: the less rule is rules[3] and less-loader has an options object. `fullySpecified:
-# false` lets react-grid-layout's .mjs import `react/jsx-runtime` (react 17 has no
-# `exports` map). The `fetch` fallback is upstream's: js/ imports 'fetch'.
-WEBPACK_CONFIG = """\
+# Ours, shaped like upstream's webpack.common.js + webpack.prod.js. Rule order matters
+# (a loader with options is named by its rule index in module requests and ids): 0.3.0's
+# map reads `less-loader/dist/cjs/index.js??ruleSet[1].rules[3].use[2]`, so there the
+# less rule is rules[3], after an inline-asset rule, and less-loader has an options
+# object; 0.2.4 had only the js and css rules. `fullySpecified: false` lets
+# react-grid-layout's .mjs import `react/jsx-runtime` (react 17 has no `exports` map).
+# The `fetch` fallback is upstream's: js/ imports 'fetch'.
+_CONFIG_HEAD = """\
 const path = require('path');
 module.exports = {
   mode: 'production',
@@ -60,14 +62,24 @@ module.exports = {
           presets: ['@babel/preset-env', '@babel/preset-react'],
           plugins: ['@babel/plugin-proposal-class-properties'] } },
       { test: /\\.css$/, use: ['style-loader', 'css-loader'] },
+"""
+_LESS_RULES = """\
       { test: /\\.(png|gif|jpe?g|svg)$/, type: 'asset/inline' },
       { test: /\\.less$/, use: ['style-loader', 'css-loader', { loader: 'less-loader', options: {} }] },
+"""
+_CONFIG_TAIL = """\
       { test: /\\.m?js$/, resolve: { fullySpecified: false } },
     ],
   },
   performance: { hints: false },
 };
 """
+
+
+def webpack_config(pins: dict[str, dict[str, str]]) -> str:
+    less = "less-loader" in pins.get("tools", {})
+    return _CONFIG_HEAD + (_LESS_RULES if less else "") + _CONFIG_TAIL
+
 
 # webpack's Node API instead of webpack-cli: one package fewer, and its errors verbatim.
 BUILD_JS = """\
@@ -124,7 +136,7 @@ def bundle_key(version: str, map_path: Path) -> str:
     h = hashlib.sha256()
     h.update(Path(map_path).read_bytes())
     h.update(json.dumps(BUNDLE_PINS.get(version, {}), sort_keys=True).encode())
-    h.update((RECIPE + WEBPACK_CONFIG + BUILD_JS).encode())
+    h.update((RECIPE + webpack_config(BUNDLE_PINS.get(version, {})) + BUILD_JS).encode())
     return h.hexdigest()[:16]
 
 
@@ -184,11 +196,11 @@ def _installed_versions(work: Path, folders: list[str]) -> dict[str, str]:
     return out
 
 
-def _webpack(work: Path) -> None:
+def _webpack(work: Path, config: str) -> None:
     node = shutil.which("node")
     if node is None:
         raise BundleError("node not found on PATH: it is needed to run webpack")
-    (work / "webpack.config.js").write_text(WEBPACK_CONFIG)
+    (work / "webpack.config.js").write_text(config)
     (work / "build.js").write_text(BUILD_JS)
     shutil.rmtree(work / "dist", ignore_errors=True)
     try:
@@ -263,7 +275,7 @@ def build_bundle(
         shutil.rmtree(work / "js", ignore_errors=True)
         own = lay_out_own(sources, work)
         progress(f"webpack: {own} files of js/ from the map")
-        _webpack(work)
+        _webpack(work, webpack_config(pins))
         main_js, main_map = work / "dist" / "main.js", work / "dist" / "main.js.map"
         if not (main_js.is_file() and main_map.is_file()):
             raise BundleError(f"webpack reported success but wrote no dist/main.js in {work}")
