@@ -131,6 +131,12 @@ def test_manifest_pins_nested_packages_under_their_parent() -> None:
 def test_npm_errors_name_the_package(tmp_path: Path) -> None:
     err = _npm_failure("npm error notarget No matching version found for react@99.0.0.\n", tmp_path)
     assert "react@99.0.0" in str(err)
+    err = _npm_failure(
+        "npm error notarget No matching version found for @babel/core@7.17.9 with a date"
+        " before 2/4/2023, 12:00:00 AM.\n",
+        tmp_path,
+    )
+    assert "cannot be had: @babel/core@7.17.9 (see" in str(err)
     err = _npm_failure("npm error 404 Not Found - GET https://r/@scope%2fnope - x\n", tmp_path)
     assert "cannot be had" in str(err)
     err = _npm_failure("npm error something else\n", tmp_path)

@@ -152,7 +152,7 @@ def _locked(folder: Path) -> Iterator[None]:
 
 
 _NPM_MISSING = (
-    re.compile(r"No matching version found for (\S+?)\.?$", re.M),
+    re.compile(r"No matching version found for (\S+?)\.?(?:\s|$)", re.M),
     re.compile(r"notarget.*?\b(\S+@\S+?)\.?$", re.M),
     re.compile(r"404 Not Found - GET \S+/((?:@[^/\s]+/)?[^/\s]+)", re.M),
     re.compile(r"'((?:@[^/\s]+/)?[^@\s']+@[^\s']+)' is not in this registry", re.M),
@@ -167,7 +167,7 @@ def _npm_failure(stderr: str, log: Path) -> BundleError:
     return BundleError(f"npm install failed: {tail} (see {log})")
 
 
-def _npm_install(work: Path, manifest: dict) -> None:
+def _npm_install(work: Path, manifest: dict, before: str | None = None) -> None:
     npm = shutil.which("npm")
     if npm is None:
         raise BundleError("npm not found on PATH: it is needed to rebuild the browser bundle")
@@ -175,6 +175,8 @@ def _npm_install(work: Path, manifest: dict) -> None:
     # --ignore-scripts: nothing needs to run at install; --legacy-peer-deps: react 17
     # under newer rc-* peers must not abort the install (as upstream's yarn allowed).
     cmd = [npm, "install", "--no-audit", "--no-fund", "--ignore-scripts", "--legacy-peer-deps"]
+    if before:  # what the pins leave open (babel's helpers…) resolves as on the build day
+        cmd.append(f"--before={before}")
     log = work / "npm-install.log"
     try:
         proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=NPM_TIMEOUT_S)
@@ -262,7 +264,7 @@ def build_bundle(
         started = time.monotonic()
         manifest = _manifest(pins)
         progress(f"npm install {len(manifest['dependencies'])} packages into {work}")
-        _npm_install(work, manifest)
+        _npm_install(work, manifest, pins.get("npm", {}).get("before"))
         packages = sources.packages()
         check = verify_node_modules(sources, work)
         if not check.ok:

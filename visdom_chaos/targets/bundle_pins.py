@@ -10,6 +10,8 @@ several versions matched the date-nearest one that reproduces the map was chosen
 `packages`: install folder -> version (a nested `a/node_modules/b` is one npm placed
 under `a`). `layout`: packages the map does not hold whose version decides where npm
 hoists one it does (prop-types' react-is@16 on top keeps rc-util's react-is@18 nested).
+`npm.before`: `npm install --before`, so what the pins leave open (babel's helpers and
+plugins) resolves as on the build day, not to whatever the registry holds later.
 `tools`: the loaders and compilers; webpack 5.108.4 reproduces the shipped runtime
 modules text for text (5.104, 5.106, 5.110, 5.111 do not), less-loader 13 is the one
 with `dist/cjs/index.js`, the path the shipped loader requests name.
@@ -19,6 +21,8 @@ from __future__ import annotations
 
 BUNDLE_PINS: dict[str, dict[str, dict[str, str]]] = {
     "0.2.4": {
+        # no `npm.before`: the registry's dates for 2023 releases are their re-publication
+        # (late 2024), so `--before=2023-02-04` finds no @babel/core@7.17.9 at all.
         # upstream's yarn.lock at the release commit (2f89a13, 2023-02-03), one entry
         # per folder the map names; where the lock holds two versions the nesting decides.
         "packages": {
@@ -90,9 +94,15 @@ BUNDLE_PINS: dict[str, dict[str, dict[str, str]]] = {
             "@babel/preset-env": "7.16.11",
             "@babel/preset-react": "7.16.7",
             "@babel/plugin-proposal-class-properties": "7.16.7",
+            # what shapes the output beyond the loaders, also from the lock: the minifier
+            # and babel's helpers (left open, npm takes 2026's and main.js differs)
+            "terser-webpack-plugin": "5.3.1",
+            "terser": "5.13.0",
+            "@babel/helpers": "7.17.9",
         },
     },
     "0.3.0": {
+        "npm": {"before": "2026-09-15"},
         "packages": {
             "@babel/runtime": "7.29.7",
             "@babel/runtime-corejs3": "7.29.7",
