@@ -191,3 +191,21 @@ def test_fidelity_run_gives_the_same_findings_on_both_bundles(tmp_path: Path) ->
     assert verdicts["source"] == verdicts["shipped"]
     for v in verdicts.values():  # and both are the faithful verdict, not the same failure
         assert all(agree and all(full) for agree, full in v["windows"].values()), v
+
+
+def test_patched_target_keeps_its_bundle_unless_asked(tmp_path: Path) -> None:
+    """`--bundle source` under the patched server: the series' files and the rebuilt
+    main.js; the default patched target still serves the shipped main.js."""
+    targets, shipped, _rebuilt, bundle, _sources = source_target("0.3.0")
+    patched = targets.build_target("0.3.0", "patched")
+    both = targets.build_target("0.3.0", "patched", bundle="source")
+    assert both.name == "0.3.0-patched-srcbundle" and both.patches == patched.patches
+    js = Path("static") / "js"
+    shipped_js = (Path(shipped.package_dir) / js / "main.js").read_bytes()
+    assert (Path(patched.package_dir) / js / "main.js").read_bytes() == shipped_js
+    assert (Path(both.package_dir) / js / "main.js").read_bytes() == Path(
+        bundle.main_js
+    ).read_bytes()
+    patched_files = {p.name for p in (Path(patched.package_dir) / js).iterdir()}
+    both_files = {p.name for p in (Path(both.package_dir) / js).iterdir()}
+    assert patched_files == both_files and "visdom-resume.js" in both_files
