@@ -120,14 +120,16 @@ class HttpTracker:
             # head phase: look for the blank line
             start_len = len(self.buf)
             self.buf += data[pos:]
-            if not _looks_http(self.buf, self.is_request) or len(self.buf) > MAX_HEAD:
+            end = self.buf.find(b"\r\n\r\n", max(0, start_len - 3))
+            # oversize is the head's own size: a body read along with it does not count
+            oversize = (end if end >= 0 else len(self.buf)) > MAX_HEAD
+            if not _looks_http(self.buf, self.is_request) or oversize:
                 out.append(
                     bytes(self.buf[self.passed :])
                 )  # not (followable) HTTP: stop interpreting
                 self.buf.clear()
                 self.phase, self.passed = "opaque", 0
                 return out, n
-            end = self.buf.find(b"\r\n\r\n", max(0, start_len - 3))
             if end < 0:
                 if not hold or self.passed:
                     out.append(bytes(self.buf[self.passed :]))
