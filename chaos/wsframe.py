@@ -165,15 +165,30 @@ class FrameSkimmer:
     def at_boundary(self) -> bool:
         return self.remaining == 0 and not self.head
 
-    def skim(self, data: bytes) -> None:
+    def skim(self, data: bytes | bytearray | memoryview) -> None:
         n = len(data)
         pos = 0
         if self.remaining or self.head:  # finish a frame begun in an earlier read
             while pos < n and not self.at_boundary:
                 pos = self._step(data, pos)
         # hot loop (every byte of every proxied WebSocket passes here): header
-        # lengths only, no validation, no calls; validation happens when splitting
-        while pos < n:
+        # lengths only, no validation, no calls; validation happens when splitting.
+        # Below `lim` a whole length field is present, so no bounds checks; a mask key
+        # cut off at the end is counted as bytes to skip, like the payload after it.
+        lim = n - 10
+        while pos < lim:
+            b1 = data[pos + 1]
+            length = b1 & 0x7F
+            if length < 126:
+                pos += length + (6 if b1 & 0x80 else 2)
+            elif length == 126:
+                pos += (data[pos + 2] << 8 | data[pos + 3]) + (8 if b1 & 0x80 else 4)
+            else:
+                pos += int.from_bytes(data[pos + 2 : pos + 10], "big") + (14 if b1 & 0x80 else 10)
+        if pos > n:
+            self.remaining = pos - n
+            return
+        while pos < n:  # the last few bytes: a header may be cut short
             avail = n - pos
             if avail < 2:
                 break
@@ -206,7 +221,7 @@ class FrameSkimmer:
             pos = self._step(data, pos)
         return pos
 
-    def _step(self, data: bytes, pos: int) -> int:
+    def _step(self, data: bytes | bytearray | memoryview, pos: int) -> int:
         n = len(data)
         if self.remaining:
             step = min(self.remaining, n - pos)
