@@ -21,6 +21,8 @@ from .held import HeldMessages
 from .httpstream import HttpHead, parse_head
 from .segmenter import Segment, Segmenter, wire_bytes
 from .side import Side
+from .splice import Splicer
+from .splice import enabled as splice_enabled
 from .toxics import Toxic
 from .toxics.verdict import Answer, Copies, Delay, Drop, Hold, Pass, Rewrite
 from .wsframe import Frame, Message
@@ -57,6 +59,8 @@ class Direction:
         self.undecided_http = False
         self.bytes_in = self.bytes_out = self.dropped = 0
         self.done = False
+        # no toxic, nothing held, a state the parsers can follow blind: bytes move in the kernel
+        self.splicer = Splicer(self) if splice_enabled() else None
 
     def set_toxics(self, toxics: list[Toxic], undecided_http: bool) -> None:
         """The toxics now acting on this stream (new lists: a chain being run keeps its own)."""
@@ -81,16 +85,37 @@ class Direction:
             and not self.undecided_http
         )
 
+    def splice_ok(self) -> bool:
+        """May the kernel move this stream's next bytes (chaos/splice.py)?"""
+        return (
+            self.splicer is not None
+            and not self.blocked
+            and self.direct_ok()
+            and not self.link.closed
+            and not self.src.eof
+            and self.segmenter.spliceable()
+            and self.dst.idle()
+        )
+
     def update_reading(self) -> None:
-        self.src.set_reading(
+        on = (
             not self.link.closed
             and not self.paused()
             and not self.blocked
             and self.pending_bytes < MAX_PENDING
         )
+        splicer = self.splicer
+        if splicer is not None:
+            if on and self.splice_ok() and splicer.start():
+                self.src.set_reading(False)  # the splicer reads the socket now
+                return
+            splicer.stop()
+        self.src.set_reading(on)
 
     def feed(self, data: bytes) -> None:
         self.bytes_in += len(data)
+        if self.splicer is not None:
+            self.splicer.resting = False  # the transport read past what ended a splice
         if self.direct_ok():
             out = self.segmenter.feed(data, split_ws=False)
             # units left by a removed WebSocket toxic (parser still mid-message) go out as their bytes
@@ -102,10 +127,8 @@ class Direction:
             if raw and not self.link.closed:
                 self.dst.write(raw)
                 self.bytes_out += len(raw)
-            if not self.dst.writable:
-                self.blocked = True
-                self.dst.on_writable.append(self._unblock)
-                self.update_reading()
+            if not self.block_if_full() and self.splicer is not None and self.splice_ok():
+                self.update_reading()  # e.g. the upgrade just went by: frames from here spliced
             return
         self.pending.append((data, asyncio.get_running_loop().time()))
         self.pending_bytes += len(data)
@@ -113,11 +136,22 @@ class Direction:
         if self.pending_bytes >= MAX_PENDING:
             self.update_reading()
 
+    def block_if_full(self) -> bool:
+        """The destination is above its high-water mark: stop reading until it drains."""
+        if self.dst.writable:
+            return False
+        self.blocked = True
+        self.dst.on_writable.append(self._unblock)
+        self.update_reading()
+        return True
+
     def _unblock(self) -> None:
         self.blocked = False
         self.update_reading()
 
     def feed_eof(self) -> None:
+        if self.splicer is not None:
+            self.splicer.stop()
         self.pending.append(EOF)
         self.wake.set()
 

@@ -199,6 +199,7 @@ class Link:
         if self.closed:
             return
         self.closed, self.reason = True, reason
+        self._stop_splicing()
         self.client.close()
         self.upstream.close()
         self._finish()
@@ -208,9 +209,16 @@ class Link:
         if self.closed:
             return
         self.closed, self.reason = True, reason
+        self._stop_splicing()
         self.client.reset()
         self.upstream.reset()
         self._finish()
+
+    def _stop_splicing(self) -> None:
+        # a splicer's dup of a socket would keep it open past close() / reset()
+        for d in self.dirs.values():
+            if d.splicer is not None:
+                d.splicer.stop()
 
     def _finish(self) -> None:
         current = asyncio.current_task()

@@ -44,6 +44,14 @@ class Segmenter:
         self.assembled = 0  # bytes of the unfinished message held in `asm`
         self.passthrough = False  # the rest of an oversized fragmented message goes through raw
 
+    def spliceable(self) -> bool:
+        """Can the next bytes pass unseen (splice.py)? Only where just lengths are followed:
+        an opaque stream, an HTTP body of known length, WebSocket frames being skimmed."""
+        phase = self.http.phase
+        if phase == "ws":
+            return self.parser is None and not self.passthrough
+        return phase == "opaque" or (phase == "body" and self.http.body_left > 0)
+
     def feed(self, data: bytes, split_ws: bool, hold_http: bool = False) -> list[Segment]:
         """Segments of `data`: whole messages when `split_ws`, whole request heads when `hold_http`."""
         out: list[Segment] = []

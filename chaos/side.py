@@ -94,6 +94,18 @@ class Side(asyncio.Protocol):
     def writable(self) -> bool:
         return self._writable.is_set()
 
+    def idle(self) -> bool:
+        """Open for writing with nothing queued: bytes may go to the socket directly."""
+        t = self.transport
+        return (
+            t is not None
+            and not self.lost
+            and not self.eof_sent
+            and self._writable.is_set()
+            and not t.is_closing()
+            and t.get_write_buffer_size() == 0
+        )
+
     def set_reading(self, on: bool) -> None:
         if self.transport is None or self.lost or on == self.reading:
             return
