@@ -89,6 +89,7 @@ class Direction:
         """May the kernel move this stream's next bytes (chaos/splice.py)?"""
         return (
             self.splicer is not None
+            and self.src.sink is self  # attached: bytes read before that are fed first
             and not self.blocked
             and self.direct_ok()
             and not self.link.closed
