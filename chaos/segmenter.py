@@ -45,11 +45,9 @@ class Segmenter:
         self.passthrough = False  # the rest of an oversized fragmented message goes through raw
 
     def spliceable(self) -> bool:
-        """Can the next bytes pass unseen (splice.py)? Only where just lengths are followed:
-        an opaque stream, an HTTP body of known length, WebSocket frames being skimmed."""
+        """Can the next bytes pass unseen (splice.py)? An opaque stream, or an HTTP body of
+        known length (counted down there). WebSocket frames are skimmed here, not there."""
         phase = self.http.phase
-        if phase == "ws":
-            return self.parser is None and not self.passthrough
         return phase == "opaque" or (phase == "body" and self.http.body_left > 0)
 
     def feed(self, data: bytes, split_ws: bool, hold_http: bool = False) -> list[Segment]:

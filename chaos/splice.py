@@ -7,20 +7,19 @@ socket's readiness is watched on a dup of its fd (asyncio refuses a reader on a
 transport's own fd); each readiness moves what is there socket -> pipe -> socket in
 the kernel (SPLICE_F_NONBLOCK | SPLICE_F_MOVE).
 
-A toxic may attach at any moment and then needs the stream's parser state exact (the
-HTTP tracker, the WebSocket frame skimmer), so only states that need no byte looked at,
-or only frame lengths, are spliced (Segmenter.spliceable):
-- opaque streams (not followable HTTP, not WebSocket): nothing is tracked;
-- an HTTP body of known length: spliced up to its end; the next head is read in userland;
-- WebSocket frames while only skimmed: the bytes are peeked (MSG_PEEK into a reused
-  buffer: one copy instead of two), and exactly the prefix the kernel moved is skimmed;
-  inside a long frame's payload nothing is peeked. After a small read (a ping-pong, a
-  lone update) the next is read into that buffer and written from it instead: two
-  syscalls, where a peek and two splices are three.
-Anything else (a head, a parser holding a partial message, bytes queued in the
-destination's transport, EOF, an error) hands the stream back to the transport, which
-then reads and reports it as before. Every callback leaves the pipe empty, so one pipe
-serves every stream of an event loop and handing back is immediate.
+A toxic may attach at any moment and then needs the stream's parser state exact, so
+only states where the HTTP tracker needs no byte looked at are spliced
+(Segmenter.spliceable): opaque streams (not followable HTTP, not WebSocket), and an
+HTTP body of known length, spliced up to its end so the next head is read in userland.
+Anything else (a head, bytes queued in the destination's transport, EOF, an error)
+hands the stream back to the transport, which then reads and reports it as before.
+Every callback leaves the pipe empty, so one pipe serves every stream of an event loop
+and handing back is immediate.
+
+WebSocket frames stay on the transport path, skimmed there. Spliced, their frame
+boundaries must still be followed (a message toxic attached later starts at one), so
+each read is peeked and skimmed anyway; measured side by side (bench proxy, 1 KiB and
+64 KiB messages) that was no cheaper than recv + send, and at 64 KiB it cost more.
 
 VISDOM_CHAOS_SPLICE=0 turns it off (the userland path for everything); it is off where
 os.splice does not exist (not Linux).
@@ -40,7 +39,6 @@ if TYPE_CHECKING:
 
 SPLICE_ENV = "VISDOM_CHAOS_SPLICE"  # "0" / "off": never splice
 PIPE_SIZE = 256 << 10  # as much as the stdlib transport reads at once
-SMALL_READ = 16 << 10  # below it a peek + 2 splices cost more than recv + write
 ROUNDS = 4  # socket -> pipe -> socket moves per readiness, then other connections get a turn
 FLAGS = getattr(os, "SPLICE_F_NONBLOCK", 0) | getattr(os, "SPLICE_F_MOVE", 0)
 
@@ -52,7 +50,7 @@ def enabled() -> bool:
 
 
 class LoopPipe:
-    """The pipe and peek buffer one event loop's splicers share (empty between callbacks)."""
+    """The pipe one event loop's splicers share (empty between callbacks)."""
 
     def __init__(self) -> None:
         self.r, self.w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -61,8 +59,6 @@ class LoopPipe:
         except OSError:
             pass  # keep the default size (capped by /proc/sys/fs/pipe-max-size)
         self.size = fcntl.fcntl(self.w, fcntl.F_GETPIPE_SZ)
-        self.peek = bytearray(self.size)
-        self.view = memoryview(self.peek)
 
     def read_all(self, n: int) -> bytes:
         """Take `n` bytes back out of the pipe (when the destination would block)."""
@@ -108,7 +104,6 @@ class Splicer:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.resting = False  # EOF or an error seen: the transport reads until it feeds again
         self.moved = 0  # bytes moved on this path (tests read it)
-        self.small = True  # the last WebSocket read was small: copy the next one, do not splice
 
     @property
     def active(self) -> bool:
@@ -152,16 +147,12 @@ class Splicer:
         if sock is None or self.loop is None:
             return
         pipe = loop_pipe(self.loop)
-        http = d.segmenter.http
         for _ in range(ROUNDS):
             if not d.splice_ok():
                 self._hand_back()
                 return
             try:
-                if http.phase == "ws":
-                    more = self._move_frames(sock, pipe)
-                else:
-                    more = self._move_plain(sock, pipe)
+                more = self._move(sock, pipe)
             except BlockingIOError:
                 return
             except OSError:
@@ -173,7 +164,7 @@ class Splicer:
             if not more:
                 return
 
-    def _move_plain(self, sock: socket.socket, pipe: LoopPipe) -> bool:
+    def _move(self, sock: socket.socket, pipe: LoopPipe) -> bool:
         """An opaque stream or an HTTP body: splice, counting the body down. True: go on."""
         http = self.d.segmenter.http
         want = pipe.size if http.phase != "body" else min(pipe.size, http.body_left)
@@ -187,70 +178,6 @@ class Splicer:
                 http.phase = "head"  # the next head is read in userland
         self._moved(n)
         return self._flush(pipe, n) and n == want
-
-    def _move_frames(self, sock: socket.socket, pipe: LoopPipe) -> bool:
-        """WebSocket frames: peek once, then splice and skim exactly what the kernel moved
-        (a splice may move less than was peeked: the pipe has a limited number of slots)."""
-        skimmer = self.d.segmenter.skimmer
-        fd = sock.fileno()
-        if skimmer.remaining:  # inside a frame's payload: its length is known, nothing to peek
-            want = min(skimmer.remaining, pipe.size)
-            n = os.splice(fd, pipe.w, want, flags=FLAGS)
-            if n == 0:
-                self._hand_back(resting=True)
-                return False
-            skimmer.remaining -= n
-            self._moved(n)
-            return self._flush(pipe, n) and n == want
-        if self.small:  # small reads: recv + write (2 syscalls) beats peek + 2 splices
-            n = sock.recv_into(pipe.peek, pipe.size)
-            if n == 0:
-                self._hand_back(resting=True)
-                return False
-            self.small = n < SMALL_READ
-            skimmer.skim(pipe.view[:n])
-            self._moved(n)
-            return self._write_copy(pipe.view[:n]) and n == pipe.size
-        peeked = sock.recv_into(pipe.peek, pipe.size, socket.MSG_PEEK)
-        if peeked == 0:
-            self._hand_back(resting=True)
-            return False
-        self.small = peeked < SMALL_READ
-        off = 0
-        while off < peeked:
-            try:
-                n = os.splice(fd, pipe.w, peeked - off, flags=FLAGS)
-            except BlockingIOError:
-                return False
-            if n == 0:
-                return False
-            skimmer.skim(pipe.view[off : off + n])
-            off += n
-            self._moved(n)
-            if not self._flush(pipe, n):
-                return False
-        return peeked == pipe.size
-
-    def _write_copy(self, data: memoryview) -> bool:
-        """Bytes read into the buffer -> destination; what would block goes to its transport."""
-        d, n = self.d, len(data)
-        try:
-            m = os.write(_fileno(d.dst.transport), data)
-        except BlockingIOError:
-            m = 0
-        except OSError:
-            d.dropped += n  # the destination is gone: its transport would have failed the same
-            if d.dst.transport is not None:
-                d.dst.transport.abort()
-            self._hand_back()
-            return False
-        d.bytes_out += n
-        if m == n:
-            return True
-        d.dst.write(bytes(data[m:]))  # a copy: the buffer is reused
-        d.block_if_full()
-        self._hand_back()
-        return False
 
     def _moved(self, n: int) -> None:
         self.d.bytes_in += n
