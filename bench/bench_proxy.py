@@ -1,7 +1,8 @@
 """Chaos proxy overhead with no toxics: 1 KiB WebSocket messages through the proxy vs directly.
 
 The proxy runs three times: as it runs by default (`chaos`: stdlib loop, splice(2) on the
-no-toxic path), with VISDOM_CHAOS_SPLICE=0 (`chaos-userland`: every byte through Python)
+no-toxic path where it applies: WebSocket frames stay on the transport path, see
+chaos/splice.py), with VISDOM_CHAOS_SPLICE=0 (`chaos-userland`: no splice anywhere)
 and on uvloop (`chaos-uvloop`, VISDOM_CHAOS_LOOP=uvloop), so the share of each is measured
 in the same run. CPU is the scheduler's exact count (/proc/PID/task/*/schedstat), over
 60,000 messages (~59 MiB) a round, not psutil's 10 ms ticks.
@@ -15,7 +16,7 @@ chaos proxies from PyPI installed into a throwaway venv (never the project's).
 - throughput: the server pushes N messages of 1 KiB (Visdom's direction); msgs/s at the client
 - latency: 1 KiB ping-pong, one message in flight; median and p99 round trip
 
-    python -m bench proxy [--quick] [--rounds R] [--messages N] [--pings M] [--no-others]
+    python -m bench proxy [--quick] [--rounds R] [--messages N] [--pings M] [--no-others] [--size BYTES]
 
 Goals (issue 18): throughput ratio >= 0.95, added median latency <= 0.05 ms, and the
 proxy's CPU per MiB at most half of faulty's (another Python proxy, measured alongside).
@@ -43,7 +44,7 @@ from visdom_chaos.journal import atomic_write
 from visdom_chaos.targets import stop_pid
 
 ROOT = Path(__file__).resolve().parents[1]
-MSG = 1024
+MSG = 1024  # message size; --size changes it (the goals are for 1 KiB)
 TARGET_RATIO = 0.95
 TARGET_ADDED_MS = 0.05
 TARGET_CPU_VS_FAULTY = 0.5
@@ -306,7 +307,7 @@ def report(
     direct = results[0]
     per_round = len(direct.rtt_ms) // rounds
     print(
-        f"\n1 KiB WebSocket messages, no toxics; {rounds} interleaved rounds; throughput = {n} server-pushed msgs, latency = {m} ping-pongs per round"
+        f"\n{MSG}-byte WebSocket messages, no toxics; {rounds} interleaved rounds; throughput = {n} server-pushed msgs, latency = {m} ping-pongs per round"
     )
     print(
         "tp ratio and added p50: median over rounds of the per-round pair (target vs direct in the same round);"
@@ -365,14 +366,21 @@ def report(
 
 
 def main(argv: list[str] | None = None) -> int:
+    global MSG
     ap = argparse.ArgumentParser(prog="python -m bench proxy", description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=8)
     ap.add_argument("--messages", type=int, default=60000)
     ap.add_argument("--pings", type=int, default=400)
     ap.add_argument("--quick", action="store_true", help="fewer rounds and messages (a smoke run)")
     ap.add_argument("--no-others", action="store_true", help="skip the PyPI proxies (no install)")
+    ap.add_argument(
+        "--size", type=int, default=MSG, help="message bytes (default 1024; larger: fewer frames)"
+    )
     ap.add_argument("--serve-ws", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.size < 1:
+        ap.error(f"--size must be at least 1 byte, got {args.size}")
+    MSG = args.size
     if args.serve_ws:
         serve_ws(args.serve_ws)
         return 0
@@ -385,7 +393,15 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.monotonic()
     try:
         ws = subprocess.Popen(
-            [sys.executable, "-m", "bench.bench_proxy", "--serve-ws", str(tmp / "ws.json")],
+            [
+                sys.executable,
+                "-m",
+                "bench.bench_proxy",
+                "--serve-ws",
+                str(tmp / "ws.json"),
+                "--size",
+                str(MSG),
+            ],  # fmt: skip
             env=env,
             cwd=ROOT,
         )
