@@ -89,12 +89,12 @@ class Direction:
         """May the kernel move this stream's next bytes (chaos/splice.py)?"""
         return (
             self.splicer is not None
+            and self.segmenter.spliceable()  # first: false on every WebSocket chunk, cheaply
             and self.src.sink is self  # attached: bytes read before that are fed first
             and not self.blocked
             and self.direct_ok()
             and not self.link.closed
             and not self.src.eof
-            and self.segmenter.spliceable()
             and self.dst.idle()
         )
 
