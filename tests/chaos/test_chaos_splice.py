@@ -222,13 +222,25 @@ def test_http_body_spliced_and_the_next_head_still_judged(chaos, make_server):
     assert answer.endswith(hashlib.sha256(body).hexdigest().encode())
     assert streams(chaos, "web")["upstream"][1] > 3 << 20  # the body went through the kernel
 
+    # a toxic on the live connection: the next request feels it; removed, bodies splice again
+    chaos.add_toxic("web", "http_delay", stream="upstream", attributes={"delay": 300})
+    t0 = time.perf_counter()
+    answer = post(s, "/slow", pattern(200_000, 5))
+    assert time.perf_counter() - t0 >= 0.3
+    assert answer.endswith(hashlib.sha256(pattern(200_000, 5)).hexdigest().encode())
+    chaos.remove_toxic("web", "http_delay_upstream")
+    before = streams(chaos, "web")["upstream"][1]
+    body = pattern(2 << 20, 9)
+    assert post(s, "/big2", body).endswith(hashlib.sha256(body).hexdigest().encode())
+    assert streams(chaos, "web")["upstream"][1] > before + (1 << 20)
+
     # the head after the spliced body is seen whole: an HTTP toxic can answer it
     chaos.add_toxic(
         "web", "http_fail", stream="upstream", attributes={"path": "/fail", "status": 503}
     )
     answer = post(s, "/fail", pattern(300_000, 3))
     assert answer.startswith(b"HTTP/1.1 503")
-    assert handler.paths == ["/big"]  # the failed request never reached the server
+    assert handler.paths == ["/big", "/slow", "/big2"]  # the failed one never reached it
     s.close()
 
 
