@@ -28,7 +28,6 @@ os.splice does not exist (not Linux).
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import os
 import socket
 import weakref
@@ -53,6 +52,8 @@ class LoopPipe:
     """The pipe one event loop's splicers share (empty between callbacks)."""
 
     def __init__(self) -> None:
+        import fcntl  # here, not at the top: no fcntl on Windows, where nothing splices
+
         self.r, self.w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         try:
             fcntl.fcntl(self.w, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
