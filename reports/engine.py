@@ -10,6 +10,7 @@ from visdom_chaos.reports.checkers.state import RunState, SrcView
 from visdom_chaos.reports.summary import Summary
 
 Handler = Callable[[dict[str, Any]], None]
+CheckHandler = Callable[[dict[str, Any], RunState], None]
 
 
 class Analyzer:
@@ -26,11 +27,16 @@ class Analyzer:
         self.state = RunState(self.config, self.summary)
         self.checkers = default_checkers() if checkers is None else checkers
         self._hooked = [c for c in self.checkers if c.view_hooks]
-        self._on_added = [
-            c.on_added for c in self._hooked if type(c).on_added is not Checker.on_added
-        ]
+        added = [c for c in self._hooked if type(c).on_added is not Checker.on_added]
+        # an id newly added is `first` (never seen in the lineage) or `already` (in view): most
+        # hooks act on one of the two only, so each is called only when its case holds
+        self._on_added_first = [c.on_added for c in added if c.added_when in ("first", "any")]
+        self._on_added_already = [c.on_added for c in added if c.added_when in ("already", "any")]
+        self._on_added_other = [c.on_added for c in added if c.added_when == "any"]
         st = self.state
-        before: dict[str, Handler] = {
+        # per record type: the shared state's handler (before the checkers), the checkers'
+        # on_record (called with the state: no wrapper per call), the engine's own (after)
+        self._before: dict[str, Handler] = {
             "send": st.on_send,
             "ack": st.on_ack,
             "connect": st.on_connect,
@@ -39,22 +45,21 @@ class Analyzer:
             "truth": st.on_truth,
             "phase": st.on_phase,
             "fault": st.on_fault,
+            "view": self._view,
         }
-        self._dispatch: dict[str, list[Handler]] = {}
-        for typ, h in before.items():
-            self._dispatch.setdefault(typ, []).append(h)
+        self._checks: dict[str, tuple[CheckHandler, ...]] = {}
         for c in self.checkers:
             for typ in c.handles:
-                self._dispatch.setdefault(typ, []).append(self._bind(c))
-        self._dispatch.setdefault("apply", []).append(self._apply)
-        self._dispatch.setdefault("view", []).insert(0, self._view)
+                self._checks[typ] = (*self._checks.get(typ, ()), c.on_record)
+        self._after: dict[str, Handler] = {"apply": self._apply}
+        # all three in one lookup per record
+        self._plans: dict[str, tuple[Handler | None, tuple[CheckHandler, ...], Handler | None]] = {
+            typ: (self._before.get(typ), self._checks.get(typ, ()), self._after.get(typ))
+            for typ in {*self._before, *self._checks, *self._after}
+        }
         self.counts: dict[str, int] = {}
         self.malformed: dict[str, int] = {}
         self._closed = False
-
-    def _bind(self, c: Checker) -> Handler:
-        st = self.state
-        return lambda rec: c.on_record(rec, st)
 
     def _view(self, rec: dict[str, Any]) -> None:
         self.state.on_view(rec)
@@ -64,7 +69,7 @@ class Analyzer:
 
     def feed_all(self, records: Iterable[dict[str, Any]]) -> None:
         """Feed records in time order (the hot loop: kept flat on purpose)."""
-        dispatch = self._dispatch
+        plans = self._plans
         counts = self.counts
         st = self.state
         t_last = st.t_last
@@ -81,15 +86,19 @@ class Analyzer:
                     st.t0 = self.summary.t0 = t
             if "client" not in rec:
                 rec["client"] = ""
-            handlers = dispatch.get(typ)
-            if handlers:
-                try:
-                    for h in handlers:
-                        h(rec)
-                except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
-                    self._malformed(
-                        typ, rec, exc
-                    )  # one bad record from a buggy writer is not fatal
+            plan = plans.get(typ)
+            if plan is None:
+                continue
+            first, checks, last = plan
+            try:
+                if first is not None:
+                    first(rec)
+                for c in checks:
+                    c(rec, st)
+                if last is not None:
+                    last(rec)
+            except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+                self._malformed(typ, rec, exc)  # one bad record from a buggy writer is not fatal
 
     def _malformed(self, typ: str, rec: dict[str, Any], exc: Exception) -> None:
         n = self.malformed.get(typ, 0)
@@ -118,7 +127,8 @@ class Analyzer:
             w = lin.windows[wkey] = {}
         added = rec.get("added")
         if added:
-            hooks = self._on_added
+            when_first, when_already = self._on_added_first, self._on_added_already
+            when_other = self._on_added_other
             for item in added:
                 src, seq = item[0], item[1]
                 if type(seq) is not int or type(src) is not str:
@@ -128,7 +138,8 @@ class Analyzer:
                 if sv is None:
                     sv = w[src] = SrcView()
                 already = seq in sv.visible
-                first = seq not in sv.ever
+                first = seq not in sv.ever  # never both: what is in view was seen
+                hooks = when_first if first else (when_already if already else when_other)
                 for h in hooks:
                     h(lin, env, win, src, seq, send_ns, t, sv, already, first, st)
                 sv.visible.add(seq)

@@ -12,6 +12,7 @@ class DuplicateChecker(Checker):
     name = "duplicate"
     handles = ("view",)
     view_hooks = True
+    added_when = "already"
 
     def on_added(
         self,

@@ -25,6 +25,7 @@ FLUSH_AT = 200_000  # distinct (bucket, value) keys before folding into the hist
 class LatencyChecker(Checker):
     name = "latency"
     view_hooks = True
+    added_when = "first"
 
     def __init__(self) -> None:
         self.counts: dict[tuple[int, int], int] = {}

@@ -26,6 +26,7 @@ REPLACING_KINDS = frozenset({"image", "images"})
 class StaleChecker(Checker):
     name = "stale"
     view_hooks = True
+    added_when = "first"
 
     def on_added(
         self,
