@@ -29,6 +29,13 @@ class IntervalSet:
             out.add_range(int(s), int(e))
         return out
 
+    @classmethod
+    def from_sorted_runs(cls, starts: list[int], ends: list[int], n: int) -> IntervalSet:
+        """Disjoint, ascending, non-touching runs [starts[i], ends[i]) holding n values in all."""
+        out = cls()
+        out._starts, out._ends, out._n = starts, ends, n
+        return out
+
     def __len__(self) -> int:
         return self._n
 

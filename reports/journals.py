@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-import re
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import chain
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from visdom_chaos.journal import SCHEMA, journal_files
-from visdom_chaos.reports.intervals import IntervalSet
+from visdom_chaos.reports.checkers.state import IdsFold
 
 DEFAULT_SLACK_NS = 50_000_000  # 50 ms: larger than any thread interleaving we have seen
 
@@ -62,7 +61,7 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 BIG_LINE = 64 * 1024  # view/truth lines longer than this skip building a list per id
 _IDS_KEY = b'"ids":['
-_PAIR = re.compile(rb'\["([^"\\]*)",(-?\d+)')
+IDS_PIECE = 256 * 1024  # bytes of a long ids list parsed at a time
 
 
 def _big_ids_record(line: bytes) -> dict[str, Any] | None:
@@ -86,22 +85,18 @@ def _big_ids_record(line: bytes) -> dict[str, Any] | None:
         return None
     if not isinstance(rec, dict) or rec.get("type") not in ("view", "truth"):
         return None
-    sets: dict[str, IntervalSet] = {}
-    repeats: list[tuple[str, int]] = []
-    names: dict[bytes, str] = {}
-    order = 0  # as reports/checkers/state.py record_order folds the list
-    for m in _PAIR.finditer(line, start, end):
-        raw = m.group(1)
-        src = names.get(raw)
-        if src is None:
-            src = names[raw] = raw.decode("utf-8", "replace")
-            sets[src] = IntervalSet()
-        seq = int(m.group(2))
-        order = hash((order, src, seq))
-        if not sets[src].add(seq):
-            repeats.append((src, seq))
-    rec["_ids"] = (sets, repeats)
-    rec["_order"] = order
+    fold = IdsFold()
+    try:  # the list a piece at a time at C speed, folded, then dropped: memory stays flat
+        pos = start + 1
+        while pos < end - 1:
+            cut = line.find(b"],[", pos + IDS_PIECE, end) if end - pos > IDS_PIECE else -1
+            stop = end - 1 if cut < 0 else cut + 1
+            fold.feed(_loads(b"[" + line[pos:stop] + b"]"))
+            pos = stop + 1
+    except (ValueError, TypeError, IndexError, KeyError):
+        return None  # not a list of ids: the ordinary parse (and the checkers) say what is wrong
+    rec["_ids"] = (fold.sets, fold.repeats)
+    rec["_order"] = fold.order
     return rec
 
 
@@ -155,8 +150,10 @@ class _File:
             if items[-1]["t"] > self.newest:
                 self.newest = items[-1]["t"]
             if self.pending:
+                later = items[0]["t"] >= self.pending[-1]["t"]  # the usual case: no sort needed
                 self.pending.extend(items)
-                self.pending.sort(key=_T)
+                if not later:
+                    self.pending.sort(key=_T)
             else:
                 self.pending = items
 
@@ -193,6 +190,34 @@ class _File:
         return items
 
 
+MERGE_BY_INSERTION = 64  # records of the other files' parts placed one by one, else a sort
+
+
+def _merge_parts(parts: list[list[Record]]) -> list[Record]:
+    """Sorted parts (in file order) as one list sorted by t, equal times in file order (as a
+    stable sort of their concatenation). One file usually brings most records of a batch (the
+    clients'), the others a few: those are placed into it by bisection, not sorted with it."""
+    if len(parts) <= 1:
+        return parts[0] if parts else []
+    big = max(range(len(parts)), key=lambda i: len(parts[i]))
+    rest = [r for i, p in enumerate(parts) if i != big for r in p]
+    if len(rest) > MERGE_BY_INSERTION:
+        out = [r for p in parts for r in p]
+        out.sort(key=_T)
+        return out
+    before = sum(len(p) for p in parts[:big])  # the first `before` of rest come from earlier files
+    rest_sorted = sorted(enumerate(rest), key=lambda ir: ir[1]["t"])  # stable: file order kept
+    out = parts[big]
+    lo = 0
+    for i, rec in rest_sorted:
+        t = rec["t"]
+        # an earlier file's record goes before the big part's equal times, a later one's after
+        at = bisect_left(out, t, lo, key=_T) if i < before else bisect_right(out, t, lo, key=_T)
+        out.insert(at, rec)
+        lo = at + 1
+    return out
+
+
 def _batches(files: list[_File], stats: ReadStats, slack_ns: int) -> Iterator[list[dict[str, Any]]]:
     """Time-ordered batches of records from all files.
 
@@ -210,24 +235,20 @@ def _batches(files: list[_File], stats: ReadStats, slack_ns: int) -> Iterator[li
             open_files = [f for f in files if not f.done]
             cut = min((f.newest for f in open_files), default=None)
             cut = None if cut is None else cut - slack_ns
-            taken: list[Record] = []
-            contributors = 0
+            parts: list[list[Record]] = []  # each file's released part, sorted, in file order
             for f in files:
                 if not f.pending:
                     continue
                 if cut is None:
-                    taken += f.pending
+                    parts.append(f.pending)
                     f.pending = []
-                    contributors += 1
                 else:
                     i = bisect_right(f.pending, cut, key=_T)
                     if i:
-                        taken += f.pending[:i]
+                        parts.append(f.pending[:i])
                         del f.pending[:i]
-                        contributors += 1
+            taken = _merge_parts(parts)
             if taken:
-                if contributors > 1:  # each file's part is sorted already
-                    taken.sort(key=_T)
                 if taken[0]["t"] < released:
                     stats.inversions += sum(1 for r in taken if r["t"] < released)
                 released = max(released, taken[-1]["t"])

@@ -10,12 +10,15 @@ from __future__ import annotations
 from array import array
 from bisect import bisect_right
 from dataclasses import dataclass, field
+from itertools import compress, count, repeat
+from operator import add, itemgetter, lt, ne
 from typing import Any
 
 from visdom_chaos.reports.intervals import IntervalSet
 from visdom_chaos.reports.summary import MAX_FAULTS, MAX_TIMELINE, Summary
 
 ACK_INDEX_NS = 10_000_000  # ack times are known to within 10 ms
+_FIRST, _SECOND = itemgetter(0), itemgetter(1)
 
 
 @dataclass
@@ -162,38 +165,96 @@ class Lineage:
 IdSets = tuple[dict[str, IntervalSet], list[tuple[str, int]]]
 
 
+class IdsFold:
+    """Folds a view's or truth's [[src, seq, ...]...] list, fed in pieces of any size, into
+    interval sets per source, the repeated ids, and one number for their order (`order`:
+    equal exactly when two lists name the same ids in the same order; within one process,
+    as str hashes are salted). Each piece is read at C speed where it can be: one source,
+    ascending seqs, the common shape of a long final view."""
+
+    GROUP = 4096  # ids hashed together: the order number does not depend on how pieces split
+
+    __slots__ = ("sets", "repeats", "_order", "_srcs", "_seqs")
+
+    def __init__(self) -> None:
+        self.sets: dict[str, IntervalSet] = {}
+        self.repeats: list[tuple[str, int]] = []
+        self._order = 0
+        self._srcs: list[str] = []  # ids not yet hashed (fewer than GROUP)
+        self._seqs: list[int] = []
+
+    def feed(self, items: Any) -> None:
+        srcs = list(map(str, map(_FIRST, items)))
+        seqs = list(map(int, map(_SECOND, items)))
+        self._fold_order(srcs, seqs)
+        if not seqs:
+            return
+        src = srcs[0]
+        s = self.sets.get(src)
+        if (
+            srcs.count(src) == len(srcs)
+            and all(map(lt, seqs, seqs[1:]))
+            and (s is None or (m := s.max()) is None or seqs[0] > m)
+        ):
+            breaks = list(compress(count(1), map(ne, seqs[1:], map(add, seqs, repeat(1)))))
+            starts = [seqs[0], *(seqs[b] for b in breaks)]
+            ends = [*(seqs[b - 1] + 1 for b in breaks), seqs[-1] + 1]
+            if s is None:
+                self.sets[src] = IntervalSet.from_sorted_runs(starts, ends, len(seqs))
+            else:
+                for lo, hi in zip(starts, ends, strict=True):
+                    s.add_range(lo, hi)
+            return
+        out, repeats = self.sets, self.repeats
+        for src, seq in zip(srcs, seqs, strict=True):
+            s = out.get(src)
+            if s is None:
+                s = out[src] = IntervalSet()
+            if not s.add(seq):
+                repeats.append((src, seq))
+
+    def _fold_order(self, srcs: list[str], seqs: list[int]) -> None:
+        ps, pq = self._srcs, self._seqs
+        ps += srcs
+        pq += seqs
+        g = self.GROUP
+        if len(ps) >= g:
+            n = len(ps) - len(ps) % g
+            for i in range(0, n, g):
+                self._order = hash((self._order, tuple(ps[i : i + g]), tuple(pq[i : i + g])))
+            del ps[:n], pq[:n]
+
+    @property
+    def order(self) -> int:
+        return hash((self._order, tuple(self._srcs), tuple(self._seqs)))
+
+
 def ids_by_source(items: Any) -> IdSets:
     """Group [[src, seq, ...]...] by source; also return the repeated ids."""
-    out: dict[str, IntervalSet] = {}
-    repeats: list[tuple[str, int]] = []
-    for item in items or ():
-        src, seq = str(item[0]), int(item[1])
-        s = out.get(src)
-        if s is None:
-            s = out[src] = IntervalSet()
-        if not s.add(seq):
-            repeats.append((src, seq))
-    return out, repeats
+    fold = IdsFold()
+    fold.feed(items or ())
+    return fold.sets, fold.repeats
 
 
 def record_ids(rec: dict[str, Any]) -> IdSets:
-    """A view/truth record's ids as interval sets (cached on the record; the reader may pre-fill it)."""
+    """A view/truth record's ids as interval sets, and their order (`record_order`), cached
+    on the record (the reader pre-fills both for the long lines it reads as sets)."""
     cached = rec.get("_ids")
     if cached is None:
-        cached = rec["_ids"] = ids_by_source(rec.get("ids"))
+        fold = IdsFold()
+        fold.feed(rec.get("ids") or ())
+        cached = rec["_ids"] = (fold.sets, fold.repeats)
+        rec["_order"] = fold.order
     return cached
 
 
 def record_order(rec: dict[str, Any]) -> int:
-    """A view/truth record's ids in their order, folded into one number: two records of this
-    analysis get the same number exactly when they list the same ids in the same order
-    (cached on the record; the reader pre-fills it for the long lines it reads as sets)."""
+    """A view/truth record's ids in their order as one number (IdsFold.order)."""
     order = rec.get("_order")
     if order is None:
-        order = 0
-        for item in rec.get("ids") or ():
-            order = hash((order, str(item[0]), int(item[1])))
-        rec["_order"] = order
+        rec.pop("_ids", None)
+        record_ids(rec)
+        order = rec["_order"]
     return order
 
 
