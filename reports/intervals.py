@@ -44,7 +44,12 @@ class IntervalSet:
 
     def __contains__(self, x: int) -> bool:
         ends = self._ends
-        if ends and ends[-1] - 1 == x:  # fast path: the newest seq
+        if not ends:
+            return False
+        last = ends[-1]
+        if x >= last:  # fast path: a seq newer than any here (the next update's)
+            return False
+        if x == last - 1:  # fast path: the newest seq
             return True
         i = bisect_right(self._starts, x) - 1
         return i >= 0 and x < ends[i]
