@@ -28,9 +28,13 @@ class Analyzer:
         self.checkers = default_checkers() if checkers is None else checkers
         self._hooked = [c for c in self.checkers if c.view_hooks]
         added = [c for c in self._hooked if type(c).on_added is not Checker.on_added]
-        # an id newly added is `first` (never seen in the lineage) or `already` (in view): most
-        # hooks act on one of the two only, so each is called only when its case holds
+        # an id newly added is `first` (never seen in the lineage; `late` too when older than
+        # the newest seen) or `already` (in view): most hooks act on one of these only, so each
+        # is called only when its case holds
         self._on_added_first = [c.on_added for c in added if c.added_when in ("first", "any")]
+        self._on_added_late = [
+            c.on_added for c in added if c.added_when in ("late", "first", "any")
+        ]
         self._on_added_already = [c.on_added for c in added if c.added_when in ("already", "any")]
         self._on_added_other = [c.on_added for c in added if c.added_when == "any"]
         st = self.state
@@ -128,7 +132,7 @@ class Analyzer:
         added = rec.get("added")
         if added:
             when_first, when_already = self._on_added_first, self._on_added_already
-            when_other = self._on_added_other
+            when_other, when_late = self._on_added_other, self._on_added_late
             for item in added:
                 src, seq = item[0], item[1]
                 if type(seq) is not int or type(src) is not str:
@@ -139,7 +143,10 @@ class Analyzer:
                     sv = w[src] = SrcView()
                 already = seq in sv.visible
                 first = seq not in sv.ever  # never both: what is in view was seen
-                hooks = when_first if first else (when_already if already else when_other)
+                if first:
+                    hooks = when_late if seq < sv.max_seen else when_first
+                else:
+                    hooks = when_already if already else when_other
                 for h in hooks:
                     h(lin, env, win, src, seq, send_ns, t, sv, already, first, st)
                 sv.visible.add(seq)

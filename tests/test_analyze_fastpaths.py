@@ -141,7 +141,7 @@ class Spy(Checker):
 
 
 def test_view_hooks_are_called_in_their_case_only() -> None:
-    spies = {w: Spy(w) for w in ("any", "first", "already")}
+    spies = {w: Spy(w) for w in ("any", "first", "late", "already")}
     a = Analyzer(checkers=[*default_checkers(), *spies.values()])
     recs = [
         {"t": 1, "type": "connect", "client": "ws-0", "conn": 1, "transport": "websocket"},
@@ -149,11 +149,21 @@ def test_view_hooks_are_called_in_their_case_only() -> None:
         {"t": 3, "type": "apply", "client": "ws-0", "env": "e", "win": "w", "added": [["s", 1]]},
         {"t": 4, "type": "connect", "client": "ws-0", "conn": 2, "transport": "websocket"},
         {"t": 5, "type": "apply", "client": "ws-0", "env": "e", "win": "w", "added": [["s", 1]]},
+        {"t": 6, "type": "apply", "client": "ws-0", "env": "e", "win": "w", "added": [["s", 3]]},
+        {"t": 7, "type": "apply", "client": "ws-0", "env": "e", "win": "w", "added": [["s", 2]]},
     ]
     a.feed_all(recs)
     a.finish()
-    # (seq, already, first): new; applied twice; back in view after a reconnect (neither)
-    assert spies["any"].calls == [(1, False, True), (1, True, False), (1, False, False)]
-    assert spies["first"].calls == [(1, False, True)]
+    # (seq, already, first): new; applied twice; back in view after a reconnect (neither);
+    # 3 new; 2 new but after 3 (late)
+    assert spies["any"].calls == [
+        (1, False, True),
+        (1, True, False),
+        (1, False, False),
+        (3, False, True),
+        (2, False, True),
+    ]
+    assert spies["first"].calls == [(1, False, True), (3, False, True), (2, False, True)]
+    assert spies["late"].calls == [(2, False, True)]
     assert spies["already"].calls == [(1, True, False)]
     assert a.summary.groups  # the duplicate checker saw the second apply

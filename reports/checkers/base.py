@@ -17,8 +17,9 @@ class Checker:
     name = "checker"
     handles: tuple[str, ...] = ()  # record types passed to on_record
     view_hooks = False  # wants on_added / on_removed / on_dup for every apply
-    # on_added is called only for ids newly seen in the lineage (`first`), only for ids already
-    # in view (`already`), or for every added id (`any`): the engine skips the other calls
+    # on_added is called only for ids newly seen in the lineage (`first`), only for those of them
+    # older than the newest seen (`late`), only for ids already in view (`already`), or for
+    # every added id (`any`): the engine skips the other calls
     added_when = "any"
 
     def on_record(self, rec: dict[str, Any], state: RunState) -> None:

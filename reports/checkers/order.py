@@ -17,7 +17,7 @@ from visdom_chaos.reports.checkers.state import Lineage, RunState, SrcView
 class ReorderChecker(Checker):
     name = "reorder"
     view_hooks = True
-    added_when = "first"
+    added_when = "late"
     handles = ("apply", "accept")
 
     def __init__(self) -> None:
