@@ -18,6 +18,7 @@ from visdom_chaos.reports.checkers.observer import observer_section
 from visdom_chaos.reports.checkers.traffic import traffic_section
 from visdom_chaos.reports.checkers.userwin import user_windows_section
 from visdom_chaos.reports.checkers.wire import causes_section, odd_one_out, wire_section
+from visdom_chaos.reports.client_socket import client_socket_section, load_client_socket
 from visdom_chaos.reports.engine import Analyzer
 from visdom_chaos.reports.intervals import IntervalSet, union
 from visdom_chaos.reports.journals import (
@@ -133,6 +134,8 @@ def assemble_report(
         report["security"] = report_section(security)
     if (page := load_page(run_dir)) is not None:
         report["page"] = page_section(page)
+    if (client_socket := load_client_socket(run_dir)) is not None:
+        report["client_socket"] = client_socket_section(client_socket)
     return report
 
 

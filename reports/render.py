@@ -16,6 +16,7 @@ from typing import Any
 from rich.table import Table
 
 from visdom_chaos.journal import atomic_write
+from visdom_chaos.reports.client_socket import client_socket_markdown
 from visdom_chaos.reports.escape import md, term
 from visdom_chaos.reports.page import page_markdown
 from visdom_chaos.reports.summary import FINDING_KINDS, fault_label
@@ -385,6 +386,8 @@ def render_markdown(report: dict[str, Any], plots: list[str] | None = None) -> s
     lines += causes_markdown(report) + singled_markdown(report)
     if report.get("page"):
         lines += page_markdown(report["page"], md)
+    if report.get("client_socket"):
+        lines += client_socket_markdown(report["client_socket"])
     if report.get("observer"):
         lines += observer_markdown(report["observer"])
     evidence = report.get("evidence") or []

@@ -29,6 +29,7 @@ class Cell:
     vulnerable: list[str] = field(default_factory=list)  # security checks found vulnerable
     traffic_growth: float | None = None
     page: dict[str, Any] | None = None  # the page probe: online, bad_static, bad_requests
+    client_socket: dict[str, Any] | None = None  # the client-socket probe: noticed, resumed
     singled_out: list[str] = field(
         default_factory=list
     )  # subscribers standing out against the others
@@ -74,6 +75,18 @@ class Cell:
                     + ("" if self.page.get("ui") else ", no UI")
                     + ")"
                 )
+        if self.client_socket is not None:
+            cs = self.client_socket
+            parts.append(
+                f"client noticed after {cs.get('noticed_after_s')} s"
+                if cs.get("noticed")
+                else "client never noticed"
+            )
+            parts.append(
+                f"callbacks back {cs.get('resumed_after_heal_s')} s after heal"
+                if cs.get("resumed")
+                else "callbacks never back"
+            )
         text = ", ".join(parts) or "clean"
         ok = self.expected_ok
         mark = "" if ok is None else (" ✓" if ok else " ✗")
@@ -103,6 +116,9 @@ def cell_from_report(
     cell.traffic_growth = (report.get("traffic") or {}).get("bytes_per_update_growth")
     if isinstance(page := report.get("page"), dict):
         cell.page = {k: page.get(k) for k in ("online", "ui", "bad_static", "bad_requests")}
+    if isinstance(cs := report.get("client_socket"), dict):
+        keys = ("noticed", "noticed_after_s", "resumed", "resumed_after_heal_s")
+        cell.client_socket = {k: cs.get(k) for k in keys}
     cell.singled_out = [s["client"] for s in report.get("singled_out") or []]
     cell.reload_causes = dict((report.get("causes") or {}).get("reload") or {})
     if rules:

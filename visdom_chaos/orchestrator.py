@@ -453,6 +453,9 @@ class Experiment:
         if self.sc.probe == "page":
             self.page_probe()
             return
+        if self.sc.probe == "client_socket":
+            self.client_socket_probe()
+            return
         if self.sc.probe != "security" or self.target is None:
             return
         if self.target.pid is None:
@@ -485,6 +488,38 @@ class Experiment:
             self.folder.note(f"page probe not run: {exc}")
             return
         write_page(self.run_dir, result)
+
+    def client_socket_probe(self) -> None:
+        """The real Python client's event socket through this run's proxy, frozen half-open and
+        healed for new links (visdom #796, #450): client_socket.json, the report's
+        `client_socket` section. The client runs in the target's own Python (the patched
+        overlay for a patched target), with the scenario's [target] env."""
+        from visdom_chaos.targets import load_built
+        from visdom_chaos.wire.clientsocket import (
+            ClientSocketError,
+            run_probe,
+            write_client_socket,
+        )
+
+        built = load_built(self.o.target, self.o.variant)
+        if self.proxy is None or self.target is None or built is None:
+            self.folder.note("client-socket probe not run: needs a built target and the proxy")
+            return
+        self.phase("probe", kind="client_socket")
+        try:
+            result = run_probe(
+                target_url=self.target.url,
+                proxy_url=self.proxy.url,
+                proxy_port=int(self.proxy.listen.rsplit(":", 1)[1]),
+                proxy=self.proxy.client,
+                proxy_name=PROXY_NAME,
+                python=built.python,
+                env={**built.env(), **self.sc.target_env},
+            )
+        except ClientSocketError as exc:
+            self.folder.note(f"client-socket probe failed: {exc}")
+            return
+        write_client_socket(self.run_dir, result)
 
     def shutdown(self) -> None:
         """Every step in its own try: a failing step must not leave a child running."""

@@ -20,7 +20,7 @@ from visdom_chaos.wire.training import KINDS
 
 # the catalogue ships as the package visdom_chaos.scenarios (scenarios/ in a checkout)
 SCENARIO_DIR = Path(str(resources.files("visdom_chaos.scenarios")))
-PROBES = ("security", "page")
+PROBES = ("security", "page", "client_socket")
 ACTIONS = (
     "stall",
     "drop",
@@ -86,7 +86,7 @@ class Scenario:
     faults: list[dict[str, Any]] = field(default_factory=list)
     expect: dict[str, list[str]] = field(default_factory=dict)
     max_updates_per_source: int | None = None
-    probe: str | None = None  # "security" | "page": run that probe once the load has settled
+    probe: str | None = None  # "security" | "page" | "client_socket": run once the load settled
     target_env: dict[str, str] = field(default_factory=dict)  # environment of the Visdom process
 
     def expectations_for(self, version: str, variant: str) -> list[str]:
@@ -227,6 +227,8 @@ def parse_scenario(text: str, path: Path | str = "<scenario>") -> Scenario:
             setattr(sc, key, value)
         else:
             raise _fail(path, loc.line_of(key, "load"), f"load.{key}", "unknown field")
+    if sc.probe == "client_socket":  # the probe freezes the client's link in the proxy
+        sc.via_proxy = True
 
     target = data.get("target", {})
     for key, value in target.items():

@@ -1,0 +1,60 @@
+"""report.json's `client_socket` section, from the client-socket probe's `client_socket.json`.
+
+`client_socket.json` (visdom_chaos/wire/clientsocket.py writes it): the real Python client's
+event socket through the chaos proxy, frozen (half-open) and then let through again on new
+connections (visdom #796, #450). Numbers for gate rules: `noticed` (1: the client saw its
+link die: socket_alive went False or it logged an error), `noticed_after_s` (from the cut),
+`reconnected`, `resumed` (1: callbacks for events sent after the heal arrived),
+`resumed_after_heal_s`, `callbacks_before`/`sent_before`, `callbacks_after_heal`/
+`sent_after_heal`. The report adds `hung` (1 - resumed).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+CLIENT_SOCKET_FILE = "client_socket.json"
+
+
+def load_client_socket(run_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
+    path = Path(run_dir) / CLIENT_SOCKET_FILE
+    if not path.exists():
+        return None
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def client_socket_section(doc: dict[str, Any]) -> dict[str, Any]:
+    return {**doc, "hung": 1 - int(doc.get("resumed") or 0), "file": CLIENT_SOCKET_FILE}
+
+
+def client_socket_markdown(section: dict[str, Any]) -> list[str]:
+    """The report.md lines of the client-socket probe."""
+    t = section.get("timing") or {}
+    noticed = (
+        f"noticed after {section.get('noticed_after_s')} s"
+        if section.get("noticed")
+        else "**never noticed**"
+    )
+    resumed = (
+        f"callbacks resumed {section.get('resumed_after_heal_s')} s after the heal "
+        f"({section.get('callbacks_after_heal')}/{section.get('sent_after_heal')})"
+        if section.get("resumed")
+        else f"**no callback after the heal** (0/{section.get('sent_after_heal')})"
+    )
+    return [
+        "## Client socket probe",
+        "",
+        f"The real Python client's /vis_socket, frozen for {t.get('outage_s')} s (then new "
+        f"links pass, the old one stays dead): the client {noticed}, "
+        f"{'reconnected' if section.get('reconnected') else 'did not reconnect'}; {resumed}. "
+        f"Before the cut: {section.get('callbacks_before')}/{section.get('sent_before')} "
+        "callbacks.",
+        "",
+    ]
