@@ -6,7 +6,8 @@ connections (visdom #796, #450). Numbers for gate rules: `noticed` (1: the clien
 link die: socket_alive went False or it logged an error), `noticed_after_s` (from the cut),
 `reconnected`, `resumed` (1: callbacks for events sent after the heal arrived),
 `resumed_after_heal_s`, `callbacks_before`/`sent_before`, `callbacks_after_heal`/
-`sent_after_heal`. The report adds `hung` (1 - resumed).
+`sent_after_heal`, `fault` (`half_open`, or `restart`: the Visdom process stopped and
+started again on the same port, visdom #497). The report adds `hung` (1 - resumed).
 """
 
 from __future__ import annotations
@@ -48,11 +49,15 @@ def client_socket_markdown(section: dict[str, Any]) -> list[str]:
         if section.get("resumed")
         else f"**no callback after the heal** (0/{section.get('sent_after_heal')})"
     )
+    fault = (
+        f"the Visdom process restarted on the same port (back after {section.get('heal_s')} s)"
+        if section.get("fault") == "restart"
+        else f"frozen for {t.get('outage_s')} s (then new links pass, the old one stays dead)"
+    )
     return [
         "## Client socket probe",
         "",
-        f"The real Python client's /vis_socket, frozen for {t.get('outage_s')} s (then new "
-        f"links pass, the old one stays dead): the client {noticed}, "
+        f"The real Python client's /vis_socket, {fault}: the client {noticed}, "
         f"{'reconnected' if section.get('reconnected') else 'did not reconnect'}; {resumed}. "
         f"Before the cut: {section.get('callbacks_before')}/{section.get('sent_before')} "
         "callbacks.",

@@ -16,7 +16,7 @@ import pytest
 from visdom_chaos.matrix import cell_from_report
 from visdom_chaos.proxyproc import PROXY_NAME, ProxyProcess
 from visdom_chaos.reports.client_socket import client_socket_section
-from visdom_chaos.scenario import load_scenario, parse_scenario
+from visdom_chaos.scenario import ScenarioError, load_scenario, parse_scenario
 from visdom_chaos.wire.clientsocket import (
     ClientSocketError,
     ProbeLog,
@@ -143,3 +143,65 @@ def test_a_client_that_cannot_start_is_a_clear_error(tmp_path):
             env={},
             timing=ProbeTiming(),
         )
+
+
+def test_restart_mode_needs_a_restart_and_a_known_fault():
+    common = dict(
+        target_url="http://127.0.0.1:9",
+        proxy_url="http://127.0.0.1:9",
+        proxy_port=9,
+        proxy=None,
+        proxy_name=PROXY_NAME,
+        python="/bin/false",
+        env={},
+    )
+    with pytest.raises(ValueError, match="fault must be one of half_open, restart"):
+        run_probe(**common, fault="reboot")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="needs a restart callable"):
+        run_probe(**common, fault="restart")  # type: ignore[arg-type]
+    with pytest.raises(ScenarioError, match="probe_fault"):
+        parse_scenario('name = "x"\ndescription = "d"\nprobe_fault = "restart"\n')
+    sc = load_scenario("server-restart-callbacks")
+    assert sc.probe_fault == "restart" and "#497" in sc.visdom_issues
+
+
+@pytest.mark.visdom
+@pytest.mark.parametrize("variant", ["stock", "patched"])
+def test_callbacks_come_back_after_a_server_restart(visdom_factory, tmp_path, variant):
+    """visdom #497, the Python side: measured, the released client reconnects by itself."""
+    from conftest import built_or_skip
+
+    from visdom_chaos.targets import start_built
+
+    built = built_or_skip("0.2.4", variant)
+    first = visdom_factory("0.2.4", variant)
+    started = []
+
+    def restart() -> None:
+        first.stop()
+        started.append(start_built(built, tmp_path / "second", port=first.port))
+
+    (tmp_path / "proxy").mkdir()
+    proxy = ProxyProcess(tmp_path / "proxy", first.port)
+    try:
+        got = run_probe(
+            target_url=first.url,
+            proxy_url=proxy.url,
+            proxy_port=int(proxy.listen.rsplit(":", 1)[1]),
+            proxy=proxy.client,
+            proxy_name=PROXY_NAME,
+            python=built.python,
+            env={**built.env(), **PING},
+            timing=ProbeTiming(healthy_s=0.5, observe_s=5.0),
+            fault="restart",
+            restart=restart,
+        )
+    finally:
+        proxy.stop()
+        for t in started:
+            t.stop()
+    assert started and started[0].port == first.port
+    assert got["fault"] == "restart" and got["callbacks_before"] > 0, got
+    assert "Connection to remote host was lost." in got["client_errors"], got["timeline"]
+    assert got["reconnected"] == 1 and got["resumed"] == 1, got["timeline"]
+    assert got["callbacks_after_heal"] > 0

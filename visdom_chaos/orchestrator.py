@@ -489,6 +489,23 @@ class Experiment:
             return
         write_page(self.run_dir, result)
 
+    def restart_target(self, built) -> None:
+        """Stop the Visdom process and start it again on the same port (visdom #497); the
+        restart is a phase of the run, and server.log gets both processes' output."""
+        from visdom_chaos.targets import start_built
+
+        old = self.started_target
+        self.phase("target_restart", event="stop", pid=old.pid)
+        old.stop()
+        self.target = start_built(
+            built,
+            self.run_dir,
+            port=old.port,
+            polling=self.sc.polling_frontend,
+            env_overrides=self.sc.target_env,
+        )
+        self.phase("target_restart", event="start", pid=self.target.pid)
+
     def client_socket_probe(self) -> None:
         """The real Python client's event socket through this run's proxy, frozen half-open and
         healed for new links (visdom #796, #450): client_socket.json, the report's
@@ -515,6 +532,8 @@ class Experiment:
                 proxy_name=PROXY_NAME,
                 python=built.python,
                 env={**built.env(), **self.sc.target_env},
+                fault=self.sc.probe_fault,
+                restart=lambda: self.restart_target(built),
             )
         except ClientSocketError as exc:
             self.folder.note(f"client-socket probe failed: {exc}")

@@ -21,6 +21,7 @@ from visdom_chaos.wire.training import KINDS
 # the catalogue ships as the package visdom_chaos.scenarios (scenarios/ in a checkout)
 SCENARIO_DIR = Path(str(resources.files("visdom_chaos.scenarios")))
 PROBES = ("security", "page", "client_socket")
+PROBE_FAULTS = ("half_open", "restart")
 ACTIONS = (
     "stall",
     "drop",
@@ -87,6 +88,7 @@ class Scenario:
     expect: dict[str, list[str]] = field(default_factory=dict)
     max_updates_per_source: int | None = None
     probe: str | None = None  # "security" | "page" | "client_socket": run once the load settled
+    probe_fault: str = "half_open"  # client_socket: "half_open" | "restart" (the Visdom process)
     target_env: dict[str, str] = field(default_factory=dict)  # environment of the Visdom process
 
     def expectations_for(self, version: str, variant: str) -> list[str]:
@@ -167,6 +169,7 @@ def parse_scenario(text: str, path: Path | str = "<scenario>") -> Scenario:
         "target",
         "expect",
         "probe",
+        "probe_fault",
     }
     for key in data:
         if key not in known_top:
@@ -190,6 +193,15 @@ def parse_scenario(text: str, path: Path | str = "<scenario>") -> Scenario:
     if probe is not None and probe not in PROBES:
         raise _fail(path, loc.line_of("probe"), "probe", f"expected one of {', '.join(PROBES)}")
     sc.probe = probe
+    probe_fault = data.get("probe_fault", "half_open")
+    if probe_fault not in PROBE_FAULTS or (probe != "client_socket" and "probe_fault" in data):
+        raise _fail(
+            path,
+            loc.line_of("probe_fault"),
+            "probe_fault",
+            f'expected one of {", ".join(PROBE_FAULTS)}, with probe = "client_socket"',
+        )
+    sc.probe_fault = probe_fault
     sc.fixed_in = [str(i) for i in data.get("fixed_in", [])]
 
     run = data.get("run", {})

@@ -26,7 +26,7 @@ import json
 import subprocess
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -226,7 +226,7 @@ class _Sender:
             th.start()
 
     def _send(self) -> None:
-        seq = 0
+        seq = max(self.log.sent, default=-1) + 1  # a sender after a restart goes on counting
         while not self._stop.is_set():
             event: dict[str, Any] = {"eid": "main", "target": WIN, "event_type": "KeyPress"}
             event["key"] = str(seq)
@@ -255,6 +255,9 @@ class _Sender:
         self.ws.close()
 
 
+FAULTS = ("half_open", "restart")
+
+
 def run_probe(
     *,
     target_url: str,
@@ -265,8 +268,20 @@ def run_probe(
     python: str,
     env: Mapping[str, str],
     timing: ProbeTiming | None = None,
+    fault: str = "half_open",
+    restart: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
-    """One probe run; returns client_socket.json's content. Every toxic it adds it removes."""
+    """One probe run; returns client_socket.json's content. Every toxic it adds it removes.
+
+    `fault = "restart"` (visdom #497): instead of freezing the link, `restart()` stops the
+    Visdom process and starts it again on the same port (the cut is the stop, the heal the
+    moment it answers again); the browser-like sender reconnects after it."""
+    if fault not in FAULTS:
+        raise ValueError(
+            f"client-socket probe: fault must be one of {', '.join(FAULTS)}, got {fault!r}"
+        )
+    if fault == "restart" and restart is None:
+        raise ValueError("client-socket probe: fault 'restart' needs a restart callable")
     timing = timing or ProbeTiming()
     log = ProbeLog()
     driver = _Driver(python, env, proxy_url, log)
@@ -288,6 +303,16 @@ def run_probe(
                 f"({len(log.sent)} events sent in {FIRST_CALLBACK_TIMEOUT_S:.0f} s)"
             )
         time.sleep(timing.healthy_s)
+        if fault == "restart":
+            assert restart is not None
+            log.cut_ns = time.time_ns()
+            sender.stop()
+            restart()
+            log.heal_ns = time.time_ns()
+            sender = _Sender(target_url, timing.event_every_s, log)
+            time.sleep(timing.observe_s)
+            log.end_ns = time.time_ns()
+            return _result(log, timing, python, env, proxy_url, fault)
         log.frozen_ports = client_ports(driver.proc.pid, proxy_port)
         log.cut_ns = time.time_ns()
         for port in log.frozen_ports:  # the old path, gone for good
@@ -317,12 +342,24 @@ def run_probe(
                 proxy.remove_toxic(proxy_name, name)
             except Exception:  # noqa: BLE001 - the proxy may be gone; keep cleaning up
                 pass
+    return _result(log, timing, python, env, proxy_url, fault)
+
+
+def _result(
+    log: ProbeLog,
+    timing: ProbeTiming,
+    python: str,
+    env: Mapping[str, str],
+    via: str,
+    fault: str,
+) -> dict[str, Any]:
     return {
         **summarize(log),
+        "fault": fault,
         "timing": asdict(timing),
         "python": python,
         "ping_env": {k: v for k, v in env.items() if k.startswith("VISDOM_CLIENT_PING")},
-        "via": proxy_url,
+        "via": via,
     }
 
 
