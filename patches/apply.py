@@ -7,6 +7,12 @@ level depends on where they are applied:
 - an sdist tree (has `py/visdom/`): `patch -p1` in that tree;
 - a site-packages dir (has `visdom/server/`): `patch -p2` there;
 - a `visdom` package dir itself (has `server/app.py`): `patch -p3` in it.
+
+Changes to the browser sources (`a/js/...`, upstream's `js/` folder) need a tree
+that has them: an upstream checkout (`py/visdom/` beside `js/`) gets whole patches;
+elsewhere only the `py/visdom/` part is applied here and the `js/` part is applied
+where the bundle is rebuilt (`js_root`: a folder holding `js/`, laid out from the
+release's source map; see visdom_chaos/targets/bundle_build.py).
 """
 
 from __future__ import annotations
@@ -67,6 +73,30 @@ def info(path: Path) -> PatchInfo:
     )
 
 
+_BLOCK = re.compile(r"^diff --git a/(\S+) b/", re.M)
+
+
+def split_js(text: str) -> tuple[str, str]:
+    """A patch as (header + its non-js/ blocks, header + its js/ blocks); a part
+    without blocks is ""."""
+    starts = [m.start() for m in _BLOCK.finditer(text)]
+    if not starts:
+        return text, ""
+    header = text[: starts[0]]
+    rest, js = [], []
+    for start, end in zip(starts, starts[1:] + [len(text)], strict=True):
+        block = text[start:end]
+        m = _BLOCK.match(block)
+        (js if m and m.group(1).startswith("js/") else rest).append(block)
+    return (header + "".join(rest) if rest else ""), (header + "".join(js) if js else "")
+
+
+def js_patches(version: str) -> list[tuple[str, str]]:
+    """(name, js/ part) of every patch of the series that changes the browser sources."""
+    parts = [(p.name, split_js(p.read_text())[1]) for p in series(version)]
+    return [(name, js) for name, js in parts if js]
+
+
 def strip_level(target: Path) -> int:
     """How many path components to strip for a patch applied in `target`."""
     if (target / "py" / "visdom" / "server").is_dir():
@@ -123,23 +153,61 @@ def _failure(name: str, target: Path, output: str) -> PatchError:
     )
 
 
-def apply_series(version: str, package_dir: Path, *, shown_as: Path | None = None) -> list[str]:
+def _apply_one(name: str, text: str, target: Path, strip: int, shown_as: Path) -> None:
+    """Dry-run, then apply, one patch text; raises PatchError naming the patch and file."""
+    with tempfile.NamedTemporaryFile("w", suffix=".patch", delete=False) as f:
+        f.write(text)
+    part = Path(f.name)
+    try:
+        check = _run_patch(part, target, strip, dry_run=True)
+        if check.returncode != 0:
+            raise _failure(name, shown_as, check.stdout + check.stderr)
+        done = _run_patch(part, target, strip, dry_run=False)
+        if done.returncode != 0:
+            raise _failure(name, shown_as, done.stdout + done.stderr)
+    finally:
+        part.unlink(missing_ok=True)
+
+
+def apply_series(
+    version: str,
+    package_dir: Path,
+    *,
+    shown_as: Path | None = None,
+    js_root: Path | None = None,
+) -> list[str]:
     """Apply the whole series in place; returns the applied patch names.
 
     Every patch is dry-run first, so a failing patch leaves the tree as the
-    previous patches left it, and the error names that patch and file.
+    previous patches left it, and the error names that patch and file. The js/
+    parts go to `js_root` when given, to the tree itself when it is an upstream
+    checkout (has `js/`), and are otherwise left to the bundle build.
     """
     target = Path(package_dir)
     strip = strip_level(target)
+    whole = strip == 1 and (target / "js").is_dir() and js_root is None
     applied: list[str] = []
     for patch in series(version):
-        check = _run_patch(patch, target, strip, dry_run=True)
-        if check.returncode != 0:
-            raise _failure(patch.name, shown_as or target, check.stdout + check.stderr)
-        done = _run_patch(patch, target, strip, dry_run=False)
-        if done.returncode != 0:
-            raise _failure(patch.name, shown_as or target, done.stdout + done.stderr)
+        text = patch.read_text()
+        rest, js = (text, "") if whole else split_js(text)
+        if rest:
+            _apply_one(patch.name, rest, target, strip, shown_as or target)
+        if js and js_root is not None:
+            _apply_one(patch.name, js, Path(js_root), 1, Path(js_root))
         applied.append(patch.name)
+    return applied
+
+
+def apply_js(version: str, js_root: Path) -> list[str]:
+    """Apply the js/ parts of the series to `js_root` (a folder holding `js/`, e.g. laid
+    out from the release's source map); returns the names of the patches that had one."""
+    root = Path(js_root)
+    if not (root / "js").is_dir():
+        raise PatchError(f"{root} holds no js/ folder to apply the browser changes to")
+    applied: list[str] = []
+    for name, js in js_patches(version):
+        _apply_one(name, js, root, 1, root)
+        applied.append(name)
     return applied
 
 

@@ -34,7 +34,8 @@ def test_every_version_has_a_series_with_headers():
             header = path.read_text().split("\ndiff --git ", 1)[0]
             assert "Finding:" in header and "Expected after:" in header, path.name
             assert item.scenario, f"{path.name} names no scenario"
-            assert item.files and all(f.startswith("py/visdom/") for f in item.files)
+            # the upstream layout: the package under py/visdom/, browser sources under js/
+            assert item.files and all(f.startswith(("py/visdom/", "js/")) for f in item.files)
 
 
 def test_check_passes_on_a_fresh_package_copy(version, capsys):
