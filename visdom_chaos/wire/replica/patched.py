@@ -1,12 +1,15 @@
 """The browser replica of a *patched* server's page: the stock tab of that version
-behind patches/<version>'s resume shim (static/js/visdom-resume.js).
+behind the patched page's delivery path. On 0.2.4 that is the resume shim
+(static/js/visdom-resume.js, WebSocket only); on 0.3.0 the rebuilt bundle's
+js/api/Delivery.js, which ApiProvider.js puts under both transports (PAGE_FIX).
 
-The shim sits between the socket and the bundle, so this wraps a stock replica
+Either sits between the transport and the app, so this wraps a stock replica
 the same way: every frame goes through `_shim` first, which may swallow it,
 answer it (SendSocket) or pass it to the stock tab. Mirrors the JS:
 
 - a `register` on a connection after the first (the subscriber's `reconnect()`)
-  is swallowed and answered with {"cmd": "resume", sid, eid, seq, epoch};
+  is swallowed and answered with {"cmd": "resume", sid, eid, seq, epoch} (a polling
+  page: sid null, it keeps the new sid and resumes the env);
 - `resumed` / `resync` markers update the resume state and are swallowed; in
   snapshot mode, windows the tab holds that the server no longer lists get a
   synthetic `close`;
@@ -16,7 +19,7 @@ answer it (SendSocket) or pass it to the stock tab. Mirrors the JS:
   seq jump (> last + 1) sends a resume from the last seq and drops the message
   (the replay brings it), messages before the `resumed` reply are dropped;
 - after a full `window` for W, W's `window_update`/`close` messages are held
-  for HOLD_S and then passed in order (0.2.4 renders a new pane in a 100 ms
+  for HOLD_S and then passed in order (0.2.4's shim only: 0.2.4 renders a new pane in a 100 ms
   batch and retries earlier updates every 100 ms: without the hold, a later
   update overtakes them, a hash mismatch and an env reload).
 
@@ -93,6 +96,12 @@ class PatchedShim:
     """Mixin over a stock replica class; see the module docstring."""
 
     variant = "patched"
+    # visdom-resume.js (0.2.4) holds a new window's updates for HOLD_S; 0.3.0's
+    # ApiProvider.js/Delivery.js does not (its batch applies them in order).
+    holds_new_windows = True
+    # resume the old session by its sid (a WebSocket takes it over); a polling page
+    # keeps the sid it polls with and resumes the env only (Legacy.js)
+    resume_by_sid = True
 
     def reset(self) -> None:
         super().reset()  # type: ignore[misc]
@@ -121,6 +130,8 @@ class PatchedShim:
         return effects
 
     def _deliver_held(self, msg: dict[str, Any]) -> list[Effect]:
+        if not self.holds_new_windows:
+            return self._deliver(msg)
         win = _window_of(msg)
         held = self._holds.get(win) if win is not None else None
         if held is not None and (msg.get("command") != "window" or held):
@@ -189,8 +200,9 @@ class PatchedShim:
         self._resuming = True
         self.resumes_sent += 1
         r = self.resume_state
+        sid = r["sid"] if self.resume_by_sid else None
         return SendSocket(
-            {"cmd": "resume", "sid": r["sid"], "eid": r["eid"], "seq": None, "epoch": r["epoch"]}
+            {"cmd": "resume", "sid": sid, "eid": r["eid"], "seq": None, "epoch": r["epoch"]}
         )
 
     def _resume_message(self) -> SendSocket:
@@ -200,7 +212,7 @@ class PatchedShim:
         return SendSocket(
             {
                 "cmd": "resume",
-                "sid": r["sid"],
+                "sid": r["sid"] if self.resume_by_sid else None,
                 "eid": r["eid"],
                 "seq": r["seq"],
                 "epoch": r["epoch"],
@@ -214,6 +226,8 @@ class PatchedShim:
         if command == "register":
             hello = SendSocket(dict(HELLO))  # this connection takes text_append
             if r["sid"] is not None and r["eid"] is not None:
+                if not self.resume_by_sid:
+                    r["sid"] = cmd.get("data")  # polling: the new session is the one
                 return [hello, self._resume_message()]  # a reconnect: resume, not register
             r["sid"] = cmd.get("data")
             effects.append(hello)
@@ -259,14 +273,30 @@ class PatchedShim:
         return effects
 
 
-_CLASSES: dict[type[Replica], type[Replica]] = {}
+# Where a version's patched page does its resume: "shim" (visdom-resume.js wraps the
+# WebSocket; polling pages stay stock) or "source" (the rebuilt bundle's ApiProvider.js,
+# Delivery.js and Legacy.js: both transports, no hold).
+PAGE_FIX = {"0.2.4": "shim", "0.3.0": "source"}
+
+_CLASSES: dict[tuple[type[Replica], str], type[Replica]] = {}
 
 
-def patched_class(stock: type[Replica]) -> type[Replica]:
-    """The patched-page variant of a stock replica class."""
-    if stock not in _CLASSES:
-        _CLASSES[stock] = type(f"Patched{stock.__name__}", (PatchedShim, stock), {})
-    return _CLASSES[stock]
+def patched_class(stock: type[Replica], transport: str = "websocket") -> type[Replica]:
+    """The patched-page variant of a stock replica class, for one transport."""
+    key = (stock, transport)
+    if key not in _CLASSES:
+        in_source = PAGE_FIX.get(getattr(stock, "version", ""), "shim") == "source"
+        attrs = {"holds_new_windows": not in_source, "resume_by_sid": transport == "websocket"}
+        name = f"Patched{stock.__name__}{'Polling' if transport != 'websocket' else ''}"
+        _CLASSES[key] = type(name, (PatchedShim, stock), attrs)
+    return _CLASSES[key]
+
+
+def patches_transport(stock: type[Replica], transport: str) -> bool:
+    """Whether the patched page of that version resumes on this transport."""
+    if transport == "websocket":
+        return True
+    return PAGE_FIX.get(getattr(stock, "version", ""), "shim") == "source"
 
 
 def make_patched_replica(
@@ -274,9 +304,10 @@ def make_patched_replica(
     env_ids: list[str] | tuple[str, ...] = ("main",),
     transport: str = "websocket",
 ) -> Replica:
-    """The resume shim wraps the WebSocket only: a polling page is the stock tab, but
-    with the App fix every patched page loads (0.2.4: 0011, visdom-hashcopy.js)."""
-    cls = patched_class(stock) if transport == "websocket" else stock
+    """The shim wraps the WebSocket only (0.2.4: a polling page is the stock tab, but
+    with the App fix every patched page loads, 0011 visdom-hashcopy.js); the 0.3.0
+    source fix serves both transports."""
+    cls = patched_class(stock, transport) if patches_transport(stock, transport) else stock
     tab = cls(env_ids=env_ids, transport=transport)
     if hasattr(tab, "keep_checked_copy"):
         tab.keep_checked_copy = True
