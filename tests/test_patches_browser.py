@@ -1,7 +1,8 @@
-"""The real stock bundle of each version, served by a patched target, in headless
-Chromium: the resume shim is loaded, updates render, and after the page's TCP
-connections are killed (`ss -K`) the shim reconnects and resumes: the page shows
-every update, without an env reload and without page errors."""
+"""The patched page of each version in headless Chromium: 0.2.4's stock bundle behind
+the resume shim, 0.3.0's bundle rebuilt from its source map with the series' js/ part
+(ApiProvider.js, Delivery.js, Legacy.js). Updates render, and after the page's TCP
+connections are killed (`ss -K`) the page reconnects and resumes: it shows every
+update, without an env reload and without page errors."""
 
 from __future__ import annotations
 
@@ -50,6 +51,36 @@ def wait_view(sub, win: str, want: list, timeout: float) -> list:
     return seen
 
 
+def patched_page_loaded(sub, version: str) -> bool:
+    """Whether the page runs the series' browser fix: 0.2.4's shim wraps WebSocket;
+    0.3.0's fix is in the bundle itself (the indicator's "reconnecting" state)."""
+    if version == "0.2.4":
+        return sub.evaluate("window.WebSocket.visdomResume === true")
+    return sub.evaluate(
+        "fetch(document.querySelector('script[src*=\"js/main.js\"]').src)"
+        ".then((r) => r.text()).then((t) => t.includes('reconnecting'))"
+    )
+
+
+# Every text the navbar's connection button shows, from now on.
+WATCH_INDICATOR = """() => {
+  window.__indicator = [];
+  const seen = () => {
+    for (const b of document.querySelectorAll('button')) {
+      const t = b.textContent;
+      if (['online', 'offline', 'reconnecting', 'resumed'].includes(t)
+          && window.__indicator[window.__indicator.length - 1] !== t) {
+        window.__indicator.push(t);
+      }
+    }
+  };
+  new MutationObserver(seen).observe(document.body, {subtree: true, childList: true,
+    characterData: true});
+  seen();
+  return true;
+}"""
+
+
 def kill_client_sockets(port: int) -> None:
     """Abort every client-side TCP socket towards the server (the network drops)."""
     proc = subprocess.run(
@@ -80,7 +111,8 @@ def test_patched_page_resumes_after_connection_kill(visdom_factory, version, tmp
         sub = BrowserSubscriber(url, "br-0", journal, env="br", run_dir=tmp_path)
         sub.start()
         try:
-            assert sub.evaluate("window.WebSocket.visdomResume === true"), "resume shim not loaded"
+            assert patched_page_loaded(sub, version), "the page runs no resume fix"
+            assert sub.evaluate(f"({WATCH_INDICATOR})()")
             for i in range(5):
                 append(url, "br", "t", i)
             assert wait_view(sub, "t", truth(url, "br", "t"), 15) == truth(url, "br", "t")
@@ -93,10 +125,14 @@ def test_patched_page_resumes_after_connection_kill(visdom_factory, version, tmp
             assert wait_view(sub, "t", want, 20) == want, "page did not catch up after the drop"
             assert sub.env_requests == env_posts, "env reloaded"
             assert not sub.page_errors, sub.page_errors[:3]
+            indicator = sub.evaluate("window.__indicator")
         finally:
             sub.stop()
     log = target.log_path.read_text(errors="replace")
     assert "resume" in log  # the page's resume command reached the server
+    if version == "0.3.0":  # ConnectionIndicator.js of 0006
+        assert indicator[:1] == ["online"] and "resumed" in indicator, indicator
+        assert indicator.index("reconnecting") < indicator.index("resumed"), indicator
 
 
 @pytest.mark.parametrize("variant", ["stock", "patched"])
@@ -139,12 +175,17 @@ def test_plot_updates_reload_the_env_on_stock_024_and_not_with_0011(
 
 class _StockPageSubscriber:
     """Factory: a BrowserSubscriber whose page gets the patched index.html with the
-    patches' scripts (visdom-resume.js, visdom-hashcopy.js) served empty: the stock
-    bundle alone, i.e. a stock page (an old cached page) on a patched server."""
+    patches' scripts (visdom-resume.js, visdom-hashcopy.js) served empty and, on 0.3.0,
+    the release's shipped main.js instead of the rebuilt one: the stock bundle alone,
+    i.e. a stock page (an old cached page) on a patched server."""
 
     @staticmethod
-    def make(*args, **kwargs):
+    def make(version: str):
+        from conftest import built_or_skip
+
         from visdom_chaos.wire.browser import BrowserSubscriber
+
+        shipped = Path(built_or_skip(version, "stock").package_dir) / "static" / "js"
 
         class StockPage(BrowserSubscriber):
             def _setup(self, context, page):
@@ -154,9 +195,16 @@ class _StockPageSubscriber:
                         status=200, content_type="application/javascript", body=""
                     ),
                 )
+                if version != "0.2.4":
+                    page.route(
+                        "**/js/main.js*",
+                        lambda route: route.fulfill(
+                            path=str(shipped / "main.js"), content_type="application/javascript"
+                        ),
+                    )
                 super()._setup(context, page)
 
-        return StockPage(*args, **kwargs)
+        return StockPage
 
 
 @pytest.mark.parametrize("page_kind", ["patched", "stock"])
@@ -181,14 +229,13 @@ def test_text_appends_on_a_patched_server_in_chromium(
         json={"eid": "ta", "win": "t", "opts": {}, "data": [{"content": "start", "type": "text"}]},
     )
     journal_path = tmp_path / "journal" / "clients.jsonl"
-    make = BrowserSubscriber if page_kind == "patched" else _StockPageSubscriber.make
+    make = BrowserSubscriber if page_kind == "patched" else _StockPageSubscriber.make(version)
     n = 60
     with JournalWriter(journal_path, role="clients") as journal:
         sub = make(url, "br-0", journal, env="ta", run_dir=tmp_path)
         sub.start()
         try:
-            shim = sub.evaluate("window.WebSocket.visdomResume === true")
-            assert shim is (page_kind == "patched")
+            assert patched_page_loaded(sub, version) is (page_kind == "patched")
             for i in range(n):
                 append(url, "ta", "t", i)
                 time.sleep(0.02)
@@ -215,3 +262,103 @@ def test_text_appends_on_a_patched_server_in_chromium(
         assert sizes[-1] > 5 * sizes[0], (sizes[0], sizes[-1])
     log = target.log_path.read_text(errors="replace")
     assert ('{"cmd":"hello"' in log) is (page_kind == "patched")  # JSON.stringify
+
+
+# Counts the page's own /socket_wrap queries in flight (a probe: it changes nothing).
+POLL_PROBE = """
+(() => {
+  const native = window.fetch;
+  window.__polls = { inFlight: 0, max: 0, queries: 0 };
+  window.fetch = function (url, opts) {
+    const body = opts && typeof opts.body === 'string' ? opts.body : '';
+    if (!String(url).endsWith('socket_wrap') || !body.includes('"query"')) {
+      return native.apply(this, arguments);
+    }
+    const p = window.__polls;
+    p.inFlight += 1;
+    p.queries += 1;
+    p.max = Math.max(p.max, p.inFlight);
+    const done = () => { p.inFlight -= 1; };
+    return native.apply(this, arguments).then(
+      (r) => r.text().then((t) => { done(); return new Response(t, r); }),
+      (e) => { done(); throw e; });
+  };
+})();
+"""
+
+
+def _probed_subscriber():
+    from visdom_chaos.wire.browser import BrowserSubscriber
+
+    class Probed(BrowserSubscriber):
+        def _setup(self, context, page):
+            page.add_init_script(script=POLL_PROBE)
+            super()._setup(context, page)
+
+    return Probed
+
+
+@pytest.mark.parametrize("variant", ["stock", "patched"])
+def test_030_polling_page_one_query_in_flight_and_resume(visdom_factory, variant, tmp_path: Path):
+    """0.3.0's poller (Legacy.js) under 800 ms of latency through the chaos proxy: stock
+    polls on a 500 ms setInterval, so queries overlap; patched (0006) keeps one in flight.
+    Then (patched) the proxy answers 503 to /socket_wrap for 1.5 s: the poller's session
+    is lost, the provider retries with backoff, opens a new session once the proxy heals
+    and resumes the env; the page shows every update without an env reload."""
+    from visdom_chaos.proxyproc import ProxyProcess
+    from visdom_chaos.wire.browser import DEFAULT_CHROMIUM
+
+    if not DEFAULT_CHROMIUM.is_file():
+        pytest.skip(f"chromium not installed at {DEFAULT_CHROMIUM}")
+    target = visdom_factory("0.3.0", variant, polling=True)
+    (tmp_path / "proxy").mkdir()
+    proxy = ProxyProcess(tmp_path / "proxy", target.port)
+    try:
+        requests.post(
+            f"{target.url}/events",
+            timeout=10,
+            json={"eid": "pl", "win": "t", "opts": {}, "data": [{"content": "s", "type": "text"}]},
+        )
+        with JournalWriter(tmp_path / "journal" / "clients.jsonl", role="clients") as journal:
+            sub = _probed_subscriber()(proxy.url, "br-0", journal, env="pl", run_dir=tmp_path)
+            sub.start()
+            try:
+                for i in range(3):
+                    append(target.url, "pl", "t", i)
+                want = truth(target.url, "pl", "t")
+                assert wait_view(sub, "t", want, 15) == want
+                proxy.client.add_toxic(
+                    "visdom", "latency", name="slow", attributes={"latency": 800}
+                )
+                time.sleep(4)
+                polls = sub.evaluate("window.__polls")
+                proxy.client.remove_toxic("visdom", "slow")
+                if variant == "stock":
+                    assert polls["max"] >= 2, polls  # answers overlap
+                    return
+                assert polls["max"] == 1, polls
+                assert sub.evaluate(f"({WATCH_INDICATOR})()")
+                env_posts = sub.env_requests
+                proxy.client.add_toxic(
+                    "visdom",
+                    "http_fail",
+                    name="fail",
+                    stream="upstream",
+                    attributes={"path": "/socket_wrap", "status": 503},
+                )
+                for i in range(3, 9):
+                    append(target.url, "pl", "t", i)
+                time.sleep(1.5)
+                proxy.client.remove_toxic("visdom", "fail")
+                want = truth(target.url, "pl", "t")
+                assert [e.seq for e in want] == list(range(9))
+                assert wait_view(sub, "t", want, 20) == want, "page did not catch up"
+                assert sub.env_requests == env_posts, "env reloaded"
+                assert not sub.page_errors, sub.page_errors[:3]
+                indicator = sub.evaluate("window.__indicator")
+                assert sub.evaluate("window.__polls")["max"] == 1
+            finally:
+                sub.stop()
+    finally:
+        proxy.stop()
+    assert "resumed" in indicator, indicator
