@@ -198,17 +198,20 @@ def apply_series(
     return applied
 
 
-def apply_js(version: str, js_root: Path) -> list[str]:
-    """Apply the js/ parts of the series to `js_root` (a folder holding `js/`, e.g. laid
-    out from the release's source map); returns the names of the patches that had one."""
+def apply_texts(patches: list[tuple[str, str]], js_root: Path) -> list[str]:
+    """Apply (name, js/ diff) pairs in order to `js_root`, a folder holding `js/`."""
     root = Path(js_root)
     if not (root / "js").is_dir():
         raise PatchError(f"{root} holds no js/ folder to apply the browser changes to")
-    applied: list[str] = []
-    for name, js in js_patches(version):
+    for name, js in patches:
         _apply_one(name, js, root, 1, root)
-        applied.append(name)
-    return applied
+    return [name for name, _ in patches]
+
+
+def apply_js(version: str, js_root: Path) -> list[str]:
+    """Apply the js/ parts of the series to `js_root` (a folder holding `js/`, e.g. laid
+    out from the release's source map); returns the names of the patches that had one."""
+    return apply_texts(js_patches(version), js_root)
 
 
 def check_series(version: str, source: Path) -> list[str]:

@@ -193,19 +193,32 @@ def test_fidelity_run_gives_the_same_findings_on_both_bundles(tmp_path: Path) ->
         assert all(agree and all(full) for agree, full in v["windows"].values()), v
 
 
-def test_patched_target_keeps_its_bundle_unless_asked(tmp_path: Path) -> None:
-    """`--bundle source` under the patched server: the series' files and the rebuilt
-    main.js; the default patched target still serves the shipped main.js."""
-    targets, shipped, _rebuilt, bundle, _sources = source_target("0.3.0")
-    patched = targets.build_target("0.3.0", "patched")
-    both = targets.build_target("0.3.0", "patched", bundle="source")
-    assert both.name == "0.3.0-patched-srcbundle" and both.patches == patched.patches
+def test_patched_target_bundles(tmp_path: Path) -> None:
+    """0.2.4's series changes no browser source: its patched target serves the shipped
+    main.js beside the shim, and `--bundle source` the rebuilt one with the same files.
+    0.3.0's series changes js/ (0006, 0011): its patched target always serves main.js
+    rebuilt from the map with those changes, and no shim."""
     js = Path("static") / "js"
+    targets, shipped, _rebuilt, bundle, _sources = source_target("0.2.4")
+    patched = targets.build_target("0.2.4", "patched")
+    both = targets.build_target("0.2.4", "patched", bundle="source")
+    assert patched.bundle == "shipped" and both.name == "0.2.4-patched-srcbundle"
+    assert both.patches == patched.patches
     shipped_js = (Path(shipped.package_dir) / js / "main.js").read_bytes()
     assert (Path(patched.package_dir) / js / "main.js").read_bytes() == shipped_js
-    assert (Path(both.package_dir) / js / "main.js").read_bytes() == Path(
-        bundle.main_js
-    ).read_bytes()
+    rebuilt_js = Path(bundle.main_js).read_bytes()
+    assert (Path(both.package_dir) / js / "main.js").read_bytes() == rebuilt_js
     patched_files = {p.name for p in (Path(patched.package_dir) / js).iterdir()}
     both_files = {p.name for p in (Path(both.package_dir) / js).iterdir()}
     assert patched_files == both_files and "visdom-resume.js" in both_files
+
+    targets, shipped, _rebuilt, bundle, _sources = source_target("0.3.0")
+    patched = targets.build_target("0.3.0", "patched")
+    assert patched.name == "0.3.0-patched" and patched.bundle == "source"
+    assert patched.bundle_key == bundle.key  # it extends the verified stock rebuild
+    assert targets.build_target("0.3.0", "patched", bundle="source") == patched
+    served = (Path(patched.package_dir) / js / "main.js").read_bytes()
+    stock_js = (Path(shipped.package_dir) / js / "main.js").read_bytes()
+    assert served not in (Path(bundle.main_js).read_bytes(), stock_js)
+    assert b"reconnecting" in served and b"reconnecting" not in Path(bundle.main_js).read_bytes()
+    assert not (Path(patched.package_dir) / js / "visdom-resume.js").exists()

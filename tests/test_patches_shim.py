@@ -1,4 +1,5 @@
-"""The browser resume shim (static/js/visdom-resume.js of a patched target), run
+"""The browser resume shim (static/js/visdom-resume.js of the patched 0.2.4 target; 0.3.0's
+fix is in its rebuilt bundle, tests/test_patches_delivery.py), run
 in Node's WebSocket against a real patched server: the page's socket object
 survives a dropped connection, the shim reconnects and resumes, and the page
 gets every update once, in order, without a second `register` (no env reload)."""
@@ -51,7 +52,8 @@ const post = (i) => fetch(url + '/update', {method: 'POST', body: JSON.stringify
 """
 
 
-def test_shim_reconnects_and_resumes_in_node(visdom_factory, version, tmp_path):
+def test_shim_reconnects_and_resumes_in_node(visdom_factory, tmp_path):
+    version = "0.2.4"
     node = shutil.which("node")
     if node is None:
         pytest.skip("node is not installed")

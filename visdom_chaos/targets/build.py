@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import visdom_chaos
-from visdom_chaos.patches.apply import PATCHES_DIR, PatchError, apply_series
+from visdom_chaos.patches.apply import PATCHES_DIR, PatchError, apply_series, js_patches
 
 VERSIONS = ("0.2.4", "0.3.0")
 VARIANTS = ("stock", "patched")
@@ -72,7 +72,7 @@ class BuiltTarget:
 
     @property
     def name(self) -> str:
-        return _target_name(self.version, self.variant, self.bundle)
+        return Path(self.root).name  # a patched series with js/ serves "source" in <v>-patched
 
     def env(self) -> dict[str, str]:
         """Environment for the server process (the overlay shadows the stock package)."""
@@ -181,7 +181,22 @@ def load_built(version: str, variant: str = "stock", bundle: str = "shipped") ->
         return None  # built before the offline UI assets existed: build again
     if bundle == "source" and not _bundle_current(built):
         return None
+    if variant == "patched" and (built.bundle == "source") != bool(js_patches(version)):
+        return None  # the series now changes the browser sources, or no longer does
+    if variant == "patched" and built.bundle == "source" and not _rebuilt_current(built):
+        return None
     return built if Path(built.python).exists() else None
+
+
+def _rebuilt_current(built: BuiltTarget) -> bool:
+    """A patched target whose series changes the browser sources is stale when the
+    stock rebuild it extends changed (pins, config, map); the series is in `digest`."""
+    from visdom_chaos.targets.bundle_build import bundle_key
+
+    map_path = shipped_map(built.version)
+    if map_path is None or not map_path.is_file():
+        return False
+    return built.bundle_key == bundle_key(built.version, map_path)
 
 
 def _bundle_current(built: BuiltTarget) -> bool:
@@ -272,6 +287,11 @@ def _build_patched(version: str, stock: BuiltTarget, progress) -> BuiltTarget:
     except PatchError as exc:
         shutil.rmtree(root, ignore_errors=True)
         raise TargetError(f"patched target {version}: {exc}") from exc
+    bundle, key = "shipped", ""
+    if js := js_patches(version):
+        # the series changes the browser sources: serve the bundle rebuilt with them
+        key = _install_patched_bundle(version, js, package_dir, root, progress)
+        bundle = "source"
     return BuiltTarget(
         version,
         "patched",
@@ -282,7 +302,31 @@ def _build_patched(version: str, stock: BuiltTarget, progress) -> BuiltTarget:
         patches=list(applied),
         assets=stock.assets,
         digest=series_digest(version),
+        bundle=bundle,
+        bundle_key=key,
     )
+
+
+def _install_patched_bundle(
+    version: str, js: list[tuple[str, str]], package_dir: Path, root: Path, progress
+) -> str:
+    """Rebuild main.js with the series' js/ part and put it in the patched package;
+    returns the key of the stock rebuild it extends."""
+    from visdom_chaos.targets.bundle_build import BundleError, build_patched_bundle
+
+    map_path = shipped_map(version)
+    if map_path is None or not map_path.is_file():
+        shutil.rmtree(root, ignore_errors=True)
+        raise TargetError(f"patched target {version}: the stock target has no main.js.map")
+    try:
+        bundle = build_patched_bundle(version, map_path, cache_dir(), js, progress=progress)
+    except BundleError as exc:
+        shutil.rmtree(root, ignore_errors=True)
+        raise TargetError(f"patched target {version}: {exc}") from exc
+    static_js = package_dir / "static" / "js"
+    shutil.copyfile(bundle.main_js, static_js / "main.js")
+    shutil.copyfile(bundle.main_map, static_js / "main.js.map")
+    return bundle.base_key
 
 
 def _build_source_bundle(base: BuiltTarget, progress) -> BuiltTarget:
@@ -361,6 +405,8 @@ def _build_locked(
         return built  # another process built it while we waited
     if bundle == "source":
         base = load_built(version, variant) or _build_locked(version, variant, False, progress)
+        if base.bundle == "source":
+            return base  # a patched series that changes js/: its bundle is rebuilt already
         built = _build_source_bundle(base, progress)
         _stamp_path(version, variant, bundle).write_text(json.dumps(asdict(built), indent=2))
         return built

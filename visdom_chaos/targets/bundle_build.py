@@ -115,6 +115,7 @@ class BuiltBundle:
     only_shipped: list[str] = field(default_factory=list)
     only_rebuilt: list[str] = field(default_factory=list)
     cached: bool = False
+    base_key: str = ""  # a patched build: the key of the stock rebuild it extends
 
 
 def _manifest(pins: dict[str, dict[str, str]]) -> dict:
@@ -297,4 +298,59 @@ def build_bundle(
             same.only_rebuilt,
         )
         _stamp(work).write_text(json.dumps(asdict(built), indent=2))
+        return built
+
+
+def build_patched_bundle(
+    version: str,
+    map_path: Path,
+    cache_dir: Path,
+    patches: list[tuple[str, str]],
+    *,
+    progress: Callable[[str], None] | None = None,
+) -> BuiltBundle:
+    """The release's bundle rebuilt with `patches` ((name, js/ diff) pairs, in order)
+    applied to its sources: the stock rebuild's node_modules and verification, then
+    the patched `js/` tree under `<work>/patched/<key>/`, keyed by the patches too.
+    Raises BundleError naming the patch and file that does not apply."""
+    from visdom_chaos.patches.apply import PatchError, apply_texts
+
+    progress = progress or (lambda msg: None)
+    base = build_bundle(version, map_path, cache_dir, progress=progress)
+    work = Path(base.main_js).parents[1]
+    h = hashlib.sha256(base.key.encode())
+    for name, text in patches:
+        h.update(name.encode() + b"\0" + text.encode())
+    key = h.hexdigest()[:16]
+    patched = work / "patched" / key
+    with _locked(patched):
+        if (cached := _load_cached(patched)) is not None:
+            return cached
+        started = time.monotonic()
+        shutil.rmtree(patched / "js", ignore_errors=True)
+        shutil.copytree(work / "js", patched / "js")
+        link = patched / "node_modules"  # the verified install, shared
+        if not link.exists():
+            link.symlink_to(work / "node_modules", target_is_directory=True)
+        try:
+            applied = apply_texts(patches, patched)
+        except PatchError as exc:
+            raise BundleError(f"browser sources of {version}: {exc}") from exc
+        progress(f"webpack: the {version} sources with {', '.join(applied)}")
+        _webpack(patched, webpack_config(BUNDLE_PINS.get(version, {})))
+        main_js, main_map = patched / "dist" / "main.js", patched / "dist" / "main.js.map"
+        if not (main_js.is_file() and main_map.is_file()):
+            raise BundleError(f"webpack reported success but wrote no dist/main.js in {patched}")
+        built = BuiltBundle(
+            version,
+            key,
+            str(main_js),
+            str(main_map),
+            base.own_files,
+            base.verified_files,
+            base.packages,
+            round(time.monotonic() - started, 1),
+            base_key=base.key,
+        )
+        _stamp(patched).write_text(json.dumps(asdict(built), indent=2))
         return built
