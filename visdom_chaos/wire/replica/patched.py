@@ -99,6 +99,8 @@ class PatchedShim:
     # visdom-resume.js (0.2.4) holds a new window's updates for HOLD_S; 0.3.0's
     # ApiProvider.js/Delivery.js does not (its batch applies them in order).
     holds_new_windows = True
+    # 0.3.0's Delivery.js: per-window watermarks from full windows (_sequence_in_source)
+    in_source = False
     # resume the old session by its sid (a WebSocket takes it over); a polling page
     # keeps the sid it polls with and resumes the env only (Legacy.js)
     resume_by_sid = True
@@ -112,6 +114,7 @@ class PatchedShim:
         self._hold_due: dict[Any, float] = {}
         self.resumes_sent = 0
         self._texts: dict[Any, dict[str, Any]] = {}  # text windows as last handed over
+        self._win_seq: dict[Any, int] = {}  # Delivery.js winSeq: seq of the last full window
         self.text_appends = 0  # text_append messages turned into windows
 
     def handle(self, raw: str | bytes | dict[str, Any], now: float) -> list[Effect]:
@@ -249,7 +252,12 @@ class PatchedShim:
         elif command in ("reload", "layout") and cmd.get("snapshot"):
             r["eid"], r["seq"], r["epoch"] = cmd.get("eid"), cmd.get("seq"), cmd.get("epoch")
         seq = cmd.get("seq")
-        if isinstance(seq, int) and not cmd.get("snapshot") and r["seq"] is None:
+        if self.in_source and isinstance(seq, int) and not cmd.get("snapshot"):
+            take, effects2 = self._sequence_in_source(cmd, seq)
+            if not take:
+                return effects + effects2
+            effects += effects2
+        elif isinstance(seq, int) and not cmd.get("snapshot") and r["seq"] is None:
             # no env loaded yet (a fresh page): the snapshot it asked for carries
             # this update; the tab would retry it onto the newer snapshot
             if command != "window":
@@ -269,8 +277,41 @@ class PatchedShim:
             self._shim_windows.add(cmd["id"])
         if command == "close" and isinstance(cmd.get("data"), str):
             self._shim_windows.discard(cmd["data"])
+            self._win_seq.pop(cmd["data"], None)
         passed.append(cmd)
         return effects
+
+    def _sequence_in_source(self, cmd: dict[str, Any], seq: int) -> tuple[bool, list[Effect]]:
+        """Delivery.js's seq rules (0.3.0): whether to pass `cmd` on, and what to send.
+        A full window always applies and drops its window's older updates; a seq skip
+        over polling is the server's conflation, not a gap."""
+        r = self.resume_state
+        full = cmd.get("command") == "window"
+        win = _window_of(cmd)
+        effects: list[Effect] = []
+        if r["seq"] is None:
+            if not full:
+                return False, []  # the snapshot this page asked for carries it
+        elif cmd.get("epoch") != r["epoch"]:
+            r["epoch"], r["seq"] = cmd.get("epoch"), seq  # the server restarted
+            self._win_seq.clear()
+        elif self._resuming:
+            if not full:
+                return False, []  # the replay brings it
+        elif seq <= r["seq"]:
+            if not full:
+                return False, []  # already applied
+        elif seq > r["seq"] + 1 and self.resume_by_sid:
+            effects.append(self._resume_message())  # a gap: ask for what we missed
+            if not full:
+                return False, effects
+        else:
+            r["seq"] = seq
+        if win in self._win_seq and seq <= self._win_seq[win]:
+            return False, effects  # that window's full state is newer already
+        if full:
+            self._win_seq[win] = seq
+        return True, effects
 
 
 # Where a version's patched page does its resume: "shim" (visdom-resume.js wraps the
@@ -286,7 +327,11 @@ def patched_class(stock: type[Replica], transport: str = "websocket") -> type[Re
     key = (stock, transport)
     if key not in _CLASSES:
         in_source = PAGE_FIX.get(getattr(stock, "version", ""), "shim") == "source"
-        attrs = {"holds_new_windows": not in_source, "resume_by_sid": transport == "websocket"}
+        attrs = {
+            "holds_new_windows": not in_source,
+            "in_source": in_source,
+            "resume_by_sid": transport == "websocket",
+        }
         name = f"Patched{stock.__name__}{'Polling' if transport != 'websocket' else ''}"
         _CLASSES[key] = type(name, (PatchedShim, stock), attrs)
     return _CLASSES[key]
