@@ -83,7 +83,8 @@ def split_js(text: str) -> tuple[str, str]:
     if not starts:
         return text, ""
     header = text[: starts[0]]
-    rest, js = [], []
+    rest: list[str] = []
+    js: list[str] = []
     for start, end in zip(starts, starts[1:] + [len(text)], strict=True):
         block = text[start:end]
         m = _BLOCK.match(block)
