@@ -12,23 +12,16 @@ started again on the same port, visdom #497). The report adds `hung` (1 - resume
 
 from __future__ import annotations
 
-import json
 import os
-from pathlib import Path
 from typing import Any
+
+from visdom_chaos.reports.rundoc import load_run_doc
 
 CLIENT_SOCKET_FILE = "client_socket.json"
 
 
 def load_client_socket(run_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
-    path = Path(run_dir) / CLIENT_SOCKET_FILE
-    if not path.exists():
-        return None
-    try:
-        doc = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return doc if isinstance(doc, dict) else None
+    return load_run_doc(run_dir, CLIENT_SOCKET_FILE)
 
 
 def client_socket_section(doc: dict[str, Any]) -> dict[str, Any]:

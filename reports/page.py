@@ -11,24 +11,17 @@ copies it and adds `offline` (1 - online), numbers for gate rules.
 
 from __future__ import annotations
 
-import json
 import os
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from visdom_chaos.reports.rundoc import load_run_doc
 
 PAGE_FILE = "page.json"
 
 
 def load_page(run_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
-    path = Path(run_dir) / PAGE_FILE
-    if not path.exists():
-        return None
-    try:
-        doc = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return doc if isinstance(doc, dict) else None
+    return load_run_doc(run_dir, PAGE_FILE)
 
 
 def page_section(doc: dict[str, Any]) -> dict[str, Any]:

@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import fcntl
 import json
 import shutil
 import subprocess
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from visdom_chaos.targets.asset_manifest import NpmFile, npm_file_for
+from visdom_chaos.targets.locks import folder_lock
 
 NPM_TIMEOUT_S = 900
 
@@ -173,18 +172,6 @@ def _complete(prefix: Path, assets: list[Asset], specs: dict[str, str]) -> bool:
     )
 
 
-@contextlib.contextmanager
-def _locked(prefix: Path) -> Iterator[None]:
-    # Two builds of the same version (parallel CI jobs, two targets) share one cache.
-    prefix.mkdir(parents=True, exist_ok=True)
-    with open(prefix / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
 def _npm_install(prefix: Path, specs: dict[str, str], assets: list[Asset]) -> None:
     npm = shutil.which("npm")
     if npm is None:
@@ -239,7 +226,7 @@ def install_assets(version: str, visdom_pkg_dir: Path, cache_dir: Path) -> list[
     assets = read_build_py(visdom_pkg_dir / "server" / "build.py")
     specs = _package_specs(assets)
     prefix = cache_dir / "npm" / version
-    with _locked(prefix):
+    with folder_lock(prefix):
         if not _complete(prefix, assets, specs):
             _npm_install(prefix, specs, assets)
         copied: list[str] = []

@@ -13,19 +13,18 @@ Steps, all under `<cache>/bundle/<version>/<key>/` (never in the checkout):
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import re
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from visdom_chaos.targets.bundle_pins import BUNDLE_PINS
+from visdom_chaos.targets.locks import folder_lock
 from visdom_chaos.targets.sourcemap_tree import (
     SourceMapError,
     compare_maps,
@@ -141,17 +140,6 @@ def bundle_key(version: str, map_path: Path) -> str:
     return h.hexdigest()[:16]
 
 
-@contextlib.contextmanager
-def _locked(folder: Path) -> Iterator[None]:
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
 _NPM_MISSING = (
     re.compile(r"No matching version found for (\S+?)\.?(?:\s|$)", re.M),
     re.compile(r"notarget.*?\b(\S+@\S+?)\.?$", re.M),
@@ -259,7 +247,7 @@ def build_bundle(
         raise BundleError(str(exc)) from exc
     key = bundle_key(version, Path(map_path))
     work = Path(cache_dir) / "bundle" / version / key
-    with _locked(work):
+    with folder_lock(work):
         if (cached := _load_cached(work)) is not None:
             return cached
         started = time.monotonic()
@@ -323,7 +311,7 @@ def build_patched_bundle(
         h.update(name.encode() + b"\0" + text.encode())
     key = h.hexdigest()[:16]
     patched = work / "patched" / key
-    with _locked(patched):
+    with folder_lock(patched):
         if (cached := _load_cached(patched)) is not None:
             return cached
         started = time.monotonic()
