@@ -362,3 +362,62 @@ def test_030_polling_page_one_query_in_flight_and_resume(visdom_factory, variant
     finally:
         proxy.stop()
     assert "resumed" in indicator, indicator
+
+
+@pytest.mark.parametrize("variant", ["stock", "patched"])
+def test_030_page_through_the_proxy_resumes_after_it_resets_the_socket(
+    visdom_factory, variant, tmp_path: Path
+):
+    """Issue 16's done: real Chromium on 0.3.0 through the chaos proxy, which resets the
+    page's socket (`reset_peer`, kept 0.5 s so the first retries are reset too). Patched
+    (the rebuilt bundle): the page reconnects and resumes, shows every update exactly once
+    and in order, without an env reload, and its indicator says so. Stock: the page stays
+    offline and never shows the updates sent after the reset."""
+    from visdom_chaos.proxyproc import ProxyProcess
+    from visdom_chaos.wire.browser import DEFAULT_CHROMIUM, BrowserSubscriber
+
+    if not DEFAULT_CHROMIUM.is_file():
+        pytest.skip(f"chromium not installed at {DEFAULT_CHROMIUM}")
+    target = visdom_factory("0.3.0", variant)
+    (tmp_path / "proxy").mkdir()
+    proxy = ProxyProcess(tmp_path / "proxy", target.port)
+    try:
+        requests.post(
+            f"{target.url}/events",
+            timeout=10,
+            json={"eid": "rp", "win": "t", "opts": {}, "data": [{"content": "s", "type": "text"}]},
+        )
+        with JournalWriter(tmp_path / "journal" / "clients.jsonl", role="clients") as journal:
+            sub = BrowserSubscriber(proxy.url, "br-0", journal, env="rp", run_dir=tmp_path)
+            sub.start()
+            try:
+                for i in range(3):
+                    append(target.url, "rp", "t", i)
+                want = truth(target.url, "rp", "t")
+                assert wait_view(sub, "t", want, 15) == want
+                assert sub.evaluate(f"({WATCH_INDICATOR})()")
+                env_posts = sub.env_requests
+                proxy.client.add_toxic(
+                    "visdom", "reset_peer", name="rst", attributes={"timeout": 0}
+                )
+                time.sleep(0.5)
+                proxy.client.remove_toxic("visdom", "rst")
+                for i in range(3, 9):
+                    append(target.url, "rp", "t", i)
+                want = truth(target.url, "rp", "t")
+                assert [e.seq for e in want] == list(range(9))
+                seen = wait_view(sub, "t", want, 20 if variant == "patched" else 5)
+                indicator = sub.evaluate("window.__indicator")
+                if variant == "stock":
+                    assert seen != want and indicator[-1:] == ["offline"], (seen, indicator)
+                    return
+                assert seen == want, "page did not catch up after the reset"
+                assert sub.env_requests == env_posts, "env reloaded"
+                assert not sub.page_errors, sub.page_errors[:3]
+            finally:
+                sub.stop()
+    finally:
+        proxy.stop()
+    # online, reconnecting, online (the socket opened), resumed (the replay came)
+    assert "reconnecting" in indicator and "resumed" in indicator, indicator
+    assert indicator.index("reconnecting") < indicator.index("resumed"), indicator
