@@ -89,3 +89,31 @@ def test_unknown_version_and_layout_are_clear_errors(tmp_path):
         patch_apply.series("9.9")
     with pytest.raises(patch_apply.PatchError, match="neither a Visdom sdist tree"):
         patch_apply.apply_series("0.2.4", tmp_path)
+
+
+def test_js_parts_go_to_the_sources_and_a_stale_one_names_patch_and_file(tmp_path):
+    # 0.3.0's browser changes (js/...) are applied to the sources laid out from the
+    # release's map, not to the package; an upstream change they no longer fit is
+    # refused naming the patch and the file, before the bundle build runs webpack
+    from visdom_chaos.targets.sourcemap import layout_sources
+
+    js = patch_apply.js_patches("0.3.0")
+    assert [name for name, _ in js][:1] == ["0006-browser-resume-in-source.patch"]
+    assert all("\ndiff --git a/py/" not in text for _, text in js)  # js/ blocks only
+    site = tmp_path / "site"
+    shutil.copytree(stock_package("0.3.0"), site / "visdom")
+    patch_apply.apply_series("0.3.0", site)  # the package part only
+    assert not (site / "visdom" / "static" / "js" / "visdom-resume.js").exists()
+    mapped = stock_package("0.3.0") / "static" / "js" / "main.js.map"
+    tree = tmp_path / "tree"
+    layout_sources(mapped, tree / "js")
+    assert patch_apply.apply_js("0.3.0", tree)[0] == "0006-browser-resume-in-source.patch"
+    assert "class Delivery" in (tree / "js" / "api" / "Delivery.js").read_text()
+    stale = tmp_path / "stale"
+    layout_sources(mapped, stale / "js")
+    legacy = stale / "js" / "api" / "Legacy.js"
+    legacy.write_text(legacy.read_text().replace("window.setInterval", "window.setTimeout"))
+    with pytest.raises(patch_apply.PatchError, match=r"0006-browser-resume-in-source.*Legacy\.js"):
+        patch_apply.apply_js("0.3.0", stale)
+    with pytest.raises(patch_apply.PatchError, match="holds no js/"):
+        patch_apply.apply_js("0.3.0", tmp_path / "empty")
