@@ -194,31 +194,23 @@ def test_fidelity_run_gives_the_same_findings_on_both_bundles(tmp_path: Path) ->
 
 
 def test_patched_target_bundles(tmp_path: Path) -> None:
-    """0.2.4's series changes no browser source: its patched target serves the shipped
-    main.js beside the shim, and `--bundle source` the rebuilt one with the same files.
-    0.3.0's series changes js/ (0006, 0011): its patched target always serves main.js
-    rebuilt from the map with those changes, and no shim."""
+    """Both series change js/ (0.2.4: 0007, 0011, 0014; 0.3.0: 0006, 0011): each patched
+    target always serves main.js rebuilt from the map with those changes, extending the
+    verified stock rebuild, and no injected script (index.html loads main.js only)."""
     js = Path("static") / "js"
-    targets, shipped, _rebuilt, bundle, _sources = source_target("0.2.4")
-    patched = targets.build_target("0.2.4", "patched")
-    both = targets.build_target("0.2.4", "patched", bundle="source")
-    assert patched.bundle == "shipped" and both.name == "0.2.4-patched-srcbundle"
-    assert both.patches == patched.patches
-    shipped_js = (Path(shipped.package_dir) / js / "main.js").read_bytes()
-    assert (Path(patched.package_dir) / js / "main.js").read_bytes() == shipped_js
-    rebuilt_js = Path(bundle.main_js).read_bytes()
-    assert (Path(both.package_dir) / js / "main.js").read_bytes() == rebuilt_js
-    patched_files = {p.name for p in (Path(patched.package_dir) / js).iterdir()}
-    both_files = {p.name for p in (Path(both.package_dir) / js).iterdir()}
-    assert patched_files == both_files and "visdom-resume.js" in both_files
-
-    targets, shipped, _rebuilt, bundle, _sources = source_target("0.3.0")
-    patched = targets.build_target("0.3.0", "patched")
-    assert patched.name == "0.3.0-patched" and patched.bundle == "source"
-    assert patched.bundle_key == bundle.key  # it extends the verified stock rebuild
-    assert targets.build_target("0.3.0", "patched", bundle="source") == patched
-    served = (Path(patched.package_dir) / js / "main.js").read_bytes()
-    stock_js = (Path(shipped.package_dir) / js / "main.js").read_bytes()
-    assert served not in (Path(bundle.main_js).read_bytes(), stock_js)
-    assert b"reconnecting" in served and b"reconnecting" not in Path(bundle.main_js).read_bytes()
-    assert not (Path(patched.package_dir) / js / "visdom-resume.js").exists()
+    for version in ("0.2.4", "0.3.0"):
+        targets, shipped, _rebuilt, bundle, _sources = source_target(version)
+        patched = targets.build_target(version, "patched")
+        assert patched.name == f"{version}-patched" and patched.bundle == "source"
+        assert patched.bundle_key == bundle.key  # it extends the verified stock rebuild
+        assert targets.build_target(version, "patched", bundle="source") == patched
+        served = (Path(patched.package_dir) / js / "main.js").read_bytes()
+        stock_js = (Path(shipped.package_dir) / js / "main.js").read_bytes()
+        rebuilt_js = Path(bundle.main_js).read_bytes()
+        assert served not in (rebuilt_js, stock_js)
+        assert b"reconnecting" in served and b"reconnecting" not in rebuilt_js
+        served_files = {p.name for p in (Path(patched.package_dir) / js).iterdir()}
+        shipped_files = {p.name for p in (Path(shipped.package_dir) / js).iterdir()}
+        assert served_files == shipped_files, served_files ^ shipped_files
+        index = (Path(patched.package_dir) / "static" / "index.html").read_text()
+        assert "visdom-" not in index, "the patched page still loads an injected script"

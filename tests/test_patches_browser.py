@@ -1,6 +1,6 @@
-"""The patched page of each version in headless Chromium: 0.2.4's stock bundle behind
-the resume shim, 0.3.0's bundle rebuilt from its source map with the series' js/ part
-(ApiProvider.js, Delivery.js, Legacy.js). Updates render, and after the page's TCP
+"""The patched page of each version in headless Chromium: the bundle rebuilt from the
+release's source map with the series' js/ part (0.2.4: main.js, Delivery.js, Legacy.js;
+0.3.0: ApiProvider.js, Delivery.js, Legacy.js). Updates render, and after the page's TCP
 connections are killed (`ss -K`) the page reconnects and resumes: it shows every
 update, without an env reload and without page errors."""
 
@@ -52,10 +52,8 @@ def wait_view(sub, win: str, want: list, timeout: float) -> list:
 
 
 def patched_page_loaded(sub, version: str) -> bool:
-    """Whether the page runs the series' browser fix: 0.2.4's shim wraps WebSocket;
-    0.3.0's fix is in the bundle itself (the indicator's "reconnecting" state)."""
-    if version == "0.2.4":
-        return sub.evaluate("window.WebSocket.visdomResume === true")
+    """Whether the page runs the series' browser fix: it is in the bundle itself (the
+    indicator's "reconnecting" state), on both versions."""
     return sub.evaluate(
         "fetch(document.querySelector('script[src*=\"js/main.js\"]').src)"
         ".then((r) => r.text()).then((t) => t.includes('reconnecting'))"
@@ -130,9 +128,9 @@ def test_patched_page_resumes_after_connection_kill(visdom_factory, version, tmp
             sub.stop()
     log = target.log_path.read_text(errors="replace")
     assert "resume" in log  # the page's resume command reached the server
-    if version == "0.3.0":  # ConnectionIndicator.js of 0006
-        assert indicator[:1] == ["online"] and "resumed" in indicator, indicator
-        assert indicator.index("reconnecting") < indicator.index("resumed"), indicator
+    # ConnectionIndicator.js of 0.2.4/0007, 0.3.0/0006
+    assert indicator[:1] == ["online"] and "resumed" in indicator, indicator
+    assert indicator.index("reconnecting") < indicator.index("resumed"), indicator
 
 
 @pytest.mark.parametrize("variant", ["stock", "patched"])
@@ -141,7 +139,7 @@ def test_plot_updates_reload_the_env_on_stock_024_and_not_with_0011(
 ):
     # 0.2.4's page copies the rendered plot pane (with Plotly's write-backs) into the copy
     # the next patch's md5 is checked against: every other plot update re-fetches the env.
-    # Patch 0011 (visdom-hashcopy.js) keeps the copy _checkWindow computed.
+    # Patch 0011 (processPane in js/main.js) keeps the copy _checkWindow computed.
     from visdom_chaos.wire.browser import DEFAULT_CHROMIUM, BrowserSubscriber
     from visdom_chaos.wire.training import TrainingSource
 
@@ -155,7 +153,7 @@ def test_plot_updates_reload_the_env_on_stock_024_and_not_with_0011(
         sub = BrowserSubscriber(url, "br-0", journal, env="plot", run_dir=tmp_path)
         sub.start()
         try:
-            assert sub.evaluate("window.__visdomHashCopy === true") is (variant == "patched")
+            assert patched_page_loaded(sub, "0.2.4") is (variant == "patched")
             for _ in range(30):  # 5 updates/s: further apart than the 100 ms render batch
                 assert source.append()
                 time.sleep(0.2)
@@ -174,10 +172,9 @@ def test_plot_updates_reload_the_env_on_stock_024_and_not_with_0011(
 
 
 class _StockPageSubscriber:
-    """Factory: a BrowserSubscriber whose page gets the patched index.html with the
-    patches' scripts (visdom-resume.js, visdom-hashcopy.js) served empty and, on 0.3.0,
-    the release's shipped main.js instead of the rebuilt one: the stock bundle alone,
-    i.e. a stock page (an old cached page) on a patched server."""
+    """Factory: a BrowserSubscriber whose page gets the release's shipped main.js
+    instead of the rebuilt one: the stock bundle alone, i.e. a stock page (an old
+    cached page) on a patched server."""
 
     @staticmethod
     def make(version: str):
@@ -190,18 +187,11 @@ class _StockPageSubscriber:
         class StockPage(BrowserSubscriber):
             def _setup(self, context, page):
                 page.route(
-                    "**/js/visdom-*.js*",
+                    "**/js/main.js*",
                     lambda route: route.fulfill(
-                        status=200, content_type="application/javascript", body=""
+                        path=str(shipped / "main.js"), content_type="application/javascript"
                     ),
                 )
-                if version != "0.2.4":
-                    page.route(
-                        "**/js/main.js*",
-                        lambda route: route.fulfill(
-                            path=str(shipped / "main.js"), content_type="application/javascript"
-                        ),
-                    )
                 super()._setup(context, page)
 
         return StockPage
@@ -212,7 +202,7 @@ def test_text_appends_on_a_patched_server_in_chromium(
     visdom_factory, version, page_kind, tmp_path: Path
 ):
     """#695 (patches 0.2.4/0014, 0.3.0/0011): the patched page says hello and gets
-    `text_append` frames of constant size; a stock page (no shim) on the same patched
+    `text_append` frames of constant size; a stock page (the shipped bundle) on the same patched
     server gets the stock whole-text frames. Both show exactly the server's text, with
     no env re-fetch and no page error."""
     import json
@@ -299,18 +289,21 @@ def _probed_subscriber():
 
 
 @pytest.mark.parametrize("variant", ["stock", "patched"])
-def test_030_polling_page_one_query_in_flight_and_resume(visdom_factory, variant, tmp_path: Path):
-    """0.3.0's poller (Legacy.js) under 800 ms of latency through the chaos proxy: stock
-    polls on a 500 ms setInterval, so queries overlap; patched (0006) keeps one in flight.
-    Then (patched) the proxy answers 503 to /socket_wrap for 1.5 s: the poller's session
-    is lost, the provider retries with backoff, opens a new session once the proxy heals
-    and resumes the env; the page shows every update without an env reload."""
+def test_polling_page_one_query_in_flight_and_resume(
+    visdom_factory, version, variant, tmp_path: Path
+):
+    """The poller (Legacy.js) under 800 ms of latency through the chaos proxy: stock
+    polls on a 500 ms setInterval, so queries overlap; patched (0.2.4/0007, 0.3.0/0006)
+    keeps one in flight. Then (patched) the proxy answers 503 to /socket_wrap for 1.5 s:
+    the poller's session is lost, the page retries with backoff, opens a new session
+    once the proxy heals and resumes the env; the page shows every update without an
+    env reload."""
     from visdom_chaos.proxyproc import ProxyProcess
     from visdom_chaos.wire.browser import DEFAULT_CHROMIUM
 
     if not DEFAULT_CHROMIUM.is_file():
         pytest.skip(f"chromium not installed at {DEFAULT_CHROMIUM}")
-    target = visdom_factory("0.3.0", variant, polling=True)
+    target = visdom_factory(version, variant, polling=True)
     (tmp_path / "proxy").mkdir()
     proxy = ProxyProcess(tmp_path / "proxy", target.port)
     try:

@@ -1,8 +1,9 @@
-"""0.3.0's delivery path (js/api/Delivery.js of patches/0.3.0, laid out from the
-release's source map with the series' js/ part applied), run in Node against a real
-patched server over both transports the bundle uses: a WebSocket on /socket and the
-polling fallback on /socket_wrap. The connection drops mid-stream and a new one is
-opened, as ApiProvider.js does; the app must see one `register`, a `resumed`
+"""Each version's delivery path (0.2.4: js/Delivery.js of patches/0.2.4, under the App
+in js/main.js; 0.3.0: js/api/Delivery.js of patches/0.3.0, under ApiProvider.js), laid
+out from the release's source map with the series' js/ part applied, run in Node
+against a real patched server over both transports the bundle uses: a WebSocket on
+/socket and the polling fallback on /socket_wrap. The connection drops mid-stream and
+a new one is opened, as the App / ApiProvider.js does; the app must see one `register`, a `resumed`
 (replay), and every update once, in seq order, with text appends turned back into
 whole windows equal to the server's."""
 
@@ -20,7 +21,8 @@ from visdom_chaos.ids import ids_in_window
 
 pytestmark = [pytest.mark.visdom]
 
-# The transport halves of ApiProvider.js / Legacy.js, reduced to what Delivery needs.
+# The transport halves of main.js or ApiProvider.js and Legacy.js, reduced to what
+# Delivery needs.
 DRIVER = r"""
 const { default: Delivery } = await import(process.argv[2]);
 const [url, eid, transport] = process.argv.slice(3);
@@ -98,30 +100,34 @@ process.exit(0);
 """
 
 
-def _delivery_js(tmp_path: Path) -> Path:
-    """Delivery.js as the patched 0.3.0 series leaves it, from the release's own map."""
+# where each version's series puts Delivery.js (0.2.4 has no js/api/)
+DELIVERY_JS = {"0.2.4": Path("js") / "Delivery.js", "0.3.0": Path("js") / "api" / "Delivery.js"}
+
+
+def _delivery_js(tmp_path: Path, version: str) -> Path:
+    """Delivery.js as the patched series leaves it, from the release's own map."""
     from conftest import built_or_skip
 
     from visdom_chaos.patches import apply as patch_apply
     from visdom_chaos.targets.sourcemap import layout_sources
 
-    stock = Path(built_or_skip("0.3.0", "stock").package_dir)
+    stock = Path(built_or_skip(version, "stock").package_dir)
     root = tmp_path / "upstream"
     layout_sources(stock / "static" / "js" / "main.js.map", root / "js")
-    applied = patch_apply.apply_js("0.3.0", root)
+    applied = patch_apply.apply_js(version, root)
     assert any("resume" in name for name in applied), applied
     module = tmp_path / "Delivery.mjs"  # Node reads .mjs as an ES module
-    shutil.copy(root / "js" / "api" / "Delivery.js", module)
+    shutil.copy(root / DELIVERY_JS[version], module)
     return module
 
 
 @pytest.mark.parametrize("transport", ["websocket", "polling"])
-def test_delivery_resumes_over_both_transports(visdom_factory, transport, tmp_path):
+def test_delivery_resumes_over_both_transports(visdom_factory, version, transport, tmp_path):
     node = shutil.which("node")
     if node is None:
         pytest.skip("node is not installed")
-    module = _delivery_js(tmp_path)
-    target = visdom_factory("0.3.0", "patched")
+    module = _delivery_js(tmp_path, version)
+    target = visdom_factory(version, "patched")
     requests.post(
         f"{target.url}/events",
         timeout=10,

@@ -2,7 +2,7 @@
 on hand-made message streams: a seq skip is the server's conflation of a slow client's
 queue (queued updates of a window replaced by one full window with the newest seq), not
 a loss, over polling; on a WebSocket it asks for a resume, and a full window applies
-even then. 0.2.4's shim keeps its own rules."""
+even then. 0.2.4's page has the same rules in its own js/Delivery.js, plus a hold."""
 
 from __future__ import annotations
 
@@ -107,9 +107,11 @@ def test_updates_older_than_the_windows_full_state_are_dropped():
     assert tab.bad == []
 
 
-def test_024_shim_keeps_its_rules():
-    # 0.2.4's visdom-resume.js: WebSocket only, and a gap drops the message
-    tab, _, _ = feed("polling", [], version="0.2.4")
-    assert type(tab).__name__ == "ReplicaV024"
-    tab, resumes, _ = feed("websocket", [], version="0.2.4")
-    assert not tab.in_source and tab.holds_new_windows and resumes == []
+def test_024_is_in_source_on_both_transports_with_the_hold():
+    # 0.2.4's js/Delivery.js: the same rules under both transports (the App in main.js
+    # and Legacy.js), plus the hold behind a new window (tests/test_replica_delivery_024.py
+    # checks it against the JS)
+    for transport in ("websocket", "polling"):
+        tab = make_patched_replica(REPLICAS["0.2.4"], env_ids=["e"], transport=transport)
+        assert tab.in_source and tab.holds_new_windows and tab.keep_checked_copy
+        assert tab.resume_by_sid is (transport == "websocket")

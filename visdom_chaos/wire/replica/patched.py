@@ -1,11 +1,13 @@
 """The browser replica of a *patched* server's page: the stock tab of that version
-behind the patched page's delivery path. On 0.2.4 that is the resume shim
-(static/js/visdom-resume.js, WebSocket only); on 0.3.0 the rebuilt bundle's
-js/api/Delivery.js, which ApiProvider.js puts under both transports (PAGE_FIX).
+behind the patched page's delivery path, the rebuilt bundle's Delivery.js under both
+transports (PAGE_FIX): 0.2.4's js/Delivery.js, which the App (js/main.js) puts under
+its WebSocket and Legacy.js's poller; 0.3.0's js/api/Delivery.js under ApiProvider.js.
 
-Either sits between the transport and the app, so this wraps a stock replica
-the same way: every frame goes through `_shim` first, which may swallow it,
-answer it (SendSocket) or pass it to the stock tab. Mirrors the JS:
+It sits between the transport and the app, so this wraps a stock replica
+the same way: every frame goes through `_shim` (the delivery layer; the name is from
+the retired 0.2.4 shim) first, which may swallow it, answer it (SendSocket) or pass
+it to the stock tab. The page's timers due by a frame's arrival fire before it is
+read. Mirrors the JS:
 
 - a `register` on a connection after the first (the subscriber's `reconnect()`)
   is swallowed and answered with {"cmd": "resume", sid, eid, seq, epoch} (a polling
@@ -19,14 +21,14 @@ answer it (SendSocket) or pass it to the stock tab. Mirrors the JS:
   seq jump (> last + 1) sends a resume from the last seq and drops the message
   (the replay brings it), messages before the `resumed` reply are dropped;
 - after a full `window` for W, W's `window_update`/`close` messages are held
-  for HOLD_S and then passed in order (0.2.4's shim only: 0.2.4 renders a new pane in a 100 ms
-  batch and retries earlier updates every 100 ms: without the hold, a later
-  update overtakes them, a hash mismatch and an env reload).
-
+  for HOLD_S and then passed in order (0.2.4's Delivery.js only: 0.2.4 renders a new
+  pane in a 100 ms batch and retries earlier updates every 100 ms: without the hold, a
+  later update overtakes them, a hash mismatch and an env reload; the hold is kept
+  rather than reordering the App's batch: its batch and _checkWindow stay as shipped).
 - text appends (patches 0.2.4/0014, 0.3.0/0011, #695): every `register` (first
   connection or reconnect) is answered first with HELLO, {"cmd": "hello", "accept":
   ["text_append"]}, so the server sends `text_append` (only the appended text) to this
-  socket. At delivery the shim keeps each text window as it last handed it to the tab
+  socket. At delivery the layer keeps each text window as it last handed it to the tab
   (a `window` of type text, top-level ops of its `window_update`s, dropped on `close`)
   and hands the tab that window with `data` appended, `trim` leading "<br>" lines
   dropped (0.3.0's max_text_lines) and contentID/version/seq/epoch taken from the
@@ -34,10 +36,10 @@ answer it (SendSocket) or pass it to the stock tab. Mirrors the JS:
   resume from seq null (the server sends a snapshot). `text_append` is held behind a
   new window like `window_update`.
 
-A page refresh (`reset()`) reloads the shim too: its state starts empty.
+A page refresh (`reset()`) reloads the delivery layer too: its state starts empty.
 
-0.2.4's patched page also loads visdom-hashcopy.js (patch 0011), which changes the App
-itself: the replica's `keep_checked_copy` (v024.py), on both transports.
+0.2.4's series also changes the App itself (patch 0011, processPane in js/main.js): the
+replica's `keep_checked_copy` (v024.py), on both transports.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ from .base import Replica
 from .effects import Effect, SendSocket
 from .jsvalue import JSParseError
 
-HOLD_S = 0.15  # visdom-resume.js HOLD_MS
+HOLD_S = 0.15  # 0.2.4's js/Delivery.js HOLD_MS
 HELLO = {"cmd": "hello", "accept": ["text_append"]}
 _TOP_LEVEL = re.compile(r"^/[^/]+$")
 
@@ -65,7 +67,7 @@ def _window_of(cmd: dict[str, Any]) -> Any:
 
 
 def apply_top_level(pane: dict[str, Any], ops: Any) -> bool:
-    """visdom-resume.js applyTopLevel: add/replace/remove of "/key" paths only."""
+    """Delivery.js applyTopLevel: add/replace/remove of "/key" paths only."""
     if not isinstance(ops, list):
         return False
     for op in ops:
@@ -83,7 +85,7 @@ def apply_top_level(pane: dict[str, Any], ops: Any) -> bool:
 
 
 def drop_lines(text: str, n: int) -> str:
-    """visdom-resume.js dropLines: text without its first n "<br>"-separated lines."""
+    """Delivery.js dropLines: text without its first n "<br>"-separated lines."""
     cut = -1
     for _ in range(n):
         cut = text.find("<br>", cut + 1)
@@ -96,10 +98,11 @@ class PatchedShim:
     """Mixin over a stock replica class; see the module docstring."""
 
     variant = "patched"
-    # visdom-resume.js (0.2.4) holds a new window's updates for HOLD_S; 0.3.0's
-    # ApiProvider.js/Delivery.js does not (its batch applies them in order).
+    # 0.2.4's Delivery.js holds a new window's updates for HOLD_S (HOLDS_NEW_WINDOWS);
+    # 0.3.0's does not (its batch applies them in order).
     holds_new_windows = True
-    # 0.3.0's Delivery.js: per-window watermarks from full windows (_sequence_in_source)
+    # Delivery.js: per-window watermarks from full windows (_sequence_in_source);
+    # False: the retired 0.2.4 shim's rules (visdom-resume.js), kept for its tests
     in_source = False
     # resume the old session by its sid (a WebSocket takes it over); a polling page
     # keeps the sid it polls with and resumes the env only (Legacy.js)
@@ -124,10 +127,11 @@ class PatchedShim:
             return super().handle(raw, now)  # type: ignore[misc]  # the tab reports it
         if not isinstance(cmd, dict):
             return super().handle(raw, now)  # type: ignore[misc]
-        effects: list[Effect] = []
+        # the page's timers due by now fire first (a held message released before this
+        # one may ask for a snapshot: this one then waits for it, as in Delivery.js)
+        effects: list[Effect] = self.tick(now)  # type: ignore[attr-defined]
         passed: list[dict[str, Any]] = []
         effects += self._shim(cmd, passed)
-        effects = self.tick(now) + effects  # type: ignore[attr-defined]
         for msg in passed:
             effects += self._deliver_held(msg)
         return effects
@@ -167,7 +171,7 @@ class PatchedShim:
         return effects
 
     def _deliver(self, msg: dict[str, Any]) -> list[Effect]:
-        """What the tab gets for a delivered message (visdom-resume.js _deliver/_text)."""
+        """What the tab gets for a delivered message (Delivery.js _handOn/_asWindow)."""
         texts = self._texts
         command = msg.get("command")
         win = _window_of(msg)
@@ -245,7 +249,10 @@ class PatchedShim:
                 r["seq"] = cmd.get("seq")
             else:
                 r["seq"] = cmd.get("from")
-            return []
+            # 0.2.4's App sets state for the indicator ("resumed"): a render, which
+            # shows the plots patched in place since the last one (v024 _render_plots)
+            render = getattr(self, "_render_plots", None)
+            return render() if self.in_source and callable(render) else []
         elif command == "resync":
             r["seq"] = cmd.get("seq")  # a snapshot follows
             return []
@@ -314,10 +321,13 @@ class PatchedShim:
         return True, effects
 
 
-# Where a version's patched page does its resume: "shim" (visdom-resume.js wraps the
-# WebSocket; polling pages stay stock) or "source" (the rebuilt bundle's ApiProvider.js,
-# Delivery.js and Legacy.js: both transports, no hold).
-PAGE_FIX = {"0.2.4": "shim", "0.3.0": "source"}
+# Where a version's patched page does its resume: "shim" (a script wrapping the
+# WebSocket; polling pages stay stock; no version left) or "source" (the rebuilt
+# bundle's Delivery.js under both transports: 0.2.4's main.js and Legacy.js, 0.3.0's
+# ApiProvider.js and Legacy.js).
+PAGE_FIX = {"0.2.4": "source", "0.3.0": "source"}
+# Whose Delivery.js holds a new window's later messages (0.2.4: HOLD_MS in js/Delivery.js)
+HOLDS_NEW_WINDOWS = {"0.2.4": True, "0.3.0": False}
 
 _CLASSES: dict[tuple[type[Replica], str], type[Replica]] = {}
 
@@ -326,9 +336,10 @@ def patched_class(stock: type[Replica], transport: str = "websocket") -> type[Re
     """The patched-page variant of a stock replica class, for one transport."""
     key = (stock, transport)
     if key not in _CLASSES:
-        in_source = PAGE_FIX.get(getattr(stock, "version", ""), "shim") == "source"
+        version = getattr(stock, "version", "")
+        in_source = PAGE_FIX.get(version, "shim") == "source"
         attrs = {
-            "holds_new_windows": not in_source,
+            "holds_new_windows": HOLDS_NEW_WINDOWS.get(version, not in_source),
             "in_source": in_source,
             "resume_by_sid": transport == "websocket",
         }
@@ -349,9 +360,9 @@ def make_patched_replica(
     env_ids: list[str] | tuple[str, ...] = ("main",),
     transport: str = "websocket",
 ) -> Replica:
-    """The shim wraps the WebSocket only (0.2.4: a polling page is the stock tab, but
-    with the App fix every patched page loads, 0011 visdom-hashcopy.js); the 0.3.0
-    source fix serves both transports."""
+    """A source fix serves both transports; a shim would wrap the WebSocket only (a
+    polling page is then the stock tab). 0.2.4's App fix (0011, keep_checked_copy) is
+    on every patched page."""
     cls = patched_class(stock, transport) if patches_transport(stock, transport) else stock
     tab = cls(env_ids=env_ids, transport=transport)
     if hasattr(tab, "keep_checked_copy"):
