@@ -2,11 +2,11 @@
 path flows again.
 
 Real parts: a real Visdom process, the real chaos proxy (`half_open` on every connection,
-removed by the schedule) and a real Chromium tab (the version's own page; the resume shim
-on patched), through the scenario. Measured truth, both variants recover, differently:
+removed by the schedule) and a real Chromium tab (the version's own page; on patched the
+rebuilt bundle with the series' js/ fixes), through the scenario. Measured truth, both variants recover, differently:
 stock keeps the socket and delivers its buffer once the path flows (late, one connection,
 nothing missing); patched reaps the silent socket within the blip, the close reaches the
-page after it, and the shim reconnects and resumes (nothing missing).
+page after it, and the page reconnects and resumes (nothing missing).
 """
 
 from __future__ import annotations

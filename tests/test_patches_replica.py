@@ -1,4 +1,4 @@
-"""The patched browser replica (stock tab behind the resume shim) against a real
+"""The patched browser replica (stock tab behind the page's Delivery.js) against a real
 patched server: a reconnect resumes instead of reloading, a gap asks for a replay."""
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from visdom_chaos.ids import ids_in_window, text_token
 pytestmark = [pytest.mark.visdom]
 
 HTTP_TIMEOUT = 10
-HELLO = {"cmd": "hello", "accept": ["text_append"]}  # what the patched page's shim says
+HELLO = {"cmd": "hello", "accept": ["text_append"]}  # what the patched page's Delivery.js says
 
 
 # ---- small wire helpers ---------------------------------------------------- #

@@ -1,5 +1,5 @@
 """The patched page's text appends (patches 0.2.4/0014, 0.3.0/0011), in the replica:
-the shim says hello on every register, turns `text_append` into the whole window
+the page's Delivery.js says hello on every connection, turns `text_append` into the whole window
 for the stock tab, trims like 0.3.0's max_text_lines, and asks for a snapshot when
 it does not hold the window. No server: messages as the patched server sends them."""
 
