@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -55,3 +56,41 @@ def replica_js_dir(tmp_path_factory):
     from replica_js import build_js_dir
 
     return build_js_dir(tmp_path_factory.mktemp("replica-js"))
+
+
+@contextmanager
+def chaos_proxy(tmp_path: Path, port: int):
+    """The real chaos proxy in front of the target (stopped at the end)."""
+    from visdom_chaos.proxyproc import ProxyProcess
+
+    (tmp_path / "proxy").mkdir()
+    proxy = ProxyProcess(tmp_path / "proxy", port)
+    try:
+        yield proxy
+    finally:
+        proxy.stop()
+
+
+def run_scenario_short(sc, version: str, variant: str, tmp_path: Path, *, chromium: bool = False):
+    """One real run of scenario `sc` (already shortened) on a built target; skips where the
+    target (or, `chromium`, the browser) is unavailable, fails on an incomplete run."""
+    from visdom_chaos.orchestrator import Experiment, RunOptions
+    from visdom_chaos.wire.browser.worker import DEFAULT_CHROMIUM
+
+    if chromium and not DEFAULT_CHROMIUM.is_file():
+        pytest.skip(f"chromium not installed at {DEFAULT_CHROMIUM}")
+    built_or_skip(version, variant)
+    result = Experiment(
+        RunOptions(scenario=sc, target=version, variant=variant, out=tmp_path / "run")
+    ).run()
+    assert result.status == "complete", result.error
+    return result
+
+
+def failed_expectations(sc, version: str, variant: str, result):
+    """The matrix cell of a run and the scenario's expectations for that target that failed."""
+    from visdom_chaos.matrix import cell_from_report
+
+    rules = sc.expectations_for(version, variant)
+    cell = cell_from_report(sc.name, f"{version}:{variant}", result.run_dir, "complete", result.report, rules, None)  # fmt: skip
+    return cell, [e for e in cell.expectations if not e["ok"]]

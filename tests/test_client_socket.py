@@ -12,9 +12,10 @@ ping time out, reconnects, and callbacks resume after the heal.
 from __future__ import annotations
 
 import pytest
+from conftest import chaos_proxy  # tests/ is on sys.path
 
 from visdom_chaos.matrix import cell_from_report
-from visdom_chaos.proxyproc import PROXY_NAME, ProxyProcess
+from visdom_chaos.proxyproc import PROXY_NAME
 from visdom_chaos.reports.client_socket import client_socket_section
 from visdom_chaos.scenario import ScenarioError, load_scenario, parse_scenario
 from visdom_chaos.wire.clientsocket import (
@@ -87,26 +88,30 @@ def test_matrix_cell_names_the_probe_outcome():
     assert cell.summary() == "client never noticed, callbacks never back ✓"
 
 
+def probe_through(proxy, url: str, built, timing: ProbeTiming, **kwargs) -> dict:
+    """The real client in the target's venv, its link through `proxy` to `url`."""
+    return run_probe(
+        target_url=url,
+        proxy_url=proxy.url,
+        proxy_port=int(proxy.listen.rsplit(":", 1)[1]),
+        proxy=proxy.client,
+        proxy_name=PROXY_NAME,
+        python=built.python,
+        env={**built.env(), **PING},
+        timing=timing,
+        **kwargs,
+    )
+
+
 def probe(visdom_factory, tmp_path, version: str, variant: str) -> dict:
     from conftest import built_or_skip
 
     built = built_or_skip(version, variant)
     target = visdom_factory(version, variant)
-    (tmp_path / "proxy").mkdir()
-    proxy = ProxyProcess(tmp_path / "proxy", target.port)
-    try:
-        return run_probe(
-            target_url=target.url,
-            proxy_url=proxy.url,
-            proxy_port=int(proxy.listen.rsplit(":", 1)[1]),
-            proxy=proxy.client,
-            proxy_name=PROXY_NAME,
-            python=built.python,
-            env={**built.env(), **PING},
-            timing=ProbeTiming(healthy_s=0.5, outage_s=2.0, observe_s=7.0),
+    with chaos_proxy(tmp_path, target.port) as proxy:
+        return probe_through(
+            proxy, target.url, built, ProbeTiming(healthy_s=0.5, outage_s=2.0, observe_s=7.0)
         )
-    finally:
-        proxy.stop()
 
 
 @pytest.mark.visdom
@@ -181,23 +186,11 @@ def test_callbacks_come_back_after_a_server_restart(visdom_factory, tmp_path, va
         first.stop()
         started.append(start_built(built, tmp_path / "second", port=first.port))
 
-    (tmp_path / "proxy").mkdir()
-    proxy = ProxyProcess(tmp_path / "proxy", first.port)
     try:
-        got = run_probe(
-            target_url=first.url,
-            proxy_url=proxy.url,
-            proxy_port=int(proxy.listen.rsplit(":", 1)[1]),
-            proxy=proxy.client,
-            proxy_name=PROXY_NAME,
-            python=built.python,
-            env={**built.env(), **PING},
-            timing=ProbeTiming(healthy_s=0.5, observe_s=5.0),
-            fault="restart",
-            restart=restart,
-        )
+        with chaos_proxy(tmp_path, first.port) as proxy:
+            timing = ProbeTiming(healthy_s=0.5, observe_s=5.0)
+            got = probe_through(proxy, first.url, built, timing, fault="restart", restart=restart)
     finally:
-        proxy.stop()
         for t in started:
             t.stop()
     assert started and started[0].port == first.port

@@ -17,8 +17,6 @@ import pytest
 import requests
 
 from visdom_chaos.behaviours import perform
-from visdom_chaos.matrix import cell_from_report
-from visdom_chaos.orchestrator import Experiment, RunOptions
 from visdom_chaos.scenario import Behaviour, ScenarioError, load_scenario, parse_scenario
 from visdom_chaos.wire.browser.worker import DEFAULT_CHROMIUM
 
@@ -47,20 +45,15 @@ def test_delete_env_behaviour_parses_and_reaches_the_subscriber():
 
 
 def run(version: str, variant: str, tmp_path, *, control: bool = False):
-    from conftest import built_or_skip
+    from conftest import run_scenario_short
 
-    built_or_skip(version, variant)
     sc = load_scenario("env-deleted-while-shown")
     sc = dataclasses.replace(sc, duration_s=7.0)
     if control:
         sc = dataclasses.replace(
             sc, behaviours=[b for b in sc.behaviours if b.action != "delete_env"]
         )
-    result = Experiment(
-        RunOptions(scenario=sc, target=version, variant=variant, out=tmp_path / "run")
-    ).run()
-    assert result.status == "complete", result.error
-    return sc, result
+    return sc, run_scenario_short(sc, version, variant, tmp_path)
 
 
 @pytest.mark.visdom
@@ -68,10 +61,10 @@ def run(version: str, variant: str, tmp_path, *, control: bool = False):
     ("version", "variant"), [("0.2.4", "stock"), ("0.3.0", "stock"), ("0.2.4", "patched")]
 )
 def test_expectations_hold_per_target(version, variant, tmp_path):
+    from conftest import failed_expectations
+
     sc, result = run(version, variant, tmp_path)
-    rules = sc.expectations_for(version, variant)
-    cell = cell_from_report(sc.name, f"{version}:{variant}", result.run_dir, "complete", result.report, rules, None)  # fmt: skip
-    failed = [e for e in cell.expectations if not e["ok"]]
+    cell, failed = failed_expectations(sc, version, variant, result)
     assert not failed, f"{failed}; server {result.report['server'].get('by_type')}"
     assert ("server closed 1 tab(s)" in cell.summary()) == (
         (version, variant) == ("0.2.4", "stock")

@@ -15,10 +15,7 @@ import dataclasses
 
 import pytest
 
-from visdom_chaos.matrix import cell_from_report
-from visdom_chaos.orchestrator import Experiment, RunOptions
 from visdom_chaos.scenario import load_scenario
-from visdom_chaos.wire.browser.worker import DEFAULT_CHROMIUM
 
 
 def test_scenario_names_the_issue_and_heals_the_blip():
@@ -32,19 +29,11 @@ def test_scenario_names_the_issue_and_heals_the_blip():
 
 
 def run_blip(version: str, variant: str, tmp_path):
-    from conftest import built_or_skip
+    from conftest import failed_expectations, run_scenario_short
 
-    if not DEFAULT_CHROMIUM.is_file():
-        pytest.skip(f"chromium not installed at {DEFAULT_CHROMIUM}")
-    built_or_skip(version, variant)
     sc = dataclasses.replace(load_scenario("half-open-blip"), duration_s=10.0)
-    result = Experiment(
-        RunOptions(scenario=sc, target=version, variant=variant, out=tmp_path / "run")
-    ).run()
-    assert result.status == "complete", result.error
-    rules = sc.expectations_for(version, variant)
-    cell = cell_from_report("half-open-blip", f"{version}:{variant}", result.run_dir, "complete", result.report, rules, None)  # fmt: skip
-    failed = [e for e in cell.expectations if not e["ok"]]
+    result = run_scenario_short(sc, version, variant, tmp_path, chromium=True)
+    _, failed = failed_expectations(sc, version, variant, result)
     assert not failed, f"{failed}; findings {result.report['findings']}"
     return result.report
 

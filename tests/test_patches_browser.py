@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from conftest import chaos_proxy  # tests/ is on sys.path
 
 from visdom_chaos.ids import ids_in_window, text_token
 from visdom_chaos.journal import JournalWriter
@@ -38,6 +39,15 @@ def append(url: str, eid: str, win: str, i: int) -> None:
 def truth(url: str, eid: str, win: str) -> list:
     r = requests.post(f"{url}/win_data", json={"eid": eid, "win": win}, timeout=10)
     return ids_in_window(r.json())
+
+
+def text_window(url: str, eid: str, content: str = "s") -> None:
+    """A text window `t` in env `eid`, the page's subject."""
+    requests.post(
+        f"{url}/events",
+        timeout=10,
+        json={"eid": eid, "win": "t", "opts": {}, "data": [{"content": content, "type": "text"}]},
+    )
 
 
 def wait_view(sub, win: str, want: list, timeout: float) -> list:
@@ -100,11 +110,7 @@ def test_patched_page_resumes_after_connection_kill(visdom_factory, version, tmp
         pytest.skip("ss (iproute2) not installed")
     target = visdom_factory(version, "patched")
     url = target.url
-    requests.post(
-        f"{url}/events",
-        timeout=10,
-        json={"eid": "br", "win": "t", "opts": {}, "data": [{"content": "start", "type": "text"}]},
-    )
+    text_window(url, "br", "start")
     with JournalWriter(tmp_path / "journal" / "clients.jsonl", role="clients") as journal:
         sub = BrowserSubscriber(url, "br-0", journal, env="br", run_dir=tmp_path)
         sub.start()
@@ -213,11 +219,7 @@ def test_text_appends_on_a_patched_server_in_chromium(
         pytest.skip(f"chromium not installed at {DEFAULT_CHROMIUM}")
     target = visdom_factory(version, "patched")
     url = target.url
-    requests.post(
-        f"{url}/events",
-        timeout=10,
-        json={"eid": "ta", "win": "t", "opts": {}, "data": [{"content": "start", "type": "text"}]},
-    )
+    text_window(url, "ta", "start")
     journal_path = tmp_path / "journal" / "clients.jsonl"
     make = BrowserSubscriber if page_kind == "patched" else _StockPageSubscriber.make(version)
     n = 60
@@ -298,20 +300,13 @@ def test_polling_page_one_query_in_flight_and_resume(
     the poller's session is lost, the page retries with backoff, opens a new session
     once the proxy heals and resumes the env; the page shows every update without an
     env reload."""
-    from visdom_chaos.proxyproc import ProxyProcess
     from visdom_chaos.wire.browser import DEFAULT_CHROMIUM
 
     if not DEFAULT_CHROMIUM.is_file():
         pytest.skip(f"chromium not installed at {DEFAULT_CHROMIUM}")
     target = visdom_factory(version, variant, polling=True)
-    (tmp_path / "proxy").mkdir()
-    proxy = ProxyProcess(tmp_path / "proxy", target.port)
-    try:
-        requests.post(
-            f"{target.url}/events",
-            timeout=10,
-            json={"eid": "pl", "win": "t", "opts": {}, "data": [{"content": "s", "type": "text"}]},
-        )
+    with chaos_proxy(tmp_path, target.port) as proxy:
+        text_window(target.url, "pl")
         with JournalWriter(tmp_path / "journal" / "clients.jsonl", role="clients") as journal:
             sub = _probed_subscriber()(proxy.url, "br-0", journal, env="pl", run_dir=tmp_path)
             sub.start()
@@ -352,8 +347,6 @@ def test_polling_page_one_query_in_flight_and_resume(
                 assert sub.evaluate("window.__polls")["max"] == 1
             finally:
                 sub.stop()
-    finally:
-        proxy.stop()
     assert "resumed" in indicator, indicator
 
 
@@ -366,20 +359,13 @@ def test_030_page_through_the_proxy_resumes_after_it_resets_the_socket(
     (the rebuilt bundle): the page reconnects and resumes, shows every update exactly once
     and in order, without an env reload, and its indicator says so. Stock: the page stays
     offline and never shows the updates sent after the reset."""
-    from visdom_chaos.proxyproc import ProxyProcess
     from visdom_chaos.wire.browser import DEFAULT_CHROMIUM, BrowserSubscriber
 
     if not DEFAULT_CHROMIUM.is_file():
         pytest.skip(f"chromium not installed at {DEFAULT_CHROMIUM}")
     target = visdom_factory("0.3.0", variant)
-    (tmp_path / "proxy").mkdir()
-    proxy = ProxyProcess(tmp_path / "proxy", target.port)
-    try:
-        requests.post(
-            f"{target.url}/events",
-            timeout=10,
-            json={"eid": "rp", "win": "t", "opts": {}, "data": [{"content": "s", "type": "text"}]},
-        )
+    with chaos_proxy(tmp_path, target.port) as proxy:
+        text_window(target.url, "rp")
         with JournalWriter(tmp_path / "journal" / "clients.jsonl", role="clients") as journal:
             sub = BrowserSubscriber(proxy.url, "br-0", journal, env="rp", run_dir=tmp_path)
             sub.start()
@@ -409,8 +395,6 @@ def test_030_page_through_the_proxy_resumes_after_it_resets_the_socket(
                 assert not sub.page_errors, sub.page_errors[:3]
             finally:
                 sub.stop()
-    finally:
-        proxy.stop()
     # online, reconnecting, online (the socket opened), resumed (the replay came)
     assert "reconnecting" in indicator and "resumed" in indicator, indicator
     assert indicator.index("reconnecting") < indicator.index("resumed"), indicator

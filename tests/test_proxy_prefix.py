@@ -16,10 +16,8 @@ import pytest
 
 from visdom_chaos.journal import read_journal
 from visdom_chaos.matrix import cell_from_report
-from visdom_chaos.orchestrator import Experiment, RunOptions
 from visdom_chaos.reports.page import page_section
 from visdom_chaos.scenario import ScenarioError, load_scenario, parse_scenario
-from visdom_chaos.wire.browser.worker import DEFAULT_CHROMIUM
 
 
 def test_scenario_mounts_under_the_prefix_and_goes_through_the_proxy():
@@ -51,19 +49,11 @@ def test_page_section_and_matrix_cell():
 
 
 def run_scenario(version: str, variant: str, tmp_path):
-    from conftest import built_or_skip
+    from conftest import failed_expectations, run_scenario_short
 
-    if not DEFAULT_CHROMIUM.is_file():
-        pytest.skip(f"chromium not installed at {DEFAULT_CHROMIUM}")
-    built_or_skip(version, variant)
     sc = dataclasses.replace(load_scenario("proxy-prefix"), duration_s=4.0)
-    result = Experiment(
-        RunOptions(scenario=sc, target=version, variant=variant, out=tmp_path / "run")
-    ).run()
-    assert result.status == "complete", result.error
-    rules = sc.expectations_for(version, variant)
-    cell = cell_from_report("proxy-prefix", f"{version}:{variant}", result.run_dir, "complete", result.report, rules, None)  # fmt: skip
-    failed = [e for e in cell.expectations if not e["ok"]]
+    result = run_scenario_short(sc, version, variant, tmp_path, chromium=True)
+    _, failed = failed_expectations(sc, version, variant, result)
     assert not failed, f"{failed}; page {result.report.get('page')}"
     return result
 

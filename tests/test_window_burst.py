@@ -16,10 +16,7 @@ from pathlib import Path
 import pytest
 
 from visdom_chaos.journal import read_journal
-from visdom_chaos.matrix import cell_from_report
-from visdom_chaos.orchestrator import Experiment, RunOptions
 from visdom_chaos.scenario import load_scenario
-from visdom_chaos.wire.browser.worker import DEFAULT_CHROMIUM
 
 WINDOWS = 40
 
@@ -59,22 +56,14 @@ def test_scenario_bursts_forty_windows():
 @pytest.mark.browser
 @pytest.mark.parametrize("variant", ["stock", "patched"])
 def test_every_tab_ends_with_every_window(variant, tmp_path):
-    from conftest import built_or_skip
+    from conftest import failed_expectations, run_scenario_short
 
-    if not DEFAULT_CHROMIUM.is_file():
-        pytest.skip(f"chromium not installed at {DEFAULT_CHROMIUM}")
-    built_or_skip("0.2.4", variant)
     sc = dataclasses.replace(load_scenario("window-burst"), duration_s=4.0)
-    result = Experiment(
-        RunOptions(scenario=sc, target="0.2.4", variant=variant, out=tmp_path / "run")
-    ).run()
-    assert result.status == "complete", result.error
+    result = run_scenario_short(sc, "0.2.4", variant, tmp_path, chromium=True)
     truth, views = final_windows(result.run_dir / "journal")
     assert len(truth) == WINDOWS, sorted(truth)
     assert set(views) == {"ws-0", "ws-1", "poll-0", "browser-0"}, sorted(views)
     for client, wins in views.items():
         assert wins == truth, f"{client} lacks {sorted(truth - wins)}"
-    rules = sc.expectations_for("0.2.4", variant)
-    cell = cell_from_report("window-burst", f"0.2.4:{variant}", result.run_dir, "complete", result.report, rules, None)  # fmt: skip
-    failed = [e for e in cell.expectations if not e["ok"]]
+    _, failed = failed_expectations(sc, "0.2.4", variant, result)
     assert not failed, f"{failed}; findings {result.report['findings']}"

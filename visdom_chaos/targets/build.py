@@ -12,7 +12,6 @@ Layout under $VISDOM_CHAOS_CACHE/targets/:
 
 from __future__ import annotations
 
-import fcntl
 import glob
 import hashlib
 import importlib.util
@@ -21,12 +20,12 @@ import os
 import shutil
 import subprocess
 import sys
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import visdom_chaos
 from visdom_chaos.patches.apply import PATCHES_DIR, PatchError, apply_series, js_patches
+from visdom_chaos.targets.locks import folder_lock
 
 VERSIONS = ("0.2.4", "0.3.0")
 VARIANTS = ("stock", "patched")
@@ -179,18 +178,18 @@ def load_built(version: str, variant: str = "stock", bundle: str = "shipped") ->
         return None
     if not built.assets and importlib.util.find_spec("visdom_chaos.targets.assets") is not None:
         return None  # built before the offline UI assets existed: build again
-    if bundle == "source" and not _bundle_current(built):
-        return None
+    if bundle == "source" and load_built(version, variant) is None:
+        return None  # the target it copies is gone or stale
     if variant == "patched" and (built.bundle == "source") != bool(js_patches(version)):
         return None  # the series now changes the browser sources, or no longer does
-    if variant == "patched" and built.bundle == "source" and not _rebuilt_current(built):
+    if built.bundle == "source" and not _rebuild_current(built):
         return None
     return built if Path(built.python).exists() else None
 
 
-def _rebuilt_current(built: BuiltTarget) -> bool:
-    """A patched target whose series changes the browser sources is stale when the
-    stock rebuild it extends changed (pins, config, map); the series is in `digest`."""
+def _rebuild_current(built: BuiltTarget) -> bool:
+    """A target serving a rebuilt main.js is stale when the stock rebuild's inputs changed
+    (pins, config, map); a patched series' own js/ part is in `digest`."""
     from visdom_chaos.targets.bundle_build import bundle_key
 
     map_path = shipped_map(built.version)
@@ -199,16 +198,11 @@ def _rebuilt_current(built: BuiltTarget) -> bool:
     return built.bundle_key == bundle_key(built.version, map_path)
 
 
-def _bundle_current(built: BuiltTarget) -> bool:
-    """A source-bundle target is stale when its base is gone or the bundle's inputs
-    changed (pins, config, map)."""
-    from visdom_chaos.targets.bundle_build import bundle_key
-
-    base = load_built(built.version, built.variant)
-    map_path = shipped_map(built.version)
-    if base is None or map_path is None or not map_path.is_file():
-        return False
-    return built.bundle_key == bundle_key(built.version, map_path)
+def _serve_bundle(main_js: str, main_map: str, package_dir: Path) -> None:
+    """Put a rebuilt main.js and its map in place of the package's own."""
+    static_js = Path(package_dir) / "static" / "js"
+    shutil.copyfile(main_js, static_js / "main.js")
+    shutil.copyfile(main_map, static_js / "main.js.map")
 
 
 def _pip(python: str, args: list[str], log: Path) -> None:
@@ -323,9 +317,7 @@ def _install_patched_bundle(
     except BundleError as exc:
         shutil.rmtree(root, ignore_errors=True)
         raise TargetError(f"patched target {version}: {exc}") from exc
-    static_js = package_dir / "static" / "js"
-    shutil.copyfile(bundle.main_js, static_js / "main.js")
-    shutil.copyfile(bundle.main_map, static_js / "main.js.map")
+    _serve_bundle(bundle.main_js, bundle.main_map, package_dir)
     return bundle.base_key
 
 
@@ -345,9 +337,7 @@ def _build_source_bundle(base: BuiltTarget, progress) -> BuiltTarget:
     package_dir = root / "overlay" / "visdom"
     progress(f"copying {base.name} and serving the rebuilt main.js (bundle {bundle.key})")
     shutil.copytree(base.package_dir, package_dir, ignore=shutil.ignore_patterns("__pycache__"))
-    js = package_dir / "static" / "js"
-    shutil.copyfile(bundle.main_js, js / "main.js")
-    shutil.copyfile(bundle.main_map, js / "main.js.map")
+    _serve_bundle(bundle.main_js, bundle.main_map, package_dir)
     return BuiltTarget(
         base.version,
         base.variant,
@@ -361,18 +351,6 @@ def _build_source_bundle(base: BuiltTarget, progress) -> BuiltTarget:
         bundle="source",
         bundle_key=bundle.key,
     )
-
-
-@contextmanager
-def _build_lock():
-    """One build at a time across processes (parallel tests, a run beside a build)."""
-    targets_dir().mkdir(parents=True, exist_ok=True)
-    with open(targets_dir() / ".build.lock", "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def build_target(
@@ -394,7 +372,8 @@ def build_target(
         raise TargetError(f"unknown bundle {bundle!r}; supported: {', '.join(BUNDLES)}")
     if not force and (built := load_built(version, variant, bundle)) is not None:
         return built
-    with _build_lock():
+    # one build at a time across processes (parallel tests, a run beside a build)
+    with folder_lock(targets_dir()):
         return _build_locked(version, variant, force, progress, bundle)
 
 

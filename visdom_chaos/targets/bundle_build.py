@@ -13,6 +13,7 @@ Steps, all under `<cache>/bundle/<version>/<key>/` (never in the checkout):
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -133,10 +134,18 @@ def _manifest(pins: dict[str, dict[str, str]]) -> dict:
 
 
 def bundle_key(version: str, map_path: Path) -> str:
+    # every load_built of a rebuilt target asks: read the (6 MB) map once per state of it
+    st = Path(map_path).stat()
+    pins = json.dumps(BUNDLE_PINS.get(version, {}), sort_keys=True)
+    return _bundle_key(str(map_path), st.st_size, st.st_mtime_ns, pins)
+
+
+@functools.lru_cache(maxsize=8)
+def _bundle_key(map_path: str, size: int, mtime_ns: int, pins: str) -> str:
     h = hashlib.sha256()
     h.update(Path(map_path).read_bytes())
-    h.update(json.dumps(BUNDLE_PINS.get(version, {}), sort_keys=True).encode())
-    h.update((RECIPE + webpack_config(BUNDLE_PINS.get(version, {})) + BUILD_JS).encode())
+    h.update(pins.encode())
+    h.update((RECIPE + webpack_config(json.loads(pins)) + BUILD_JS).encode())
     return h.hexdigest()[:16]
 
 
@@ -187,7 +196,8 @@ def _installed_versions(work: Path, folders: list[str]) -> dict[str, str]:
     return out
 
 
-def _webpack(work: Path, config: str) -> None:
+def _webpack(work: Path, config: str) -> tuple[Path, Path]:
+    """Run webpack in `work`; returns its dist/main.js and dist/main.js.map."""
     node = shutil.which("node")
     if node is None:
         raise BundleError("node not found on PATH: it is needed to run webpack")
@@ -208,6 +218,10 @@ def _webpack(work: Path, config: str) -> None:
     if proc.returncode != 0:
         message = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[:40])
         raise BundleError(f"webpack failed in {work}:\n{message}")
+    main_js, main_map = work / "dist" / "main.js", work / "dist" / "main.js.map"
+    if not (main_js.is_file() and main_map.is_file()):
+        raise BundleError(f"webpack reported success but wrote no dist/main.js in {work}")
+    return main_js, main_map
 
 
 def _stamp(work: Path) -> Path:
@@ -266,10 +280,7 @@ def build_bundle(
         shutil.rmtree(work / "js", ignore_errors=True)
         own = lay_out_own(sources, work)
         progress(f"webpack: {own} files of js/ from the map")
-        _webpack(work, webpack_config(pins))
-        main_js, main_map = work / "dist" / "main.js", work / "dist" / "main.js.map"
-        if not (main_js.is_file() and main_map.is_file()):
-            raise BundleError(f"webpack reported success but wrote no dist/main.js in {work}")
+        main_js, main_map = _webpack(work, webpack_config(pins))
         same = compare_maps(Path(map_path), main_map)
         built = BuiltBundle(
             version,
@@ -305,7 +316,7 @@ def build_patched_bundle(
 
     progress = progress or (lambda msg: None)
     base = build_bundle(version, map_path, cache_dir, progress=progress)
-    work = Path(base.main_js).parents[1]
+    work = Path(cache_dir) / "bundle" / version / base.key
     h = hashlib.sha256(base.key.encode())
     for name, text in patches:
         h.update(name.encode() + b"\0" + text.encode())
@@ -325,10 +336,7 @@ def build_patched_bundle(
         except PatchError as exc:
             raise BundleError(f"browser sources of {version}: {exc}") from exc
         progress(f"webpack: the {version} sources with {', '.join(applied)}")
-        _webpack(patched, webpack_config(BUNDLE_PINS.get(version, {})))
-        main_js, main_map = patched / "dist" / "main.js", patched / "dist" / "main.js.map"
-        if not (main_js.is_file() and main_map.is_file()):
-            raise BundleError(f"webpack reported success but wrote no dist/main.js in {patched}")
+        main_js, main_map = _webpack(patched, webpack_config(BUNDLE_PINS.get(version, {})))
         built = BuiltBundle(
             version,
             key,

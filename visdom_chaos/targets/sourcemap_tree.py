@@ -15,11 +15,10 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# one error for a map that cannot give its sources, whichever reader found it
+from visdom_chaos.targets.sourcemap import SourceMapError
+
 _STYLE = (".less", ".css")
-
-
-class SourceMapError(RuntimeError):
-    """A map that cannot be laid out; the message names the file and what is missing."""
 
 
 @dataclass

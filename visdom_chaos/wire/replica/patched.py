@@ -1,6 +1,6 @@
 """The browser replica of a *patched* server's page: the stock tab of that version
 behind the patched page's delivery path, the rebuilt bundle's Delivery.js under both
-transports (PAGE_FIX): 0.2.4's js/Delivery.js, which the App (js/main.js) puts under
+transports: 0.2.4's js/Delivery.js, which the App (js/main.js) puts under
 its WebSocket and Legacy.js's poller; 0.3.0's js/api/Delivery.js under ApiProvider.js.
 
 It sits between the transport and the app, so this wraps a stock replica
@@ -16,10 +16,11 @@ read. Mirrors the JS:
   snapshot mode, windows the tab holds that the server no longer lists get a
   synthetic `close`;
 - a snapshot's stamped `reload`/`layout` set eid/seq/epoch;
-- `window_update`/`close` before the first snapshot (a fresh page: the snapshot
-  it asked for carries them) or with seq <= last are dropped, a
-  seq jump (> last + 1) sends a resume from the last seq and drops the message
-  (the replay brings it), messages before the `resumed` reply are dropped;
+- updates before the first snapshot (a fresh page: the snapshot it asked for carries
+  them), with seq <= last, or before the `resumed` reply are dropped; a seq jump
+  (> last + 1) on a WebSocket sends a resume from the last seq (over polling it is the
+  server's conflation); a full `window` always applies and drops its window's updates
+  stamped at or below its seq (_sequence);
 - after a full `window` for W, W's `window_update`/`close` messages are held
   for HOLD_S and then passed in order (0.2.4's Delivery.js only: 0.2.4 renders a new
   pane in a 100 ms batch and retries earlier updates every 100 ms: without the hold, a
@@ -101,9 +102,8 @@ class PatchedShim:
     # 0.2.4's Delivery.js holds a new window's updates for HOLD_S (HOLDS_NEW_WINDOWS);
     # 0.3.0's does not (its batch applies them in order).
     holds_new_windows = True
-    # Delivery.js: per-window watermarks from full windows (_sequence_in_source);
-    # False: the retired 0.2.4 shim's rules (visdom-resume.js), kept for its tests
-    in_source = False
+    # every version's fix is in its rebuilt bundle (Delivery.js), none in a shim
+    in_source = True
     # resume the old session by its sid (a WebSocket takes it over); a polling page
     # keeps the sid it polls with and resumes the env only (Legacy.js)
     resume_by_sid = True
@@ -189,7 +189,7 @@ class PatchedShim:
         elif command == "text_append":
             pane = texts.get(win)
             if pane is None:
-                return [self._snapshot_message()]  # the snapshot brings the text
+                return [self._resume(None)]  # the snapshot brings the text
             trim = msg.get("trim") or 0
             pane["content"] = drop_lines(
                 str(pane.get("content")) + str(msg.get("data")),
@@ -203,27 +203,14 @@ class PatchedShim:
             msg = copy.deepcopy(pane)
         return self._dispatch(msg)  # type: ignore[attr-defined]
 
-    def _snapshot_message(self) -> SendSocket:
+    def _resume(self, seq: int | None) -> SendSocket:
+        """Delivery.js _resume: replay from `seq` (None: a snapshot)."""
         self._resuming = True
         self.resumes_sent += 1
         r = self.resume_state
         sid = r["sid"] if self.resume_by_sid else None
         return SendSocket(
-            {"cmd": "resume", "sid": sid, "eid": r["eid"], "seq": None, "epoch": r["epoch"]}
-        )
-
-    def _resume_message(self) -> SendSocket:
-        self._resuming = True
-        self.resumes_sent += 1
-        r = self.resume_state
-        return SendSocket(
-            {
-                "cmd": "resume",
-                "sid": r["sid"] if self.resume_by_sid else None,
-                "eid": r["eid"],
-                "seq": r["seq"],
-                "epoch": r["epoch"],
-            }
+            {"cmd": "resume", "sid": sid, "eid": r["eid"], "seq": seq, "epoch": r["epoch"]}
         )
 
     def _shim(self, cmd: dict[str, Any], passed: list[dict[str, Any]]) -> list[Effect]:
@@ -235,7 +222,7 @@ class PatchedShim:
             if r["sid"] is not None and r["eid"] is not None:
                 if not self.resume_by_sid:
                     r["sid"] = cmd.get("data")  # polling: the new session is the one
-                return [hello, self._resume_message()]  # a reconnect: resume, not register
+                return [hello, self._resume(r["seq"])]  # a reconnect: resume, not register
             r["sid"] = cmd.get("data")
             effects.append(hello)
         elif command == "resumed":
@@ -252,34 +239,18 @@ class PatchedShim:
             # 0.2.4's App sets state for the indicator ("resumed"): a render, which
             # shows the plots patched in place since the last one (v024 _render_plots)
             render = getattr(self, "_render_plots", None)
-            return render() if self.in_source and callable(render) else []
+            return render() if callable(render) else []
         elif command == "resync":
             r["seq"] = cmd.get("seq")  # a snapshot follows
             return []
         elif command in ("reload", "layout") and cmd.get("snapshot"):
             r["eid"], r["seq"], r["epoch"] = cmd.get("eid"), cmd.get("seq"), cmd.get("epoch")
         seq = cmd.get("seq")
-        if self.in_source and isinstance(seq, int) and not cmd.get("snapshot"):
-            take, effects2 = self._sequence_in_source(cmd, seq)
+        if isinstance(seq, int) and not cmd.get("snapshot"):
+            take, sent = self._sequence(cmd, seq)
+            effects += sent
             if not take:
-                return effects + effects2
-            effects += effects2
-        elif isinstance(seq, int) and not cmd.get("snapshot") and r["seq"] is None:
-            # no env loaded yet (a fresh page): the snapshot it asked for carries
-            # this update; the tab would retry it onto the newer snapshot
-            if command != "window":
-                return []
-        elif isinstance(seq, int) and not cmd.get("snapshot"):
-            if self._resuming:
-                return []
-            if cmd.get("epoch") != r["epoch"]:
-                r["epoch"] = cmd.get("epoch")  # server restarted: take it
-            elif seq <= r["seq"]:
-                if command != "window":
-                    return []  # already applied
-            elif seq > r["seq"] + 1:
-                return [self._resume_message()]  # a gap: the replay brings this one
-            r["seq"] = max(r["seq"], seq)
+                return effects
         if command == "window" and isinstance(cmd.get("id"), str):
             self._shim_windows.add(cmd["id"])
         if command == "close" and isinstance(cmd.get("data"), str):
@@ -288,8 +259,8 @@ class PatchedShim:
         passed.append(cmd)
         return effects
 
-    def _sequence_in_source(self, cmd: dict[str, Any], seq: int) -> tuple[bool, list[Effect]]:
-        """Delivery.js's seq rules (0.3.0): whether to pass `cmd` on, and what to send.
+    def _sequence(self, cmd: dict[str, Any], seq: int) -> tuple[bool, list[Effect]]:
+        """Delivery.js's seq rules: whether to pass `cmd` on, and what to send.
         A full window always applies and drops its window's older updates; a seq skip
         over polling is the server's conflation, not a gap."""
         r = self.resume_state
@@ -309,7 +280,7 @@ class PatchedShim:
             if not full:
                 return False, []  # already applied
         elif seq > r["seq"] + 1 and self.resume_by_sid:
-            effects.append(self._resume_message())  # a gap: ask for what we missed
+            effects.append(self._resume(r["seq"]))  # a gap: ask for what we missed
             if not full:
                 return False, effects
         else:
@@ -321,11 +292,6 @@ class PatchedShim:
         return True, effects
 
 
-# Where a version's patched page does its resume: "shim" (a script wrapping the
-# WebSocket; polling pages stay stock; no version left) or "source" (the rebuilt
-# bundle's Delivery.js under both transports: 0.2.4's main.js and Legacy.js, 0.3.0's
-# ApiProvider.js and Legacy.js).
-PAGE_FIX = {"0.2.4": "source", "0.3.0": "source"}
 # Whose Delivery.js holds a new window's later messages (0.2.4: HOLD_MS in js/Delivery.js)
 HOLDS_NEW_WINDOWS = {"0.2.4": True, "0.3.0": False}
 
@@ -336,11 +302,8 @@ def patched_class(stock: type[Replica], transport: str = "websocket") -> type[Re
     """The patched-page variant of a stock replica class, for one transport."""
     key = (stock, transport)
     if key not in _CLASSES:
-        version = getattr(stock, "version", "")
-        in_source = PAGE_FIX.get(version, "shim") == "source"
         attrs = {
-            "holds_new_windows": HOLDS_NEW_WINDOWS.get(version, not in_source),
-            "in_source": in_source,
+            "holds_new_windows": HOLDS_NEW_WINDOWS.get(getattr(stock, "version", ""), False),
             "resume_by_sid": transport == "websocket",
         }
         name = f"Patched{stock.__name__}{'Polling' if transport != 'websocket' else ''}"
@@ -348,23 +311,14 @@ def patched_class(stock: type[Replica], transport: str = "websocket") -> type[Re
     return _CLASSES[key]
 
 
-def patches_transport(stock: type[Replica], transport: str) -> bool:
-    """Whether the patched page of that version resumes on this transport."""
-    if transport == "websocket":
-        return True
-    return PAGE_FIX.get(getattr(stock, "version", ""), "shim") == "source"
-
-
 def make_patched_replica(
     stock: type[Replica],
     env_ids: list[str] | tuple[str, ...] = ("main",),
     transport: str = "websocket",
 ) -> Replica:
-    """A source fix serves both transports; a shim would wrap the WebSocket only (a
-    polling page is then the stock tab). 0.2.4's App fix (0011, keep_checked_copy) is
-    on every patched page."""
-    cls = patched_class(stock, transport) if patches_transport(stock, transport) else stock
-    tab = cls(env_ids=env_ids, transport=transport)
+    """The patched page on either transport. 0.2.4's App fix (0011, keep_checked_copy)
+    is on every patched page."""
+    tab = patched_class(stock, transport)(env_ids=env_ids, transport=transport)
     if hasattr(tab, "keep_checked_copy"):
         tab.keep_checked_copy = True
     return tab
